@@ -1,0 +1,62 @@
+"""Shared fixtures: a small, deterministic ``Denoiser`` that is cheap to call and counts its calls."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lab.schedules import make_alphas_cumprod  # noqa: E402
+
+
+class ToyDenoiser:
+    """The exact noise estimate for data that is one template image per class, plus a small random convolution
+    with a position-dependent term so that no view is a symmetry of it. Samples stay bounded and land near the
+    class template. Prompts "0".."K-1" are classes; "" and "a high quality photo" the null class (mean template)."""
+
+    def __init__(self, shape=(3, 16, 16), T=1000, schedule="squaredcos_cap_v2", learned_variance=True, classes=4, wobble=0.1):
+        g = torch.Generator().manual_seed(0)
+        C, H, W = shape
+        out = 2 * C if learned_variance else C
+        self.weight = torch.randn(out, C, 3, 3, generator=g) * 0.3
+        self.class_emb = torch.randn(classes + 1, out, generator=g)
+        templates = torch.rand(classes, C, H, W, generator=g) * 2 - 1
+        self.templates = torch.cat([templates, templates.mean(0, keepdim=True)])  # (classes + 1, C, H, W)
+        self.position = torch.randn(1, out, H, W, generator=g) * 0.2
+        self.alphas_cumprod = make_alphas_cumprod(schedule, T)
+        self.T, self.image_shape, self.classes, self.wobble = T, shape, classes, wobble
+        self.variance_type = "learned_range" if learned_variance else "fixed_small"
+        self.clip_x0 = None
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+        self.calls: list[tuple[int, int]] = []  # (batch size, t) of every call
+
+    def __call__(self, x_t, t, cond):
+        self.calls.append((x_t.shape[0], t))
+        h = torch.nn.functional.conv2d(x_t, self.weight, padding=1) * (1 + t / self.T)
+        h = torch.tanh(h + self.class_emb[cond][:, :, None, None] + self.position)
+        C = self.image_shape[0]
+        alpha_bar = self.alphas_cumprod[t]
+        eps = (x_t - alpha_bar.sqrt() * self.templates[cond]) / (1 - alpha_bar).sqrt() + self.wobble * h[:, :C]
+        return (eps, h[:, C:]) if self.variance_type == "learned_range" else (eps, None)
+
+    def encode(self, prompts):
+        index = {"": self.classes, "a high quality photo": self.classes} | {str(k): k for k in range(self.classes)}
+        for p in prompts:
+            if p not in index:
+                raise ValueError(f"unknown prompt {p!r}")
+        return torch.tensor([index[p] for p in prompts])
+
+
+@pytest.fixture
+def toy():
+    return ToyDenoiser()
+
+
+@pytest.fixture
+def toy_fixed():
+    return ToyDenoiser(learned_variance=False)
