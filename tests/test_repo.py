@@ -1,0 +1,30 @@
+"""Rules of the repository: lab/ and models/ never import streamlit; CI runs the README's test command."""
+
+import ast
+import re
+
+from conftest import ROOT
+
+
+def test_lab_and_models_do_not_import_streamlit():
+    for path in [*ROOT.glob("lab/**/*.py"), *ROOT.glob("models/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "streamlit" for n in names), path
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    opening = readme.split("\n## ")[0]  # before the first section
+    commands = re.findall(r"```(?:bash|sh)\n(.+?)\n```", opening, re.S)
+    assert len(commands) == 2, commands  # the README opens with exactly two set-up commands
+    assert "streamlit run Home.py" in commands[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1].strip() in ci
+
+
+def test_requirements_pin_cpu_torch_and_keep_torchvision_out():
+    reqs = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^torch==2\.13\.0$", reqs, re.M)
+    assert "torchvision" not in re.sub(r"#.*", "", reqs)
