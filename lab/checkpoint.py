@@ -1,0 +1,163 @@
+"""Checkpoints: safetensors weights + JSON config + optimizer state, written atomically; safe loading.
+
+A training checkpoint is a folder ``<run>/checkpoints/epoch_NNN_step_MMMMMM/`` holding ``model.safetensors``,
+``optimizer.safetensors`` and ``state.json`` (configs, progress, optimizer hyperparameters, loss history). It is
+written to a temporary folder and renamed into place; ``<run>/latest`` names the newest, replaced atomically.
+A bundled model is one ``.safetensors`` file whose metadata holds its JSON config. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from models.unet import CourseUNet, UNetConfig
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: the message names the file and what was expected."""
+
+
+def _check_safetensors(path: Path) -> None:
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist: expected a .safetensors file or a checkpoint folder")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(f"{path} is a pickle (torch.save) file; the lab loads only safetensors, which cannot run code. "
+                              "Convert it yourself with safetensors.torch.save_file(torch.load(f, weights_only=True), ...)")  # fmt: skip
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; CheckpointError for a missing, pickled or truncated file."""
+    path = Path(path)
+    _check_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e}); it may be truncated: train or download it again") from e
+
+
+def save_model_file(path: str | os.PathLike, model: CourseUNet, metadata: dict, dtype=torch.float16) -> None:
+    """Weights (in dtype; BatchNorm counters stay int) and JSON metadata in one safetensors file, atomically."""
+    path = Path(path)
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    meta = {"unet": json.dumps(model.config.to_dict())} | {k: json.dumps(v) for k, v in metadata.items()}
+    _atomic_file(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _atomic_file(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def build_unet(config: UNetConfig, state: dict[str, torch.Tensor], source: str | os.PathLike) -> CourseUNet:
+    """A CourseUNet of config with these weights; CheckpointError naming source if keys or shapes differ."""
+    model = CourseUNet(config)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected else
+                  f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")  # fmt: skip
+        raise CheckpointError(f"{source} does not hold a course UNet with {config}: {detail}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+def load_model_file(path: str | os.PathLike) -> tuple[CourseUNet, dict]:
+    """A bundled or exported model: (UNet in float32, eval mode; its metadata decoded from JSON)."""
+    state, metadata = read_safetensors(path)
+    try:
+        meta = {k: json.loads(v) for k, v in metadata.items()}
+        config = UNetConfig(**meta.pop("unet"))
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} has no lab model config in its metadata: expected a file written by the lab") from e
+    return build_unet(config, state, path), meta
+
+
+def save_checkpoint(run_dir: str | os.PathLike, name: str, model, optimizer, state: dict) -> Path:
+    """Write run_dir/checkpoints/name/ atomically (temporary folder, then rename) and point run_dir/latest at it."""
+    run_dir = Path(run_dir)
+    final = run_dir / "checkpoints" / name
+    tmp = Path(tempfile.mkdtemp(dir=final.parent if final.parent.exists() else _mkdir(final.parent), prefix=f".{name}."))
+    try:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        opt = optimizer.state_dict()
+        tensors = {f"{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items() if isinstance(v, torch.Tensor)}
+        save_file(tensors, tmp / "optimizer.safetensors")
+        state = state | {"optimizer_param_groups": opt["param_groups"], "optimizer_state_keys": sorted(tensors)}
+        (tmp / "state.json").write_text(json.dumps(state))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _atomic_file(run_dir / "latest", lambda p: Path(p).write_text(name))
+    return final
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """The checkpoint folder run_dir/latest names (run_dir may itself be a checkpoint folder)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "state.json").exists():
+        return run_dir
+    pointer = run_dir / "latest"
+    if not pointer.exists():
+        raise CheckpointError(f"{run_dir} has no checkpoint: expected a run folder with a 'latest' file or a checkpoint folder")
+    return run_dir / "checkpoints" / pointer.read_text().strip()
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[CourseUNet, dict, dict]:
+    """(model, state.json contents, optimizer tensors) of a training checkpoint folder or run folder."""
+    folder = latest_checkpoint(path)
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        config = UNetConfig(**state["unet"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{folder / 'state.json'} is missing or not a lab checkpoint state ({e})") from e
+    weights, _ = read_safetensors(folder / "model.safetensors")
+    optimizer, _ = read_safetensors(folder / "optimizer.safetensors")
+    return build_unet(config, weights, folder / "model.safetensors"), state, optimizer
+
+
+def restore_optimizer(optimizer, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Load Adam's state saved by save_checkpoint back into optimizer."""
+    per_param: dict[int, dict] = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        per_param.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_param_groups"]})
+
+
+def load_trained(path: str | os.PathLike) -> tuple[CourseUNet, dict]:
+    """(model, its training config as a dict) from a bundled .safetensors file, a checkpoint folder or a run folder."""
+    path = Path(path)
+    if path.is_file() or path.suffix == ".safetensors":
+        model, meta = load_model_file(path)
+        if "train" not in meta:
+            raise CheckpointError(f"{path} has no training config in its metadata: expected a file written by the lab")
+        return model, meta["train"]
+    model, state, _ = load_checkpoint(path)
+    return model, state["train"]

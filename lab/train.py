@@ -1,0 +1,280 @@
+"""Part B's trainers as one generator: it yields per-step stats and per-epoch sample grids, and can stop and resume.
+
+Experiments (course defaults in ``COURSE``): the single-step denoiser (z = x + sigma eps, L2 to x), pure-noise
+denoising (z = eps), DDPM (eps prediction, Algorithm 1 [1]) and flow matching (x_t = (1 - t) x0 + t x1 with
+x0 noise and x1 data, target x1 - x0 [2]), each with time or class conditioning (p_uncond for CFG).
+
+References:
+    [1] Ho et al., DDPM, 2020.   [2] Lipman et al., Flow Matching for Generative Modeling, 2023.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from lab._checks import check_float, check_int
+from lab.checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
+from lab.data import load_dataset
+from lab.diffusion import add_noise
+from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample, one_hot
+from lab.images import grid, save_png
+from lab.schedules import make_alphas_cumprod
+from models.course_backend import CourseDenoiser
+from models.unet import CourseUNet, UNetConfig
+
+EXPERIMENTS = ("denoiser", "pure_noise", "ddpm", "flow")
+CONDITIONS = ("none", "time", "class")
+COURSE = {  # the course's hyperparameters (SPEC, Part B)
+    "denoiser": dict(condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)),
+    "pure_noise": dict(condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)),
+    "ddpm": dict(D=64, batch_size=128, lr=1e-3, epochs=20, T=300, schedule="linear", snapshot_epochs=(5, 20)),
+    "flow": dict(D=64, batch_size=64, lr=1e-2, epochs=10, T=50, snapshot_epochs=(1, 5, 10)),
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the message says where and what to change."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    experiment: str = "ddpm"  # denoiser (1.2), pure_noise (1.2.3), ddpm (Fall 2024), flow (Fall 2025)
+    condition: str = "time"  # none (denoiser, pure_noise), time or class (ddpm, flow)
+    dataset: str = "mnist"  # mnist or fashion_mnist
+    data_dir: str | None = None  # IDX folder; None: bundled MNIST / Debian's Fashion-MNIST
+    epochs: int = 20
+    D: int = 64  # UNet hidden width
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam learning rate
+    lr_schedule: str = "exponential"  # exponential (gamma 0.1 ** (1 / epochs), stepped per epoch) or constant
+    grad_clip: float | None = None  # max gradient norm, None: no clipping
+    sigma: float = 0.5  # noise level of the single-step denoiser
+    T: int = 300  # DDPM timesteps, or flow-matching Euler steps for sampling
+    schedule: str = "linear"  # DDPM betas: linear (1e-4 .. 0.02) or squaredcos_cap_v2 (DeepFloyd IF's)
+    signed: bool = False  # images in [-1, 1] (the Part A backends) instead of [0, 1] (the course)
+    p_uncond: float = 0.1  # probability of dropping the class (CFG)
+    cfg_scale: float = 5.0  # guidance of the sample grids
+    seed: int = 0
+    device: str = "cpu"
+    precision: str = "bf16"  # bf16 autocast or fp32
+    sample_every: int = 1  # epochs between sample grids (0: only at snapshot epochs and the end)
+    sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
+    snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
+    max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
+
+    def unet_config(self) -> UNetConfig:
+        time_mode = {"none": "none", "ddpm": "add", "flow": "mul"}["none" if self.condition == "none" else self.experiment]
+        if self.condition == "class":
+            time_mode = "add" if self.experiment == "ddpm" else "mul"
+        return UNetConfig(D=self.D, time=time_mode, num_classes=10 if self.condition == "class" else 0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**(d | {"snapshot_epochs": tuple(d.get("snapshot_epochs", ()))}))
+
+    def validate(self) -> TrainConfig:
+        if self.experiment not in EXPERIMENTS:
+            raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {self.experiment!r}")
+        allowed = ("none",) if self.experiment in ("denoiser", "pure_noise") else ("time", "class")
+        if self.condition not in allowed:
+            raise ValueError(f"condition for {self.experiment} must be one of {allowed}, got {self.condition!r}")
+        for name in ("epochs", "D", "batch_size", "T"):
+            check_int(name, getattr(self, name), 1, None)
+        check_float("lr", self.lr, 0, None, strict_low=True)
+        check_float("p_uncond", self.p_uncond, 0, 1)
+        if self.lr_schedule not in ("exponential", "constant"):
+            raise ValueError(f"lr_schedule must be 'exponential' or 'constant', got {self.lr_schedule!r}")
+        if self.precision not in ("bf16", "fp32"):
+            raise ValueError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        return self
+
+
+def course_config(experiment: str, condition: str | None = None, **overrides) -> TrainConfig:
+    """The course's settings for an experiment, with overrides."""
+    if experiment not in COURSE:
+        raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
+    base = COURSE[experiment] | ({"condition": condition} if condition else {})
+    return TrainConfig(experiment=experiment, **(base | overrides)).validate()
+
+
+@dataclass
+class _Progress:
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps taken in all
+    step_in_epoch: int = 0
+    losses: list = field(default_factory=list)  # this epoch's losses so far
+
+
+def loss_fn(model: CourseUNet, config: TrainConfig, x: torch.Tensor, labels: torch.Tensor, alphas_cumprod, g) -> torch.Tensor:
+    """One batch's loss (x (B, 1, 28, 28) clean images), by experiment."""
+    eps = torch.randn(x.shape, generator=g).to(x.device)
+    if config.experiment == "denoiser":
+        return F.mse_loss(model(x + config.sigma * eps), x)
+    if config.experiment == "pure_noise":
+        return F.mse_loss(model(eps), x)
+    B = x.shape[0]
+    c = None
+    if config.condition == "class":
+        drop = torch.rand(B, generator=g).to(x.device) < config.p_uncond
+        c = one_hot(torch.where(drop, -1, labels), 10)  # dropped: all zeros
+    if config.experiment == "ddpm":
+        t = torch.randint(0, config.T, (B,), generator=g).to(x.device)
+        x_t = add_noise(x, t, alphas_cumprod, eps)  # Eq. A.2
+        return F.mse_loss(model(x_t, t / config.T, c), eps)
+    t = torch.rand(B, generator=g).to(x.device)
+    x_t = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x  # x0 = noise, x1 = data
+    return F.mse_loss(model(x_t, t, c), x - eps)
+
+
+def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, alphas_cumprod) -> tuple[torch.Tensor, int]:
+    """The grid shown after an epoch, in [0, 1], and its images per row."""
+    g = torch.Generator().manual_seed(config.seed)
+    model.eval()
+    low = -1.0 if config.signed else 0.0
+    if config.experiment in ("denoiser", "pure_noise"):
+        x = heldout[:10]
+        z, out = denoise_once(model, x, config.sigma, g) if config.experiment == "denoiser" else (None, None)
+        if config.experiment == "pure_noise":
+            z = torch.randn(x.shape, generator=g).to(x.device)
+            with torch.no_grad():
+                out = model(z)
+        images = torch.cat([x, z.clamp(low, 1), out.clamp(low, 1)])
+        nrow = 10
+    else:
+        labels = class_grid(10, 4).to(heldout.device) if config.condition == "class" else None
+        if config.experiment == "ddpm":
+            den = CourseDenoiser(model, alphas_cumprod, prompts=[str(k) for k in range(10)] if labels is not None else ())
+            images = ddpm_sample(den, labels, 40, config.cfg_scale, config.sample_stride, g)
+        else:
+            images = flow_sample(model, labels, 40, config.T, config.cfg_scale, g)
+        nrow = 4 if labels is not None else 10
+    model.train()
+    return ((images.float() - low) / (1 - low)).clamp(0, 1).cpu(), nrow
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+          stop: Callable[[], bool] | None = None) -> Iterator[dict]:  # fmt: skip
+    """Train, yielding {"kind": "start" | "step" | "epoch" | "stopped" | "done", ...}; checkpoints go to run_dir.
+
+    resume: continue from run_dir's latest checkpoint (its config wins). stop(): checked between steps; when
+    true, a checkpoint is written and the run ends with a "stopped" event. NaN / inf loss: TrainingDiverged.
+    """
+    run_dir = Path(run_dir)
+    progress = _Progress()
+    if resume:
+        model, state, optimizer_tensors = load_checkpoint(run_dir)
+        config = TrainConfig.from_dict(state["train"])
+        progress = _Progress(state["epoch"], state["step"], state["step_in_epoch"], state["losses"])
+    config = config.validate()
+    device = torch.device(config.device)
+    data = load_dataset(config.dataset, "train", config.data_dir)
+    heldout = load_dataset(config.dataset, "heldout", config.data_dir).as_float(-1 if config.signed else 0, 1)[:10].to(device)
+    x_all = data.as_float(-1 if config.signed else 0, 1).to(device)  # (N, 1, 28, 28)
+    labels_all = data.labels.to(device)
+    alphas_cumprod = make_alphas_cumprod(config.schedule, config.T).to(device) if config.experiment == "ddpm" else None
+
+    if not resume:
+        torch.manual_seed(config.seed)  # initial weights only; all later randomness comes from g
+        model = CourseUNet(config.unet_config())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+        (run_dir / "history.jsonl").write_text("")
+    model = model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gamma = 0.1 ** (1 / config.epochs) if config.lr_schedule == "exponential" else 1.0
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
+    g = torch.Generator().manual_seed(config.seed)
+    if resume:
+        restore_optimizer(optimizer, state, optimizer_tensors)
+        scheduler.last_epoch = progress.epoch
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * gamma**progress.epoch
+        g.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
+
+    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
+    total = config.epochs * steps_per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * steps_per_epoch)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    yield {"kind": "start", "config": config, "steps_per_epoch": steps_per_epoch, "total_steps": total,
+           "step": progress.step, "epoch": progress.epoch, "dataset": data.source, "images": len(x_all)}  # fmt: skip
+
+    def checkpoint(name: str) -> Path:
+        state = {"train": config.to_dict(), "unet": model.config.to_dict(), "epoch": progress.epoch, "step": progress.step,
+                 "step_in_epoch": progress.step_in_epoch, "losses": progress.losses, "generator": g.get_state().tolist()}  # fmt: skip
+        return save_checkpoint(run_dir, name, model, optimizer, state)
+
+    history = open(run_dir / "history.jsonl", "a")
+    try:
+        while progress.epoch < config.epochs and progress.step < total:
+            order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(config.seed * 100_003 + progress.epoch))
+            for b in range(progress.step_in_epoch, steps_per_epoch):
+                if stop is not None and stop():
+                    path = checkpoint(f"stopped_epoch_{progress.epoch:03d}_step_{progress.step:06d}")
+                    yield {"kind": "stopped", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
+                    return
+                t0 = time.perf_counter()
+                idx = order[b * config.batch_size : (b + 1) * config.batch_size].to(device)
+                with autocast:
+                    loss = loss_fn(model, config, x_all[idx], labels_all[idx], alphas_cumprod, g)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"loss became {loss.item()} at step {progress.step + 1} (epoch {progress.epoch + 1}): lower the "
+                        f"learning rate (now {optimizer.param_groups[0]['lr']:.2g}) or set a gradient clip such as 1.0; "
+                        f"resume from the last checkpoint in {run_dir} after changing it"
+                    )  # fmt: skip
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                progress.step += 1
+                progress.step_in_epoch = b + 1
+                progress.losses.append(loss.item())
+                stats = {"kind": "step", "epoch": progress.epoch + (b + 1) / steps_per_epoch, "step": progress.step,
+                         "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"],
+                         "images_per_s": len(idx) / (time.perf_counter() - t0), "time": time.time()}  # fmt: skip
+                history.write(json.dumps({k: v for k, v in stats.items() if k != "kind"}) + "\n")
+                history.flush()
+                yield stats
+                if progress.step >= total:
+                    break
+            if progress.step_in_epoch < steps_per_epoch:  # max_steps reached mid-epoch
+                break
+            scheduler.step()
+            mean_loss = sum(progress.losses) / len(progress.losses)
+            progress.epoch, progress.step_in_epoch, progress.losses = progress.epoch + 1, 0, []
+            yield _epoch_end(config, run_dir, progress.epoch, progress.step, mean_loss, model, heldout, alphas_cumprod, checkpoint)
+        path = checkpoint(f"final_step_{progress.step:06d}")
+        yield {"kind": "done", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
+    finally:
+        history.close()
+
+
+def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, alphas_cumprod, checkpoint) -> dict:
+    """Checkpoint (keep snapshot epochs and the newest), and a sample grid when one is due."""
+    path = checkpoint(f"epoch_{epoch:03d}")
+    for old in (run_dir / "checkpoints").glob("epoch_*"):
+        if old != path and int(old.name.split("_")[1]) not in config.snapshot_epochs:
+            shutil.rmtree(old, ignore_errors=True)
+    event = {"kind": "epoch", "epoch": epoch, "step": step, "mean_loss": mean_loss, "checkpoint": path, "samples": None}
+    due = (config.sample_every and epoch % config.sample_every == 0) or epoch in config.snapshot_epochs or epoch == config.epochs
+    if due:
+        images, nrow = sample_grid(model, config, heldout, alphas_cumprod)
+        event |= {"samples": images, "nrow": nrow, "samples_png": save_png(grid(images, nrow), run_dir / "samples" / f"epoch_{epoch:03d}.png", 2)}
+    return event
+
+
+def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
+    """config with the given fields replaced (None values ignored), validated."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None}).validate()

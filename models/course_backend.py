@@ -1,0 +1,61 @@
+"""The course UNet as a lab ``Denoiser``: DDPM eps prediction, classes as prompts, "" as the null class.
+
+Used for Part B's DDPM models (T = 300, linear betas, images in [0, 1]) and for the bundled Part A backends
+(T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, images in [-1, 1], fixed variance).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from models.unet import CourseUNet
+
+NULL_PROMPTS = ("", "a high quality photo")  # both mean "no class": the one-hot vector is all zeros
+
+
+class CourseDenoiser:
+    """``eps = unet(x_t, t / T, one_hot(class))``; prompts name classes (``prompts[k]`` is class k)."""
+
+    variance_type = "fixed_small"
+
+    def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor, prompts: Sequence[str] = (),
+                 clip_x0: float | None = None, aliases: dict[str, int] | None = None):  # fmt: skip
+        self.unet = unet.eval()
+        self.alphas_cumprod = alphas_cumprod
+        self.T = len(alphas_cumprod)
+        self.prompts = tuple(prompts)  # class k's prompt; empty for a time-only model
+        self.num_classes = unet.config.num_classes
+        if self.prompts and len(self.prompts) != self.num_classes:
+            raise ValueError(f"prompts must name each of the {self.num_classes} classes, got {len(self.prompts)}")
+        self.aliases = {p.lower(): k for k, p in enumerate(self.prompts)} | {k.lower(): v for k, v in (aliases or {}).items()}
+        self.clip_x0 = clip_x0
+        self.image_shape = (unet.config.in_channels, 28, 28)
+        param = next(unet.parameters())
+        self.device, self.dtype = param.device, param.dtype
+
+    def __call__(self, x_t: torch.Tensor, t: int, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """eps (B, C, 28, 28) of x_t at timestep t under one-hot cond (B, num_classes)."""
+        t_in = torch.full((x_t.shape[0],), t / self.T, device=x_t.device)
+        with torch.no_grad():
+            return self.unet(x_t, t_in, cond if self.num_classes else None), None
+
+    def class_index(self, prompt: str) -> int | None:
+        """The class a prompt names (None for the null prompts); ValueError lists the prompts there are."""
+        key = prompt.strip().lower()
+        if key in NULL_PROMPTS:
+            return None
+        if key not in self.aliases:
+            choices = ", ".join(repr(p) for p in (*self.prompts, "")) if self.prompts else "'' (this model has no classes)"
+            raise ValueError(f"unknown prompt {prompt!r}: this backend knows {choices}")
+        return self.aliases[key]
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        """One-hot rows (len(prompts), num_classes); the null prompts give all zeros."""
+        out = torch.zeros(len(prompts), self.num_classes, device=self.device)
+        for row, prompt in enumerate(prompts):
+            k = self.class_index(prompt)
+            if k is not None:
+                out[row, k] = 1
+        return out

@@ -1,0 +1,102 @@
+"""The course's UNet for 28x28 images (Part B), with optional time and class conditioning.
+
+    1@28 -ConvBlock-> D@28 -DownBlock-> D@14 -DownBlock-> 2D@7 -Flatten-> 2D@1 -Unflatten-> 2D@7
+    cat 2D@7 skip -> 4D@7 -UpBlock-> D@14; cat D@14 skip -> 2D@14 -UpBlock-> D@28;
+    cat D@28 skip -> 2D@28 -ConvBlock-> D@28 -Conv2d(3, 1, 1)-> 1@28
+
+Conditioning modulates the unflattened bottleneck (width 2D) and the first up block's output (width D):
+time only, DDPM (Fall 2024): ``h + t1``, ``u + t2``; time only, flow matching (Fall 2025): ``h * t1``, ``u * t2``;
+class and time (both): ``c1 * h + t1``, ``c2 * u + t2``, with c a one-hot vector, all zeros for "no class" (CFG).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    D: int = 64  # hidden width; the course uses 128 for the single-step denoiser, 64 for DDPM / flow matching
+    in_channels: int = 1  # image channels (MNIST, Fashion-MNIST: 1)
+    time: str = "none"  # "none", "add" (DDPM) or "mul" (flow matching): how t modulates the bottleneck
+    num_classes: int = 0  # 0: no class input; else one-hot classes (zero vector: unconditional)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def conv(cin: int, cout: int) -> nn.Sequential:
+    """Conv = Conv2d(k3, s1, p1) + BN + GELU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.GELU())
+
+
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """ConvBlock = Conv, Conv."""
+    return nn.Sequential(conv(cin, cout), conv(cout, cout))
+
+
+def down_block(cin: int, cout: int) -> nn.Sequential:
+    """DownBlock = DownConv (Conv2d k3 s2 p1 + BN + GELU), ConvBlock: halves H and W."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout))
+
+
+def up_block(cin: int, cout: int) -> nn.Sequential:
+    """UpBlock = UpConv (ConvTranspose2d k4 s2 p1 + BN + GELU), ConvBlock: doubles H and W."""
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout))
+
+
+def fc_block(fin: int, fout: int) -> nn.Sequential:
+    """FCBlock = Linear(fin, fout) + GELU, Linear(fout, fout)."""
+    return nn.Sequential(nn.Linear(fin, fout), nn.GELU(), nn.Linear(fout, fout))
+
+
+class CourseUNet(nn.Module):
+    """The course's UNet; ``forward(x, t=None, c=None)`` with t (B,) in [0, 1] and c (B, num_classes) one-hot."""
+
+    def __init__(self, config: UNetConfig = UNetConfig()):
+        super().__init__()
+        if config.time not in ("none", "add", "mul"):
+            raise ValueError(f"time must be 'none', 'add' or 'mul', got {config.time!r}")
+        if config.num_classes and config.time == "none":
+            raise ValueError("a class-conditioned UNet is also time-conditioned: set time to 'add' or 'mul'")
+        self.config = config
+        D, C = config.D, config.in_channels
+        self.conv_in = conv_block(C, D)
+        self.down1, self.down2 = down_block(D, D), down_block(D, 2 * D)
+        self.flatten = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
+        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * D, 2 * D, 7, 7, 0), nn.BatchNorm2d(2 * D), nn.GELU())
+        self.up1, self.up2 = up_block(4 * D, D), up_block(2 * D, D)
+        self.conv_out = nn.Sequential(conv_block(2 * D, D), nn.Conv2d(D, C, 3, 1, 1))
+        if config.time != "none":
+            self.t1, self.t2 = fc_block(1, 2 * D), fc_block(1, D)
+        if config.num_classes:
+            self.c1, self.c2 = fc_block(config.num_classes, 2 * D), fc_block(config.num_classes, D)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        s1 = self.conv_in(x)  # (B, D, 28, 28)
+        s2 = self.down1(s1)  # (B, D, 14, 14)
+        s3 = self.down2(s2)  # (B, 2D, 7, 7)
+        h = self.unflatten(self.flatten(s3))  # (B, 2D, 1, 1) -> (B, 2D, 7, 7)
+        if cfg.time != "none":
+            t = t.to(x.dtype).view(-1, 1)  # (B, 1)
+            t1, t2 = self.t1(t)[..., None, None], self.t2(t)[..., None, None]  # (B, 2D, 1, 1), (B, D, 1, 1)
+        if cfg.num_classes:
+            c = c.to(x.dtype)
+            h = self.c1(c)[..., None, None] * h + t1
+        elif cfg.time == "add":
+            h = h + t1
+        elif cfg.time == "mul":
+            h = h * t1
+        u = self.up1(torch.cat([h, s3], 1))  # (B, D, 14, 14)
+        if cfg.num_classes:
+            u = self.c2(c)[..., None, None] * u + t2
+        elif cfg.time == "add":
+            u = u + t2
+        elif cfg.time == "mul":
+            u = u * t2
+        u = self.up2(torch.cat([u, s2], 1))  # (B, D, 28, 28)
+        return self.conv_out(torch.cat([u, s1], 1))  # (B, C, 28, 28)

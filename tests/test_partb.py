@@ -1,0 +1,173 @@
+"""Part B: the course UNet, the trainers (through the CLI), checkpoints, datasets and samplers."""
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from lab.__main__ import main as cli
+from lab.checkpoint import CheckpointError, load_model_file, load_trained, save_model_file
+from lab.data import DatasetMissing, load_dataset, read_idx
+from lab.generate import flow_sample
+from lab.train import TrainingDiverged, course_config, train
+from models.unet import CourseUNet, UNetConfig
+
+
+@pytest.mark.parametrize("config", [UNetConfig(8), UNetConfig(8, time="add"), UNetConfig(8, time="mul"), UNetConfig(8, time="add", num_classes=10)])
+def test_unet_has_the_courses_shapes(config):
+    model = CourseUNet(config).eval()
+    shapes = {}
+    for name in ("conv_in", "down1", "down2", "flatten", "unflatten", "up1", "up2", "conv_out"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
+    D, x = 8, torch.rand(3, 1, 28, 28)
+    out = model(x, torch.rand(3), torch.eye(10)[:3])
+    assert shapes == {"conv_in": (3, D, 28, 28), "down1": (3, D, 14, 14), "down2": (3, 2 * D, 7, 7), "flatten": (3, 2 * D, 1, 1),
+                      "unflatten": (3, 2 * D, 7, 7), "up1": (3, D, 14, 14), "up2": (3, D, 28, 28), "conv_out": (3, 1, 28, 28)}  # fmt: skip
+    assert out.shape == x.shape
+    assert isinstance(model.unflatten[0], torch.nn.ConvTranspose2d) and model.unflatten[0].kernel_size == (7, 7)
+    assert isinstance(model.flatten[0], torch.nn.AvgPool2d)
+
+
+def test_time_and_class_change_the_output():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 28, 28)
+    for time_mode in ("add", "mul"):
+        m = CourseUNet(UNetConfig(8, time=time_mode)).eval()
+        assert not torch.allclose(m(x, torch.tensor([0.1, 0.1])), m(x, torch.tensor([0.9, 0.9])))
+    m = CourseUNet(UNetConfig(8, time="add", num_classes=10)).eval()
+    t = torch.tensor([0.5, 0.5])
+    assert not torch.allclose(m(x, t, torch.eye(10)[[1, 1]]), m(x, t, torch.eye(10)[[7, 7]]))
+    assert not torch.allclose(m(x, t, torch.zeros(2, 10)), m(x, t, torch.eye(10)[[1, 1]]))
+
+
+@pytest.mark.parametrize("experiment,condition", [("denoiser", None), ("pure_noise", None), ("ddpm", "time"), ("ddpm", "class"),
+                                                  ("flow", "time"), ("flow", "class")])  # fmt: skip
+def test_cli_trains_each_course_experiment(tmp_path, experiment, condition):
+    args = ["train", "--experiment", experiment, "--D", "4", "--epochs", "2", "--max-steps", "4", "--batch", "16",
+            "--T", "10", "--out", str(tmp_path / "run")] + (["--condition", condition] if condition else [])  # fmt: skip
+    assert cli(args) == 0
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    assert all(np.isfinite(h["loss"]) and h["images_per_s"] > 0 for h in history)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    defaults = course_config(experiment, condition)
+    assert (config["lr"], config["lr_schedule"]) == (defaults.lr, defaults.lr_schedule)  # the course's defaults
+    model, train_config = load_trained(tmp_path / "run")
+    assert model.config.D == 4 and train_config["experiment"] == experiment
+    if experiment in ("ddpm", "flow"):
+        out = tmp_path / "s.npz"
+        assert cli(["sample", "--checkpoint", str(tmp_path / "run"), "--out", str(out), "--per-class", "2", "--n", "6", "--steps", "5"]) == 0
+        data = np.load(out)
+        n = 20 if condition == "class" else 6
+        assert data["images"].shape == (n, 1, 28, 28) and data["images"].dtype == np.float32
+        assert 0 <= data["images"].min() and data["images"].max() <= 1
+        assert data["labels"].tolist() == (np.repeat(np.arange(10), 2).tolist() if condition == "class" else [-1] * 6)
+        assert out.with_suffix(".png").exists()
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path):
+    config = course_config("ddpm", "class", D=4, epochs=2, batch_size=500, T=20, sample_every=0, precision="fp32")
+    for _ in train(config, tmp_path / "straight"):
+        pass
+    steps = []
+    for event in train(config, tmp_path / "stopped", stop=lambda: len(steps) >= 13):
+        steps += [event] if event["kind"] == "step" else []
+    assert event["kind"] == "stopped" and event["step"] == 13  # mid-way through epoch 2 (9 steps per epoch)
+    kinds = [e["kind"] for e in train(config, tmp_path / "stopped", resume=True)]
+    assert kinds.count("step") == 18 - 13 and kinds[-1] == "done"
+    a, _ = load_trained(tmp_path / "straight")
+    b, _ = load_trained(tmp_path / "stopped")
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "stopped" / "history.jsonl").read_text().splitlines()]
+    straight = [json.loads(line)["loss"] for line in (tmp_path / "straight" / "history.jsonl").read_text().splitlines()]
+    assert losses == straight
+
+
+def test_nan_loss_stops_the_run_with_a_message(tmp_path, monkeypatch):
+    import lab.train
+
+    monkeypatch.setattr(lab.train, "loss_fn", lambda *a: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 1 \(epoch 1\): lower the learning rate"):
+        for _ in train(course_config("flow", "time", D=4, max_steps=3), tmp_path / "run"):
+            pass
+    assert cli(["train", "--experiment", "flow", "--D", "4", "--out", str(tmp_path / "run2")]) == 2
+
+
+def test_bad_checkpoints_get_clear_errors(tmp_path):
+    model = CourseUNet(UNetConfig(4, time="add"))
+    good = tmp_path / "m.safetensors"
+    save_model_file(good, model, {"train": {"experiment": "ddpm"}})
+    loaded, meta = load_model_file(good)
+    assert loaded.config == model.config and meta["train"] == {"experiment": "ddpm"}
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"cut.safetensors is not a readable safetensors file .* truncated"):
+        load_model_file(truncated)
+    pickled = tmp_path / "model.pth"
+    torch.save(model.state_dict(), pickled)
+    with pytest.raises(CheckpointError, match=r"model.pth is a pickle \(torch.save\) file; the lab loads only safetensors"):
+        load_model_file(pickled)
+    other = tmp_path / "other.safetensors"
+    save_model_file(other, CourseUNet(UNetConfig(8, time="add")), {})
+    data = other.read_bytes()
+    good_header = json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])
+    assert json.loads(good_header["__metadata__"]["unet"])["D"] == 8
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(other), tmp_path / "mislabelled.safetensors", metadata={"unet": json.dumps(UNetConfig(4, time="add").to_dict())})
+    with pytest.raises(CheckpointError, match=r"mislabelled.safetensors does not hold a course UNet with .*D=4.* has shape"):
+        load_model_file(tmp_path / "mislabelled.safetensors")
+    with pytest.raises(CheckpointError, match=r"nowhere has no checkpoint"):
+        load_trained(tmp_path / "nowhere")
+
+
+def test_bundled_mnist_split_is_fixed_and_disjoint():
+    train_set, heldout = load_dataset("mnist", "train"), load_dataset("mnist", "heldout")
+    assert (len(train_set), len(heldout)) == (4500, 500)
+    assert heldout.labels.bincount().tolist() == [50] * 10
+    assert train_set.images.dtype == torch.uint8 and train_set.images.shape[1:] == (28, 28)
+    train_keys = {bytes(im.numpy()) for im in train_set.images}
+    assert not any(bytes(im.numpy()) in train_keys for im in heldout.images)
+    assert torch.equal(load_dataset("mnist", "heldout").images, heldout.images)  # the same split every time
+
+
+def write_idx(path, array, gz):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    (gzip.open if gz else open)(path, "wb").write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_folders_load_and_bad_ones_say_what_to_do(tmp_path, gz):
+    suffix = ".gz" if gz else ""
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28))
+    write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images, gz)
+    write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", np.arange(6), gz)
+    ds = load_dataset("fashion_mnist", "train", tmp_path)
+    assert torch.equal(ds.images, torch.from_numpy(images.astype(np.uint8))) and ds.labels.tolist() == list(range(6))
+    with pytest.raises(DatasetMissing, match=r"t10k-images-idx3-ubyte\[.gz\] not found in .*apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion_mnist", "heldout", tmp_path)
+    with pytest.raises(DatasetMissing, match=r"python -m lab download-mnist"):
+        load_dataset("mnist", "heldout", tmp_path)
+    raw = (tmp_path / "cut")
+    raw.write_bytes(struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">3I", 6, 28, 28) + b"\0" * 100)
+    with pytest.raises(ValueError, match=r"cut is truncated: header says \(6, 28, 28\)"):
+        read_idx(raw)
+    raw.write_bytes(b"not an idx file")
+    with pytest.raises(ValueError, match=r"is not an IDX file"):
+        read_idx(raw)
+
+
+def test_flow_sampler_makes_one_batched_call_per_step_and_records_its_trajectory():
+    model = CourseUNet(UNetConfig(4, time="mul", num_classes=10)).eval()
+    batches, seen = [], []
+    model.register_forward_hook(lambda m, i, o: batches.append(i[0].shape[0]))
+    labels = torch.arange(10)
+    out = flow_sample(model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0), callback=seen.append)
+    assert batches == [20] * 7 and [s["t"] for s in seen] == [i / 7 for i in range(7)]
+    assert torch.equal(seen[-1]["x"], out)
+    again = flow_sample(model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)

@@ -1,0 +1,40 @@
+"""Train the models bundled in models/weights/, by name, into runs/bundled/NAME (the exact recipes of the cards).
+
+    python tools/train_bundled.py parta_mnist ddpm_class ...      # names from BUNDLED; none: all of them
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lab.train import course_config, train  # noqa: E402
+
+PART_A = dict(condition="class", D=32, batch_size=128, lr=2e-3, T=1000, schedule="squaredcos_cap_v2", signed=True,
+              sample_every=0, sample_stride=30, cfg_scale=3.0)  # fmt: skip
+BUNDLED = {
+    # Part A backends: class-conditional, T = 1000, DeepFloyd IF's schedule, images in [-1, 1] (SPEC's probe recipe)
+    "parta_mnist": course_config("ddpm", **PART_A, epochs=153, max_steps=5500),
+    "parta_fashion": course_config("ddpm", **PART_A, dataset="fashion_mnist", epochs=12, max_steps=5500),
+    # Part B: the course's settings on the bundled MNIST
+    "denoiser": course_config("denoiser"),
+    "pure_noise": course_config("pure_noise"),
+    "ddpm_time": course_config("ddpm", "time"),
+    "ddpm_class": course_config("ddpm", "class"),
+    "flow_time": course_config("flow", "time"),
+    "flow_class": course_config("flow", "class"),
+}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(BUNDLED):
+        t0 = time.time()
+        for event in train(BUNDLED[name], ROOT / "runs" / "bundled" / name):
+            if event["kind"] == "step" and event["step"] % 100 == 0:
+                print(f"{name} step {event['step']} loss {event['loss']:.4f} {event['images_per_s']:.0f} img/s", flush=True)
+            elif event["kind"] in ("epoch", "done"):
+                print(f"{name} {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s", flush=True)
+        print(f"{name} finished in {time.time() - t0:.0f} s", flush=True)
