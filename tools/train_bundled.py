@@ -1,16 +1,21 @@
 """Train the models bundled in models/weights/, by name, into runs/bundled/NAME (the exact recipes of the cards).
 
-    python tools/train_bundled.py parta_mnist ddpm_class ...      # names from BUNDLED; none: all of them
+    python tools/train_bundled.py [--threads N] parta_mnist ddpm_class ...   # names from BUNDLED; none: all of them
+
+A run that was interrupted resumes from its latest checkpoint; a finished one is skipped.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
 
 from lab.train import course_config, train  # noqa: E402
 
@@ -30,9 +35,20 @@ BUNDLED = {
 }
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(BUNDLED):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, help="torch threads (1 keeps a run steady beside other work)")
+    ap.add_argument("names", nargs="*", help=f"any of {', '.join(BUNDLED)} (default: all)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in args.names or list(BUNDLED):
+        run = ROOT / "runs" / "bundled" / name
+        latest = run / "latest"
+        if latest.exists() and latest.read_text().startswith("final"):
+            print(f"{name} already trained: {run}", flush=True)
+            continue
         t0 = time.time()
-        for event in train(BUNDLED[name], ROOT / "runs" / "bundled" / name):
+        for event in train(BUNDLED[name], run, resume=latest.exists()):
             if event["kind"] == "step" and event["step"] % 100 == 0:
                 print(f"{name} step {event['step']} loss {event['loss']:.4f} {event['images_per_s']:.0f} img/s", flush=True)
             elif event["kind"] in ("epoch", "done"):

@@ -1,0 +1,63 @@
+"""The models shipped in models/weights/: two Part A backends, the Part B course models, two classifiers.
+
+Every file is fp16 safetensors with its config in the metadata, and has a card (NAME.md) that says how it was
+trained and what it scores. tools/train_bundled.py and tools/export_bundled.py make them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from lab.checkpoint import CheckpointError, load_model_file
+from lab.schedules import make_alphas_cumprod
+from models.classifier import Classifier
+from models.course_backend import CourseDenoiser
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+# Part A backends: name shown in the app -> (file stem, dataset)
+BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist")}
+PROMPTS = {  # class k's prompt
+    "mnist": tuple(str(k) for k in range(10)),
+    "fashion_mnist": ("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat", "a sandal", "a shirt",
+                      "a sneaker", "a bag", "an ankle boot"),  # fmt: skip
+}
+ALIASES = {  # other ways to name a class
+    "mnist": {w: k for k, w in enumerate("zero one two three four five six seven eight nine".split())},
+    "fashion_mnist": {n: k for k, n in enumerate(("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                                                   "sneaker", "bag", "ankle boot"))},  # fmt: skip
+}
+
+
+def weights_path(stem: str) -> Path:
+    """models/weights/STEM.safetensors; CheckpointError if it is not there."""
+    path = WEIGHTS / f"{stem}.safetensors"
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing: the bundled weights ship with the repository (git checkout models/weights)")
+    return path
+
+
+def load_backend(name: str = "MNIST digits", device: str = "cpu") -> CourseDenoiser:
+    """A bundled Part A backend as a lab Denoiser: prompts name classes, "" is unconditional."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
+    stem, dataset = BACKENDS[name]
+    model, meta = load_model_file(weights_path(stem))
+    train = meta["train"]
+    alphas_cumprod = make_alphas_cumprod(train["schedule"], train["T"])
+    return CourseDenoiser(model.to(device), alphas_cumprod.to(device), PROMPTS[dataset], clip_x0=1.0, aliases=ALIASES[dataset])
+
+
+def load_course_model(stem: str, device: str = "cpu"):
+    """A bundled Part B model: (CourseUNet in eval mode, its training config as a dict)."""
+    model, meta = load_model_file(weights_path(stem))
+    return model.to(device), meta["train"]
+
+
+def load_classifier(dataset: str = "mnist") -> Classifier:
+    """The bundled classifier of a dataset, in eval mode (float32)."""
+    model = Classifier()
+    state = load_file(str(weights_path(f"classifier_{dataset}")))
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval()

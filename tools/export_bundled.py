@@ -1,0 +1,194 @@
+"""Export trained runs (runs/bundled/NAME) to models/weights/: fp16 weights, the course's figures, metrics, a card.
+
+    python tools/export_bundled.py classifier_mnist classifier_fashion_mnist   # train + export the judges first
+    python tools/export_bundled.py parta_mnist ddpm_class ...                   # then the models (names of BUNDLED)
+
+Metrics: class-conditional generators are sampled (per-class samples, CFG) and labelled by the bundled
+classifier of their dataset (trained on the training split only); FID is computed in that classifier's
+128-d feature space against the held-out split, next to the floor of real training images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from safetensors.torch import save_file  # noqa: E402
+
+from lab.checkpoint import build_unet, latest_checkpoint, load_checkpoint, save_model_file  # noqa: E402
+from lab.data import load_dataset  # noqa: E402
+from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample  # noqa: E402
+from lab.images import grid, save_png  # noqa: E402
+from lab.metrics import accuracy, denoiser_mse, frechet_distance, predict  # noqa: E402
+from lab.schedules import make_alphas_cumprod  # noqa: E402
+from lab.train import TrainConfig  # noqa: E402
+from models.bundled import PROMPTS, WEIGHTS, load_classifier  # noqa: E402
+from models.classifier import train_classifier  # noqa: E402
+from models.course_backend import CourseDenoiser  # noqa: E402
+from tools.train_bundled import BUNDLED  # noqa: E402
+
+SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
+MACHINE = f"a {os.cpu_count()}-core {platform.machine()} CPU (torch {torch.__version__}, no GPU)"
+
+
+def active_minutes(run: Path) -> float:
+    """Training time from history.jsonl, leaving out pauses of over 2 minutes (a stop and a resume)."""
+    times = [json.loads(line)["time"] for line in (run / "history.jsonl").read_text().splitlines()]
+    return sum(b - a for a, b in zip(times, times[1:]) if b - a < 120) / 60
+
+
+def generate(model, config: TrainConfig, per_class: int, scale: float, g, ddpm_stride: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Samples in [0, 1] (and their labels): per_class of each class, or 10 * per_class without classes."""
+    labels = class_grid(10, per_class) if config.condition == "class" else None
+    n = 10 * per_class
+    if config.experiment == "ddpm":
+        den = CourseDenoiser(model, make_alphas_cumprod(config.schedule, config.T), PROMPTS[config.dataset] if labels is not None else (),
+                             clip_x0=1.0 if config.signed else None)  # fmt: skip
+        images = ddpm_sample(den, labels, n, scale, ddpm_stride, g)
+    else:
+        images = flow_sample(model, labels, n, config.T, scale, g)
+    low = -1.0 if config.signed else 0.0
+    return ((images - low) / (1 - low)).clamp(0, 1), labels
+
+
+def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Tensor, train_mean: torch.Tensor, stride: int) -> list[str]:
+    """The course's figures for one snapshot, as PNGs in models/weights/; returns their file names."""
+    g = torch.Generator().manual_seed(0)
+    out = []
+    if config.experiment == "denoiser":
+        x = heldout[:10]
+        rows = [x]
+        for sigma in SIGMAS:
+            z, y = denoise_once(model, x, sigma, torch.Generator().manual_seed(0))
+            rows += [z.clamp(0, 1), y.clamp(0, 1)] if sigma != 0 else []
+        path = save_png(grid(torch.cat(rows), 10), WEIGHTS / f"{name}_epoch_{epoch:03d}.png", 2)
+        out.append(path.name)
+    elif config.experiment == "pure_noise":
+        with torch.no_grad():
+            y = model(torch.randn(10, 1, 28, 28, generator=g)).clamp(0, 1)
+        path = save_png(grid(torch.cat([y, train_mean.expand(1, 1, 28, 28)]), 11), WEIGHTS / f"{name}_epoch_{epoch:03d}.png", 2)
+        out.append(path.name)
+    else:
+        scale = 7.0 if name.startswith("parta") else 5.0
+        images, labels = generate(model, config, 4, scale, g, stride)
+        path = save_png(grid(images, 4 if labels is not None else 10), WEIGHTS / f"{name}_epoch_{epoch:03d}.png", 2)
+        out.append(path.name)
+    return out
+
+
+def export_classifier(dataset: str) -> None:
+    train_set, heldout = load_dataset(dataset, "train"), load_dataset(dataset, "heldout")
+    t0 = time.time()
+    epochs = 10 if dataset == "mnist" else 3
+    model = train_classifier(train_set.as_float(), train_set.labels, epochs=epochs)
+    minutes = (time.time() - t0) / 60
+    acc = accuracy(predict(model, heldout.as_float())[0], heldout.labels)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, WEIGHTS / f"classifier_{dataset}.safetensors",
+              metadata={"dataset": dataset, "heldout_accuracy": f"{acc:.4f}"})  # fmt: skip
+    (WEIGHTS / f"classifier_{dataset}.md").write_text(f"""# classifier_{dataset}: the independent judge of {dataset} generators
+
+- Model: models/classifier.py (conv32-pool-conv64-pool-fc128-fc10), fp16 safetensors.
+- Data: the training split of {train_set.source}; never the held-out split, never generated images.
+- Recipe: `python tools/export_bundled.py classifier_{dataset}`: Adam 1e-3, batch 128, {epochs} epochs, random shifts of up to 2 pixels, seed 0.
+- Wall time: {minutes:.1f} min on {MACHINE}.
+- Held-out accuracy: **{acc:.2%}** on {len(heldout)} images ({heldout.source}).
+""")
+    print(f"classifier_{dataset}: held-out accuracy {acc:.4f}")
+
+
+def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
+    run = ROOT / "runs" / "bundled" / name
+    folder = latest_checkpoint(run)
+    if not folder.name.startswith("final"):
+        raise SystemExit(f"{name}: the run in {run} has not finished (latest is {folder.name}); finish it with tools/train_bundled.py")
+    model, state, _ = load_checkpoint(folder)
+    config = TrainConfig.from_dict(state["train"])
+    low = -1.0 if config.signed else 0.0
+    train_set, heldout_set = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "heldout")
+    heldout = heldout_set.as_float()
+    meta = {"train": config.to_dict(), "epochs": state["epoch"], "steps": state["step"]}
+    save_model_file(WEIGHTS / f"{name}.safetensors", model, meta)
+    size_mb = (WEIGHTS / f"{name}.safetensors").stat().st_size / 1e6
+
+    pngs = []
+    snapshots = sorted(set(config.snapshot_epochs) | {state["epoch"]})
+    for epoch in snapshots:
+        ckpt = run / "checkpoints" / f"epoch_{epoch:03d}"
+        snap = load_checkpoint(ckpt)[0] if ckpt.exists() else model
+        pngs += figures(name, snap, config, epoch, heldout, train_set.as_float().mean(0, keepdim=True), ddpm_stride)
+
+    lines = []
+    if config.experiment == "denoiser":
+        for epoch in snapshots:
+            ckpt = run / "checkpoints" / f"epoch_{epoch:03d}"
+            snap = load_checkpoint(ckpt)[0] if ckpt.exists() else model
+            mse = denoiser_mse(snap, heldout, SIGMAS)
+            lines.append(f"| held-out MSE after epoch {epoch} | " + " | ".join(f"{mse[s]:.4f}" for s in SIGMAS) + " |")
+        lines = ["| sigma | " + " | ".join(str(s) for s in SIGMAS) + " |", "|---" * (len(SIGMAS) + 1) + "|", *lines]
+    elif config.experiment in ("ddpm", "flow"):
+        classifier = load_classifier(config.dataset)
+        classifier_acc = accuracy(predict(classifier, heldout)[0], heldout_set.labels)
+        scales = (7.0, 3.0) if name.startswith("parta") else (5.0,)
+        sampler = (f"DDPM, timesteps {config.T - 1 - (config.T - 1) % ddpm_stride} .. 0 by {ddpm_stride} "
+                   f"({len(range(config.T - 1 - (config.T - 1) % ddpm_stride, -1, -ddpm_stride))} steps)" if config.experiment == "ddpm"
+                   else f"Euler, {config.T} steps")  # fmt: skip
+        ref = heldout if len(heldout) <= 2000 else heldout[:2000]
+        _, ref_feats = predict(classifier, ref)
+        floor_imgs = train_set.as_float()[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))[: 10 * per_class]]
+        floor = frechet_distance(predict(classifier, floor_imgs)[1], ref_feats)
+        lines += [f"Sampler: {sampler}; {10 * per_class} samples ({per_class} per class where classes apply), seed 0.",
+                  f"Judge: classifier_{config.dataset} (held-out accuracy {classifier_acc:.2%}); FID in its 128-d feature space "
+                  f"against {len(ref)} held-out images; floor (as many real training images): {floor:.2f}.", "",
+                  "| CFG scale | classifier accuracy | FID |", "|---|---|---|"]  # fmt: skip
+        for scale in scales if config.condition == "class" else (None,):
+            t0 = time.time()
+            images, labels = generate(model, config, per_class, scale or 0.0, torch.Generator().manual_seed(0), ddpm_stride)
+            predicted, feats = predict(classifier, images)
+            acc = f"{accuracy(predicted, labels):.2%}" if labels is not None else "n/a (no classes)"
+            lines.append(f"| {scale if scale is not None else 'none'} | {acc} | {frechet_distance(feats, ref_feats):.2f} |")
+            print(f"{name}: scale {scale}: {lines[-1]} ({time.time() - t0:.0f} s)", flush=True)
+
+    command = f"python tools/train_bundled.py {name}"
+    card = f"""# {name}
+
+- Model: course UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{', 10 classes (one-hot; all zeros = no class)' if model.config.num_classes else ''}; {sum(p.numel() for p in model.parameters()):,} parameters, fp16 safetensors, {size_mb:.1f} MB.
+- Experiment: {config.experiment} ({config.condition}){f', T = {config.T}, {config.schedule} betas' if config.experiment == 'ddpm' else ''}{f', {config.T} Euler steps' if config.experiment == 'flow' else ''}; images in [{low:g}, 1].
+- Data: {train_set.source}.
+- Exact command: `{command}` (recipe in tools/train_bundled.py; `python tools/export_bundled.py {name}` wrote this card).
+- Config: `{json.dumps({k: v for k, v in config.to_dict().items() if k not in ('device', 'data_dir')})}`
+- Trained: {state['epoch']} epochs, {state['step']} steps, {active_minutes(run):.1f} min of training on {MACHINE} with 1 torch thread, in the background beside other jobs (no accelerator was lent to this session).
+- Figures: {', '.join(pngs)} (after the epochs the course shows; weights ship for the last one only, to keep the repository under 40 MB).
+
+## Metrics
+
+{chr(10).join(lines) if lines else 'See the figures.'}
+"""
+    (WEIGHTS / f"{name}.md").write_text(card)
+    print(card)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="+", help=f"classifier_mnist, classifier_fashion_mnist, {', '.join(BUNDLED)}")
+    ap.add_argument("--per-class", type=int, default=40, help="samples per class for the metrics (>= 40)")
+    ap.add_argument("--ddpm-stride", type=int, default=10, help="DDPM metric sampling stride (1: every timestep)")
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    for name in args.names:
+        if name.startswith("classifier_"):
+            export_classifier(name.removeprefix("classifier_"))
+        else:
+            export_model(name, args.per_class, 30 if name.startswith("parta") else args.ddpm_stride)
