@@ -2,9 +2,28 @@
 
 import streamlit as st
 
+from ui.common import run_page
+
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide")
 
+PART_A = [
+    ("a0_sampling.py", "0 · Sampling"),
+    ("a1_forward.py", "1.1 · Forward process"),
+    ("a2_blur.py", "1.2 · Classical denoising"),
+    ("a3_one_step.py", "1.3 · One-step denoising"),
+    ("a4_iterative.py", "1.4 · Iterative denoising"),
+    ("a5_sample.py", "1.5 · Sampling from noise"),
+    ("a6_cfg.py", "1.6 · Classifier-free guidance"),
+    ("a7_sdedit.py", "1.7 · SDEdit"),
+    ("a71_inputs.py", "1.7.1 · Uploads and drawings"),
+    ("a72_inpaint.py", "1.7.2 · Inpainting"),
+    ("a73_text.py", "1.7.3 · Text image-to-image"),
+    ("a8_anagrams.py", "1.8 · Visual anagrams"),
+    ("a9_hybrids.py", "1.9 · Hybrid images"),
+]
 pages = {
     "Diffusion Lab": [st.Page("pages/welcome.py", title="Welcome", icon="🏠", default=True)],
+    "Part A: pretrained diffusion": [st.Page(f"pages/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_A],
 }
-st.navigation(pages).run()
+page = st.navigation(pages)
+run_page(page.run, page.title)

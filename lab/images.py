@@ -52,3 +52,70 @@ def gif_bytes(frames: list[np.ndarray], duration_ms: int = 80, scale: int = 1) -
     durations = [duration_ms] * (len(ims) - 1) + [duration_ms * 3]
     ims[0].save(buffer, format="GIF", save_all=True, append_images=ims[1:], duration=durations, loop=0)
     return buffer.getvalue()
+
+
+class ImageRejected(ValueError):
+    """An upload that cannot be used as an image; the message says why and what to do."""
+
+
+MAX_PIXELS = 40_000_000  # larger uploads are refused as possible decompression bombs
+
+
+def load_image(data: bytes, name: str = "upload") -> Image.Image:
+    """Decode an upload into an RGB or L image: EXIF rotation applied, alpha composited on white, 16-bit scaled.
+
+    ImageRejected for a non-image, a truncated file or a decompression bomb.
+    """
+    import warnings
+
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageRejected(f"{name} is empty: choose an image file (PNG, JPEG, WebP, BMP, TIFF, GIF ...)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageRejected(f"{name} is {im.width}x{im.height} pixels, over the {MAX_PIXELS // 1_000_000} MP limit: "
+                                    "resize it to a few megapixels and upload it again")  # fmt: skip
+            im.load()
+    except ImageRejected:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImageRejected(f"{name} is not an image PIL can read: upload a PNG, JPEG, WebP, BMP, TIFF or GIF") from e
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise ImageRejected(f"{name} is too large to decode safely ({e}); resize it and upload it again") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageRejected(f"{name} could not be decoded ({e}); it may be truncated: save or download it again") from e
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        im = Image.fromarray((arr / top * 255).clip(0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray((255 * (arr - arr.min()) / max(np.ptp(arr), 1e-12)).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba).convert("RGB")
+    return im if im.mode in ("RGB", "L") else im.convert("RGB")
+
+
+def fit_image(im: Image.Image, shape: tuple[int, int, int], signed: bool = True) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Centre-crop to the backend's aspect ratio, resize to (H, W), match its channels; (1, C, H, W) in [-1, 1].
+
+    Also returns the crop box (left, top, right, bottom) in the original's pixels, to show what was used.
+    """
+    C, H, W = shape
+    side_w, side_h = im.width, im.height
+    if side_w * H > side_h * W:  # too wide
+        side_w = round(side_h * W / H)
+    else:
+        side_h = round(side_w * H / W)
+    left, top = (im.width - side_w) // 2, (im.height - side_h) // 2
+    box = (left, top, left + side_w, top + side_h)
+    im = im.crop(box).resize((W, H), Image.LANCZOS).convert("L" if C == 1 else "RGB")
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).reshape(H, W, C).permute(2, 0, 1)[None]
+    return (x * 2 - 1 if signed else x), box

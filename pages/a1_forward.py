@@ -1,0 +1,19 @@
+"""1.1 The forward process: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (A.1/A.2)."""
+
+import streamlit as st
+import torch
+
+import lab
+from ui.common import current_backend, pick_test_image, settings, show
+
+st.title("1.1 · The forward process")
+st.markdown(r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$: the image is scaled down and noise is added.")
+s, den = settings(), current_backend()
+x0 = pick_test_image()
+t = st.slider("Timestep t", 0, den.T - 1, 500, key="forward_t")
+ts = [250, 500, 750]
+noisy = lab.forward(x0.expand(4, -1, -1, -1), torch.tensor([t, *ts]), den, generator=s.seed)
+show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.size * 2)
+st.subheader("The course's row")
+show(torch.cat([x0, noisy[1:]]), ["original", *[f"t = {v}" for v in ts]])
+st.caption(f"alpha_bar at t = {t}: {float(den.alphas_cumprod[t]):.4f}; noise std {float((1 - den.alphas_cumprod[t]).sqrt()):.3f}")

@@ -1,0 +1,16 @@
+"""1.5 Sampling from pure noise: i_start = 0, no guidance."""
+
+import streamlit as st
+
+from ui.common import prompt_input, settings, show, trajectory_viewer
+from ui.runs import Run, run
+
+st.title("1.5 · Sampling from pure noise")
+st.markdown("`iterative_denoise` with i_start = 0 and x = pure noise, prompt \"a high quality photo\", no CFG.")
+s = settings()
+prompt = prompt_input("Prompt", "a high quality photo", key="sample_prompt")
+n = 5 if s.lecture else st.slider("Samples", 1, 16, 5, key="sample_n")
+res = run(Run("sample", s.backend, s.device, s.seed, (prompt,), None, n=n), st.progress(0.0))
+show(res.images, [f"sample {i + 1}" for i in range(n)])
+with st.expander("Trajectory of sample 1"):
+    trajectory_viewer(res.frames, res.frame_labels, key="sample")

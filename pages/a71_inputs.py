@@ -1,0 +1,32 @@
+"""1.7.1 SDEdit on an uploaded image and on a drawing."""
+
+import streamlit as st
+import torch
+
+from ui.common import canvas_strokes, settings, show, uploaded_image
+from ui.runs import Run, run
+
+ROW = [1, 3, 5, 7, 10, 20]
+
+
+def sdedit_row(x: torch.Tensor, tag: str) -> None:
+    s = settings()
+    bar = st.progress(0.0)
+    edits = [run(Run("sdedit", s.backend, s.device, s.seed, ("a high quality photo",), 7.0, i_start=i, image=Run.pack(x)), bar).images for i in ROW]
+    show(torch.cat([*edits, x]), [f"i_start = {i}" for i in ROW] + [tag])
+
+
+st.title("1.7.1 · Editing uploads and drawings")
+st.markdown("SDEdit projects an image onto what the model knows: try a web image, a photo of your own digit, or a drawing.")
+st.subheader("An uploaded image")
+x = uploaded_image("Upload an image", key="inputs_upload")
+if x is not None:
+    sdedit_row(x, "upload")
+st.subheader("A drawing")
+strokes = canvas_strokes("inputs_canvas")
+if strokes is None:
+    st.info("Draw on the canvas (white strokes on black, like an MNIST digit); the edits appear here.")
+else:
+    drawing = torch.from_numpy(strokes)[None, None] * 2 - 1  # (1, 1, H, W) in [-1, 1]
+    sdedit_row(drawing, "drawing")
+    st.success("Edited your drawing.")

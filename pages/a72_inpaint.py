@@ -1,0 +1,39 @@
+"""1.7.2 Inpainting: after every step keep the original outside the mask, x_t <- m x_t + (1 - m) forward(x_orig, t) (A.5)."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui.common import canvas_strokes, current_backend, pick_test_image, prompt_input, settings, show, uploaded_image
+from ui.runs import Run, run
+
+st.title("1.7.2 · Inpainting")
+st.markdown("The mask (white) is where new content goes; everywhere else the original is kept, noised to each step's level.")
+s, den = settings(), current_backend()
+_, H, W = den.image_shape
+source = st.radio("Image", ["test image", "upload"], horizontal=True, key="inpaint_source")
+x0 = pick_test_image() if source == "test image" else uploaded_image("Upload an image", key="inpaint_upload")
+if x0 is None:
+    st.stop()
+PRESETS = {
+    "top half": lambda m: m[: H // 2].fill(1), "bottom half": lambda m: m[H // 2 :].fill(1),
+    "left half": lambda m: m[:, : W // 2].fill(1), "right half": lambda m: m[:, W // 2 :].fill(1),
+    "centre square": lambda m: m[H // 4 : 3 * H // 4, W // 4 : 3 * W // 4].fill(1),
+}  # fmt: skip
+kind = st.radio("Mask", [*PRESETS, "draw"], horizontal=True, key="inpaint_mask")
+mask = np.zeros((H, W), np.float32)
+if kind == "draw":
+    strokes = canvas_strokes("inpaint_canvas", background=x0)
+    if strokes is None:
+        st.info("Paint over the part of the image to replace.")
+        st.stop()
+    mask = (strokes > 0.25).astype(np.float32)
+else:
+    PRESETS[kind](mask)
+if not mask.any() or mask.all():
+    st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
+    st.stop()
+prompt = prompt_input("Prompt", "a high quality photo", key="inpaint_prompt")
+res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), 7.0, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
+m = torch.from_numpy(mask)[None, None]
+show(torch.cat([x0, m * 2 - 1, x0 * (1 - m) + m, res.images]), ["original", "mask", "to replace", "inpainted"])

@@ -1,0 +1,86 @@
+"""AppTest for every page on the bundled backend: no exception, and moving a control changes what it shows."""
+
+import ast
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+PART_A = [f for f, _ in ast.literal_eval((ROOT / "Home.py").read_text().split("PART_A = ")[1].split("\npages")[0])]
+# page: (kind of control, its key, the new value); None: the page has no control whose output AppTest can see
+CONTROLS = {
+    "a0_sampling.py": ("select_slider", "sampling_steps", (5, 20)),
+    "a1_forward.py": ("slider", "forward_t", 900),
+    "a2_blur.py": ("slider", "blur_kernel", 9),
+    "a3_one_step.py": ("slider", "one_step_t", 100),
+    "a4_iterative.py": ("slider", "iterative_i_start", 20),
+    "a5_sample.py": ("slider", "sample_n", 3),
+    "a6_cfg.py": ("slider", "cfg_gamma", 2.0),
+    "a7_sdedit.py": ("slider", "test_image_Test image", 3),
+    "a71_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas
+    "a72_inpaint.py": ("radio", "inpaint_mask", "left half"),
+    "a73_text.py": ("selectbox", "text_prompt", "3"),
+    "a8_anagrams.py": ("selectbox", "anagram_view", "rotate 180"),
+    "a9_hybrids.py": ("slider", "hybrid_sigma", 4.0),
+}
+
+
+SCRIPT = """
+import runpy
+import streamlit as st
+from ui.common import run_page
+st.set_page_config(layout="wide")
+run_page(lambda: runpy.run_path({path!r}), {page!r})
+"""
+
+
+def open_page(page: str) -> AppTest:
+    """The page as Home.py runs it (sidebar, then the page inside run_page's error handling).
+
+    AppTest's switch_page would run the page file alone, without the router's sidebar.
+    """
+    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / page), page=page), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [im.url for element in at.get("image") for im in element.proto.imgs]
+
+
+def test_every_part_a_page_is_listed_and_exists():
+    assert sorted(PART_A) == sorted(CONTROLS)
+    assert all((ROOT / "pages" / p).exists() for p in PART_A)
+
+
+def test_home_opens_on_the_welcome_page_with_the_sidebar():
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=300).run()
+    assert not at.exception
+    assert at.title[0].value == "Diffusion Lab"
+    assert at.selectbox(key="backend").value == "MNIST digits"
+
+
+@pytest.mark.parametrize("page", sorted(CONTROLS))
+def test_page_runs_and_its_control_changes_the_output(page):
+    at = open_page(page)
+    if CONTROLS[page] is None:
+        assert at.info, "the page should say what to do first"
+        return
+    before = image_urls(at)
+    assert before, "the page shows images"
+    kind, key, value = CONTROLS[page]
+    getattr(at, kind)(key=key).set_value(value).run()
+    assert not at.exception and not at.error
+    assert image_urls(at) != before
+
+
+def test_lecture_mode_and_seed_apply_to_every_page():
+    at = open_page("a5_sample.py")
+    before = image_urls(at)
+    at.number_input(key="seed").set_value(1).run()
+    assert not at.exception and image_urls(at) != before
+    at.toggle(key="lecture").set_value(True).run()
+    assert not at.exception
+    assert not [s for s in at.slider if s.key == "sample_n"]  # fewer controls in lecture mode

@@ -1,0 +1,215 @@
+"""What every page shares: the sidebar's settings, the cached backend, test images, display and trajectories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from lab.data import load_dataset
+from lab.images import gif_bytes, to_uint8
+from models.bundled import BACKENDS, load_backend
+
+IF_NAME = "DeepFloyd IF"
+DEFAULT_SEED = 180  # a seed the course's students used
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str  # a name of models.bundled.BACKENDS, or IF_NAME
+    device: str  # "cpu" or "cuda"
+    seed: int  # the one seed every page uses, as the course asks
+    lecture: bool  # large images, fewer controls
+
+    @property
+    def size(self) -> int:
+        """Display width of one image, in pixels."""
+        return 224 if self.lecture else 128
+
+
+def sidebar() -> Settings:
+    """The shared sidebar (called by Home.py before the page runs); its choices live in st.session_state."""
+    with st.sidebar:
+        st.header("Lab settings")
+        options = [*BACKENDS, IF_NAME]
+        backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses")
+        if backend == IF_NAME:
+            status = if_status()
+            if status is not None:
+                st.error(f"DeepFloyd IF is not available: {status} Using MNIST digits meanwhile.")
+                backend = "MNIST digits"
+        devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+        device = st.selectbox("Device", devices, key="device")
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED, key="seed", help="reused by every page"))
+        lecture = st.toggle("Lecture mode", key="lecture", help="large images, fewer controls")
+    return Settings(backend, device, seed, lecture)
+
+
+def run_page(render, title: str = "") -> None:
+    """Draw the sidebar, then the page; an error becomes a message on the page, never a traceback."""
+    import logging
+
+    from lab.checkpoint import CheckpointError
+    from lab.images import ImageRejected
+
+    st.session_state["settings"] = sidebar()
+    try:
+        render()
+    except (ValueError, ImageRejected, CheckpointError) as e:  # bad input: say what to do, keep the page usable
+        st.error(str(e))
+    except Exception:  # anything else: a short message here, the traceback in the server log
+        logging.getLogger("diffusion_lab").exception("page %s failed", title)
+        st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
+
+
+def if_status() -> str | None:
+    """None if DeepFloyd IF can be used, else what is missing and how to fix it."""
+    return "its backend is not configured in this version of the lab (see the README)."
+
+
+def settings() -> Settings:
+    """The sidebar's choices, for a page."""
+    return st.session_state["settings"]
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def backend(name: str, device: str):
+    """One loaded backend per (name, device), shared by every session of this server."""
+    return load_backend(name, device)
+
+
+def current_backend():
+    s = settings()
+    return backend(s.backend, s.device)
+
+
+@st.cache_data(show_spinner=False)
+def test_images(name: str, count: int = 16) -> torch.Tensor:
+    """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1]: never seen in training."""
+    dataset = BACKENDS[name][1]
+    heldout = load_dataset(dataset, "heldout")
+    per_class = [int((heldout.labels == k).nonzero()[0]) for k in range(10)]
+    rest = [i for i in range(len(heldout)) if i not in per_class]
+    idx = torch.tensor((per_class + rest)[:count])
+    return heldout.as_float(-1, 1)[idx]
+
+
+def pick_test_image(label: str = "Test image") -> torch.Tensor:
+    """A held-out image chosen with a slider, (1, C, H, W) in [-1, 1]."""
+    s = settings()
+    images = test_images(s.backend)
+    i = st.slider(label, 0, len(images) - 1, 0, key=f"test_image_{label}")
+    return images[i : i + 1]
+
+
+def enlarge(x: torch.Tensor, size: int) -> list[np.ndarray]:
+    """(B, C, H, W) in [-1, 1] -> B uint8 images enlarged to size pixels with nearest neighbour (crisp pixels)."""
+    return [crisp(im, size) for im in to_uint8(x, -1, 1)]
+
+
+def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None) -> None:
+    """A row of images, at the lecture or normal size."""
+    s = settings()
+    size = size or s.size
+    st.image(enlarge(images, size), caption=captions, width=size)
+
+
+def progress_callback(bar, total: int, text: str = "denoising"):
+    """A loop callback that moves a progress bar; step i of total."""
+    state = {"done": 0}
+
+    def callback(_step: dict) -> None:
+        state["done"] += 1
+        bar.progress(min(state["done"] / total, 1.0), text=f"{text}: step {state['done']} of {total}")
+
+    return callback
+
+
+def crisp(frame: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 image enlarged to size pixels wide with nearest neighbour."""
+    pil = Image.fromarray(frame)
+    return np.asarray(pil.resize((size, size * pil.height // pil.width), Image.NEAREST))
+
+
+def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
+    """Several trajectory frames in a row."""
+    size = settings().size
+    st.image([crisp(f, size) for f in frames], caption=labels, width=size)
+
+
+def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> None:
+    """Play back a denoising trajectory: a step slider, and PNG / GIF downloads."""
+    if not frames:
+        return
+    from io import BytesIO
+
+    size = settings().size * 2
+    i = st.slider("Step", 0, len(frames) - 1, len(frames) - 1, key=f"{key}_step")
+    frame = crisp(frames[i], size)
+    st.image(frame, caption=labels[i], width=size)
+    c1, c2 = st.columns(2)
+    png = BytesIO()
+    Image.fromarray(frame).save(png, format="PNG")
+    c1.download_button("Download this step (PNG)", png.getvalue(), f"{key}_step_{i}.png", "image/png", key=f"{key}_png")
+    gif = gif_bytes([crisp(f, size) for f in frames], 80)
+    c2.download_button("Download the trajectory (GIF)", gif, f"{key}.gif", "image/gif", key=f"{key}_gif")
+
+
+def prompt_input(label: str, default: str, key: str, allow_null: bool = True) -> str:
+    """A prompt: a choice among the bundled backend's classes (and "a high quality photo", no class), or free text."""
+    den = current_backend()
+    prompts = list(getattr(den, "prompts", ()) or ())
+    if not prompts:
+        return st.text_input(label, default, key=key)
+    options = (["a high quality photo"] if allow_null else []) + prompts
+    index = options.index(default) if default in options else 0
+    return st.selectbox(label, options, index=index, key=key, help='"a high quality photo" is the null class: no class at all')
+
+
+def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.Tensor | None:
+    """An uploaded image fitted to the backend, (1, C, H, W) in [-1, 1]; shows the crop; None until there is one.
+
+    A file that is not a usable image gets a message on the page and None.
+    """
+    from PIL import ImageDraw
+
+    from lab.images import ImageRejected, fit_image, load_image
+
+    den = current_backend()
+    file = st.file_uploader(label, key=key, help="any image PIL reads: PNG, JPEG, WebP, BMP, TIFF, GIF; any size")
+    if file is None:
+        return None
+    try:
+        im = load_image(file.getvalue(), file.name)
+    except ImageRejected as e:
+        st.error(str(e))
+        return None
+    x, box = fit_image(im, den.image_shape)
+    if den.image_shape[0] == 1 and st.checkbox("Invert (dark strokes on light paper -> light on dark, like MNIST)", invert_default, key=f"{key}_invert"):
+        x = -x
+    preview = im.convert("RGB")
+    ImageDraw.Draw(preview).rectangle(box, outline=(255, 0, 0), width=max(2, preview.width // 100))
+    c1, c2 = st.columns(2)
+    c1.image(preview, caption=f"upload, {im.width}x{im.height}: the red square is what is used", width=settings().size * 2)
+    with c2:
+        show(x, [f"fitted to {den.image_shape[1]}x{den.image_shape[2]}"], settings().size * 2)
+    return x
+
+
+def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int = 280, stroke: int = 22) -> np.ndarray | None:
+    """Strokes drawn on a square canvas, as coverage in [0, 1] at the backend's (H, W); None while it is empty."""
+    from streamlit_drawable_canvas import st_canvas
+
+    den = current_backend()
+    _, H, W = den.image_shape
+    bg = None if background is None else Image.fromarray(enlarge(background, size)[0]).convert("RGB")
+    result = st_canvas(stroke_width=stroke, stroke_color="#ffffff" if bg is None else "#ff3030", background_color="#000000",
+                       background_image=bg, height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key)  # fmt: skip
+    data = result.image_data
+    if data is None or data.ndim != 3 or data.shape[-1] != 4 or not data[..., 3].any():
+        return None
+    alpha = Image.fromarray(data[..., 3]).resize((W, H), Image.BOX)  # coverage of each backend pixel
+    return np.asarray(alpha, dtype=np.float32) / 255
