@@ -1,0 +1,267 @@
+"""Settings of the DeepFloyd IF backend, and its status for the app's sidebar (without loading anything heavy).
+
+Each setting comes from an environment variable, else from the ``[deepfloyd]`` table of a TOML config file
+(``DIFFUSION_LAB_CONFIG``, else ``diffusion-lab.toml`` in the working directory), else its default:
+
+    DIFFUSION_LAB_IF_MODEL            stage I: DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, IF-I-M-v1.0) or a local folder
+    DIFFUSION_LAB_IF_STAGE2           stage II (64 -> 256): DeepFloyd/IF-II-L-v1.0 (or IF-II-M-v1.0) or a folder
+    DIFFUSION_LAB_IF_TEXT_ENCODER     where T5 comes from: auto (stage I's), a hub id or folder, or none
+    DIFFUSION_LAB_IF_EMBEDDINGS       a course .pth of precomputed prompt embeddings, imported at load
+    DIFFUSION_LAB_DEVICE              auto, cpu, cuda, cuda:1, ...
+    DIFFUSION_LAB_IF_OFFLOAD          model CPU offload: auto (on for GPUs under 24 GiB), on, off
+    DIFFUSION_LAB_IF_ATTENTION_SLICING  on / off
+    DIFFUSION_LAB_CACHE               cache folder for prompt embeddings (default ~/.cache/diffusion-lab)
+
+The hub token is never a setting: huggingface_hub reads HF_TOKEN or the token saved by ``hf auth login``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+import huggingface_hub
+from huggingface_hub import constants as hub_constants
+import torch
+
+from models.deepfloyd_errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
+
+STAGE1_IDS = ("DeepFloyd/IF-I-XL-v1.0", "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
+STAGE2_IDS = ("DeepFloyd/IF-II-L-v1.0", "DeepFloyd/IF-II-M-v1.0")
+CONFIG_ENV, CONFIG_FILE = "DIFFUSION_LAB_CONFIG", "diffusion-lab.toml"
+ENV = {
+    "model": "DIFFUSION_LAB_IF_MODEL", "stage2": "DIFFUSION_LAB_IF_STAGE2",
+    "text_encoder": "DIFFUSION_LAB_IF_TEXT_ENCODER", "embeddings": "DIFFUSION_LAB_IF_EMBEDDINGS",
+    "device": "DIFFUSION_LAB_DEVICE", "offload": "DIFFUSION_LAB_IF_OFFLOAD",
+    "attention_slicing": "DIFFUSION_LAB_IF_ATTENTION_SLICING", "cache_dir": "DIFFUSION_LAB_CACHE",
+}  # fmt: skip
+OFFLOAD_BELOW_GIB = 24  # "auto" offloads on GPUs with less memory: stage I XL (8.6 GB) + T5-XXL (9.5 GB) fp16
+TRUE, FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
+OFFLOAD = {"auto": "auto", "on": "on", "off": "off"} | dict.fromkeys(TRUE, "on") | dict.fromkeys(FALSE[:-1], "off")
+
+
+@dataclass(frozen=True)
+class IFSettings:
+    model: str | None = None  # stage I: hub id or local folder in the diffusers layout; None: IF is off
+    stage2: str | None = None  # stage II: hub id or local folder; None: no upsampling
+    text_encoder: str | None = "auto"  # T5: "auto" (stage I's source, if it has one), a hub id, a folder; None: off
+    embeddings: str | None = None  # a course .pth (dict prompt -> tensor) imported at load; None: none
+    device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
+    offload: str = "auto"  # model CPU offload: "auto" (on for GPUs under OFFLOAD_BELOW_GIB), "on", "off"
+    attention_slicing: bool = False  # compute attention in slices: less memory, slower
+    cache_dir: str = "~/.cache/diffusion-lab"  # prompt embeddings cache (safetensors), shared by all IF sizes
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
+
+
+def is_local(source: str) -> bool:
+    """A local folder (absolute, relative or ~ path that exists, or any path-looking value) rather than a hub id."""
+    path = Path(source).expanduser()
+    return path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1 or "\\" in source
+
+
+def _parse(name: str, value, where: str):
+    """A setting's value from a string (env) or a TOML value (file); IFNotConfigured names the setting."""
+    if name == "attention_slicing":
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in TRUE + FALSE:
+            return value if isinstance(value, bool) else text in TRUE
+        raise IFNotConfigured(f"{where} is {value!r}.", f"set {where} to on or off.")
+    text = str(value).strip()
+    if name == "offload":
+        if isinstance(value, bool) or text.lower() in OFFLOAD:
+            return ("on" if value else "off") if isinstance(value, bool) else OFFLOAD[text.lower()]
+        raise IFNotConfigured(f"{where} is {value!r}.", f"set {where} to auto, on or off.")
+    if name == "device":
+        if text.lower() in ("", "auto"):
+            return "auto"
+        try:
+            torch.device(text)
+        except RuntimeError:
+            raise IFNotConfigured(f"{where} is {value!r}, not a device.", f"set {where} to auto, cpu, cuda or cuda:N.") from None  # fmt: skip
+        return text
+    if name in ("model", "stage2", "embeddings", "text_encoder"):
+        return None if text.lower() in ("", "none", "off") else text
+    return text or IFSettings.cache_dir  # cache_dir
+
+
+def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> IFSettings:
+    """Settings from the environment, then the config file, then the defaults."""
+    environ = os.environ if environ is None else environ
+    path = Path(config_file or environ.get(CONFIG_ENV) or CONFIG_FILE).expanduser()
+    table: dict = {}
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text()).get("deepfloyd", {})
+        except tomllib.TOMLDecodeError as e:
+            raise IFNotConfigured(f"the config file {path} is not valid TOML ({e}).", f"fix or remove {path}.") from None
+        unknown = set(table) - set(ENV)
+        if unknown:
+            raise IFNotConfigured(f"{path} [deepfloyd] has unknown keys {sorted(unknown)}.", f"use only {sorted(ENV)}.")
+    values, sources = {}, []
+    for name, var in ENV.items():
+        if var in environ:
+            values[name], where = _parse(name, environ[var], var), f"env {var}"
+        elif name in table:
+            values[name], where = _parse(name, table[name], f"{name} in {path}"), f"file {path}"
+        else:
+            continue
+        sources.append((name, where))
+    return replace(IFSettings(**values), sources=tuple(sources))
+
+
+def choose_device(setting: str = "auto") -> torch.device:
+    """The compute device: CUDA when available for "auto", else the CPU; an explicit setting as is."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise IFNotConfigured(
+            f"{ENV['device']} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
+            f"set {ENV['device']}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.",
+        )
+    return device
+
+
+def choose_dtype(device: torch.device) -> torch.dtype:
+    """fp16 on CUDA, as DeepFloyd IF runs; fp32 anywhere else (fp16 cannot run on a CPU)."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def use_offload(setting: str, device: torch.device) -> bool:
+    """Whether to use model CPU offload: only on CUDA; "auto" for GPUs with less than OFFLOAD_BELOW_GIB."""
+    if torch.device(device).type != "cuda" or setting == "off":
+        return False
+    if setting == "on":
+        return True
+    return torch.cuda.get_device_properties(device).total_memory < OFFLOAD_BELOW_GIB * 2**30
+
+
+def has_package(name: str) -> bool:
+    """Whether a package is importable (without importing it)."""
+    return importlib.util.find_spec(name) is not None
+
+
+@dataclass(frozen=True)
+class IFStatus:
+    configured: bool  # a stage I is set
+    ready: bool  # configured and nothing known to be missing (loading can still fail: network, memory)
+    items: tuple[tuple[str, str], ...]  # (label, value) lines for the sidebar
+    problems: tuple[str, ...]  # what is missing, each with its fix
+
+
+def _hub_cached(repo_id: str) -> bool:
+    """Whether the repo's pipeline index and UNet config are in the local hub cache (no network)."""
+    files = ("model_index.json", "unet/config.json")
+    return all(isinstance(huggingface_hub.try_to_load_from_cache(repo_id, f), str) for f in files)
+
+
+def _text_width(source: str) -> int:
+    """The UNet's prompt-embedding width: from a local folder's unet/config.json, else T5-XXL's 4096."""
+    config = Path(source).expanduser() / "unet" / "config.json"
+    if is_local(source) and config.is_file():
+        unet = json.loads(config.read_text())
+        return unet.get("encoder_hid_dim") or unet.get("cross_attention_dim") or 4096
+    return 4096
+
+
+def text_encoder_source(settings: IFSettings) -> str | None:
+    """Where T5 comes from: the setting, or stage I's source when it has a text encoder; None: none."""
+    source = settings.model if settings.text_encoder == "auto" else settings.text_encoder
+    if source is None or not is_local(source):
+        return source
+    folder = Path(source).expanduser()
+    if settings.text_encoder == "auto" and not (folder / "text_encoder" / "config.json").is_file():
+        return None  # e.g. the course's download without T5: prompts come from the cache or a .pth
+    missing = [n for n in ("text_encoder/config.json", "tokenizer/tokenizer_config.json") if not (folder / n).is_file()]
+    if missing:
+        raise IFModelNotFound(
+            f"{folder} has no T5 text encoder in the diffusers layout (it lacks {', '.join(missing)}).",
+            f"set {ENV['text_encoder']} to auto, none, {STAGE1_IDS[0]}, or a folder with text_encoder/ and tokenizer/.",
+        )
+    return str(folder)
+
+
+def tokenizer_loadable(source: str) -> bool:
+    """False when a local T5 tokenizer is a bare spiece.model (as DeepFloyd's) and sentencepiece is not installed.
+
+    A hub tokenizer is tried (True): if it needs sentencepiece, loading it raises IFMissingPackage.
+    """
+    if has_package("sentencepiece") or not is_local(source):
+        return True
+    return (Path(source).expanduser() / "tokenizer" / "tokenizer.json").is_file()
+
+
+def _problem(problems: list[str], problem: str, fix: str) -> None:
+    problems.append(f"{problem} Fix: {fix}")
+
+
+def _describe(source: str, label: str, env: str, problems: list[str]) -> str:
+    """One stage's line for the UI; what is missing for it goes to problems."""
+    if is_local(source):
+        folder = Path(source).expanduser()
+        if not (folder / "model_index.json").is_file() or not (folder / "unet" / "config.json").is_file():
+            _problem(problems, f"{label}: {folder} is not a folder in the diffusers layout (model_index.json, unet/).",
+                     f"set {env} to a folder saved by save_pretrained or `hf download <id> --local-dir <folder>`.")  # fmt: skip
+        return f"{source} (local folder)"
+    cached = _hub_cached(source)
+    if not cached and hub_constants.HF_HUB_OFFLINE:
+        _problem(problems, f"{label}: {source} is not cached and HF_HUB_OFFLINE is set.",
+                 f"run the lab once online, or set {env} to a local folder.")  # fmt: skip
+    elif not cached and huggingface_hub.get_token() is None:
+        _problem(problems, f"{label}: {source} is gated and no Hugging Face token was found.",
+                 f"accept the licence at {model_page(source)}, then {LOGIN}.")  # fmt: skip
+    return f"{source} (hub, {'cached' if cached else 'downloaded on first load'})"
+
+
+def if_status(settings: IFSettings | None = None) -> IFStatus:
+    """What is configured, what is missing and the fix, for the UI; loads no model and makes no network call."""
+    from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder  # light: safetensors only
+
+    s = load_settings() if settings is None else settings
+    items: list[tuple[str, str]] = []
+    problems: list[str] = []
+    if s.model is None:
+        _problem(problems, "DeepFloyd IF is off (the lab uses its bundled backend).",
+                 f"set {ENV['model']} to {STAGE1_IDS[0]} (or IF-I-L-v1.0, IF-I-M-v1.0) or to a local folder.")  # fmt: skip
+        return IFStatus(False, False, (("stage I", "not set"),), tuple(problems))
+    items.append(("stage I", _describe(s.model, "stage I", ENV["model"], problems)))
+    items.append(("stage II", "off" if s.stage2 is None else _describe(s.stage2, "stage II", ENV["stage2"], problems)))
+
+    try:
+        device = choose_device(s.device)
+    except IFNotConfigured as e:
+        device = torch.device("cpu")
+        problems.append(str(e))
+    dtype = str(choose_dtype(device)).removeprefix("torch.")
+    items.append(("device", f"{device}, {dtype}" + (" (slow: fp16 cannot run on a CPU)" if device.type == "cpu" else "")))
+    offload = use_offload(s.offload, device)
+    items.append(("memory", f"offload {'on' if offload else 'off'}, attention slicing {'on' if s.attention_slicing else 'off'}"))  # fmt: skip
+    if offload and not has_package("accelerate"):
+        _problem(problems, "model CPU offload needs accelerate.", f"`pip install {PINS['accelerate']}`, or set {ENV['offload']}=off.")  # fmt: skip
+
+    try:
+        encoder = text_encoder_source(s)
+    except IFModelNotFound as e:
+        encoder = None
+        problems.append(str(e))
+    hub_tokenizer = encoder is not None and not is_local(encoder)  # DeepFloyd's: a bare spiece.model
+    if encoder is not None and not has_package("sentencepiece") and (hub_tokenizer or not tokenizer_loadable(encoder)):
+        _problem(problems, "the T5 tokenizer (spiece.model) needs sentencepiece.",
+                 f"`pip install {PINS['sentencepiece']}`, or import the course's .pth.")  # fmt: skip
+    items.append(("text encoder", f"T5 from {encoder}, loaded per new prompt" if encoder else "none: cached and imported prompts only"))  # fmt: skip
+
+    store = PromptEmbeddings(cache_dir=cache_folder(s.cache_dir, _text_width(s.model)))
+    items.append(("prompt cache", f"{len(store)} prompts in {store.folder}"))
+    if s.embeddings is not None and not Path(s.embeddings).expanduser().is_file():
+        _problem(problems, f"{ENV['embeddings']} is {s.embeddings}, which does not exist.", "point it to the course's .pth.")  # fmt: skip
+    elif encoder is None and s.embeddings is None and not all(p in store for p in DEFAULT_PROMPTS):
+        _problem(problems, f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}.",
+                 f"set {ENV['embeddings']} to the course's .pth, or {ENV['text_encoder']} to a model with T5.")  # fmt: skip
+    if s.sources:
+        items.append(("set by", "; ".join(f"{name}: {where}" for name, where in s.sources)))
+    return IFStatus(True, not problems, tuple(items), tuple(problems))
