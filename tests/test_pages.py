@@ -40,7 +40,7 @@ def open_page(page: str) -> AppTest:
 
     AppTest's switch_page would run the page file alone, without the router's sidebar.
     """
-    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / page), page=page), default_timeout=300).run()
+    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at
@@ -52,7 +52,7 @@ def image_urls(at: AppTest) -> list[str]:
 
 def test_every_part_a_page_is_listed_and_exists():
     assert sorted(PART_A) == sorted(CONTROLS)
-    assert all((ROOT / "pages" / p).exists() for p in PART_A)
+    assert all((ROOT / "pages" / "part_a" / p).exists() for p in PART_A)
 
 
 def test_home_opens_on_the_welcome_page_with_the_sidebar():
@@ -84,3 +84,30 @@ def test_lecture_mode_and_seed_apply_to_every_page():
     at.toggle(key="lecture").set_value(True).run()
     assert not at.exception
     assert not [s for s in at.slider if s.key == "sample_n"]  # fewer controls in lecture mode
+
+
+def test_deepfloyd_if_not_configured_says_so_and_the_lab_keeps_working(monkeypatch):
+    monkeypatch.delenv("DIFFUSION_LAB_IF_MODEL", raising=False)
+    at = open_page("a5_sample.py")
+    at.selectbox(key="backend").set_value("DeepFloyd IF").run()
+    assert not at.exception
+    assert any("DeepFloyd IF is not ready" in e.value and "DIFFUSION_LAB_IF_MODEL" in e.value for e in at.error)
+    assert image_urls(at)  # the page still works, on the bundled MNIST backend
+
+
+@pytest.mark.parametrize("page", ["a7_sdedit.py", "a8_anagrams.py", "a9_hybrids.py", "a72_inpaint.py"])
+def test_pages_run_on_deepfloyd_if_loaded_from_a_local_folder(tmp_path_factory, monkeypatch, page):
+    from models.deepfloyd_tiny import save_tiny_if
+    from ui.common import if_backend
+
+    folder = tmp_path_factory.getbasetemp() / "tiny_if"
+    if not (folder / "model_index.json").exists():
+        save_tiny_if(folder, stage=1)
+    monkeypatch.setenv("DIFFUSION_LAB_IF_MODEL", str(folder))
+    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path_factory.getbasetemp() / "if_cache"))
+    if_backend.clear()
+    at = open_page(page)
+    at.selectbox(key="backend").set_value("DeepFloyd IF").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_input  # IF takes free-text prompts
+    assert image_urls(at)

@@ -37,9 +37,9 @@ def sidebar() -> Settings:
         options = [*BACKENDS, IF_NAME]
         backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses")
         if backend == IF_NAME:
-            status = if_status()
-            if status is not None:
-                st.error(f"DeepFloyd IF is not available: {status} Using MNIST digits meanwhile.")
+            problem = if_sidebar()
+            if problem is not None:
+                st.error(f"{problem} Using MNIST digits meanwhile.")
                 backend = "MNIST digits"
         devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
         device = st.selectbox("Device", devices, key="device")
@@ -65,9 +65,30 @@ def run_page(render, title: str = "") -> None:
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
 
 
-def if_status() -> str | None:
-    """None if DeepFloyd IF can be used, else what is missing and how to fix it."""
-    return "its backend is not configured in this version of the lab (see the README)."
+def if_sidebar() -> str | None:
+    """Show DeepFloyd IF's settings; None if it loaded, else what is missing and the fix (nothing heavy is loaded twice)."""
+    from models.deepfloyd_errors import IFUnavailable
+    from models.deepfloyd_settings import if_status
+
+    status = if_status()
+    with st.expander("DeepFloyd IF status", expanded=not status.ready):
+        for label, value in status.items:
+            st.caption(f"**{label}**: {value}")
+    if not status.ready:
+        return "DeepFloyd IF is not ready: " + " ".join(status.problems)
+    try:
+        if_backend()
+    except IFUnavailable as e:
+        return f"DeepFloyd IF could not be loaded: {e}"
+    return None
+
+
+@st.cache_resource(show_spinner="Loading DeepFloyd IF ...")
+def if_backend():
+    """DeepFloyd IF stage I as a lab Denoiser, loaded once per server from the settings (environment / TOML)."""
+    from models.deepfloyd_loading import load_stage1
+
+    return load_stage1()
 
 
 def settings() -> Settings:
@@ -77,8 +98,8 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Loading the model ...")
 def backend(name: str, device: str):
-    """One loaded backend per (name, device), shared by every session of this server."""
-    return load_backend(name, device)
+    """One loaded backend per (name, device), shared by every session of this server (IF: its own settings)."""
+    return if_backend() if name == IF_NAME else load_backend(name, device)
 
 
 def current_backend():
@@ -88,13 +109,24 @@ def current_backend():
 
 @st.cache_data(show_spinner=False)
 def test_images(name: str, count: int = 16) -> torch.Tensor:
-    """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1]: never seen in training."""
+    """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1], never seen in training; photos for IF."""
+    if name == IF_NAME:
+        return photos(backend(name, "cpu").image_shape)
     dataset = BACKENDS[name][1]
     heldout = load_dataset(dataset, "heldout")
     per_class = [int((heldout.labels == k).nonzero()[0]) for k in range(10)]
     rest = [i for i in range(len(heldout)) if i not in per_class]
     idx = torch.tensor((per_class + rest)[:count])
     return heldout.as_float(-1, 1)[idx]
+
+
+def photos(shape: tuple[int, int, int]) -> torch.Tensor:
+    """scikit-learn's sample photos (a temple in China, a flower), centre-cropped to the backend's shape."""
+    from sklearn.datasets import load_sample_images
+
+    from lab.images import fit_image
+
+    return torch.cat([fit_image(Image.fromarray(im), shape)[0] for im in load_sample_images().images])
 
 
 def pick_test_image(label: str = "Test image") -> torch.Tensor:
@@ -200,16 +232,26 @@ def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.T
 
 
 def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int = 280, stroke: int = 22) -> np.ndarray | None:
-    """Strokes drawn on a square canvas, as coverage in [0, 1] at the backend's (H, W); None while it is empty."""
+    """Strokes drawn on a square canvas, as coverage in [0, 1] at the backend's (H, W); None while it is empty.
+
+    The canvas is transparent, so its alpha channel is exactly the strokes (a background image is not sent back).
+    """
     from streamlit_drawable_canvas import st_canvas
 
     den = current_backend()
     _, H, W = den.image_shape
     bg = None if background is None else Image.fromarray(enlarge(background, size)[0]).convert("RGB")
-    result = st_canvas(stroke_width=stroke, stroke_color="#ffffff" if bg is None else "#ff3030", background_color="#000000",
+    result = st_canvas(stroke_width=stroke, stroke_color="#000000" if bg is None else "#ff3030", background_color="",
                        background_image=bg, height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key)  # fmt: skip
     data = result.image_data
     if data is None or data.ndim != 3 or data.shape[-1] != 4 or not data[..., 3].any():
         return None
     alpha = Image.fromarray(data[..., 3]).resize((W, H), Image.BOX)  # coverage of each backend pixel
     return np.asarray(alpha, dtype=np.float32) / 255
+
+
+def drawing_to_image(strokes: np.ndarray) -> torch.Tensor:
+    """Pen strokes as an input image (1, C, H, W) in [-1, 1]: light on dark for one channel (as MNIST), ink on paper for RGB."""
+    C = current_backend().image_shape[0]
+    x = torch.from_numpy(strokes)[None, None] * 2 - 1  # strokes +1, background -1
+    return x if C == 1 else (-x).expand(1, C, -1, -1)

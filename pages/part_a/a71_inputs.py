@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from ui.common import canvas_strokes, settings, show, uploaded_image
+from ui.common import canvas_strokes, drawing_to_image, settings, show, uploaded_image
 from ui.runs import Run, run
 
 ROW = [1, 3, 5, 7, 10, 20]
@@ -25,8 +25,7 @@ if x is not None:
 st.subheader("A drawing")
 strokes = canvas_strokes("inputs_canvas")
 if strokes is None:
-    st.info("Draw on the canvas (white strokes on black, like an MNIST digit); the edits appear here.")
+    st.info("Draw on the canvas, like a pen on paper; the edits appear here.")
 else:
-    drawing = torch.from_numpy(strokes)[None, None] * 2 - 1  # (1, 1, H, W) in [-1, 1]
-    sdedit_row(drawing, "drawing")
+    sdedit_row(drawing_to_image(strokes), "drawing")
     st.success("Edited your drawing.")

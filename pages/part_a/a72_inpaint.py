@@ -35,5 +35,5 @@ if not mask.any() or mask.all():
     st.stop()
 prompt = prompt_input("Prompt", "a high quality photo", key="inpaint_prompt")
 res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), 7.0, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
-m = torch.from_numpy(mask)[None, None]
+m = torch.from_numpy(mask)[None, None].expand_as(x0)  # (1, C, H, W)
 show(torch.cat([x0, m * 2 - 1, x0 * (1 - m) + m, res.images]), ["original", "mask", "to replace", "inpainted"])

@@ -1,0 +1,108 @@
+"""Benchmark of the Part A pages (issue 5): server time per interaction on the bundled MNIST backend.
+
+    python benchmarks/bench_pages.py [--repeats 5]
+
+- a slider move on the forward and blur pages: AppTest run time of the page script after the move (targets <= 0.15 s);
+- one SDEdit run (i_start 10, CFG 7) and one anagram (flip, CFG 7), uncached (targets <= 1 s and <= 2 s);
+- cold start: `streamlit run Home.py` in a fresh process until a browser (headless Chromium) shows the first
+  result image of the forward page (target <= 8 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def page_slider(page: str, key: str, values: list, repeats: int) -> float:
+    from streamlit.testing.v1 import AppTest
+    from test_pages import SCRIPT
+
+    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
+    times = []
+    for r in range(repeats):
+        for v in values:
+            t0 = time.perf_counter()
+            at.slider(key=key).set_value(v + r).run()
+            times.append(time.perf_counter() - t0)
+            assert not at.exception
+    return statistics.median(times)
+
+
+def uncached_run(kind: str, repeats: int, **kwargs) -> float:
+    from ui import runs
+    from ui.common import backend
+
+    backend("MNIST digits", "cpu")  # loaded once per server
+    times = []
+    for seed in range(repeats):
+        cfg = runs.Run(kind, "MNIST digits", "cpu", 1000 + seed, **kwargs)
+        t0 = time.perf_counter()
+        runs._compute(cfg, None)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cold_start() -> float:
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import FLAGS, ensure_chromium
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page()
+        t0 = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
+                                   "--server.port", str(port), "--server.fileWatcherType", "none"],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/a1_forward", timeout=2000)
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            page.locator("img[src*='media']").first.wait_for(timeout=60_000)
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.terminate()
+            server.wait()
+            browser.close()
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; backend MNIST digits")
+    print(f"slider move, 1.1 forward page (t):   {page_slider('a1_forward.py', 'forward_t', [100, 300, 600, 900], args.repeats):.3f} s (target <= 0.15)")
+    print(f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)")
+    from ui.common import test_images
+
+    image = test_images.__wrapped__("MNIST digits")[:1] if hasattr(test_images, "__wrapped__") else None
+    from ui.runs import Run
+
+    packed = Run.pack(image)
+    print(f"one SDEdit run (i_start 10, CFG 7):   {uncached_run('sdedit', args.repeats, i_start=10, image=packed):.3f} s (target <= 1)")
+    print(f"one anagram (flip, CFG 7):            {uncached_run('anagram', args.repeats, prompts=('6', '9')):.3f} s (target <= 2)")
+    print(f"cold start to the first result:       {cold_start():.2f} s (target <= 8)")
+
+
+if __name__ == "__main__":
+    main()

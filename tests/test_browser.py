@@ -1,0 +1,90 @@
+"""One real-browser test: the app in headless Chromium, a stroke drawn on the canvas, the edited drawing shown.
+
+Uses the system's Chromium (Debian package `chromium`) through Playwright, never a downloaded browser. Where
+Chromium is missing the fixture installs it with apt-get when it can (CI runs as root), else the test is skipped
+with the command to run.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def ensure_chromium() -> str:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, capture_output=True)
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no Chromium: install it with `apt-get install chromium` (Debian) to run the browser test")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{app_url}/a71_inputs")
+        page.get_by_text("Draw on the canvas").first.wait_for(timeout=120_000)  # Streamlit renders after Python runs
+        assert page.get_by_text("Lab settings").count() == 1  # the router's sidebar, not a bare page
+        canvas = page.locator("canvas").last
+        canvas.wait_for(timeout=60_000)
+        edited = page.get_by_text("Edited your drawing.").first
+        for attempt in range(2):  # the canvas may still be initialising when it first appears
+            page.wait_for_timeout(3000)
+            box = canvas.bounding_box()
+            x, y = box["x"] + 0.35 * box["width"], box["y"] + 0.2 * box["height"]
+            page.mouse.move(x, y)
+            page.mouse.down()
+            for k in range(1, 21):  # a downward stroke, like a "1"
+                page.mouse.move(x + k * 2, y + k * 9, steps=2)
+                page.wait_for_timeout(15)
+            page.mouse.up()
+            try:
+                edited.wait_for(timeout=120_000)
+                break
+            except Exception:
+                if attempt:
+                    raise
+        captions = page.get_by_text("i_start = 20")
+        assert captions.count() >= 1
+        browser.close()

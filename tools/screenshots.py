@@ -1,0 +1,58 @@
+"""Screenshot every page of the app into docs/screenshots/ (headless Chromium through Playwright).
+
+    python tools/screenshots.py
+"""
+
+from __future__ import annotations
+
+import ast
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_browser import FLAGS, ensure_chromium  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def pages() -> list[tuple[str, str]]:
+    source = (ROOT / "Home.py").read_text()
+    part_a = ast.literal_eval(source.split("PART_A = ")[1].split("\npages")[0])
+    return [("", "welcome")] + [(f.removesuffix(".py"), f.removesuffix(".py")) for f, _ in part_a]
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.fileWatcherType", "none"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(4)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for path, name in pages():
+                page.goto(f"http://127.0.0.1:{port}/{path}")
+                page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+                print(f"docs/screenshots/{name}.png", flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
