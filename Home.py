@@ -21,9 +21,15 @@ PART_A = [
     ("a8_anagrams.py", "1.8 · Visual anagrams"),
     ("a9_hybrids.py", "1.9 · Hybrid images"),
 ]
+PART_B = [
+    ("b1_denoiser.py", "1 · Single-step denoiser"),
+    ("b2_generators.py", "2 · DDPM and flow matching"),
+    ("b4_train.py", "Train live"),
+]
 pages = {
-    "Diffusion Lab": [st.Page("pages/welcome.py", title="Welcome", icon="🏠", default=True)],
-    "Part A: pretrained diffusion": [st.Page(f"pages/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_A],
+    "Diffusion Lab": [st.Page("pages/home/welcome.py", title="Welcome", icon="🏠", default=True)],
+    "Part A: pretrained diffusion": [st.Page(f"pages/part_a/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_A],
+    "Part B: diffusion from scratch": [st.Page(f"pages/part_b/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_B],
 }
 page = st.navigation(pages)
 run_page(page.run, page.title)

@@ -49,6 +49,12 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def interleaved(self) -> torch.Tensor:
+        """Indices that take one image of each class in turn (0, 1, ..., 9, 0, 1, ...): a varied first few."""
+        per_class = [(self.labels == k).nonzero().flatten().tolist() for k in range(int(self.labels.max()) + 1)]
+        rounds = max(len(p) for p in per_class)
+        return torch.tensor([p[r] for r in range(rounds) for p in per_class if r < len(p)])
+
     def as_float(self, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         """Images as float32 (N, 1, 28, 28) scaled to [low, high]."""
         return self.images.float().unsqueeze(1) / 255 * (high - low) + low

@@ -66,7 +66,7 @@ def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Te
     g = torch.Generator().manual_seed(0)
     out = []
     if config.experiment == "denoiser":
-        x = heldout[:10]
+        x = heldout[:10]  # interleaved: one digit of each class
         rows = [x]
         for sigma in SIGMAS:
             z, y = denoise_once(model, x, sigma, torch.Generator().manual_seed(0))
@@ -89,7 +89,7 @@ def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Te
 def export_classifier(dataset: str) -> None:
     train_set, heldout = load_dataset(dataset, "train"), load_dataset(dataset, "heldout")
     t0 = time.time()
-    epochs = 10 if dataset == "mnist" else 3
+    epochs = 10 if dataset == "mnist" else 12
     model = train_classifier(train_set.as_float(), train_set.labels, epochs=epochs)
     minutes = (time.time() - t0) / 60
     acc = accuracy(predict(model, heldout.as_float())[0], heldout.labels)
@@ -115,7 +115,8 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
     config = TrainConfig.from_dict(state["train"])
     low = -1.0 if config.signed else 0.0
     train_set, heldout_set = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "heldout")
-    heldout = heldout_set.as_float()
+    order = heldout_set.interleaved()  # one image of each class in turn
+    heldout, heldout_labels = heldout_set.as_float()[order], heldout_set.labels[order]
     meta = {"train": config.to_dict(), "epochs": state["epoch"], "steps": state["step"]}
     save_model_file(WEIGHTS / f"{name}.safetensors", model, meta)
     size_mb = (WEIGHTS / f"{name}.safetensors").stat().st_size / 1e6
@@ -137,7 +138,7 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
         lines = ["| sigma | " + " | ".join(str(s) for s in SIGMAS) + " |", "|---" * (len(SIGMAS) + 1) + "|", *lines]
     elif config.experiment in ("ddpm", "flow"):
         classifier = load_classifier(config.dataset)
-        classifier_acc = accuracy(predict(classifier, heldout)[0], heldout_set.labels)
+        classifier_acc = accuracy(predict(classifier, heldout)[0], heldout_labels)
         scales = (7.0, 3.0) if name.startswith("parta") else (5.0,)
         sampler = (f"DDPM, timesteps {config.T - 1 - (config.T - 1) % ddpm_stride} .. 0 by {ddpm_stride} "
                    f"({len(range(config.T - 1 - (config.T - 1) % ddpm_stride, -1, -ddpm_stride))} steps)" if config.experiment == "ddpm"

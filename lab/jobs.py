@@ -1,0 +1,158 @@
+"""Training jobs for a server full of students: background threads, a server-wide limit, a queue, runs on disk.
+
+Each job trains with ``lab.train.train`` in its own thread, into ``<root>/<job id>/`` (checkpoints,
+history.jsonl, samples/). At most ``max_running`` jobs train at once; the rest wait in submission order.
+Jobs belong to an owner (a browser's id), survive the page that started them, can be stopped and resumed,
+and keep the error of a run that failed. No Streamlit here: the training page only reads and commands.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.train import TrainConfig, train
+
+STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    config: TrainConfig
+    run_dir: Path
+    status: str = "queued"  # one of STATES
+    error: str | None = None
+    steps: list = field(default_factory=list)  # per-step stats: step, epoch, loss, lr, images_per_s, time
+    total_steps: int | None = None
+    samples_png: Path | None = None  # the latest sample grid
+    sample_epoch: int | None = None
+    submitted: float = field(default_factory=time.time)
+    resumes: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("stopped", "done", "failed")
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace of the last 20 steps."""
+        if self.total_steps is None or len(self.steps) < 2:
+            return None
+        recent = self.steps[-20:]
+        pace = (recent[-1]["time"] - recent[0]["time"]) / max(len(recent) - 1, 1)
+        return pace * (self.total_steps - recent[-1]["step"])
+
+
+class JobManager:
+    """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
+
+    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1):
+        self.root = Path(root)
+        self.max_running = max_running
+        self._jobs: dict[str, Job] = {}
+        self._queue: list[str] = []  # job ids waiting, in order
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_running)
+
+    def submit(self, owner: str, config: TrainConfig) -> Job:
+        """Queue a new run for owner; it starts as soon as a slot is free."""
+        config = config.validate()
+        job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        job = Job(job_id, owner, config, self.root / job_id)
+        with self._lock:
+            self._jobs[job_id] = job
+        self._start(job, resume=False)
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        """Queue a stopped or failed run again, from its latest checkpoint."""
+        job = self.get(job_id)
+        if not job.finished or job.status == "done":
+            raise ValueError(f"job {job_id} is {job.status}: only a stopped or failed run can be resumed")
+        if not (job.run_dir / "latest").exists():
+            raise ValueError(f"job {job_id} has no checkpoint to resume from: start it again")
+        job.status, job.error, job.resumes = "queued", None, job.resumes + 1
+        job._stop.clear()
+        self._start(job, resume=True)
+        return job
+
+    def stop(self, job_id: str) -> None:
+        """Ask a run to stop: it writes a checkpoint and ends (a queued run is stopped at once)."""
+        job = self.get(job_id)
+        job._stop.set()
+        with self._lock:
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+                job.status = "stopped"
+            elif job.status == "running":
+                job.status = "stopping"
+
+    def get(self, job_id: str) -> Job:
+        if job_id not in self._jobs:
+            raise ValueError(f"no job {job_id!r}")
+        return self._jobs[job_id]
+
+    def jobs(self, owner: str) -> list[Job]:
+        """owner's jobs, newest first."""
+        return sorted((j for j in self._jobs.values() if j.owner == owner), key=lambda j: -j.submitted)
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next run to start; None if the job is not waiting."""
+        with self._lock:
+            return self._queue.index(job_id) + 1 if job_id in self._queue else None
+
+    def running(self) -> list[Job]:
+        return [j for j in self._jobs.values() if j.status in ("running", "stopping")]
+
+    def _start(self, job: Job, resume: bool) -> None:
+        with self._lock:
+            self._queue.append(job.id)
+        threading.Thread(target=self._work, args=(job, resume), name=f"train-{job.id}", daemon=True).start()
+
+    def _work(self, job: Job, resume: bool) -> None:
+        while not self._slots.acquire(timeout=0.2):  # wait for a slot, in queue order
+            if job._stop.is_set():
+                return
+        try:
+            with self._lock:
+                if job._stop.is_set() or job.id not in self._queue:
+                    return
+                self._queue.remove(job.id)
+                job.status = "running"
+            for event in train(job.config, job.run_dir, resume=resume, stop=job._stop.is_set):
+                kind = event["kind"]
+                if kind == "start":
+                    job.total_steps = event["total_steps"]
+                elif kind == "step":
+                    job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
+                elif kind == "epoch" and event.get("samples_png"):
+                    job.samples_png, job.sample_epoch = event["samples_png"], event["epoch"]
+                elif kind in ("stopped", "done"):
+                    job.status = kind
+        except Exception as e:  # the run's error stays with the job, for its page to show
+            job.status, job.error = "failed", f"{type(e).__name__}: {e}"
+            (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+            (job.run_dir / "error.txt").write_text(traceback.format_exc())
+        finally:
+            self._slots.release()
+
+    def zip_artefacts(self, job_id: str) -> bytes:
+        """The run's folder (config, history, checkpoints, samples) as a zip."""
+        job = self.get(job_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            for path in sorted(job.run_dir.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    z.write(path, path.relative_to(job.run_dir.parent))
+            z.writestr(f"{job.id}/job.json", json.dumps({"id": job.id, "status": job.status, "error": job.error,
+                                                           "config": job.config.to_dict()}, indent=1))  # fmt: skip
+        return buffer.getvalue()

@@ -1,0 +1,34 @@
+"""Part B 2: time- and class-conditioned DDPM and flow matching: samples after the course's epochs, CFG, GIFs."""
+
+import streamlit as st
+import torch
+
+from lab.images import gif_bytes, grid
+from models.bundled import WEIGHTS
+from ui.common import settings
+from ui.partb import GENERATORS, generator_choices, sample_model, show01
+
+st.title("Part B 2 · Diffusion and flow matching from scratch")
+st.markdown("The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
+            "DDPM (Fall 2024, T = 300) or flow matching (Fall 2025, Euler steps).")  # fmt: skip
+s = settings()
+choices = generator_choices()
+name = st.selectbox("Model", list(choices), key="b2_model")
+source, config = choices[name]
+classes = config["condition"] == "class"
+c = st.columns(3)
+gamma = c[0].slider("CFG scale gamma", 0.0, 10.0, 5.0, 0.5, key="b2_gamma", disabled=not classes)
+default_steps = config["T"] if config["experiment"] == "flow" else 30
+steps = c[1].select_slider("Sampling steps", [10, 30, 50, 100, 300] if config["experiment"] == "ddpm" else [5, 10, 20, 50, 100],
+                           default_steps, key="b2_steps")  # fmt: skip
+images, frames = sample_model(source, gamma, steps, s.seed)
+st.subheader(("4 samples per digit, rows 0 to 9" if classes else "40 samples") + f" ({steps} steps)")
+show01(images, None, nrow=4 if classes else 10)
+st.subheader("The denoising, as a GIF")
+gif = gif_bytes([grid(f, 4 if classes else 10) for f in frames], 60, scale=3)
+st.image(gif, width=360)
+st.download_button("Download the GIF", gif, f"{name}.gif", "image/gif", key="b2_gif")
+if source in GENERATORS:
+    st.subheader("The course's figures: samples after the epochs the course shows")
+    for path in sorted(WEIGHTS.glob(f"{source}_epoch_*.png")):
+        st.image(str(path), caption=f"after epoch {int(path.stem.split('_')[-1])}", width=360)

@@ -1,0 +1,71 @@
+"""The training job manager: limit, queue, stop and resume, failures, artefacts."""
+
+import io
+import time
+import zipfile
+
+import pytest
+
+from lab.jobs import JobManager
+from lab.train import course_config
+
+TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
+
+
+def wait_for(predicate, timeout=120.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_two_students_training_at_once_respect_the_limit(tmp_path):
+    manager = JobManager(tmp_path, max_running=1)
+    a = manager.submit("alice", course_config("flow", "class", **TINY, max_steps=40))
+    b = manager.submit("bob", course_config("ddpm", "time", **TINY, max_steps=5))
+    wait_for(lambda: a.status == "running")
+    assert b.status == "queued" and manager.queue_position(b.id) == 1
+    seen_running = set()
+    while not (a.finished and b.finished):
+        seen_running.add(len(manager.running()))
+        time.sleep(0.01)
+    assert seen_running <= {0, 1}  # never two at once
+    assert (a.status, b.status) == ("done", "done")
+    assert [j.id for j in manager.jobs("alice")] == [a.id] and [j.id for j in manager.jobs("bob")] == [b.id]
+    assert len(a.steps) == 40 and (a.run_dir / "history.jsonl").exists()
+
+
+def test_stop_and_resume_a_run(tmp_path):
+    manager = JobManager(tmp_path)
+    job = manager.submit("alice", course_config("ddpm", "class", **TINY))
+    wait_for(lambda: len(job.steps) >= 3)
+    manager.stop(job.id)
+    wait_for(lambda: job.status == "stopped")
+    stopped_at = job.steps[-1]["step"]
+    assert stopped_at < job.total_steps
+    manager.resume(job.id)
+    wait_for(lambda: job.status == "done")
+    assert job.steps[-1]["step"] == job.total_steps and job.resumes == 1
+    names = zipfile.ZipFile(io.BytesIO(manager.zip_artefacts(job.id))).namelist()
+    assert f"{job.id}/history.jsonl" in names and f"{job.id}/job.json" in names
+    assert any(n.endswith("model.safetensors") for n in names)
+    with pytest.raises(ValueError, match="only a stopped or failed run can be resumed"):
+        manager.resume(job.id)
+
+
+def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path, monkeypatch):
+    import lab.train
+
+    manager = JobManager(tmp_path)
+    first = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=30))
+    second = manager.submit("alice", course_config("flow", "time", **TINY))
+    manager.stop(second.id)
+    assert second.status == "stopped" and manager.queue_position(second.id) is None
+    wait_for(lambda: first.finished)
+    monkeypatch.setattr(lab.train, "loss_fn", lambda *a: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    broken = manager.submit("alice", course_config("flow", "time", **TINY))
+    wait_for(lambda: broken.finished)
+    assert broken.status == "failed" and broken.error == "RuntimeError: out of memory"
+    assert "out of memory" in (broken.run_dir / "error.txt").read_text()

@@ -1,0 +1,90 @@
+"""AppTest for the Part B pages: bundled results, and a tiny live run started, watched, stopped and resumed."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+SCRIPT = """
+import runpy
+import streamlit as st
+from ui.common import run_page
+run_page(lambda: runpy.run_path({path!r}), {page!r})
+"""
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_b" / page), page=page), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [im.url for element in at.get("image") for im in element.proto.imgs]
+
+
+def test_denoiser_page_shows_the_courses_results_and_the_digit_slider_changes_them():
+    at = open_page("b1_denoiser.py")
+    before = image_urls(at)
+    assert len(before) >= 10
+    at.slider(key="b1_digit").set_value(3).run()
+    assert not at.exception and image_urls(at) != before
+
+
+def test_generators_page_cfg_slider_changes_the_samples():
+    at = open_page("b2_generators.py")
+    assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
+    before = image_urls(at)
+    at.slider(key="b2_gamma").set_value(1.0).run()
+    assert not at.exception and image_urls(at) != before
+    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()
+    assert not at.exception and not at.error
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    from ui.training import manager
+
+    monkeypatch.setenv("DIFFUSION_LAB_RUNS", str(tmp_path))
+    manager.clear()
+    yield tmp_path
+    for job in manager().running():
+        manager().stop(job.id)
+    manager.clear()
+
+
+def rerun_until(at: AppTest, predicate, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs):
+    from ui.training import manager
+
+    at = open_page("b4_train.py")
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(3)
+    at.select_slider(key="train_batch").set_value(256)
+    at.button[0].click().run()  # Start
+    assert not at.exception
+    job = manager().jobs(at.query_params["owner"][0] if isinstance(at.query_params["owner"], list) else at.query_params["owner"])[0]
+    rerun_until(at, lambda a: len(job.steps) >= 3 and a.get("plotly_chart"))
+    first = len(job.steps)
+    rerun_until(at, lambda a: len(job.steps) > first)  # the curve grows
+    at.button(key="train_stop").click().run()
+    rerun_until(at, lambda a: job.status == "stopped")
+    stopped_at = len(job.steps)
+    assert stopped_at < job.total_steps
+    at.button(key="train_resume").click().run()
+    rerun_until(at, lambda a: job.status == "done", timeout=300)
+    assert job.steps[-1]["step"] == job.total_steps > stopped_at
+    assert (runs / job.id / "history.jsonl").exists()

@@ -1,0 +1,79 @@
+"""Shared by the Part B pages: bundled and trained models, cached sampling, display of [0, 1] images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from lab.checkpoint import load_trained
+from lab.data import load_dataset
+from lab.generate import class_grid, ddpm_sample, flow_sample
+from lab.images import grid, to_uint8
+from lab.schedules import make_alphas_cumprod
+from models.bundled import PROMPTS, load_course_model
+from models.course_backend import CourseDenoiser
+from ui.common import settings
+from ui.training import manager, owner_id
+
+GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
+              "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def bundled_model(stem: str):
+    return load_course_model(stem)
+
+
+@st.cache_resource(show_spinner="Loading the run ...")
+def run_model(run_dir: str):
+    model, config = load_trained(run_dir)
+    return model, config
+
+
+@st.cache_data(show_spinner=False)
+def heldout() -> torch.Tensor:
+    data = load_dataset("mnist", "heldout")
+    return data.as_float()[data.interleaved()[:50]]  # one of each digit in turn
+
+
+def generator_choices() -> dict[str, tuple[str, dict]]:
+    """Bundled generators, then this browser's finished DDPM / flow-matching runs: label -> (source, config)."""
+    out = {label: (stem, bundled_model(stem)[1]) for stem, label in GENERATORS.items()}
+    for job in manager().jobs(owner_id()):
+        if job.status == "done" and job.config.experiment in ("ddpm", "flow"):
+            out[f"your run {job.id} ({job.config.experiment}, {job.config.condition})"] = (str(job.run_dir), job.config.to_dict())
+    return out
+
+
+@st.cache_data(show_spinner="Sampling ...", max_entries=64)
+def sample_model(source: str, gamma: float, steps: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Samples in [0, 1] of a bundled stem or a run folder, and every few steps of the trajectory (for the GIF)."""
+    model, config = bundled_model(source) if not Path(source).is_dir() else run_model(source)
+    classes = config["condition"] == "class"
+    labels = class_grid(10, 4) if classes else None
+    low = -1.0 if config.get("signed") else 0.0
+    frames = []
+    g = torch.Generator().manual_seed(seed)
+    record = lambda step: frames.append(((step["x"] - low) / (1 - low)).clamp(0, 1))  # noqa: E731
+    if config["experiment"] == "ddpm":
+        den = CourseDenoiser(model, make_alphas_cumprod(config["schedule"], config["T"]), PROMPTS[config["dataset"]] if classes else ())
+        images = ddpm_sample(den, labels, 40, gamma, max(1, config["T"] // steps), g, record)
+    else:
+        images = flow_sample(model, labels, 40, steps, gamma, g, record)
+    keep = frames[:: max(1, len(frames) // 30)] + [frames[-1]]
+    return ((images - low) / (1 - low)).clamp(0, 1), keep
+
+
+def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None) -> None:
+    """Images in [0, 1]: a row of separate images, or one grid with nrow per row."""
+    size = settings().size
+    if nrow is None:
+        ims = [np.asarray(Image.fromarray(im).resize((size, size), Image.NEAREST)) for im in to_uint8(x)]
+        st.image(ims, caption=captions, width=size)
+    else:
+        g = Image.fromarray(grid(x, nrow))
+        st.image(np.asarray(g.resize((g.width * 4, g.height * 4), Image.NEAREST)), width=min(900, g.width * 4))

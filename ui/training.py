@@ -1,0 +1,72 @@
+"""The training page's parts: the server's job manager, the browser's owner id, and the live run view."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from lab.jobs import Job, JobManager
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@st.cache_resource
+def manager() -> JobManager:
+    """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2)."""
+    default = 2 if torch.cuda.is_available() else 1
+    return JobManager(os.environ.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"), int(os.environ.get("DIFFUSION_LAB_MAX_JOBS", default)))
+
+
+def owner_id() -> str:
+    """This browser's id, kept in the URL so that a refresh finds its runs again."""
+    owner = st.query_params.get("owner")
+    if not owner:
+        owner = st.session_state.setdefault("owner", uuid.uuid4().hex[:12])
+        st.query_params["owner"] = owner
+    return owner
+
+
+def smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average, as TensorBoard smooths a curve."""
+    out, last = [], None
+    for v in values:
+        last = v if last is None else weight * last + (1 - weight) * v
+        out.append(last)
+    return out
+
+
+def loss_figure(job: Job, log_scale: bool) -> go.Figure:
+    steps = [s["step"] for s in job.steps]
+    losses = [s["loss"] for s in job.steps]
+    fig = go.Figure()
+    fig.add_scatter(x=steps, y=losses, mode="lines", name="per step", line=dict(width=1, color="rgba(99,110,250,0.35)"))
+    fig.add_scatter(x=steps, y=smooth(losses), mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss",
+                      yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"), uirevision=job.id)  # fmt: skip
+    return fig
+
+
+def job_view(job: Job, log_scale: bool) -> None:
+    """Status, curve, stats and the latest samples of one run (redrawn by the page's fragment)."""
+    m = manager()
+    position = m.queue_position(job.id)
+    label = f"queued, position {position}" if position else job.status
+    st.markdown(f"**{job.config.experiment} ({job.config.condition}), D = {job.config.D}** · run `{job.id}` · {label}")
+    if job.error:
+        st.error(f"The run failed: {job.error}. Change the settings (a lower learning rate?) and resume or start again.")
+    if job.steps:
+        last = job.steps[-1]
+        eta = job.eta_seconds()
+        c = st.columns(4)
+        c[0].metric("step", f"{last['step']} / {job.total_steps}")
+        c[1].metric("learning rate", f"{last['lr']:.2g}")
+        c[2].metric("images / s", f"{last['images_per_s']:.0f}")
+        c[3].metric("ETA", "-" if eta is None or job.finished else f"{eta / 60:.1f} min")
+        st.plotly_chart(loss_figure(job, log_scale), key=f"curve_{job.id}")
+    if job.samples_png and Path(job.samples_png).exists():
+        st.image(str(job.samples_png), caption=f"samples after epoch {job.sample_epoch}", width=420)
