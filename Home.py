@@ -2,34 +2,20 @@
 
 import streamlit as st
 
+from ui.catalog import PART_A, PART_B
 from ui.common import run_page
 
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide")
 
-PART_A = [
-    ("a0_sampling.py", "0 · Sampling"),
-    ("a1_forward.py", "1.1 · Forward process"),
-    ("a2_blur.py", "1.2 · Classical denoising"),
-    ("a3_one_step.py", "1.3 · One-step denoising"),
-    ("a4_iterative.py", "1.4 · Iterative denoising"),
-    ("a5_sample.py", "1.5 · Sampling from noise"),
-    ("a6_cfg.py", "1.6 · Classifier-free guidance"),
-    ("a7_sdedit.py", "1.7 · SDEdit"),
-    ("a71_inputs.py", "1.7.1 · Uploads and drawings"),
-    ("a72_inpaint.py", "1.7.2 · Inpainting"),
-    ("a73_text.py", "1.7.3 · Text image-to-image"),
-    ("a8_anagrams.py", "1.8 · Visual anagrams"),
-    ("a9_hybrids.py", "1.9 · Hybrid images"),
-]
-PART_B = [
-    ("b1_denoiser.py", "1 · Single-step denoiser"),
-    ("b2_generators.py", "2 · DDPM and flow matching"),
-    ("b4_train.py", "Train live"),
-]
+
+def section(part: str, entries: list[tuple[str, str]]) -> list:
+    return [st.Page(f"pages/{part}/{f}", title=title, url_path=f.removesuffix(".py")) for f, title in entries]
+
+
 pages = {
     "Diffusion Lab": [st.Page("pages/home/welcome.py", title="Welcome", icon="🏠", default=True)],
-    "Part A: pretrained diffusion": [st.Page(f"pages/part_a/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_A],
-    "Part B: diffusion from scratch": [st.Page(f"pages/part_b/{f}", title=t, url_path=f.removesuffix(".py")) for f, t in PART_B],
+    "Part A: pretrained diffusion": section("part_a", PART_A),
+    "Part B: diffusion from scratch": section("part_b", PART_B),
 }
 page = st.navigation(pages)
 run_page(page.run, page.title)

@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def page_slider(page: str, key: str, values: list, repeats: int) -> float:
     from streamlit.testing.v1 import AppTest
-    from test_pages import SCRIPT
 
-    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
+    from conftest import PAGE_SCRIPT
+
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
     times = []
     for r in range(repeats):
         for v in values:

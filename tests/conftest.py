@@ -60,3 +60,47 @@ def toy():
 @pytest.fixture
 def toy_fixed():
     return ToyDenoiser(learned_variance=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy machine can stall a second one (OpenMP barriers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A tiny DeepFloyd IF stage I (UNet, T5, tokenizer, scheduler) saved in the diffusers layout."""
+    from models.deepfloyd_tiny import save_tiny_if
+
+    return save_tiny_if(tmp_path_factory.mktemp("if") / "stage1")
+
+
+PAGE_SCRIPT = """
+import runpy
+import streamlit as st
+from ui.common import run_page
+run_page(lambda: runpy.run_path({path!r}), {page!r})
+"""
+
+
+def open_page(page: str, part: str = "part_a"):
+    """AppTest of a page as Home.py runs it (sidebar, then the page inside run_page's error handling).
+
+    AppTest's switch_page would run the page file alone, without the router's sidebar.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    script = PAGE_SCRIPT.format(path=str(ROOT / "pages" / part / page), page=page)
+    at = AppTest.from_string(script, default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def image_urls(at) -> list[str]:
+    """The media URLs of every image on the page (they change when the pixels change)."""
+    return [im.url for element in at.get("image") for im in element.proto.imgs]

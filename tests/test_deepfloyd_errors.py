@@ -22,22 +22,12 @@ from models.deepfloyd_errors import (
 )  # fmt: skip
 from models.deepfloyd_loading import IFSpeedWarning, T5PromptEncoder, load_stage1
 from models.deepfloyd_settings import IFSettings, if_status, load_settings
-from models.deepfloyd_tiny import save_tiny_if
 
 XL = "DeepFloyd/IF-I-XL-v1.0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return save_tiny_if(tmp_path_factory.mktemp("if") / "stage1")
 
 
 def load(settings):

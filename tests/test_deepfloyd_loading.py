@@ -24,13 +24,7 @@ from models.deepfloyd_tiny import save_tiny_if
 SHORT = strided_timesteps(1000, 250)  # 750, 500, 250, 0 and the step to clean: the course's loop, fewer steps
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine can stall a second one (OpenMP barriers)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def settings_for(folder, cache, **env):

@@ -16,21 +16,12 @@ from models.deepfloyd import IFDenoiser, tiny_unet_config
 from models.deepfloyd_errors import IFMissingPackage, IFNoTextEncoder
 from models.deepfloyd_loading import IFSpeedWarning, T5PromptEncoder, load_stage1
 from models.deepfloyd_settings import IFSettings, has_package
-from models.deepfloyd_tiny import WORDS, save_tiny_if, tiny_tokenizer
+from models.deepfloyd_tiny import WORDS, tiny_tokenizer
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return save_tiny_if(tmp_path_factory.mktemp("if") / "stage1")
 
 
 def encoder_for(folder):

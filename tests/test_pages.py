@@ -1,13 +1,12 @@
 """AppTest for every page on the bundled backend: no exception, and moving a control changes what it shows."""
 
-import ast
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, image_urls, open_page
+from ui import catalog
 
-PART_A = [f for f, _ in ast.literal_eval((ROOT / "Home.py").read_text().split("PART_A = ")[1].split("\npages")[0])]
+PART_A = [f for f, _ in catalog.PART_A]
 # page: (kind of control, its key, the new value); None: the page has no control whose output AppTest can see
 CONTROLS = {
     "a0_sampling.py": ("select_slider", "sampling_steps", (5, 20)),
@@ -24,30 +23,6 @@ CONTROLS = {
     "a8_anagrams.py": ("selectbox", "anagram_view", "rotate 180"),
     "a9_hybrids.py": ("slider", "hybrid_sigma", 4.0),
 }
-
-
-SCRIPT = """
-import runpy
-import streamlit as st
-from ui.common import run_page
-st.set_page_config(layout="wide")
-run_page(lambda: runpy.run_path({path!r}), {page!r})
-"""
-
-
-def open_page(page: str) -> AppTest:
-    """The page as Home.py runs it (sidebar, then the page inside run_page's error handling).
-
-    AppTest's switch_page would run the page file alone, without the router's sidebar.
-    """
-    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def image_urls(at: AppTest) -> list[str]:
-    return [im.url for element in at.get("image") for im in element.proto.imgs]
 
 
 def test_every_part_a_page_is_listed_and_exists():

@@ -5,25 +5,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-
-SCRIPT = """
-import runpy
-import streamlit as st
-from ui.common import run_page
-run_page(lambda: runpy.run_path({path!r}), {page!r})
-"""
-
+import conftest
+from conftest import image_urls
 
 def open_page(page: str) -> AppTest:
-    at = AppTest.from_string(SCRIPT.format(path=str(ROOT / "pages" / "part_b" / page), page=page), default_timeout=300).run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def image_urls(at: AppTest) -> list[str]:
-    return [im.url for element in at.get("image") for im in element.proto.imgs]
+    return conftest.open_page(page, "part_b")
 
 
 def test_denoiser_page_shows_the_courses_results_and_the_digit_slider_changes_them():

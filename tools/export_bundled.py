@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from safetensors.torch import save_file  # noqa: E402
 
-from lab.checkpoint import build_unet, latest_checkpoint, load_checkpoint, save_model_file  # noqa: E402
+from lab.checkpoint import latest_checkpoint, load_checkpoint, save_model_file  # noqa: E402
 from lab.data import load_dataset  # noqa: E402
 from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import ast
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from test_browser import FLAGS, ensure_chromium  # noqa: E402
@@ -21,9 +21,10 @@ OUT = ROOT / "docs" / "screenshots"
 
 
 def pages() -> list[tuple[str, str]]:
-    source = (ROOT / "Home.py").read_text()
-    part_a = ast.literal_eval(source.split("PART_A = ")[1].split("\npages")[0])
-    return [("", "welcome")] + [(f.removesuffix(".py"), f.removesuffix(".py")) for f, _ in part_a]
+    """(URL path, screenshot name) of every page."""
+    from ui.catalog import PART_A, PART_B
+
+    return [("", "welcome")] + [(f.removesuffix(".py"), f.removesuffix(".py")) for f, _ in PART_A + PART_B]
 
 
 def main() -> None:

@@ -1,7 +1,6 @@
 """Part B 2: time- and class-conditioned DDPM and flow matching: samples after the course's epochs, CFG, GIFs."""
 
 import streamlit as st
-import torch
 
 from lab.images import gif_bytes, grid
 from models.bundled import WEIGHTS

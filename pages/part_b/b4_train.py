@@ -48,7 +48,7 @@ c[2].download_button("Download the run (zip)", m.zip_artefacts(job.id) if job.fi
                      disabled=not job.finished, key="train_zip")  # fmt: skip
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=0.5)  # a logged step is on the chart within a second
 def live() -> None:
     job_view(m.get(job_id), log_scale)
 

@@ -1,0 +1,72 @@
+"""The bundled models: present, small, fp16, documented, and good at what their cards say."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import lab
+from lab.data import load_dataset
+from lab.denoiser import Denoiser
+from lab.metrics import accuracy, predict
+from lab.schedules import make_alphas_cumprod
+from models.bundled import BACKENDS, PROMPTS, WEIGHTS, load_backend, load_classifier, load_course_model
+
+MODELS = ["parta_mnist", "parta_fashion", "denoiser", "ddpm_time", "ddpm_class", "flow_time", "flow_class"]
+CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist"]
+
+
+def test_bundled_files_are_fp16_small_and_have_cards():
+    files = sorted(WEIGHTS.glob("*"))
+    assert sum(f.stat().st_size for f in files) <= 40e6  # weights, cards and figures together
+    for stem in MODELS + CLASSIFIERS:
+        path = WEIGHTS / f"{stem}.safetensors"
+        with safe_open(str(path), framework="pt") as f:
+            dtypes = {f.get_tensor(k).dtype for k in f.keys()}
+        assert dtypes <= {torch.float16, torch.int64}, (stem, dtypes)
+        card = (WEIGHTS / f"{stem}.md").read_text()
+        assert "held-out" in card.lower() or "Metrics" in card, stem
+    for stem in MODELS:
+        card = (WEIGHTS / f"{stem}.md").read_text()
+        assert "Exact command: `python tools/train_bundled.py " in card and "## Metrics" in card
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_part_a_backends_draw_the_class_they_are_asked_for(name):
+    backend = load_backend(name)
+    assert isinstance(backend, Denoiser)
+    assert backend.T == 1000 and backend.image_shape == (1, 28, 28)
+    assert torch.equal(backend.alphas_cumprod, make_alphas_cumprod("squaredcos_cap_v2", 1000))
+    dataset = BACKENDS[name][1]
+    conds = backend.encode(list(PROMPTS[dataset]))  # one image per class, in one batch
+    guide = lab.cfg(conds, backend.encode([""]), 7.0)
+    x = lab.course.pure_noise(backend, 10, torch.Generator().manual_seed(0))
+    images = lab.denoise(backend, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(0), clip_x0=1.0)
+    predicted, _ = predict(load_classifier(dataset), (images + 1) / 2)
+    assert accuracy(predicted, torch.arange(10)) >= 0.8, predicted.tolist()
+
+
+def test_bundled_denoiser_removes_noise_far_better_than_blur():
+    model, config = load_course_model("denoiser")
+    assert config["sigma"] == 0.5 and model.config.D == 128
+    clean = load_dataset("mnist", "heldout").as_float()[:100]
+    noisy = clean + 0.5 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mse = torch.nn.functional.mse_loss(model(noisy), clean).item()
+    blur = torch.nn.functional.mse_loss(lab.gaussian_blur(noisy, 5, 1.0), clean).item()
+    assert mse < 0.5 * blur, (mse, blur)
+
+
+def test_course_generators_load_and_sample_in_range():
+    from lab.generate import ddpm_sample, flow_sample
+    from models.course_backend import CourseDenoiser
+
+    for stem in ("ddpm_time", "ddpm_class", "flow_time", "flow_class"):
+        model, config = load_course_model(stem)
+        labels = torch.arange(10) if config["condition"] == "class" else None
+        g = torch.Generator().manual_seed(0)
+        if config["experiment"] == "ddpm":
+            den = CourseDenoiser(model, make_alphas_cumprod(config["schedule"], config["T"]), PROMPTS["mnist"] if labels is not None else ())
+            out = ddpm_sample(den, labels, 10, 5.0, 10, g)
+        else:
+            out = flow_sample(model, labels, 10, config["T"], 5.0, g)
+        assert out.shape == (10, 1, 28, 28) and torch.isfinite(out).all(), stem
