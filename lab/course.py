@@ -61,10 +61,11 @@ def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str 
 
 def _guide(denoiser: Denoiser, prompts: Sequence[str], scale: float | None, **terms) -> Guide:
     """A Guide over the prompts' conditions: no CFG for scale None, else CFG against the unconditional prompt ""."""
-    conds = [denoiser.encode([p]) for p in prompts]
+    rows = denoiser.encode([*prompts] + ([] if scale is None else [UNCONDITIONAL]))  # one call: one T5 load on IF
+    conds = [rows[i : i + 1] for i in range(len(prompts))]
     if scale is None:
         return Guide(conds, **terms)
-    return Guide(conds, uncond=denoiser.encode([UNCONDITIONAL]), scale=scale, **terms)
+    return Guide(conds, uncond=rows[-1:], scale=scale, **terms)
 
 
 def _run(denoiser, x, guide, i_start=0, timesteps=None, generator=None, callback=None, constraint=None) -> torch.Tensor:
