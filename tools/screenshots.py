@@ -1,6 +1,6 @@
 """Screenshot every page of the app into docs/screenshots/ (headless Chromium through Playwright).
 
-    python tools/screenshots.py
+    python tools/screenshots.py [NAME ...]     # e.g. b2_generators; none: every page
 """
 
 from __future__ import annotations
@@ -42,10 +42,15 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            only = set(sys.argv[1:])  # names to retake; none: all
             for path, name in pages():
+                if only and name not in only:
+                    continue
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+                busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
+                page.wait_for_timeout(1000)
+                page.wait_for_function(f"() => !document.querySelector('{busy}')", timeout=300_000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                 print(f"docs/screenshots/{name}.png", flush=True)
