@@ -72,9 +72,8 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
 
     def unet_config(self) -> UNetConfig:
-        time_mode = {"none": "none", "ddpm": "add", "flow": "mul"}["none" if self.condition == "none" else self.experiment]
-        if self.condition == "class":
-            time_mode = "add" if self.experiment == "ddpm" else "mul"
+        """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"."""
+        time_mode = "none" if self.condition == "none" else "add" if self.experiment == "ddpm" else "mul"
         return UNetConfig(D=self.D, time=time_mode, num_classes=10 if self.condition == "class" else 0)
 
     def to_dict(self) -> dict:

@@ -75,6 +75,13 @@ class CourseUNet(nn.Module):
         if config.num_classes:
             self.c1, self.c2 = fc_block(config.num_classes, 2 * D), fc_block(config.num_classes, D)
 
+    def _modulate(self, h: torch.Tensor, t_emb: torch.Tensor, c_emb: torch.Tensor | None) -> torch.Tensor:
+        """c * h + t with a class; else h + t (DDPM) or h * t (flow matching). Embeddings (B, F) -> (B, F, 1, 1)."""
+        t_emb = t_emb[..., None, None]
+        if c_emb is not None:
+            return c_emb[..., None, None] * h + t_emb
+        return h + t_emb if self.config.time == "add" else h * t_emb
+
     def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
         s1 = self.conv_in(x)  # (B, D, 28, 28)
@@ -83,20 +90,10 @@ class CourseUNet(nn.Module):
         h = self.unflatten(self.flatten(s3))  # (B, 2D, 1, 1) -> (B, 2D, 7, 7)
         if cfg.time != "none":
             t = t.to(x.dtype).view(-1, 1)  # (B, 1)
-            t1, t2 = self.t1(t)[..., None, None], self.t2(t)[..., None, None]  # (B, 2D, 1, 1), (B, D, 1, 1)
-        if cfg.num_classes:
-            c = c.to(x.dtype)
-            h = self.c1(c)[..., None, None] * h + t1
-        elif cfg.time == "add":
-            h = h + t1
-        elif cfg.time == "mul":
-            h = h * t1
+            c = c.to(x.dtype) if cfg.num_classes else None
+            h = self._modulate(h, self.t1(t), self.c1(c) if cfg.num_classes else None)
         u = self.up1(torch.cat([h, s3], 1))  # (B, D, 14, 14)
-        if cfg.num_classes:
-            u = self.c2(c)[..., None, None] * u + t2
-        elif cfg.time == "add":
-            u = u + t2
-        elif cfg.time == "mul":
-            u = u * t2
+        if cfg.time != "none":
+            u = self._modulate(u, self.t2(t), self.c2(c) if cfg.num_classes else None)
         u = self.up2(torch.cat([u, s2], 1))  # (B, D, 28, 28)
         return self.conv_out(torch.cat([u, s1], 1))  # (B, C, 28, 28)
