@@ -122,18 +122,16 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
     save_model_file(WEIGHTS / f"{name}.safetensors", model, meta)
     size_mb = (WEIGHTS / f"{name}.safetensors").stat().st_size / 1e6
 
-    pngs = []
-    snapshots = sorted(set(config.snapshot_epochs) | {state["epoch"]})
-    for epoch in snapshots:
+    snapshots = {}  # epoch -> model after that epoch (the last one is the final model)
+    for epoch in sorted(set(config.snapshot_epochs) | {state["epoch"]}):
         ckpt = run / "checkpoints" / f"epoch_{epoch:03d}"
-        snap = load_checkpoint(ckpt)[0] if ckpt.exists() else model
-        pngs += figures(name, snap, config, epoch, heldout, train_set.as_float().mean(0, keepdim=True), ddpm_stride)
+        snapshots[epoch] = load_checkpoint(ckpt)[0] if ckpt.exists() else model
+    train_mean = train_set.as_float().mean(0, keepdim=True)
+    pngs = [png for epoch, snap in snapshots.items() for png in figures(name, snap, config, epoch, heldout, train_mean, ddpm_stride)]
 
     lines = []
     if config.experiment == "denoiser":
-        for epoch in snapshots:
-            ckpt = run / "checkpoints" / f"epoch_{epoch:03d}"
-            snap = load_checkpoint(ckpt)[0] if ckpt.exists() else model
+        for epoch, snap in snapshots.items():
             mse = denoiser_mse(snap, heldout, SIGMAS)
             lines.append(f"| held-out MSE after epoch {epoch} | " + " | ".join(f"{mse[s]:.4f}" for s in SIGMAS) + " |")
         lines = ["| sigma | " + " | ".join(str(s) for s in SIGMAS) + " |", "|---" * (len(SIGMAS) + 1) + "|", *lines]

@@ -16,7 +16,7 @@ from lab.images import grid, to_uint8
 from lab.schedules import make_alphas_cumprod
 from models.bundled import PROMPTS, load_course_model
 from models.course_backend import CourseDenoiser
-from ui.common import settings
+from ui.common import crisp, settings
 from ui.training import manager, owner_id
 
 GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
@@ -72,7 +72,7 @@ def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None)
     """Images in [0, 1]: a row of separate images, or one grid with nrow per row."""
     size = settings().size
     if nrow is None:
-        ims = [np.asarray(Image.fromarray(im).resize((size, size), Image.NEAREST)) for im in to_uint8(x)]
+        ims = [crisp(im, size) for im in to_uint8(x)]
         st.image(ims, caption=captions, width=size)
     else:
         g = Image.fromarray(grid(x, nrow))
