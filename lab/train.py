@@ -40,6 +40,10 @@ COURSE = {  # the course's hyperparameters (SPEC, Part B)
     "flow": dict(D=64, batch_size=64, lr=1e-2, epochs=10, T=50, snapshot_epochs=(1, 5, 10)),
 }
 
+# What makes a class-conditioned DDPM usable by the Part A pages (their t = 250/500/750 and strided 990 -> 0 need
+# T = 1000): DeepFloyd IF's schedule and images in [-1, 1]; sample grids on the strided timesteps, CFG 3.
+PART_A_BACKEND = dict(T=1000, schedule="squaredcos_cap_v2", signed=True, sample_stride=30, cfg_scale=3.0)
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the message says where and what to change."""

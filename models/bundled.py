@@ -42,9 +42,25 @@ def load_backend(name: str = "MNIST digits", device: str = "cpu") -> CourseDenoi
     """A bundled Part A backend as a lab Denoiser: prompts name classes, "" is unconditional."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
-    stem, dataset = BACKENDS[name]
-    model, meta = load_model_file(weights_path(stem))
-    train = meta["train"]
+    model, meta = load_model_file(weights_path(BACKENDS[name][0]))
+    return course_backend(model, meta["train"], device)
+
+
+def part_a_problem(train: dict) -> str | None:
+    """Why a trained model cannot drive the Part A pages (None: it can): they need lab.train.PART_A_BACKEND's DDPM."""
+    if train.get("experiment") != "ddpm" or train.get("condition") != "class":
+        return "the Part A pages need a class-conditioned DDPM"
+    if train.get("T") != 1000 or not train.get("signed"):
+        return "the Part A pages need T = 1000 and images in [-1, 1] (train it as a Part A backend)"
+    return None
+
+
+def course_backend(model, train: dict, device: str = "cpu") -> CourseDenoiser:
+    """A class-conditioned course DDPM (bundled or trained by a user) as a Part A Denoiser: prompts name classes."""
+    problem = part_a_problem(train)
+    if problem:
+        raise ValueError(f"this model cannot be a Part A backend: {problem}")
+    dataset = train["dataset"]
     alphas_cumprod = make_alphas_cumprod(train["schedule"], train["T"])
     return CourseDenoiser(model.to(device), alphas_cumprod.to(device), PROMPTS[dataset], clip_x0=1.0, aliases=ALIASES[dataset])
 

@@ -87,15 +87,18 @@ run_page(lambda: runpy.run_path({path!r}), {page!r})
 """
 
 
-def open_page(page: str, part: str = "part_a"):
+def open_page(page: str, part: str = "part_a", query: dict | None = None):
     """AppTest of a page as Home.py runs it (sidebar, then the page inside run_page's error handling).
 
-    AppTest's switch_page would run the page file alone, without the router's sidebar.
+    AppTest's switch_page would run the page file alone, without the router's sidebar. query: the URL's
+    query parameters (a browser's owner id).
     """
     from streamlit.testing.v1 import AppTest
 
     script = PAGE_SCRIPT.format(path=str(ROOT / "pages" / part / page), page=page)
-    at = AppTest.from_string(script, default_timeout=300).run()
+    at = AppTest.from_string(script, default_timeout=300)
+    at.query_params.update(query or {})
+    at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at

@@ -53,6 +53,11 @@ def rerun_until(at: AppTest, predicate, timeout=180):
     raise AssertionError("timed out")
 
 
+def owner_of(at: AppTest) -> str:
+    owner = at.query_params["owner"]
+    return owner[0] if isinstance(owner, list) else owner
+
+
 def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs):
     from ui.training import manager
 
@@ -62,7 +67,7 @@ def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs
     at.select_slider(key="train_batch").set_value(256)
     at.button[0].click().run()  # Start
     assert not at.exception
-    job = manager().jobs(at.query_params["owner"][0] if isinstance(at.query_params["owner"], list) else at.query_params["owner"])[0]
+    job = manager().jobs(owner_of(at))[0]
     rerun_until(at, lambda a: len(job.steps) >= 3 and a.get("plotly_chart"))
     first = len(job.steps)
     rerun_until(at, lambda a: len(job.steps) > first)  # the curve grows
@@ -74,3 +79,40 @@ def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs
     rerun_until(at, lambda a: job.status == "done", timeout=300)
     assert job.steps[-1]["step"] == job.total_steps > stopped_at
     assert (runs / job.id / "history.jsonl").exists()
+
+
+def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages(runs):
+    from ui.common import RUN_PREFIX
+    from ui.training import manager
+
+    at = open_page("b4_train.py")
+    at.selectbox(key="train_exp").set_value("Part A backend")
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(1)
+    at.select_slider(key="train_batch").set_value(256)
+    at.button[0].click().run()
+    owner = owner_of(at)
+    job = manager().jobs(owner)[0]
+    assert (job.config.experiment, job.config.condition, job.config.T, job.config.signed) == ("ddpm", "class", 1000, True)
+    page = conftest.open_page("a5_sample.py", query={"owner": owner})
+    assert RUN_PREFIX + job.id not in page.selectbox(key="backend").options  # not before it has finished
+    rerun_until(at, lambda a: job.status == "done")
+
+    page = conftest.open_page("a5_sample.py", query={"owner": owner})
+    assert page.selectbox(key="backend").options[2] == RUN_PREFIX + job.id
+    bundled = image_urls(page)
+    page.selectbox(key="backend").set_value(RUN_PREFIX + job.id).run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    assert image_urls(page) != bundled  # sampled by the run's model
+    page.selectbox(key="sample_prompt").set_value("7").run()  # its classes are the prompts
+    assert not page.exception and not page.error
+    other = conftest.open_page("a5_sample.py", query={"owner": "somebody-else"})
+    assert RUN_PREFIX + job.id not in other.selectbox(key="backend").options  # each browser sees its own runs
+
+
+def test_a_course_ddpm_run_is_refused_as_a_part_a_backend_with_the_reason():
+    from models.bundled import course_backend, load_course_model
+
+    model, train = load_course_model("ddpm_class")
+    with pytest.raises(ValueError, match="T = 1000"):
+        course_backend(model, train)

@@ -14,12 +14,13 @@ from lab.images import gif_bytes, to_uint8
 from models.bundled import BACKENDS, load_backend
 
 IF_NAME = "DeepFloyd IF"
+RUN_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
 DEFAULT_SEED = 180  # a seed the course's students used
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str  # a name of models.bundled.BACKENDS, or IF_NAME
+    backend: str  # a name of models.bundled.BACKENDS, IF_NAME, or RUN_PREFIX + a finished run's id
     device: str  # "cpu" or "cuda"
     seed: int  # the one seed every page uses, as the course asks
     lecture: bool  # large images, fewer controls
@@ -34,9 +35,15 @@ def sidebar() -> Settings:
     """The shared sidebar (called by Home.py before the page runs); its choices live in st.session_state."""
     with st.sidebar:
         st.header("Lab settings")
-        options = [*BACKENDS, IF_NAME]
-        backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses")
-        if backend == IF_NAME:
+        options = [*BACKENDS, *(RUN_PREFIX + job_id for job_id in trained_backends()), IF_NAME]
+        backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses; "
+                               "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
+        if backend.startswith(RUN_PREFIX):
+            problem = run_problem(backend)
+            if problem is not None:
+                st.error(f"{problem} Using MNIST digits meanwhile.")
+                backend = "MNIST digits"
+        elif backend == IF_NAME:
             problem = if_sidebar()
             if problem is not None:
                 st.error(f"{problem} Using MNIST digits meanwhile.")
@@ -46,6 +53,25 @@ def sidebar() -> Settings:
         seed = int(st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED, key="seed", help="reused by every page"))
         lecture = st.toggle("Lecture mode", key="lecture", help="large images, fewer controls")
     return Settings(backend, device, seed, lecture)
+
+
+def trained_backends() -> list[str]:
+    """Ids of this browser's finished runs that can drive the Part A pages (class DDPM, T = 1000), newest first."""
+    from models.bundled import part_a_problem
+    from ui.training import manager, owner_id
+
+    return [job.id for job in manager().jobs(owner_id()) if job.status == "done" and part_a_problem(job.config.to_dict()) is None]
+
+
+def run_problem(name: str) -> str | None:
+    """None if a trained backend loads, else what went wrong and what to do."""
+    from lab.checkpoint import CheckpointError
+
+    try:
+        backend(name, "cpu")
+    except (CheckpointError, ValueError, OSError) as e:
+        return f"Your run could not be loaded: {e}. Train it again on the Train live page."
+    return None
 
 
 def run_page(render, title: str = "") -> None:
@@ -99,7 +125,27 @@ def settings() -> Settings:
 @st.cache_resource(show_spinner="Loading the model ...")
 def backend(name: str, device: str):
     """One loaded backend per (name, device), shared by every session of this server (IF: its own settings)."""
+    if name.startswith(RUN_PREFIX):
+        from lab.checkpoint import load_trained
+        from models.bundled import course_backend
+
+        model, train = load_trained(trained_run(name).run_dir)
+        return course_backend(model, train, device)
     return if_backend() if name == IF_NAME else load_backend(name, device)
+
+
+def trained_run(name: str):
+    """The job behind a "Your run <id>" backend name."""
+    from ui.training import manager
+
+    return manager().get(name.removeprefix(RUN_PREFIX))
+
+
+def backend_dataset(name: str) -> str | None:
+    """The dataset a backend was trained on (None for DeepFloyd IF: photos)."""
+    if name == IF_NAME:
+        return None
+    return trained_run(name).config.dataset if name.startswith(RUN_PREFIX) else BACKENDS[name][1]
 
 
 def current_backend():
@@ -110,9 +156,9 @@ def current_backend():
 @st.cache_data(show_spinner=False)
 def test_images(name: str, count: int = 16) -> torch.Tensor:
     """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1], never seen in training; photos for IF."""
-    if name == IF_NAME:
+    dataset = backend_dataset(name)
+    if dataset is None:
         return photos(backend(name, "cpu").image_shape)
-    dataset = BACKENDS[name][1]
     heldout = load_dataset(dataset, "heldout")
     per_class = [int((heldout.labels == k).nonzero()[0]) for k in range(10)]
     rest = [i for i in range(len(heldout)) if i not in per_class]

@@ -24,9 +24,9 @@ def manager() -> JobManager:
 
 def owner_id() -> str:
     """This browser's id, kept in the URL so that a refresh finds its runs again."""
-    owner = st.query_params.get("owner")
-    if not owner:
-        owner = st.session_state.setdefault("owner", uuid.uuid4().hex[:12])
+    owner = st.query_params.get("owner") or st.session_state.get("owner") or uuid.uuid4().hex[:12]
+    st.session_state["owner"] = owner  # kept when another page's URL has no query string
+    if st.query_params.get("owner") != owner:
         st.query_params["owner"] = owner
     return owner
 

@@ -15,7 +15,10 @@ An interactive lab for Berkeley CS180/280A *Fun with Diffusion Models*.
   Pick a section on the left.
 - The model is chosen in the sidebar: small class-conditional models that ship with the lab (**MNIST digits**, prompts
   "0" to "9"; **Fashion-MNIST**, prompts such as "a sneaker") work offline on a CPU; **DeepFloyd IF**, the course's
-  model, plugs in where a GPU and its licence are there.
+  model, plugs in where a GPU and its licence are there; a **Part A backend** you train on *Train live* joins the
+  list when it finishes.
+- **Part B** trains the course's UNet on MNIST: the single-step denoiser, DDPM and flow matching, time- and
+  class-conditioned, from bundled weights at once or live in the browser.
 - Every page uses the one seed of the sidebar (now **{s.seed}**), so a result can be reproduced and discussed.
   **Lecture mode** makes images large and hides the finer controls.
 """

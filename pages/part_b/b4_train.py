@@ -2,17 +2,22 @@
 
 import streamlit as st
 
-from lab.train import course_config
+from lab.train import PART_A_BACKEND, course_config
 from ui.training import job_view, manager, owner_id
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
             "The server trains a limited number of runs at once and queues the rest.")  # fmt: skip
+st.caption("Finished DDPM and flow-matching runs appear on the Part B generators page; a finished **Part A backend** "
+           "(class-conditioned DDPM with T = 1000 and DeepFloyd IF's schedule) also joins the sidebar's Backend list "
+           "and drives every Part A page.")  # fmt: skip
 owner, m = owner_id(), manager()
+PART_A = "Part A backend"
+EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A]
 with st.form("train_form"):
     c = st.columns(3)
-    experiment = c[0].selectbox("Experiment", ["class-conditioned", "time-conditioned", "single-step denoiser"], key="train_exp")
-    method = c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method")
+    experiment = c[0].selectbox("Experiment", EXPERIMENTS, key="train_exp")
+    method = c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method", help="a Part A backend is always DDPM")
     dataset = c[2].selectbox("Dataset", ["mnist", "fashion_mnist"], key="train_dataset")
     c = st.columns(5)
     D = c[0].select_slider("D", [8, 16, 32, 64, 128], 16, key="train_D")
@@ -22,11 +27,11 @@ with st.form("train_form"):
     device = c[4].selectbox("Device", ["cpu", "cuda"] if st.session_state.get("device") == "cuda" else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
-    kind = {"single-step denoiser": "denoiser", "time-conditioned": None, "class-conditioned": None}[experiment]
-    exp = kind or ("flow" if method == "flow matching" else "ddpm")
-    condition = None if kind else ("class" if experiment == "class-conditioned" else "time")
+    exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or method == "DDPM" else "flow"
+    condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
+    extra = PART_A_BACKEND if experiment == PART_A else {}
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
-                           grad_clip=1.0, snapshot_epochs=(), sample_every=1)  # fmt: skip
+                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, **extra)  # fmt: skip
     st.session_state["train_job"] = m.submit(owner, config).id
 
 jobs = m.jobs(owner)
