@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -167,6 +168,17 @@ def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, a
     return ((images.float() - low) / (1 - low)).clamp(0, 1).cpu(), nrow
 
 
+_INIT_LOCK = threading.Lock()
+
+
+def initial_model(config: TrainConfig) -> CourseUNet:
+    """The UNet's initial weights from config.seed alone: the global RNG is seeded under a lock and restored after,
+    so runs started at once in several threads (the app's jobs) each get their seed's weights and disturb nobody."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return CourseUNet(config.unet_config())
+
+
 def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
           stop: Callable[[], bool] | None = None) -> Iterator[dict]:  # fmt: skip
     """Train, yielding {"kind": "start" | "step" | "epoch" | "stopped" | "done", ...}; checkpoints go to run_dir.
@@ -190,8 +202,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     alphas_cumprod = make_alphas_cumprod(config.schedule, config.T).to(device) if config.experiment == "ddpm" else None
 
     if not resume:
-        torch.manual_seed(config.seed)  # initial weights only; all later randomness comes from g
-        model = CourseUNet(config.unet_config())
+        model = initial_model(config)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
         (run_dir / "history.jsonl").write_text("")

@@ -1,6 +1,7 @@
 """Part B: the course UNet, the trainers (through the CLI), checkpoints, datasets and samplers."""
 
 import gzip
+from dataclasses import replace
 import json
 import struct
 
@@ -171,3 +172,29 @@ def test_flow_sampler_makes_one_batched_call_per_step_and_records_its_trajectory
     assert torch.equal(seen[-1]["x"], out)
     again = flow_sample(model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
+
+
+def test_initial_weights_depend_on_the_seed_only_and_leave_the_global_rng_alone():
+    import threading
+
+    from lab.train import initial_model
+
+    config = course_config("ddpm", "class", D=8)
+    reference = initial_model(config).state_dict()
+    torch.manual_seed(1234)
+    before = torch.random.get_rng_state()
+    models = [None] * 4
+
+    def build(i):
+        models[i] = initial_model(config)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for m in models:
+        assert all(torch.equal(v, reference[k]) for k, v in m.state_dict().items())
+    other = initial_model(replace(config, seed=1)).state_dict()
+    assert not torch.equal(other["conv_in.0.0.weight"], reference["conv_in.0.0.weight"])
