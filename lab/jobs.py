@@ -3,7 +3,9 @@
 Each job trains with ``lab.train.train`` in its own thread, into ``<root>/<job id>/`` (checkpoints,
 history.jsonl, samples/). At most ``max_running`` jobs train at once; the rest wait in submission order.
 Jobs belong to an owner (a browser's id), survive the page that started them, can be stopped and resumed,
-and keep the error of a run that failed. No Streamlit here: the training page only reads and commands.
+and keep the error of a run that failed. A new manager on the same folder (a restarted server) lists the runs
+found there: finished ones done, interrupted ones stopped and resumable.
+No Streamlit here: the training page only reads and commands.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from lab.train import TrainConfig, train
 
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
+OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
 
 
 @dataclass
@@ -62,6 +65,33 @@ class JobManager:
         self._queue: list[str] = []  # job ids waiting, in order
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_running)
+        self._reload()
+
+    def _reload(self) -> None:
+        """Runs already on disk (the server restarted): finished ones come back done, the others stopped, resumable."""
+        for owner_file in sorted(self.root.glob(f"*/{OWNER_FILE}")) if self.root.is_dir() else []:
+            run_dir = owner_file.parent
+            try:
+                meta = json.loads(owner_file.read_text())
+                config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+                latest = (run_dir / "latest").read_text()
+            except (OSError, ValueError, TypeError):  # never started, or not one of ours: leave it alone
+                continue
+            job = Job(run_dir.name, meta["owner"], config, run_dir, "done" if latest.startswith("final") else "stopped",
+                      total_steps=meta.get("total_steps"), submitted=meta["submitted"])  # fmt: skip
+            if job.status == "stopped" and (run_dir / "error.txt").exists():
+                job.status, job.error = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1]
+            history = run_dir / "history.jsonl"
+            job.steps = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+            samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+            if samples:
+                job.samples_png, job.sample_epoch = samples[-1], int(samples[-1].stem.split("_")[1])
+            self._jobs[job.id] = job
+
+    def _save_owner(self, job: Job) -> None:
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps}
+        (job.run_dir / OWNER_FILE).write_text(json.dumps(meta))
 
     def submit(self, owner: str, config: TrainConfig) -> Job:
         """Queue a new run for owner; it starts as soon as a slot is free."""
@@ -70,6 +100,7 @@ class JobManager:
         job = Job(job_id, owner, config, self.root / job_id)
         with self._lock:
             self._jobs[job_id] = job
+        self._save_owner(job)
         self._start(job, resume=False)
         return job
 
@@ -132,6 +163,7 @@ class JobManager:
                 kind = event["kind"]
                 if kind == "start":
                     job.total_steps = event["total_steps"]
+                    self._save_owner(job)
                 elif kind == "step":
                     job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
                 elif kind == "epoch" and event.get("samples_png"):

@@ -69,3 +69,24 @@ def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path,
     wait_for(lambda: broken.finished)
     assert broken.status == "failed" and broken.error == "RuntimeError: out of memory"
     assert "out of memory" in (broken.run_dir / "error.txt").read_text()
+
+
+def test_a_restarted_server_finds_its_runs_finished_ones_done_interrupted_ones_resumable(tmp_path):
+    first = JobManager(tmp_path)
+    done = first.submit("alice", course_config("flow", "class", **TINY, max_steps=6))
+    wait_for(lambda: done.status == "done")
+    cut = first.submit("alice", course_config("ddpm", "time", **TINY))
+    wait_for(lambda: len(cut.steps) >= 3)
+    first.stop(cut.id)
+    wait_for(lambda: cut.status == "stopped")
+    (tmp_path / "not-a-run").mkdir()
+
+    second = JobManager(tmp_path)  # the server restarted
+    assert [j.id for j in second.jobs("alice")] == [cut.id, done.id] and second.jobs("bob") == []
+    again, interrupted = second.get(done.id), second.get(cut.id)
+    assert (again.status, interrupted.status) == ("done", "stopped")
+    assert again.config == done.config and len(again.steps) == 6 and again.total_steps == done.total_steps
+    assert [s["loss"] for s in interrupted.steps] == [s["loss"] for s in cut.steps]
+    second.resume(cut.id)
+    wait_for(lambda: interrupted.status == "done")
+    assert interrupted.steps[-1]["step"] == interrupted.total_steps
