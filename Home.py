@@ -9,11 +9,11 @@ st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide
 
 
 def section(part: str, entries: list[tuple[str, str]]) -> list:
-    return [st.Page(f"pages/{part}/{f}", title=title, url_path=f.removesuffix(".py")) for f, title in entries]
+    return [st.Page(f"app_pages/{part}/{f}", title=title, url_path=f.removesuffix(".py")) for f, title in entries]
 
 
 pages = {
-    "Diffusion Lab": [st.Page("pages/home/welcome.py", title="Welcome", icon="🏠", default=True)],
+    "Diffusion Lab": [st.Page("app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)],
     "Part A: pretrained diffusion": section("part_a", PART_A),
     "Part B: diffusion from scratch": section("part_b", PART_B),
 }

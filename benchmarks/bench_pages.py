@@ -31,7 +31,7 @@ def page_slider(page: str, key: str, values: list, repeats: int) -> float:
 
     from conftest import PAGE_SCRIPT
 
-    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "pages" / "part_a" / page), page=page), default_timeout=300).run()
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_a" / page), page=page), default_timeout=300).run()
     times = []
     for r in range(repeats):
         for v in values:

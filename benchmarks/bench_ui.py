@@ -4,7 +4,7 @@
 
 (1) images/s of the same run (flow matching, class-conditioned, bundled MNIST) started as the CLI starts it
     (lab.train.train in the foreground) and as the training page starts it (a JobManager thread) while the
-    page's fragment redraws every second (AppTest of pages/part_b/b4_train.py, in the same process). Target:
+    page's fragment redraws every second (AppTest of app_pages/part_b/b4_train.py, in the same process). Target:
     the page costs at most 5 %.
 (2) for every step: the time from its logging to the end of the first redraw that shows it. Target: <= 1 s.
 """
@@ -52,7 +52,7 @@ def main() -> None:
         from ui.training import manager
 
         manager.clear()
-        at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "pages" / "part_b" / "b4_train.py"), page="b4_train.py"), default_timeout=300).run()
+        at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_b" / "b4_train.py"), page="b4_train.py"), default_timeout=300).run()
         job = manager().submit(at.query_params["owner"], config)
         at.session_state["train_job"] = job.id
         redraws = []  # (start, end) wall times of each redraw

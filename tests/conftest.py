@@ -95,7 +95,7 @@ def open_page(page: str, part: str = "part_a", query: dict | None = None):
     """
     from streamlit.testing.v1 import AppTest
 
-    script = PAGE_SCRIPT.format(path=str(ROOT / "pages" / part / page), page=page)
+    script = PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / part / page), page=page)
     at = AppTest.from_string(script, default_timeout=300)
     at.query_params.update(query or {})
     at.run()

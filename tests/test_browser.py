@@ -1,4 +1,6 @@
-"""One real-browser test: the app in headless Chromium, a stroke drawn on the canvas, the edited drawing shown.
+"""Real-browser tests: the app in headless Chromium, a stroke drawn on the canvas, the edited drawing shown.
+
+Also: a Part A backend trained on the Train live page joins the sidebar's Backend list on another page.
 
 Uses the system's Chromium (Debian package `chromium`) through Playwright, never a downloaded browser. Where
 Chromium is missing the fixture installs it with apt-get when it can (CI runs as root), else the test is skipped
@@ -34,7 +36,7 @@ def ensure_chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -42,6 +44,7 @@ def app_url():
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=os.environ | {"DIFFUSION_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -66,6 +69,7 @@ def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
         page.goto(f"{app_url}/a71_inputs")
         page.get_by_text("Draw on the canvas").first.wait_for(timeout=120_000)  # Streamlit renders after Python runs
         assert page.get_by_text("Lab settings").count() == 1  # the router's sidebar, not a bare page
+        assert page.get_by_text("Page not found").count() == 0  # the first session of a fresh server, by a deep link
         canvas = page.locator("canvas").last
         canvas.wait_for(timeout=60_000)
         edited = page.get_by_text("Edited your drawing.").first
@@ -87,4 +91,45 @@ def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
                     raise
         captions = page.get_by_text("i_start = 20")
         assert captions.count() >= 1
+        browser.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of the Streamlit selectbox whose label is `label`."""
+    page.get_by_role("combobox", name=label).first.click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{app_url}/b4_train")
+        page.get_by_text("Choose settings and press Start").first.wait_for(timeout=120_000)
+        choose(page, "Experiment", "Part A backend")
+        epochs = page.get_by_label("Epochs").first
+        epochs.fill("1")
+        epochs.press("Tab")  # Enter would submit the form
+        page.get_by_role("button", name="Start").first.click()
+        page.get_by_text("· done").first.wait_for(timeout=300_000)  # the status line of the run
+        assert "owner=" in page.url and page.get_by_text("Run", exact=True).count() == 1
+        page.get_by_role("link", name="1.5 · Sampling").first.click()  # the sidebar's navigation, as a user would
+        page.get_by_text("Sampling from pure noise").first.wait_for(timeout=60_000)
+        page.get_by_text("sample 1").first.wait_for(timeout=120_000)
+        images = lambda: page.locator("[data-testid=stMain] img").evaluate_all("els => els.map(e => e.src)")  # noqa: E731
+        bundled = images()
+        backend = page.get_by_role("combobox", name="Backend").first
+        backend.click()
+        option = page.get_by_role("option", name="Your run ")
+        option.first.wait_for(timeout=10_000)
+        assert option.count() == 1
+        option.first.click()
+        for _ in range(120):  # the page reruns and samples with the run's model
+            page.wait_for_timeout(500)
+            if images() and images() != bundled:
+                break
+        assert images() != bundled and backend.input_value().startswith("Your run ")
+        assert page.get_by_text("could not be loaded").count() == 0 and page.get_by_text("Something went wrong").count() == 0
         browser.close()

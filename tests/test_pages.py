@@ -27,7 +27,7 @@ CONTROLS = {
 
 def test_every_part_a_page_is_listed_and_exists():
     assert sorted(PART_A) == sorted(CONTROLS)
-    assert all((ROOT / "pages" / "part_a" / p).exists() for p in PART_A)
+    assert all((ROOT / "app_pages" / "part_a" / p).exists() for p in PART_A)
 
 
 def test_home_opens_on_the_welcome_page_with_the_sidebar():

@@ -28,3 +28,10 @@ def test_requirements_pin_cpu_torch_and_keep_torchvision_out():
     reqs = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^torch==2\.13\.0$", reqs, re.M)
     assert "torchvision" not in re.sub(r"#.*", "", reqs)
+
+
+def test_no_pages_folder_beside_the_router():
+    # With a folder named pages/ next to Home.py, Streamlit runs the first session after a server start in its
+    # legacy multipage mode: a deep link then shows "Page not found" over the right page (test_browser checks it)
+    assert not (ROOT / "pages").exists()
+    assert "app_pages/" in (ROOT / "Home.py").read_text()

@@ -1,4 +1,4 @@
-"""The app's pages: (file in pages/<part>/, title). Home.py routes to them; tests and tools/screenshots.py list them."""
+"""The app's pages: (file in app_pages/<part>/, title). Home.py routes to them; tests and tools/screenshots.py list them."""
 
 PART_A = [
     ("a0_sampling.py", "0 · Sampling"),
