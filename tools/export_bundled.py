@@ -35,7 +35,7 @@ from lab.train import TrainConfig  # noqa: E402
 from models.bundled import PROMPTS, WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.course_backend import CourseDenoiser  # noqa: E402
-from tools.train_bundled import BUNDLED  # noqa: E402
+from tools.train_bundled import BUNDLED, NOTES, SNAPSHOT_WEIGHTS  # noqa: E402
 
 SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
 FIGURES_ONLY = {"pure_noise"}  # its deliverable is pictures; its 15.8 MB of weights would break the 40 MB budget
@@ -46,6 +46,15 @@ def active_minutes(run: Path) -> float:
     """Training time from history.jsonl, leaving out pauses of over 2 minutes (a stop and a resume)."""
     times = [json.loads(line)["time"] for line in (run / "history.jsonl").read_text().splitlines()]
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 120) / 60
+
+
+def export_loss(name: str, run: Path, points: int = 1500) -> str:
+    """The training loss curve (at most `points` points, evenly spaced in steps) as models/weights/NAME_loss.json."""
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    rows = rows[:: max(1, len(rows) // points)] + rows[-1:] if len(rows) > points else rows
+    data = {"step": [r["step"] for r in rows], "loss": [float(f"{r['loss']:.5g}") for r in rows], "epoch": [round(r["epoch"], 3) for r in rows]}
+    (WEIGHTS / f"{name}_loss.json").write_text(json.dumps(data, separators=(",", ":")))
+    return f"{name}_loss.json"
 
 
 def generate(model, config: TrainConfig, per_class: int, scale: float, g, ddpm_stride: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,6 +135,12 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
     for epoch in sorted(set(config.snapshot_epochs) | {state["epoch"]}):
         ckpt = run / "checkpoints" / f"epoch_{epoch:03d}"
         snapshots[epoch] = load_checkpoint(ckpt)[0] if ckpt.exists() else model
+        if name in SNAPSHOT_WEIGHTS and epoch != state["epoch"]:
+            save_model_file(WEIGHTS / f"{name}_epoch_{epoch:03d}.safetensors", snapshots[epoch],
+                            meta | {"epochs": epoch, "steps": epoch * -(-len(train_set) // config.batch_size)})  # fmt: skip
+    weight_files = [f"{name}_epoch_{e:03d}.safetensors" for e in snapshots if e != state["epoch"] and name in SNAPSHOT_WEIGHTS]
+    weight_files.append(f"{name}.safetensors (epoch {state['epoch']})")
+    loss_file = export_loss(name, run)
     train_mean = train_set.as_float().mean(0, keepdim=True)
     pngs = [png for epoch, snap in snapshots.items() for png in figures(name, snap, config, epoch, heldout, train_mean, ddpm_stride)]
 
@@ -166,10 +181,11 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
 - Model: course UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{', 10 classes (one-hot; all zeros = no class)' if model.config.num_classes else ''}; {sum(p.numel() for p in model.parameters()):,} parameters, {'weights not shipped (only the figures: the 40 MB budget)' if name in FIGURES_ONLY else f'fp16 safetensors, {size_mb:.1f} MB'}.
 - Experiment: {config.experiment} ({config.condition}){f', T = {config.T}, {config.schedule} betas' if config.experiment == 'ddpm' else ''}{f', {config.T} Euler steps' if config.experiment == 'flow' else ''}; images in [{low:g}, 1].
 - Data: {train_set.source}.
-- Exact command: `{command}` (recipe in tools/train_bundled.py; `python tools/export_bundled.py {name}` wrote this card).
+- Exact command: `{command}` (recipe in tools/train_bundled.py; `python tools/export_bundled.py {name}` wrote this card).{chr(10) + '- Departures from the course: ' + NOTES[name] if name in NOTES else ''}
 - Config: `{json.dumps({k: v for k, v in config.to_dict().items() if k not in ('device', 'data_dir')})}`
 - Trained: {state['epoch']} epochs, {state['step']} steps, {active_minutes(run):.1f} min of training on {MACHINE} with 1 torch thread, in the background beside other jobs (no accelerator was lent to this session).
-- Figures: {', '.join(pngs)} (after the epochs the course shows; weights ship for the last one only, to keep the repository under 40 MB).
+- Figures: {', '.join(pngs)} (after the epochs the course shows); training loss per step: {loss_file}.
+- Weights: {'none (figures only)' if name in FIGURES_ONLY else ', '.join(weight_files)}.
 
 ## Metrics
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,10 @@ from lab.data import load_dataset
 from lab.generate import class_grid, ddpm_sample, flow_sample
 from lab.images import grid, to_uint8
 from lab.schedules import make_alphas_cumprod
-from models.bundled import PROMPTS, load_course_model
+from models.bundled import PROMPTS, WEIGHTS, load_course_model
 from models.course_backend import CourseDenoiser
 from ui.common import crisp, settings
-from ui.training import manager, owner_id
+from ui.training import loss_figure, manager, owner_id
 
 GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
               "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
@@ -66,6 +67,20 @@ def sample_model(source: str, gamma: float, steps: int, seed: int) -> tuple[torc
         images = flow_sample(model, labels, 40, steps, gamma, g, record)
     keep = frames[:: max(1, len(frames) // 30)] + [frames[-1]]
     return ((images - low) / (1 - low)).clamp(0, 1), keep
+
+
+def loss_curve(source: str, log_scale: bool = True) -> None:
+    """The training loss of a bundled model (models/weights/STEM_loss.json) or of a run folder (history.jsonl)."""
+    history, bundled = Path(source) / "history.jsonl", WEIGHTS / f"{source}_loss.json"
+    if history.is_file():
+        rows = [json.loads(line) for line in history.read_text().splitlines()]
+        data = {"step": [r["step"] for r in rows], "loss": [r["loss"] for r in rows]}
+    elif bundled.is_file():
+        data = json.loads(bundled.read_text())
+    else:
+        st.caption("(no loss history for this model)")
+        return
+    st.plotly_chart(loss_figure(data["step"], data["loss"], log_scale, source), key=f"loss_{source}")
 
 
 def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None) -> None:

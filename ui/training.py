@@ -40,14 +40,13 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
     return out
 
 
-def loss_figure(job: Job, log_scale: bool) -> go.Figure:
-    steps = [s["step"] for s in job.steps]
-    losses = [s["loss"] for s in job.steps]
+def loss_figure(steps: list[int], losses: list[float], log_scale: bool, revision: str) -> go.Figure:
+    """Loss per step and smoothed; revision keeps the user's zoom across redraws of the same curve."""
     fig = go.Figure()
     fig.add_scatter(x=steps, y=losses, mode="lines", name="per step", line=dict(width=1, color="rgba(99,110,250,0.35)"))
     fig.add_scatter(x=steps, y=smooth(losses), mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss",
-                      yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"), uirevision=job.id)  # fmt: skip
+                      yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"), uirevision=revision)  # fmt: skip
     return fig
 
 
@@ -67,6 +66,7 @@ def job_view(job: Job, log_scale: bool) -> None:
         c[1].metric("learning rate", f"{last['lr']:.2g}")
         c[2].metric("images / s", f"{last['images_per_s']:.0f}")
         c[3].metric("ETA", "-" if eta is None or job.finished else f"{eta / 60:.1f} min")
-        st.plotly_chart(loss_figure(job, log_scale), key=f"curve_{job.id}")
+        curve = loss_figure([s["step"] for s in job.steps], [s["loss"] for s in job.steps], log_scale, job.id)
+        st.plotly_chart(curve, key=f"curve_{job.id}")
     if job.samples_png and Path(job.samples_png).exists():
         st.image(str(job.samples_png), caption=f"samples after epoch {job.sample_epoch}", width=420)

@@ -5,7 +5,7 @@ import streamlit as st
 from lab.images import gif_bytes, grid
 from models.bundled import WEIGHTS
 from ui.common import settings
-from ui.partb import GENERATORS, generator_choices, sample_model, show01
+from ui.partb import GENERATORS, generator_choices, loss_curve, sample_model, show01
 
 st.title("Part B 2 · Diffusion and flow matching from scratch")
 st.markdown("The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
@@ -27,6 +27,8 @@ st.subheader("The denoising, as a GIF")
 gif = gif_bytes([grid(f, 4 if classes else 10) for f in frames], 60, scale=3)
 st.image(gif, width=360)
 st.download_button("Download the GIF", gif, f"{name}.gif", "image/gif", key="b2_gif")
+st.subheader("Training loss")
+loss_curve(source, st.toggle("Log scale", True, key="b2_log"))
 if source in GENERATORS:
     st.subheader("The course's figures: samples after the epochs the course shows")
     for path in sorted(WEIGHTS.glob(f"{source}_epoch_*.png")):
