@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.train import TrainConfig, train
+from lab.train import TrainConfig, read_history, train
 
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
@@ -81,8 +81,7 @@ class JobManager:
                       total_steps=meta.get("total_steps"), submitted=meta["submitted"])  # fmt: skip
             if job.status == "stopped" and (run_dir / "error.txt").exists():
                 job.status, job.error = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1]
-            history = run_dir / "history.jsonl"
-            job.steps = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+            job.steps = read_history(run_dir)
             samples = sorted((run_dir / "samples").glob("epoch_*.png"))
             if samples:
                 job.samples_png, job.sample_epoch = samples[-1], int(samples[-1].stem.split("_")[1])
@@ -165,6 +164,8 @@ class JobManager:
                     job.total_steps = event["total_steps"]
                     self._save_owner(job)
                 elif kind == "step":
+                    while job.steps and job.steps[-1]["step"] >= event["step"]:  # resumed from an earlier checkpoint
+                        job.steps.pop()
                     job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
                 elif kind == "epoch" and event.get("samples_png"):
                     job.samples_png, job.sample_epoch = event["samples_png"], event["epoch"]

@@ -290,6 +290,21 @@ def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, alphas_c
     return event
 
 
+def read_history(run_dir: str | Path) -> list[dict]:
+    """A run's per-step stats from history.jsonl in step order; steps logged again after a resume from an earlier
+    checkpoint (a crash, a restarted server) count once, as last logged."""
+    path = Path(run_dir) / "history.jsonl"
+    if not path.exists():
+        return []
+    rows = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows.pop(row["step"], None)
+            rows[row["step"]] = row
+    return sorted(rows.values(), key=lambda r: r["step"])
+
+
 def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
     """config with the given fields replaced (None values ignored), validated."""
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}).validate()

@@ -90,3 +90,15 @@ def test_course_generators_load_and_sample_in_range():
         else:
             out = flow_sample(model, labels, 10, config["T"], 5.0, g)
         assert out.shape == (10, 1, 28, 28) and torch.isfinite(out).all(), stem
+
+
+@pytest.mark.parametrize("stem", MODELS)
+def test_every_bundled_model_ships_its_training_loss_and_it_went_down(stem):
+    import json
+
+    data = json.loads((WEIGHTS / f"{stem}_loss.json").read_text())
+    steps, loss = data["step"], data["loss"]
+    assert len(steps) == len(loss) >= 10 and steps == sorted(set(steps)) and steps[0] == 1
+    assert all(map(torch.isfinite, torch.tensor(loss)))
+    tenth = max(1, len(loss) // 10)
+    assert sum(loss[-tenth:]) < 0.8 * sum(loss[:tenth])  # the last tenth of training well below the first

@@ -15,7 +15,7 @@ def open_page(page: str) -> AppTest:
 def test_denoiser_page_shows_the_courses_results_and_the_digit_slider_changes_them():
     at = open_page("b1_denoiser.py")
     before = image_urls(at)
-    assert len(before) >= 10
+    assert len(before) >= 10 and at.get("plotly_chart")  # the training loss
     at.slider(key="b1_digit").set_value(3).run()
     assert not at.exception and image_urls(at) != before
 
@@ -23,6 +23,7 @@ def test_denoiser_page_shows_the_courses_results_and_the_digit_slider_changes_th
 def test_generators_page_cfg_slider_changes_the_samples():
     at = open_page("b2_generators.py")
     assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
+    assert at.get("plotly_chart")  # the training loss
     before = image_urls(at)
     at.slider(key="b2_gamma").set_value(1.0).run()
     assert not at.exception and image_urls(at) != before

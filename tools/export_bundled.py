@@ -31,7 +31,7 @@ from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample  # n
 from lab.images import grid, save_png  # noqa: E402
 from lab.metrics import accuracy, denoiser_mse, frechet_distance, predict  # noqa: E402
 from lab.schedules import make_alphas_cumprod  # noqa: E402
-from lab.train import TrainConfig  # noqa: E402
+from lab.train import TrainConfig, read_history  # noqa: E402
 from models.bundled import PROMPTS, WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.course_backend import CourseDenoiser  # noqa: E402
@@ -50,8 +50,10 @@ def active_minutes(run: Path) -> float:
 
 def export_loss(name: str, run: Path, points: int = 1500) -> str:
     """The training loss curve (at most `points` points, evenly spaced in steps) as models/weights/NAME_loss.json."""
-    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    rows = rows[:: max(1, len(rows) // points)] + rows[-1:] if len(rows) > points else rows
+    rows = read_history(run)
+    if len(rows) > points:
+        kept = rows[:: len(rows) // points]
+        rows = kept + rows[-1:] if kept[-1] is not rows[-1] else kept
     data = {"step": [r["step"] for r in rows], "loss": [float(f"{r['loss']:.5g}") for r in rows], "epoch": [round(r["epoch"], 3) for r in rows]}
     (WEIGHTS / f"{name}_loss.json").write_text(json.dumps(data, separators=(",", ":")))
     return f"{name}_loss.json"

@@ -15,6 +15,7 @@ from lab.data import load_dataset
 from lab.generate import class_grid, ddpm_sample, flow_sample
 from lab.images import grid, to_uint8
 from lab.schedules import make_alphas_cumprod
+from lab.train import read_history
 from models.bundled import PROMPTS, WEIGHTS, load_course_model
 from models.course_backend import CourseDenoiser
 from ui.common import crisp, settings
@@ -71,9 +72,9 @@ def sample_model(source: str, gamma: float, steps: int, seed: int) -> tuple[torc
 
 def loss_curve(source: str, log_scale: bool = True) -> None:
     """The training loss of a bundled model (models/weights/STEM_loss.json) or of a run folder (history.jsonl)."""
-    history, bundled = Path(source) / "history.jsonl", WEIGHTS / f"{source}_loss.json"
-    if history.is_file():
-        rows = [json.loads(line) for line in history.read_text().splitlines()]
+    bundled = WEIGHTS / f"{source}_loss.json"
+    if (Path(source) / "history.jsonl").is_file():
+        rows = read_history(source)
         data = {"step": [r["step"] for r in rows], "loss": [r["loss"] for r in rows]}
     elif bundled.is_file():
         data = json.loads(bundled.read_text())
