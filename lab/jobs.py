@@ -1,7 +1,8 @@
-"""Training jobs for a server full of students: background threads, a server-wide limit, a queue, runs on disk.
+"""Training jobs for a server full of students: background processes, a server-wide limit, a queue, runs on disk.
 
-Each job trains with ``lab.train.train`` in its own thread, into ``<root>/<job id>/`` (checkpoints,
-history.jsonl, samples/). At most ``max_running`` jobs train at once; the rest wait in submission order.
+Each job trains with ``lab.train.train`` in its own process, watched by a thread of the server, into
+``<root>/<job id>/`` (checkpoints, history.jsonl, samples/): the pages' redraws and the training never wait for
+each other on the GIL. At most ``max_running`` jobs train at once; the rest wait in submission order.
 Jobs belong to an owner (a browser's id), survive the page that started them, can be stopped and resumed,
 and keep the error of a run that failed. A new manager on the same folder (a restarted server) lists the runs
 found there: finished ones done, interrupted ones stopped and resumable.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -20,8 +23,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.train import TrainConfig, read_history, train
+from lab.train import TrainConfig, read_history
 
+ROOT = Path(__file__).resolve().parents[1]  # the training process runs from here, to import lab
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
 
@@ -40,6 +44,7 @@ class Job:
     sample_epoch: int | None = None
     submitted: float = field(default_factory=time.time)
     resumes: int = 0
+    pid: int | None = None  # of the training process, while it runs
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -53,6 +58,58 @@ class Job:
         recent = self.steps[-20:]
         pace = (recent[-1]["time"] - recent[0]["time"]) / max(len(recent) - 1, 1)
         return pace * (self.total_steps - recent[-1]["step"])
+
+
+class ChildFailed(RuntimeError):
+    """The training process raised; summary is "ExcType: message", child_traceback its traceback."""
+
+    def __init__(self, summary: str, child_traceback: str):
+        super().__init__(summary)
+        self.summary, self.child_traceback = summary, child_traceback
+
+
+def _events_of_child(job: Job, resume: bool):
+    """Train job in its own process (`python -m lab._train_child`: the server's threads and the training never wait
+    for each other on the GIL) and yield its events. Stop is passed on; a process that dies without a word
+    (killed, out of memory) is an error."""
+    args = [sys.executable, "-m", "lab._train_child", str(job.run_dir.resolve()), json.dumps(job.config.to_dict())]
+    args += ["--resume"] if resume else []
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(job.run_dir / "train.log", "ab") as log:
+        process = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+    job.pid = process.pid
+    watcher = threading.Thread(target=_pass_stop_on, args=(job, process), daemon=True)
+    watcher.start()
+    try:
+        for line in process.stdout:
+            if not line.startswith("{"):
+                continue
+            event = json.loads(line)
+            if event["kind"] == "error":
+                raise ChildFailed(event["summary"], event["traceback"])
+            yield event
+            if event["kind"] in ("stopped", "done"):
+                return
+        process.wait(timeout=30)
+        raise ChildFailed(f"the training process ended without a word (exit code {process.returncode}); see "
+                          f"{job.run_dir / 'train.log'}", "")  # fmt: skip
+    finally:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
+    """Tell the training process to stop when the job is asked to."""
+    while process.poll() is None:
+        if job._stop.wait(timeout=0.2):
+            try:
+                process.stdin.write("stop\n")
+                process.stdin.flush()
+            except OSError:  # it has just ended
+                pass
+            return
 
 
 class JobManager:
@@ -158,7 +215,7 @@ class JobManager:
                     return
                 self._queue.remove(job.id)
                 job.status = "running"
-            for event in train(job.config, job.run_dir, resume=resume, stop=job._stop.is_set):
+            for event in _events_of_child(job, resume):
                 kind = event["kind"]
                 if kind == "start":
                     job.total_steps = event["total_steps"]
@@ -168,13 +225,13 @@ class JobManager:
                         job.steps.pop()
                     job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
                 elif kind == "epoch" and event.get("samples_png"):
-                    job.samples_png, job.sample_epoch = event["samples_png"], event["epoch"]
+                    job.samples_png, job.sample_epoch = Path(event["samples_png"]), event["epoch"]
                 elif kind in ("stopped", "done"):
                     job.status = kind
         except Exception as e:  # the run's error stays with the job, for its page to show
-            job.status, job.error = "failed", f"{type(e).__name__}: {e}"
+            job.status, job.error = "failed", getattr(e, "summary", f"{type(e).__name__}: {e}")
             (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (job.run_dir / "error.txt").write_text(traceback.format_exc())
+            (job.run_dir / "error.txt").write_text(getattr(e, "child_traceback", None) or traceback.format_exc())
         finally:
             self._slots.release()
 

@@ -55,20 +55,20 @@ def test_stop_and_resume_a_run(tmp_path):
         manager.resume(job.id)
 
 
-def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path, monkeypatch):
-    import lab.train
-
+def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path):
     manager = JobManager(tmp_path)
     first = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=30))
     second = manager.submit("alice", course_config("flow", "time", **TINY))
     manager.stop(second.id)
     assert second.status == "stopped" and manager.queue_position(second.id) is None
     wait_for(lambda: first.finished)
-    monkeypatch.setattr(lab.train, "loss_fn", lambda *a: (_ for _ in ()).throw(RuntimeError("out of memory")))
-    broken = manager.submit("alice", course_config("flow", "time", **TINY))
-    wait_for(lambda: broken.finished)
-    assert broken.status == "failed" and broken.error == "RuntimeError: out of memory"
-    assert "out of memory" in (broken.run_dir / "error.txt").read_text()
+    broken = manager.submit("alice", course_config("flow", "time", **TINY, data_dir=str(tmp_path / "no-such-folder")))
+    wait_for(lambda: broken.finished)  # raised in the training process, reported to the server
+    assert broken.status == "failed" and broken.error.startswith("DatasetMissing: ") and "no-such-folder" in broken.error
+    assert "Traceback" in (broken.run_dir / "error.txt").read_text()
+    diverged = manager.submit("alice", course_config("flow", "time", **TINY, lr=1e30))
+    wait_for(lambda: diverged.finished)
+    assert diverged.status == "failed" and diverged.error.startswith("TrainingDiverged: loss became")
 
 
 def test_a_restarted_server_finds_its_runs_finished_ones_done_interrupted_ones_resumable(tmp_path):
@@ -90,3 +90,18 @@ def test_a_restarted_server_finds_its_runs_finished_ones_done_interrupted_ones_r
     second.resume(cut.id)
     wait_for(lambda: interrupted.status == "done")
     assert interrupted.steps[-1]["step"] == interrupted.total_steps
+
+
+def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):
+    import os
+    import signal
+
+    manager = JobManager(tmp_path)
+    job = manager.submit("alice", course_config("flow", "time", **TINY))
+    wait_for(lambda: (job.run_dir / "latest").exists() and len(job.steps) >= job.total_steps // 2 + 3)  # epoch 1 saved
+    os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    wait_for(lambda: job.finished)
+    assert job.status == "failed" and "ended without a word" in job.error
+    manager.resume(job.id)  # from its last checkpoint
+    wait_for(lambda: job.finished)
+    assert job.status == "done" and [s["step"] for s in job.steps] == list(range(1, job.total_steps + 1))

@@ -40,11 +40,16 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
     return out
 
 
-def loss_figure(steps: list[int], losses: list[float], log_scale: bool, revision: str) -> go.Figure:
-    """Loss per step and smoothed; revision keeps the user's zoom across redraws of the same curve."""
+def loss_figure(steps: list[int], losses: list[float], log_scale: bool, revision: str, points: int = 600) -> go.Figure:
+    """Loss per step and smoothed (at most `points` of each drawn: a redraw stays cheap however long the run);
+    revision keeps the user's zoom across redraws of the same curve."""
+    smoothed = smooth(losses)
+    if len(steps) > points:
+        keep = [*range(0, len(steps) - 1, len(steps) // points + 1), len(steps) - 1]
+        steps, losses, smoothed = [steps[i] for i in keep], [losses[i] for i in keep], [smoothed[i] for i in keep]
     fig = go.Figure()
     fig.add_scatter(x=steps, y=losses, mode="lines", name="per step", line=dict(width=1, color="rgba(99,110,250,0.35)"))
-    fig.add_scatter(x=steps, y=smooth(losses), mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))
+    fig.add_scatter(x=steps, y=smoothed, mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss",
                       yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"), uirevision=revision)  # fmt: skip
     return fig

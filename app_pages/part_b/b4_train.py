@@ -1,5 +1,7 @@
 """Train a UNet live: a background job with a live Plotly loss curve, samples every epoch, Stop and Resume."""
 
+from functools import partial
+
 import streamlit as st
 
 from lab.train import PART_A_BACKEND, course_config
@@ -49,13 +51,16 @@ if c[0].button("Stop", disabled=job.finished, key="train_stop"):
     m.stop(job.id)
 if c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="train_resume"):
     m.resume(job.id)
-c[2].download_button("Download the run (zip)", m.zip_artefacts(job.id) if job.finished else b"", f"{job.id}.zip",
-                     disabled=not job.finished, key="train_zip")  # fmt: skip
+c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id) if job.finished else b"", f"{job.id}.zip",
+                     disabled=not job.finished, key="train_zip")  # fmt: skip  (zipped on click, not on every rerun)
+was_finished = job.finished
 
 
-@st.fragment(run_every=0.5)  # a logged step is on the chart within a second
+@st.fragment(run_every=None if was_finished else 0.5)  # a logged step is on the chart within a second
 def live() -> None:
-    job_view(m.get(job_id), log_scale)
+    job_view(job, log_scale)
+    if job.finished and not was_finished:  # it ended since the page ran: redraw the buttons, stop polling
+        st.rerun()
 
 
 live()
