@@ -92,7 +92,7 @@ def test_course_generators_load_and_sample_in_range():
         assert out.shape == (10, 1, 28, 28) and torch.isfinite(out).all(), stem
 
 
-@pytest.mark.parametrize("stem", MODELS)
+@pytest.mark.parametrize("stem", [*MODELS, "pure_noise"])
 def test_every_bundled_model_ships_its_training_loss_and_it_went_down(stem):
     import json
 

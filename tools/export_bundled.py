@@ -38,7 +38,7 @@ from models.course_backend import CourseDenoiser  # noqa: E402
 from tools.train_bundled import BUNDLED, NOTES, SNAPSHOT_WEIGHTS  # noqa: E402
 
 SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
-FIGURES_ONLY = {"pure_noise"}  # its deliverable is pictures; its 15.8 MB of weights would break the 40 MB budget
+FIGURES_ONLY = {"pure_noise"}  # its deliverable is pictures: the outputs collapse to the training mean whatever the input
 MACHINE = f"a {os.cpu_count()}-core {platform.machine()} CPU (torch {torch.__version__}, no GPU)"
 
 
@@ -180,7 +180,7 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
     command = f"python tools/train_bundled.py {name}"
     card = f"""# {name}
 
-- Model: course UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{', 10 classes (one-hot; all zeros = no class)' if model.config.num_classes else ''}; {sum(p.numel() for p in model.parameters()):,} parameters, {'weights not shipped (only the figures: the 40 MB budget)' if name in FIGURES_ONLY else f'fp16 safetensors, {size_mb:.1f} MB'}.
+- Model: course UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{', 10 classes (one-hot; all zeros = no class)' if model.config.num_classes else ''}; {sum(p.numel() for p in model.parameters()):,} parameters, {'weights not shipped (figures only)' if name in FIGURES_ONLY else f'fp16 safetensors, {size_mb:.1f} MB'}.
 - Experiment: {config.experiment} ({config.condition}){f', T = {config.T}, {config.schedule} betas' if config.experiment == 'ddpm' else ''}{f', {config.T} Euler steps' if config.experiment == 'flow' else ''}; images in [{low:g}, 1].
 - Data: {train_set.source}.
 - Exact command: `{command}` (recipe in tools/train_bundled.py; `python tools/export_bundled.py {name}` wrote this card).{chr(10) + '- Departures from the course: ' + NOTES[name] if name in NOTES else ''}
