@@ -55,7 +55,31 @@ def from_cli(tmp: Path, epochs: int) -> float:
     return images_per_s(out)
 
 
-def from_page(tmp: Path, epochs: int) -> float:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; their children not included)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def browser_pids() -> list[int]:
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _comm(d) in ("chromium", "chrome", "headless_shell")]
+
+
+def _comm(d: Path) -> str:
+    try:
+        return (d / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def from_page(tmp: Path, epochs: int) -> tuple[float, float, float]:
+    """(images/s, cores used by the server's redraws, cores used by the browser) while the run trains."""
     from playwright.sync_api import sync_playwright
     from test_browser import FLAGS, ensure_chromium, free_port, wait_healthy
 
@@ -75,13 +99,16 @@ def from_page(tmp: Path, epochs: int) -> float:
             field.fill(str(epochs))
             field.press("Tab")
             page.get_by_role("button", name="Start").first.click()
+            t0, server0, browser0 = time.time(), cpu_seconds([server.pid]), cpu_seconds(browser_pids())
             page.get_by_text("· done").first.wait_for(timeout=600_000)  # the page stays open, redrawing, until the end
+            wall = time.time() - t0
+            server_cores, browser_cores = (cpu_seconds([server.pid]) - server0) / wall, (cpu_seconds(browser_pids()) - browser0) / wall
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
-    return images_per_s(run_dir)
+    return images_per_s(run_dir), server_cores, browser_cores
 
 
 def latency(steps: int) -> list[float]:
@@ -114,15 +141,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each, alternating; the medians are compared")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    cli, page = [], []
+    cli, page, cores = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             cli.append(from_cli(Path(tmp), args.epochs))
-            page.append(from_page(Path(tmp), args.epochs))
-            print(f"  CLI {cli[-1]:.1f} img/s, page {page[-1]:.1f} img/s", flush=True)
+            rate, server_cores, browser_cores = from_page(Path(tmp), args.epochs)
+            page.append(rate)
+            cores.append((server_cores, browser_cores))
+            print(f"  CLI {cli[-1]:.1f} img/s, page {rate:.1f} img/s; meanwhile the server's redraws used {server_cores:.2f} "
+                  f"cores and the browser {browser_cores:.2f}", flush=True)  # fmt: skip
     c, p = statistics.median(cli), statistics.median(page)
     print(f"(1) {args.epochs} epochs, D=16, batch 64: CLI {c:.1f} img/s; page (browser open) {p:.1f} img/s "
-          f"({(1 - p / c) * 100:+.1f} % cost; target <= 5 %)")  # fmt: skip
+          f"({(1 - p / c) * 100:+.1f} % cost; target <= 5 %); server redraws {statistics.median(s for s, _ in cores):.2f} "
+          f"cores, browser {statistics.median(b for _, b in cores):.2f} cores of {os.cpu_count()}")  # fmt: skip
     lat = latency(60)
     print(f"(2) logged step -> chart, over {len(lat)} steps: median {statistics.median(lat):.2f} s, max {max(lat):.2f} s (target <= 1 s)")
 

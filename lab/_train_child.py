@@ -8,16 +8,21 @@ an event {"kind": "error", "summary": ..., "traceback": ...} and exit code 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import traceback
 from pathlib import Path
+
+import torch
 
 from lab.train import TrainConfig, train
 
 
 def main(argv: list[str]) -> int:
     run_dir, config, resume = argv[0], TrainConfig.from_dict(json.loads(argv[1])), "--resume" in argv[2:]
+    if os.environ.get("DIFFUSION_LAB_TRAIN_THREADS"):
+        torch.set_num_threads(int(os.environ["DIFFUSION_LAB_TRAIN_THREADS"]))
     stop = threading.Event()
 
     def watch_stdin() -> None:
