@@ -98,6 +98,7 @@ def _events_of_child(job: Job, resume: bool):
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        job.pid = None
 
 
 def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
