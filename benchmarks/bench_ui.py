@@ -81,32 +81,23 @@ def _comm(d: Path) -> str:
 def from_page(tmp: Path, epochs: int) -> tuple[float, float, float]:
     """(images/s, cores used by the server's redraws, cores used by the browser) while the run trains."""
     from playwright.sync_api import sync_playwright
-    from test_browser import FLAGS, ensure_chromium, free_port, wait_healthy
+    from test_browser import FLAGS, ensure_chromium, serve_app
 
     runs = tmp / f"jobs-{time.time_ns()}"
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port",
-                               str(port), "--server.fileWatcherType", "none"], cwd=ROOT, env=os.environ | {"DIFFUSION_LAB_RUNS": str(runs)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        url = wait_healthy(port)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"{url}/b4_train")
-            page.get_by_text("Choose settings and press Start").first.wait_for(timeout=120_000)
-            field = page.get_by_label("Epochs").first
-            field.fill(str(epochs))
-            field.press("Tab")
-            page.get_by_role("button", name="Start").first.click()
-            t0, server0, browser0 = time.time(), cpu_seconds([server.pid]), cpu_seconds(browser_pids())
-            page.get_by_text("· done").first.wait_for(timeout=600_000)  # the page stays open, redrawing, until the end
-            wall = time.time() - t0
-            server_cores, browser_cores = (cpu_seconds([server.pid]) - server0) / wall, (cpu_seconds(browser_pids()) - browser0) / wall
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{url}/b4_train")
+        page.get_by_text("Choose settings and press Start").first.wait_for(timeout=120_000)
+        field = page.get_by_label("Epochs").first
+        field.fill(str(epochs))
+        field.press("Tab")
+        page.get_by_role("button", name="Start").first.click()
+        t0, server0, browser0 = time.time(), cpu_seconds([server_pid]), cpu_seconds(browser_pids())
+        page.get_by_text("· done").first.wait_for(timeout=600_000)  # the page stays open, redrawing, until the end
+        wall = time.time() - t0
+        server_cores, browser_cores = (cpu_seconds([server_pid]) - server0) / wall, (cpu_seconds(browser_pids()) - browser0) / wall
+        browser.close()
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     return images_per_s(run_dir), server_cores, browser_cores
 

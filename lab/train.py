@@ -300,7 +300,6 @@ def read_history(run_dir: str | Path) -> list[dict]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            rows.pop(row["step"], None)
             rows[row["step"]] = row
     return sorted(rows.values(), key=lambda r: r["step"])
 

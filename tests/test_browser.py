@@ -7,6 +7,7 @@ Chromium is missing the fixture installs it with apt-get when it can (CI runs as
 with the command to run.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -54,20 +55,26 @@ def wait_healthy(port: int, timeout: float = 60.0) -> str:
     raise RuntimeError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+@contextlib.contextmanager
+def serve_app(env: dict | None = None):
+    """`streamlit run Home.py` on a free port (env added to this process's); yields (its URL, its pid) once it answers."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=os.environ | {"DIFFUSION_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}),
     )  # fmt: skip
     try:
-        yield wait_healthy(port)
+        yield wait_healthy(port), server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}) as (url, _):
+        yield url
 
 
 def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
