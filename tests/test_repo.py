@@ -2,6 +2,7 @@
 
 import ast
 import re
+import tomllib
 
 from conftest import ROOT
 
@@ -35,3 +36,11 @@ def test_no_pages_folder_beside_the_router():
     # legacy multipage mode: a deep link then shows "Page not found" over the right page (test_browser checks it)
     assert not (ROOT / "pages").exists()
     assert "app_pages/" in (ROOT / "Home.py").read_text()
+
+
+def test_streamlit_does_not_collect_all_garbage_after_every_rerun():
+    # runner.postScriptGC (on by default) runs gc.collect(2) after every run, fragment reruns included: ~100 ms of
+    # CPU in a server that has torch and diffusers loaded, twice a second while a training page is watched
+    # (benchmarks/bench_ui.py: the server's share went from 0.21 to 0.04 cores with it off)
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
