@@ -71,6 +71,7 @@ def job_view(job: Job, log_scale: bool) -> None:
         c[1].metric("learning rate", f"{last['lr']:.2g}")
         c[2].metric("images / s", f"{last['images_per_s']:.0f}")
         c[3].metric("ETA", "-" if eta is None or job.finished else f"{eta / 60:.1f} min")
+    if job.steps or not job.finished:  # drawn empty while it waits: the browser loads Plotly before the first step comes
         curve = loss_figure([s["step"] for s in job.steps], [s["loss"] for s in job.steps], log_scale, job.id)
         st.plotly_chart(curve, key=f"curve_{job.id}")
     if job.samples_png and Path(job.samples_png).exists():
