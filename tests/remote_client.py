@@ -1,0 +1,122 @@
+"""A Streamlit client that speaks the browser's protocol but draws nothing: the stand-in for a student's browser on
+another machine, so that a benchmark on one machine measures what the server pays for a watched page and not what a
+browser pays to paint it.
+
+It does what the browser's app does with the messages that matter here: opens the page (BackMsg rerun_script),
+presses a form's submit button with chosen widget values, and reruns a fragment every `interval` seconds when the
+server asks for it (ForwardMsg auto_rerun), until the server stops asking (stop_auto_rerun) or a text shows up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.sync.client import connect
+
+
+@dataclass
+class RemoteClient:
+    """One session of `url`'s page `page`, with `query` as its query string."""
+
+    url: str
+    page: str
+    query: str = ""
+    widgets: dict[str, WidgetState] = field(default_factory=dict)  # label -> the state sent back on every rerun
+    ids: dict[str, str] = field(default_factory=dict)  # label -> widget id, as the page's elements say
+    texts: list[str] = field(default_factory=list)  # markdown and alerts (st.info, st.error...) of the latest run
+    charts: list[tuple[float, str]] = field(default_factory=list)  # (arrival time, Plotly spec) of every chart received
+    auto: dict[str, float] = field(default_factory=dict)  # fragment id -> its rerun interval
+    running: bool = False  # as the browser, no fragment rerun is asked for while a run is going on
+    reruns: int = 0  # fragment reruns asked for
+    page_hash: str = ""  # the page's script hash (st.navigation says it), sent back as the browser does
+
+    def __enter__(self) -> RemoteClient:
+        self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None)
+        self._rerun()
+        self._until_finished()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ws.close()
+
+    def _rerun(self, fragment_id: str = "", trigger: str | None = None) -> None:
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string, state.page_name, state.page_script_hash = self.query, self.page, self.page_hash
+        state.fragment_id, state.is_auto_rerun = fragment_id, bool(fragment_id)
+        for label, widget in self.widgets.items():
+            state.widget_states.widgets.append(widget)
+        if trigger is not None:
+            state.widget_states.widgets.add(id=self.ids[trigger], trigger_value=True)
+        self.ws.send(msg.SerializeToString())
+
+    def _read(self, timeout: float) -> ForwardMsg | None:
+        try:
+            data = self.ws.recv(timeout=timeout)
+        except TimeoutError:
+            return None
+        msg = ForwardMsg()
+        msg.ParseFromString(data)
+        kind = msg.WhichOneof("type")
+        if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            what = element.WhichOneof("type") or ""
+            part = getattr(element, what, None)
+            if getattr(part, "label", None) and getattr(part, "id", None):  # a widget
+                self.ids[part.label] = part.id
+            if what in ("markdown", "alert"):
+                self.texts.append(part.body)
+            elif what == "plotly_chart":
+                self.charts.append((time.time(), part.spec))
+        elif kind == "auto_rerun":
+            self.auto[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+        elif kind in ("stop_auto_rerun", "navigation"):  # a full run (st.navigation runs in each) drops old fragments
+            self.auto.clear()
+            self.page_hash = msg.navigation.page_script_hash or self.page_hash
+        elif kind == "session_status_changed":
+            self.running = msg.session_status_changed.script_is_running
+        elif kind == "new_session":
+            self.texts.clear()
+        return msg
+
+    def _until_finished(self, timeout: float = 120.0) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            msg = self._read(end - time.time())
+            if msg is not None and msg.WhichOneof("type") == "script_finished":
+                return
+        raise TimeoutError(f"the page {self.page} did not finish a run in {timeout:.0f} s")
+
+    def chart_ends(self) -> list[tuple[float, float]]:
+        """(arrival time, last x of its first trace) of each chart received that had points: how far a curve went."""
+        traces = [(t, json.loads(spec)["data"]) for t, spec in self.charts]
+        return [(t, data[0]["x"][-1]) for t, data in traces if data and data[0].get("x")]
+
+    def set_int(self, label: str, value: int) -> None:
+        self.widgets[label] = WidgetState(id=self.ids[label], int_value=value)
+
+    def press(self, label: str) -> None:
+        """Press a button (a form's submit button sends the form's widgets with it) and wait for the run's end."""
+        self._rerun(trigger=label)
+        self._until_finished()
+
+    def watch_until(self, text: str, timeout: float) -> None:
+        """Rerun the page's fragments as the browser does until a markdown containing `text` shows up."""
+        end, due = time.time() + timeout, {}
+        while time.time() < end:
+            if any(text in t for t in self.texts):
+                return
+            now = time.time()
+            for fragment_id, interval in list(self.auto.items()):
+                if now >= due.setdefault(fragment_id, now + interval) and not self.running:
+                    self.texts.clear()
+                    self._rerun(fragment_id)
+                    self.running, self.reruns, due[fragment_id] = True, self.reruns + 1, now + interval
+            self._read(max(0.01, min([d - time.time() for d in due.values()] + [0.5])))
+            due = {f: d for f, d in due.items() if f in self.auto}
+        raise TimeoutError(f"'{text}' did not show up in {timeout:.0f} s")
