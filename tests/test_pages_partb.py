@@ -31,6 +31,20 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert not at.exception and not at.error
 
 
+@pytest.mark.parametrize("log_scale", [True, False])
+def test_the_loss_figure_built_without_validation_is_the_validated_figure(log_scale):
+    import plotly.graph_objects as go
+
+    from ui.training import loss_figure
+
+    steps, losses = list(range(1, 1500)), [1 / s for s in range(1, 1500)]
+    fast = loss_figure(steps, losses, log_scale, "run-1")
+    checked = go.Figure(fast.to_dict())  # validated: a misspelt or retired property raises here
+    assert fast.to_plotly_json() == checked.to_plotly_json()
+    assert len(fast.data[0].x) <= 601 and fast.data[0].x[-1] == 1499  # thinned, the last step kept
+    assert fast.layout.yaxis.type == ("log" if log_scale else "linear") and fast.layout.uirevision == "run-1"
+
+
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
     from ui.training import manager
