@@ -85,7 +85,7 @@ def page_remote(tmp: Path, epochs: int) -> dict:
         client.set_int("Epochs", epochs)
         client.press("Start")
         t0, server0 = time.time(), cpu_seconds([server_pid])
-        client.watch_until("· done", 600)
+        client.watch(lambda c: c.shows("· done"), 600)
         wall = time.time() - t0
         server_cores = (cpu_seconds([server_pid]) - server0) / wall
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]

@@ -4,7 +4,7 @@ browser pays to paint it.
 
 It does what the browser's app does with the messages that matter here: opens the page (BackMsg rerun_script),
 presses a form's submit button with chosen widget values, and reruns a fragment every `interval` seconds when the
-server asks for it (ForwardMsg auto_rerun), until the server stops asking (stop_auto_rerun) or a text shows up.
+server asks for it (ForwardMsg auto_rerun), until what the caller waits for shows up.
 """
 
 from __future__ import annotations
@@ -105,11 +105,15 @@ class RemoteClient:
         self._rerun(trigger=label)
         self._until_finished()
 
-    def watch_until(self, text: str, timeout: float) -> None:
-        """Rerun the page's fragments as the browser does until a markdown containing `text` shows up."""
+    def shows(self, text: str) -> bool:
+        """Whether a markdown or alert of the latest run contains text."""
+        return any(text in t for t in self.texts)
+
+    def watch(self, until, timeout: float) -> None:
+        """Rerun the page's fragments as the browser does until `until(self)` holds (checked after each message)."""
         end, due = time.time() + timeout, {}
         while time.time() < end:
-            if any(text in t for t in self.texts):
+            if until(self):
                 return
             now = time.time()
             for fragment_id, interval in list(self.auto.items()):
@@ -119,4 +123,4 @@ class RemoteClient:
                     self.running, self.reruns, due[fragment_id] = True, self.reruns + 1, now + interval
             self._read(max(0.01, min([d - time.time() for d in due.values()] + [0.5])))
             due = {f: d for f, d in due.items() if f in self.auto}
-        raise TimeoutError(f"'{text}' did not show up in {timeout:.0f} s")
+        raise TimeoutError(f"the page did not get there in {timeout:.0f} s; it last showed {self.texts}")

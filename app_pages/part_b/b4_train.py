@@ -53,14 +53,24 @@ if c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="
     m.resume(job.id)
 c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id) if job.finished else b"", f"{job.id}.zip",
                      disabled=not job.finished, key="train_zip")  # fmt: skip  (zipped on click, not on every rerun)
-was_finished = job.finished
 
 
-@st.fragment(run_every=None if was_finished else 0.5)  # a logged step is on the chart within a second
+def redraw_every(job) -> float | None:
+    """A running run's curve is redrawn every 0.5 s (a logged step is on the chart within a second); a run queued
+    behind others only waits, so its page asks every 2 s (a room of waiting pages costs the training little)."""
+    if job.finished:
+        return None
+    return 2.0 if job.status == "queued" and len(m.running()) >= m.max_running else 0.5
+
+
+pace = redraw_every(job)
+
+
+@st.fragment(run_every=pace)
 def live() -> None:
     job_view(job, log_scale)
-    if job.finished and not was_finished:  # it ended since the page ran: redraw the buttons, stop polling
-        st.rerun()
+    if redraw_every(job) != pace:  # it started or ended since the page ran
+        st.rerun()  # redraw the buttons; poll at the new pace
 
 
 live()
