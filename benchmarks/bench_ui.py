@@ -1,15 +1,17 @@
 """Benchmark of live training (issue 6): the UI's cost on throughput, and the delay from a logged step to the chart.
 
-    python benchmarks/bench_ui.py [--epochs 3] [--repeats 3]
+    python benchmarks/bench_ui.py [--epochs 3] [--repeats 3] [--room 10]
 
 (1) images/s of the page's default run (flow matching, class-conditioned, D = 16, batch 64, lr 3e-3, clip 1.0,
     bundled MNIST), read from the run's history.jsonl (the wall time between consecutive steps of an epoch; the
-    epoch-end sample grids left out), started three ways on this machine:
+    epoch-end sample grids left out), started four ways on this machine:
     - CLI: `python -m lab train` in its own process, nobody watching;
     - page, remote browser: the training page of a real `streamlit run Home.py`, the run started from its form and
       the page left open by tests/remote_client.py, which speaks the browser's protocol (fragment reruns every
       0.5 s included) but paints nothing: a student's browser on another machine. This is what the server pays.
     - page, browser here: the same in headless Chromium on this machine, which also pays for painting the chart.
+    - page, a room: the remote browser and --room more on the same run's link (the lecturer's run on the
+      projector, the room following it on their laptops), each rerunning the fragment every 0.5 s.
     Target: the page costs at most 5 %. CPU of the server process and of the browser are reported as cores.
 (2) the time from a step's logging in the training process (its time in history.jsonl) to the chart that shows
     it: its arrival at the remote client, and its appearance in the chart's data in Chromium's page. Target: <= 1 s.
@@ -26,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -75,8 +78,9 @@ def _comm(d: Path) -> str:
         return ""
 
 
-def page_remote(tmp: Path, epochs: int) -> dict:
-    """The run started and watched by a client that draws nothing (a browser on another machine: tests/remote_client.py)."""
+def page_remote(tmp: Path, epochs: int, watchers: int = 0) -> dict:
+    """The run started and watched by a client that draws nothing (a browser on another machine: tests/remote_client.py),
+    and by `watchers` more such clients on the same run's link (a lecture: the room follows the lecturer's run)."""
     from remote_client import RemoteClient
     from test_browser import serve_app
 
@@ -84,10 +88,17 @@ def page_remote(tmp: Path, epochs: int) -> dict:
     with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), RemoteClient(url, "b4_train", "owner=bench") as client:
         client.set_int("Epochs", epochs)
         client.press("Start")
+        room = [RemoteClient(url, "b4_train", "owner=bench").__enter__() for _ in range(watchers)]
+        threads = [threading.Thread(target=c.watch, args=(lambda c: c.shows("· done"), 600), daemon=True) for c in room]
+        for thread in threads:
+            thread.start()
         t0, server0 = time.time(), cpu_seconds([server_pid])
         client.watch(lambda c: c.shows("· done"), 600)
         wall = time.time() - t0
         server_cores = (cpu_seconds([server_pid]) - server0) / wall
+        for thread, watcher in zip(threads, room):
+            thread.join(30)
+            watcher.__exit__(None, None, None)
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     latency = latencies(run_dir, client.chart_ends())
     return dict(rate=images_per_s(run_dir), server=server_cores, browser=0.0, latency=latency, redraws=client.reruns / wall)
@@ -141,16 +152,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=3, help="epochs of 71 steps")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, in turn; the medians are compared")
+    ap.add_argument("--room", type=int, default=10, help="also: the page run watched by this many remote browsers (0: not)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    cli, pages = [], {"remote browser": [], "browser here": []}
+    cli, pages = [], {"remote browser": [], "browser here": [], f"{args.room + 1} remote browsers": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             cli.append(from_cli(Path(tmp), args.epochs))
             pages["remote browser"].append(page_remote(Path(tmp), args.epochs))
             pages["browser here"].append(page_chromium(Path(tmp), args.epochs))
-            print(f"  CLI {cli[-1]:.0f} img/s; page, remote browser {pages['remote browser'][-1]['rate']:.0f} img/s; "
-                  f"page, browser here {pages['browser here'][-1]['rate']:.0f} img/s", flush=True)  # fmt: skip
+            if args.room:
+                pages[f"{args.room + 1} remote browsers"].append(page_remote(Path(tmp), args.epochs, args.room))
+            print("  CLI", f"{cli[-1]:.0f} img/s;", "; ".join(f"page, {k} {v[-1]['rate']:.0f} img/s" for k, v in pages.items() if v))
+    pages = {k: v for k, v in pages.items() if v}
     c = statistics.median(cli)
     print(f"(1) {args.epochs} epochs, D = 16, batch 64, medians of {args.repeats}: CLI {c:.0f} img/s")
     for name, runs in pages.items():

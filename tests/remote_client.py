@@ -36,7 +36,8 @@ class RemoteClient:
     page_hash: str = ""  # the page's script hash (st.navigation says it), sent back as the browser does
 
     def __enter__(self) -> RemoteClient:
-        self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None)
+        self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
+                          ping_interval=None)  # as the browser: Streamlit has its own heartbeat
         self._rerun()
         self._until_finished()
         return self
