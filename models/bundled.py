@@ -23,6 +23,9 @@ PROMPTS = {  # class k's prompt
     "fashion_mnist": ("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat", "a sandal", "a shirt",
                       "a sneaker", "a bag", "an ankle boot"),  # fmt: skip
 }
+# The single-step and pure-noise denoisers: the course shows them after its epochs 1 and 5 (passes over 60,000
+# digits); the bundled runs take their snapshots after as many images, 13 and 65 passes over the 4,500 bundled digits
+DENOISER_SNAPSHOTS = {1: 13, 5: 65}  # the course's epoch -> passes over the bundled digits
 ALIASES = {  # other ways to name a class
     "mnist": {w: k for k, w in enumerate("zero one two three four five six seven eight nine".split())},
     "fashion_mnist": {n: k for k, n in enumerate(("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",

@@ -18,11 +18,13 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from lab.train import PART_A_BACKEND, course_config, train  # noqa: E402
+from models.bundled import DENOISER_SNAPSHOTS  # noqa: E402
 
 PART_A = dict(PART_A_BACKEND, condition="class", D=32, batch_size=128, lr=2e-3, sample_every=0)
 # The single-step and pure-noise denoisers: the course's 5 epochs of 60,000 digits as 65 passes over the 4,500 bundled
-# ones, snapshots after "epoch 1" and "epoch 5" = passes 13 and 65; D = 64 (see NOTES)
-DENOISER_PASSES = dict(D=64, epochs=65, snapshot_epochs=(13, 65), sample_every=13)
+# ones, snapshots after "epoch 1" and "epoch 5" = passes 13 and 65 (DENOISER_SNAPSHOTS); D = 64 (see NOTES)
+PASSES = tuple(DENOISER_SNAPSHOTS.values())
+DENOISER_PASSES = dict(D=64, epochs=max(PASSES), snapshot_epochs=PASSES, sample_every=min(PASSES))
 FLOW_PASSES = dict(epochs=40, snapshot_epochs=(1, 5, 10, 40), sample_every=5)
 BUNDLED = {
     # Part A backends: class-conditional, T = 1000, DeepFloyd IF's schedule, images in [-1, 1] (SPEC's probe recipe)

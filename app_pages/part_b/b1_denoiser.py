@@ -4,15 +4,16 @@ import streamlit as st
 import torch
 
 from lab.generate import denoise_once
-from models.bundled import WEIGHTS
+from models.bundled import DENOISER_SNAPSHOTS, WEIGHTS
 from ui.common import settings
 from ui.partb import loss_curve, bundled_model, heldout, show01
 
 SIGMAS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0]
-# The course's epochs 1 and 5 (passes over 60,000 digits) are passes 13 and 65 over the 4,500 bundled digits:
-# as many images seen (models/weights/denoiser.md)
-SNAPSHOTS = {"epoch 1": "denoiser_epoch_013", "epoch 5": "denoiser"}
-COURSE_EPOCH = {13: 1, 65: 5}  # pass over the bundled digits -> the course's epoch
+# The course's epochs 1 and 5 are passes 13 and 65 over the bundled digits (models/weights/denoiser.md); the last
+# snapshot is the model's final weights
+LAST = max(DENOISER_SNAPSHOTS.values())
+SNAPSHOTS = {f"epoch {epoch}": "denoiser" if passes == LAST else f"denoiser_epoch_{passes:03d}"
+             for epoch, passes in DENOISER_SNAPSHOTS.items()}  # fmt: skip
 
 st.title("Part B 1 · A single-step denoiser")
 st.markdown(r"A UNet trained to map $z = x + \sigma\epsilon$ back to $x$ at $\sigma = 0.5$: L2 loss, Adam 1e-4, batch 256. "
@@ -41,7 +42,7 @@ for label, (model, _) in models.items():
     st.caption(f"denoised after {label}, trained at sigma 0.5 only")
     show01(torch.cat(outs), [f"sigma = {sg}" for sg in SIGMAS])
 st.subheader("Denoising pure noise (1.2.3)")
-for passes, epoch in COURSE_EPOCH.items():
+for epoch, passes in DENOISER_SNAPSHOTS.items():
     path = WEIGHTS / f"pure_noise_epoch_{passes:03d}.png"
     if path.exists():
         st.image(str(path), caption=f"after epoch {epoch}: ten outputs from pure noise, then the training set's mean", width=560)
