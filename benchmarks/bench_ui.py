@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -84,21 +85,21 @@ def page_remote(tmp: Path, epochs: int, watchers: int = 0) -> dict:
     from remote_client import RemoteClient
     from test_browser import serve_app
 
-    runs = tmp / f"jobs-{time.time_ns()}"
-    with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), RemoteClient(url, "b4_train", "owner=bench") as client:
+    runs, done = tmp / f"jobs-{time.time_ns()}", lambda c: c.shows("· done")
+    with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), contextlib.ExitStack() as clients:
+        client = clients.enter_context(RemoteClient(url, "b4_train", "owner=bench"))
         client.set_int("Epochs", epochs)
         client.press("Start")
-        room = [RemoteClient(url, "b4_train", "owner=bench").__enter__() for _ in range(watchers)]
-        threads = [threading.Thread(target=c.watch, args=(lambda c: c.shows("· done"), 600), daemon=True) for c in room]
+        room = [clients.enter_context(RemoteClient(url, "b4_train", "owner=bench")) for _ in range(watchers)]
+        threads = [threading.Thread(target=other.watch, args=(done, 600), daemon=True) for other in room]
         for thread in threads:
             thread.start()
         t0, server0 = time.time(), cpu_seconds([server_pid])
-        client.watch(lambda c: c.shows("· done"), 600)
+        client.watch(done, 600)
         wall = time.time() - t0
         server_cores = (cpu_seconds([server_pid]) - server0) / wall
-        for thread, watcher in zip(threads, room):
+        for thread in threads:
             thread.join(30)
-            watcher.__exit__(None, None, None)
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     latency = latencies(run_dir, client.chart_ends())
     return dict(rate=images_per_s(run_dir), server=server_cores, browser=0.0, latency=latency, redraws=client.reruns / wall)
