@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from lab.train import TrainConfig, read_history
 
 ROOT = Path(__file__).resolve().parents[1]  # the training process runs from here, to import lab
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
+RECENT = 20  # steps: the window of a run's current pace (its ETA, its images/s)
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
 
 
@@ -52,12 +54,16 @@ class Job:
         return self.status in ("stopped", "done", "failed")
 
     def eta_seconds(self) -> float | None:
-        """Seconds left at the pace of the last 20 steps."""
+        """Seconds left at the pace of the last RECENT steps."""
         if self.total_steps is None or len(self.steps) < 2:
             return None
-        recent = self.steps[-20:]
+        recent = self.steps[-RECENT:]
         pace = (recent[-1]["time"] - recent[0]["time"]) / max(len(recent) - 1, 1)
         return pace * (self.total_steps - recent[-1]["step"])
+
+    def images_per_s(self) -> float | None:
+        """The median rate of the last RECENT steps (one step's rate jumps: an epoch's short last batch)."""
+        return statistics.median(s["images_per_s"] for s in self.steps[-RECENT:]) if self.steps else None
 
 
 class ChildFailed(RuntimeError):

@@ -50,8 +50,7 @@ class RemoteClient:
         state = msg.rerun_script
         state.query_string, state.page_name, state.page_script_hash = self.query, self.page, self.page_hash
         state.fragment_id, state.is_auto_rerun = fragment_id, bool(fragment_id)
-        for label, widget in self.widgets.items():
-            state.widget_states.widgets.append(widget)
+        state.widget_states.widgets.extend(self.widgets.values())
         if trigger is not None:
             state.widget_states.widgets.add(id=self.ids[trigger], trigger_value=True)
         self.ws.send(msg.SerializeToString())

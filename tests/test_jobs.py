@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from lab.jobs import JobManager
+from lab.jobs import Job, JobManager
 from lab.train import course_config
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
@@ -105,3 +105,13 @@ def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):
     manager.resume(job.id)  # from its last checkpoint
     wait_for(lambda: job.finished)
     assert job.status == "done" and [s["step"] for s in job.steps] == list(range(1, job.total_steps + 1))
+
+
+def test_a_runs_pace_reads_its_recent_steps_not_one_short_batch(tmp_path):
+    job = Job("j", "me", course_config("flow", "class", epochs=1), tmp_path)
+    assert job.images_per_s() is None and job.eta_seconds() is None
+    job.total_steps = 100
+    job.steps = [{"step": i, "images_per_s": 1000.0, "time": 0.1 * i} for i in range(1, 30)]
+    job.steps.append({"step": 30, "images_per_s": 79.0, "time": 3.0})  # an epoch's short last batch
+    assert job.images_per_s() == 1000.0
+    assert job.eta_seconds() == pytest.approx(0.1 * 70)

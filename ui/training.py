@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import uuid
 from pathlib import Path
 
@@ -71,8 +70,7 @@ def job_view(job: Job, log_scale: bool) -> None:
         c = st.columns(4)
         c[0].metric("step", f"{last['step']} / {job.total_steps}")
         c[1].metric("learning rate", f"{last['lr']:.2g}")
-        pace = statistics.median(s["images_per_s"] for s in job.steps[-20:])  # one step's rate jumps (an epoch's short last batch)
-        c[2].metric("images / s", f"{pace:.0f}")
+        c[2].metric("images / s", f"{job.images_per_s():.0f}")
         c[3].metric("ETA", "-" if eta is None or job.finished else f"{eta / 60:.1f} min")
     if job.steps or not job.finished:  # drawn empty while it waits: the browser loads Plotly before the first step comes
         curve = loss_figure([s["step"] for s in job.steps], [s["loss"] for s in job.steps], log_scale, job.id)
