@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui.catalog import PART_A, PART_B
 from ui.common import run_page
+from ui.room import room
 
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide")
 
@@ -18,4 +19,5 @@ pages = {
     "Part B: diffusion from scratch": section("part_b", PART_B),
 }
 page = st.navigation(pages)
+room()  # the server's compute queue: the first browser creates it, and it warms every page's default result
 run_page(page.run, page.title)

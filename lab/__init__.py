@@ -2,7 +2,7 @@
 
 Course names (Part A): ``forward``, ``one_step_denoise``, ``iterative_denoise``, ``iterative_denoise_cfg``,
 ``sample``, ``sdedit``, ``inpaint``, ``visual_anagrams``, ``make_hybrids``; all run the one loop
-``lab.sampling.denoise``.
+``lab.sampling.denoise``, or under ``lab.stepping()`` return it unrun (a generator of its model calls).
 """
 
 from lab.course import (
@@ -20,13 +20,13 @@ from lab.denoiser import Denoiser
 from lab.diffusion import CLEAN, DynamicThreshold, estimate_x0, step
 from lab.filters import frequency_bands, gaussian_blur
 from lab.guidance import Guide, anagram, cfg, factorized, plain
-from lab.sampling import Inpaint, denoise
+from lab.sampling import Inpaint, denoise, denoise_steps, run_steps, stepping
 from lab.schedules import make_alphas_cumprod, strided_timesteps
 from lab.views import VIEWS, get_view
 
 __all__ = [
-    "CLEAN", "Denoiser", "DynamicThreshold", "Guide", "Inpaint", "VIEWS", "anagram", "cfg", "denoise",
+    "CLEAN", "Denoiser", "DynamicThreshold", "Guide", "Inpaint", "VIEWS", "anagram", "cfg", "denoise", "denoise_steps",
     "estimate_x0", "factorized", "forward", "frequency_bands", "gaussian_blur", "get_view", "inpaint",
     "iterative_denoise", "iterative_denoise_cfg", "make_alphas_cumprod", "make_hybrids", "one_step_denoise",
-    "plain", "sample", "sdedit", "step", "strided_timesteps", "visual_anagrams",
+    "plain", "run_steps", "sample", "sdedit", "step", "stepping", "strided_timesteps", "visual_anagrams",
 ]  # fmt: skip

@@ -16,7 +16,7 @@ from lab._checks import check_image, check_int
 from lab.denoiser import Denoiser
 from lab.filters import check_kernel, frequency_bands
 from lab.guidance import Guide
-from lab.sampling import Callback, Inpaint, check_timesteps, denoise
+from lab.sampling import Callback, Inpaint, check_timesteps, denoise, run_unless_stepping
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 
@@ -55,8 +55,14 @@ def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str 
     t = check_int("t", t, 0, denoiser.T - 1)
     with torch.no_grad():
         cond = denoiser.encode([prompt])
-        eps, _ = denoiser(x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:]))
-    return diffusion.estimate_x0(x_t, t, denoiser.alphas_cumprod, eps)
+    return run_unless_stepping(_one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:])), denoiser)
+
+
+@torch.no_grad()
+def _one_step(alphas_cumprod: torch.Tensor, x_t: torch.Tensor, t: int, cond: torch.Tensor):
+    """The one model call of 1.3, in the loop's protocol (lab.sampling.denoise_steps)."""
+    eps, _ = yield x_t, t, cond
+    return diffusion.estimate_x0(x_t, t, alphas_cumprod, eps)
 
 
 def _guide(denoiser: Denoiser, prompts: Sequence[str], scale: float | None, **terms) -> Guide:

@@ -2,10 +2,12 @@
 
 Each job trains with ``lab.train.train`` in its own process, watched by a thread of the server, into
 ``<root>/<job id>/`` (checkpoints, history.jsonl, samples/): the pages' redraws and the training never wait for
-each other on the GIL. At most ``max_running`` jobs train at once; the rest wait in submission order.
-Jobs belong to an owner (a browser's id), survive the page that started them, can be stopped and resumed,
-and keep the error of a run that failed. A new manager on the same folder (a restarted server) lists the runs
-found there: finished ones done, interrupted ones stopped and resumable.
+each other on the GIL. At most ``max_running`` jobs train at once; the rest wait, in a fair order between
+browsers (the one with the fewest runs going first, then the one whose last run started longest ago, then
+submission order). A browser has at most ``max_per_owner`` runs queued or running. Jobs belong to an owner (a
+browser's id), survive the page that started them, can be stopped and resumed, and keep the error of a run that
+failed. A new manager on the same folder (a restarted server) lists the runs found there: finished ones done,
+interrupted ones stopped and resumable. ``cleanup`` removes finished runs whose owner has not been seen for a while.
 No Streamlit here: the training page only reads and commands.
 """
 
@@ -19,8 +21,10 @@ import sys
 import threading
 import time
 import traceback
+import shutil
 import uuid
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]  # the training process runs from her
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
 RECENT = 20  # steps: the window of a run's current pace (its ETA, its images/s)
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
+SEEN_FILE = "owners_seen.json"  # in the runs folder: when each owner's browser last listed its runs
+SEEN_EVERY = 60.0  # seconds: how often a page's visits are written to SEEN_FILE
+
+
+class RunLimit(ValueError):
+    """A browser asked for more runs than it may have queued or running at once."""
 
 
 @dataclass
@@ -122,13 +132,16 @@ def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
 class JobManager:
     """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
 
-    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1):
+    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2):
         self.root = Path(root)
         self.max_running = max_running
+        self.max_per_owner = max_per_owner  # runs one browser may have queued or running at once
         self._jobs: dict[str, Job] = {}
-        self._queue: list[str] = []  # job ids waiting, in order
-        self._lock = threading.Lock()
-        self._slots = threading.Semaphore(max_running)
+        self._queue: list[str] = []  # job ids waiting, in submission (or resume) order
+        self._resume: dict[str, bool] = {}  # a queued job's: whether it resumes from its checkpoint
+        self._last_start: dict[str, float] = {}  # owner -> when its last run started (fair order)
+        self._lock = threading.RLock()
+        self._seen, self._seen_saved = self._load_seen(), 0.0
         self._reload()
 
     def _reload(self) -> None:
@@ -157,8 +170,9 @@ class JobManager:
         (job.run_dir / OWNER_FILE).write_text(json.dumps(meta))
 
     def submit(self, owner: str, config: TrainConfig) -> Job:
-        """Queue a new run for owner; it starts as soon as a slot is free."""
+        """Queue a new run for owner; it starts as soon as a slot is free and its turn comes (RunLimit: too many)."""
         config = config.validate()
+        self._check_limit(owner)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         job = Job(job_id, owner, config, self.root / job_id)
         with self._lock:
@@ -174,10 +188,19 @@ class JobManager:
             raise ValueError(f"job {job_id} is {job.status}: only a stopped or failed run can be resumed")
         if not (job.run_dir / "latest").exists():
             raise ValueError(f"job {job_id} has no checkpoint to resume from: start it again")
+        self._check_limit(job.owner)
         job.status, job.error, job.resumes = "queued", None, job.resumes + 1
         job._stop.clear()
         self._start(job, resume=True)
         return job
+
+    def _check_limit(self, owner: str) -> None:
+        going = [j for j in self._jobs.values() if j.owner == owner and not j.finished]
+        if len(going) >= self.max_per_owner:
+            n = len(going)
+            raise RunLimit(f"This browser already has {n} run{'s' if n > 1 else ''} queued or running, the most one browser "
+                           f"may have at once on this server is {self.max_per_owner} (so that a room shares it fairly): "
+                           "stop one, or wait until one finishes. The server's DIFFUSION_LAB_RUNS_PER_BROWSER sets the limit.")  # fmt: skip
 
     def stop(self, job_id: str) -> None:
         """Ask a run to stop: it writes a checkpoint and ends (a queued run is stopped at once)."""
@@ -186,6 +209,7 @@ class JobManager:
         with self._lock:
             if job_id in self._queue:
                 self._queue.remove(job_id)
+                self._resume.pop(job_id)
                 job.status = "stopped"
             elif job.status == "running":
                 job.status = "stopping"
@@ -196,32 +220,44 @@ class JobManager:
         return self._jobs[job_id]
 
     def jobs(self, owner: str) -> list[Job]:
-        """owner's jobs, newest first."""
+        """owner's jobs, newest first (its browser is seen: see cleanup)."""
+        self._saw(owner)
         return sorted((j for j in self._jobs.values() if j.owner == owner), key=lambda j: -j.submitted)
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next run to start; None if the job is not waiting."""
         with self._lock:
-            return self._queue.index(job_id) + 1 if job_id in self._queue else None
+            order = self._order()
+            return order.index(job_id) + 1 if job_id in order else None
 
     def running(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.status in ("running", "stopping")]
 
+    def _order(self) -> list[str]:
+        """The queued ids in the order they will start: the owner with the fewest runs going first, then the owner
+        whose last run started longest ago (one who never started one first), then submission order."""
+        going = Counter(j.owner for j in self.running())
+        fair = lambda i: (going[self._jobs[i].owner], self._last_start.get(self._jobs[i].owner, 0.0))  # noqa: E731
+        return sorted(self._queue, key=fair)  # sorted() is stable: submission order among equals
+
     def _start(self, job: Job, resume: bool) -> None:
         with self._lock:
             self._queue.append(job.id)
-        threading.Thread(target=self._work, args=(job, resume), name=f"train-{job.id}", daemon=True).start()
+            self._resume[job.id] = resume
+        self._dispatch()
 
-    def _work(self, job: Job, resume: bool) -> None:
-        while not self._slots.acquire(timeout=0.2):  # wait for a slot, in queue order
-            if job._stop.is_set():
-                return
-        try:
-            with self._lock:
-                if job._stop.is_set() or job.id not in self._queue:
-                    return
+    def _dispatch(self) -> None:
+        """Start queued runs, in fair order, while a slot is free."""
+        with self._lock:
+            while self._queue and len(self.running()) < self.max_running:
+                job = self._jobs[self._order()[0]]
                 self._queue.remove(job.id)
                 job.status = "running"
+                self._last_start[job.owner] = time.time()
+                threading.Thread(target=self._work, args=(job, self._resume.pop(job.id)), name=f"train-{job.id}", daemon=True).start()
+
+    def _work(self, job: Job, resume: bool) -> None:
+        try:
             for event in _events_of_child(job, resume):
                 kind = event["kind"]
                 if kind == "start":
@@ -240,7 +276,37 @@ class JobManager:
             (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
             (job.run_dir / "error.txt").write_text(getattr(e, "child_traceback", None) or traceback.format_exc())
         finally:
-            self._slots.release()
+            self._dispatch()
+
+    # --- owners seen, and the cleanup of runs nobody owns any more
+
+    def _load_seen(self) -> dict[str, float]:
+        try:
+            return {str(k): float(v) for k, v in json.loads((self.root / SEEN_FILE).read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def _saw(self, owner: str) -> None:
+        now = time.time()
+        self._seen[owner] = now
+        if now - self._seen_saved > SEEN_EVERY:
+            self._seen_saved = now
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.root / f".{SEEN_FILE}.tmp"
+            tmp.write_text(json.dumps(self._seen))
+            tmp.replace(self.root / SEEN_FILE)
+
+    def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
+        """Remove the finished runs of owners not seen for max_age_s (their run folders too); the ids removed.
+
+        A run that is queued, running or stopping is never removed; an owner never seen counts from its run's submission."""
+        now = time.time() if now is None else now
+        with self._lock:
+            old = [j for j in self._jobs.values() if j.finished and now - max(self._seen.get(j.owner, 0.0), j.submitted) > max_age_s]
+            for job in old:
+                del self._jobs[job.id]
+                shutil.rmtree(job.run_dir, ignore_errors=True)
+        return [job.id for job in old]
 
     def zip_artefacts(self, job_id: str) -> bytes:
         """The run's folder (config, history, checkpoints, samples) as a zip."""

@@ -3,11 +3,16 @@
 Sampling, SDEdit, CFG, inpainting, text image-to-image, anagrams and hybrids are all this loop: they differ
 in where it starts (i_start), how the noise estimate is made (a ``Guide``), and what is imposed after each
 step (a constraint). Like k-diffusion's samplers, it reports each step to a callback as a dict.
+
+The loop is written as a generator of its model calls (``denoise_steps``): ``denoise`` runs it with the backend,
+one call per step; a server runs many loops at once with one model call per round for all (lab.batching).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Generator, Sequence
 
 import torch
 
@@ -54,7 +59,21 @@ class Inpaint:
         return self.mask * x + (1 - self.mask) * known
 
 
-@torch.no_grad()
+Steps = Generator[tuple[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+_STEPPING: ContextVar[bool] = ContextVar("lab_stepping", default=False)
+
+
+@contextmanager
+def stepping():
+    """Inside it, ``denoise`` (and every course function over it) returns its loop unrun, as ``denoise_steps`` makes it,
+    for a server that runs many loops as one (lab.batching); outside, it runs the loop."""
+    token = _STEPPING.set(True)
+    try:
+        yield
+    finally:
+        _STEPPING.reset(token)
+
+
 def denoise(
     denoiser: Denoiser,
     x: torch.Tensor,
@@ -73,8 +92,27 @@ def denoise(
 
     After the last timestep the loop takes one step to CLEAN (alpha_bar = 1, no noise added), as diffusers
     does. Each step calls the model once, on the batch the guide builds. callback gets {"i", "t", "t_prev",
-    "x_t", "x0_hat", "x"} after every step, "x" being the new sample at t_prev.
+    "x_t", "x0_hat", "x"} after every step, "x" being the new sample at t_prev. Under ``stepping()`` the loop
+    is returned unrun (see denoise_steps).
     """
+    steps = denoise_steps(
+        denoiser, x, timesteps, guide, i_start=i_start, constraint=constraint, callback=callback, generator=generator,
+        variance_type=variance_type, clip_x0=clip_x0, threshold=threshold,
+    )  # fmt: skip
+    return run_unless_stepping(steps, denoiser)
+
+
+def run_unless_stepping(steps: Steps, denoiser: Denoiser):
+    """steps run with denoiser (their result), or, under stepping(), steps themselves."""
+    return steps if _STEPPING.get() else run_steps(steps, denoiser)
+
+
+def denoise_steps(denoiser: Denoiser, x: torch.Tensor, timesteps: Sequence[int], guide: Guide, *, i_start: int = 0,
+                  constraint: Constraint | None = None, callback: Callback | None = None,
+                  generator: torch.Generator | None = None, variance_type: str | None = None,
+                  clip_x0: float | None = None, threshold: DynamicThreshold | None = None) -> Steps:  # fmt: skip
+    """The loop of ``denoise`` as a generator of its model calls: it yields each step's batched model input
+    (x_in, t, c_in), is sent the model's (eps, variance) for it, and returns the clean x. Arguments are checked now."""
     ts = check_timesteps(timesteps, denoiser.T)
     i_start = check_int("i_start", i_start, 0, len(ts) - 1)
     check_image("x", x, denoiser.image_shape)
@@ -84,15 +122,19 @@ def denoise(
     check_step_args(variance_type, clip_x0, threshold)
     if variance_type == "learned_range" and denoiser.variance_type != "learned_range":
         raise ValueError(f"variance_type 'learned_range' needs a model with a variance output; this one is {denoiser.variance_type!r}")
+    return _loop(denoiser.alphas_cumprod, x, ts, guide, i_start, constraint, callback, generator, variance_type, clip_x0, threshold)
 
+
+@torch.no_grad()
+def _loop(alphas_cumprod, x, ts, guide, i_start, constraint, callback, generator, variance_type, clip_x0, threshold) -> Steps:
     for i in range(i_start, len(ts)):
         t = ts[i]
         t_prev = ts[i + 1] if i + 1 < len(ts) else CLEAN
         x_in, c_in = guide.inputs(x)
-        eps, variance = denoiser(x_in, t, c_in)  # the step's one model call
+        eps, variance = yield x_in, t, c_in  # the step's one model call
         eps, variance = guide.combine(eps, variance)
         x_prev, x0_hat = step(
-            x, eps, t, t_prev, denoiser.alphas_cumprod, variance=variance, variance_type=variance_type,
+            x, eps, t, t_prev, alphas_cumprod, variance=variance, variance_type=variance_type,
             generator=generator, clip_x0=clip_x0, threshold=threshold,
         )  # fmt: skip
         if constraint is not None:
@@ -101,3 +143,13 @@ def denoise(
             callback({"i": i, "t": t, "t_prev": t_prev, "x_t": x, "x0_hat": x0_hat, "x": x_prev})
         x = x_prev
     return x
+
+
+def run_steps(steps: Steps, model: Callable) -> torch.Tensor:
+    """Run a loop generator with a model, one call per step, here: model(x_in, t, c_in) -> (eps, variance)."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(model(*request))
+    except StopIteration as done:
+        return done.value

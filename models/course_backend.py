@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from models.unet import CourseUNet
+from models.unet import CourseUNet, fold_batchnorm
 
 NULL_PROMPTS = ("", "a high quality photo")  # both mean "no class": the one-hot vector is all zeros
 
@@ -19,6 +19,7 @@ class CourseDenoiser:
     """``eps = unet(x_t, t / T, one_hot(class))``; prompts name classes (``prompts[k]`` is class k)."""
 
     variance_type = "fixed_small"
+    row_timesteps = True  # t may be a (B,) tensor: one timestep per row (lab.batching batches calls at different t)
 
     def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor, prompts: Sequence[str] = (),
                  clip_x0: float | None = None, aliases: dict[str, int] | None = None):  # fmt: skip
@@ -34,12 +35,28 @@ class CourseDenoiser:
         self.image_shape = (unet.config.in_channels, 28, 28)
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
+        self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
 
-    def __call__(self, x_t: torch.Tensor, t: int, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """eps (B, C, 28, 28) of x_t at timestep t under one-hot cond (B, num_classes)."""
-        t_in = torch.full((x_t.shape[0],), t / self.T, device=x_t.device)
+    def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """eps (B, C, 28, 28) of x_t at timestep t (an int, or (B,) integers) under one-hot cond (B, num_classes)."""
+        if isinstance(t, torch.Tensor):
+            t_in = (t.to(x_t.device, torch.float64) / self.T).float()  # as an int t: t / T in double, then float32
+        else:
+            t_in = torch.full((x_t.shape[0],), t / self.T, device=x_t.device)
         with torch.no_grad():
-            return self.unet(x_t, t_in, cond if self.num_classes else None), None
+            eps = self.unet(x_t.contiguous(memory_format=self.memory_format), t_in, cond if self.num_classes else None)
+        return eps.contiguous(), None
+
+    def for_inference(self) -> CourseDenoiser:
+        """This backend for a server: BatchNorm folded into the convolutions, channels_last (oneDNN's fast layout).
+
+        1.2-1.5x fewer ms per image on a CPU; equal to this one up to fp32 rounding, not bit for bit (the exact path
+        stays this one; tests/test_batching.py judges samples of both).
+        """
+        fast = CourseDenoiser(fold_batchnorm(self.unet).to(memory_format=torch.channels_last), self.alphas_cumprod,
+                              self.prompts, self.clip_x0, self.aliases)  # fmt: skip
+        fast.memory_format = torch.channels_last
+        return fast
 
     def class_index(self, prompt: str) -> int | None:
         """The class a prompt names (None for the null prompts); ValueError lists the prompts there are."""

@@ -13,6 +13,7 @@ UNet on a small GPU, which is why the course ships a ``.pth`` of precomputed emb
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -64,6 +65,7 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         self.encoder = encoder  # called for prompts with no embedding; None: unknown prompts raise IFNoTextEncoder
         self.no_encoder_fix = no_encoder_fix  # what IFNoTextEncoder tells the user to do
         self._memory: dict[str, torch.Tensor] = {}
+        self._encoding = threading.Lock()  # one encoder load at a time: a server computes several requests at once
         for prompt, embedding in (embeddings or {}).items():
             self.add(prompt, embedding, persist=False)
 
@@ -127,6 +129,11 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
 
     def get_many(self, prompts: Sequence[str]) -> list[torch.Tensor]:
         """The embeddings (L, D) of the prompts, encoding the missing ones (and missing defaults) in one call."""
+        with self._encoding:  # a second caller waits, then finds what the first encoded
+            self._encode_missing(prompts)
+        return [self[p] for p in prompts]
+
+    def _encode_missing(self, prompts: Sequence[str]) -> None:
         missing = list(dict.fromkeys(p for p in prompts if p not in self))
         if missing:
             if self.encoder is None:
@@ -142,7 +149,6 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
                 raise RuntimeError(f"the encoder returned {embeddings.shape[0]} embeddings for {len(batch)} prompts")
             for prompt, embedding in zip(batch, embeddings):
                 self.add(prompt, embedding)
-        return [self[p] for p in prompts]
 
     def import_pth(self, path: str | Path) -> list[str]:
         """Add (and cache on disk) every embedding of a course ``.pth``: a dict prompt -> (L, D) or (1, L, D) tensor."""

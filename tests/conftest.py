@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -107,3 +108,8 @@ def open_page(page: str, part: str = "part_a", query: dict | None = None):
 def image_urls(at) -> list[str]:
     """The media URLs of every image on the page (they change when the pixels change)."""
     return [im.url for element in at.get("image") for im in element.proto.imgs]
+
+
+# The room warms every page's default result in the background when the app starts (ui/room.py); tests that are
+# not about warming would share their CPU with it, so it is off unless a test turns it on (servers inherit this).
+os.environ.setdefault("DIFFUSION_LAB_WARM", "0")

@@ -3,8 +3,9 @@ another machine, so that a benchmark on one machine measures what the server pay
 browser pays to paint it.
 
 It does what the browser's app does with the messages that matter here: opens the page (BackMsg rerun_script),
-presses a form's submit button with chosen widget values, and reruns a fragment every `interval` seconds when the
-server asks for it (ForwardMsg auto_rerun), until what the caller waits for shows up.
+presses a form's submit button with chosen widget values, changes a widget and reruns the page as the browser does
+(`change`, timed: when the last image of the run arrived, when the run ended), and reruns a fragment every `interval`
+seconds when the server asks for it (ForwardMsg auto_rerun), until what the caller waits for shows up.
 """
 
 from __future__ import annotations
@@ -34,18 +35,45 @@ class RemoteClient:
     running: bool = False  # as the browser, no fragment rerun is asked for while a run is going on
     reruns: int = 0  # fragment reruns asked for
     page_hash: str = ""  # the page's script hash (st.navigation says it), sent back as the browser does
+    images: list[str] = field(default_factory=list)  # media URLs of the latest run's images (named by their bytes)
+    image_at: float = 0.0  # arrival time of the latest run's last image
+    errors: list[str] = field(default_factory=list)  # error alerts and exceptions of the latest run
+    progress: list[str] = field(default_factory=list)  # progress bars' texts of the latest run, in order
 
     def __enter__(self) -> RemoteClient:
+        self.opened = self.open()
+        return self
+
+    def open(self, timeout: float = 120.0) -> dict:
+        """Connect and run the page, as a browser opening its URL; the run's times (see `change`)."""
+        sent = time.time()
+        self._connect()
+        return self._timed(sent, timeout)
+
+    def open_until(self, until, timeout: float = 120.0) -> None:
+        """Connect and start the page's run, reading what it sends until `until(self)` holds; the run may go on."""
+        self._connect()
+        end = time.time() + timeout
+        while not until(self):
+            if time.time() > end:
+                raise TimeoutError(f"the page {self.page} did not get there in {timeout:.0f} s; its bars said {self.progress}")
+            self._read(0.1)
+
+    def close(self) -> None:
+        """Leave, as a browser tab that is closed."""
+        self.ws.close()
+
+    def _connect(self) -> None:
         self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
                           ping_interval=None)  # as the browser: Streamlit has its own heartbeat
         self._rerun()
-        self._until_finished()
-        return self
 
     def __exit__(self, *exc) -> None:
-        self.ws.close()
+        self.close()
 
     def _rerun(self, fragment_id: str = "", trigger: str | None = None) -> None:
+        if not fragment_id:
+            self.images, self.errors, self.progress, self.image_at = [], [], [], 0.0
         msg = BackMsg()
         state = msg.rerun_script
         state.query_string, state.page_name, state.page_script_hash = self.query, self.page, self.page_hash
@@ -71,6 +99,13 @@ class RemoteClient:
                 self.ids[part.label] = part.id
             if what in ("markdown", "alert"):
                 self.texts.append(part.body)
+            if what == "alert" and part.format == part.ERROR or what == "exception":
+                self.errors.append(part.body if what == "alert" else f"{part.type}: {part.message}")
+            elif what == "imgs":
+                self.images += [im.url for im in part.imgs]
+                self.image_at = time.time()
+            elif what == "progress":
+                self.progress.append(part.text)
             elif what == "plotly_chart":
                 self.charts.append((time.time(), part.spec))
         elif kind == "auto_rerun":
@@ -89,8 +124,24 @@ class RemoteClient:
         while time.time() < end:
             msg = self._read(end - time.time())
             if msg is not None and msg.WhichOneof("type") == "script_finished":
+                if msg.script_finished == msg.FINISHED_EARLY_FOR_RERUN:  # a newer run of this session goes on
+                    continue
                 return
         raise TimeoutError(f"the page {self.page} did not finish a run in {timeout:.0f} s")
+
+    def _timed(self, sent: float, timeout: float) -> dict:
+        self._until_finished(timeout)
+        end = time.time()
+        return {"sent": sent, "last_image": (self.image_at or end) - sent, "finished": end - sent}
+
+    def change(self, label: str, value: float, timeout: float = 120.0) -> dict:
+        """Change a number input or a float slider and wait for the page's rerun, as the browser reruns it after a
+        change. Returns {"sent", "last_image": seconds to the run's last image (to its end if it showed none),
+        "finished": seconds to the end of the run}."""
+        self.widgets[label] = WidgetState(id=self.ids[label], double_value=value)
+        sent = time.time()
+        self._rerun()
+        return self._timed(sent, timeout)
 
     def chart_ends(self) -> list[tuple[float, float]]:
         """(arrival time, last x of its first trace) of each chart received that had points: how far a curve went."""

@@ -56,19 +56,23 @@ def wait_healthy(port: int, timeout: float = 60.0) -> str:
 
 
 @contextlib.contextmanager
-def serve_app(env: dict | None = None):
-    """`streamlit run Home.py` on a free port (env added to this process's); yields (its URL, its pid) once it answers."""
+def serve_app(env: dict | None = None, root=ROOT, log=None):
+    """`streamlit run Home.py` in root (this checkout, or another one to compare with) on a free port, env added to
+    this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it answers."""
     port = free_port()
+    out = open(log, "ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}),
+        cwd=root, stdout=out, stderr=out, env=os.environ | (env or {}),
     )  # fmt: skip
     try:
         yield wait_healthy(port), server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if log:
+            out.close()
 
 
 @pytest.fixture(scope="module")

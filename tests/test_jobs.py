@@ -115,3 +115,52 @@ def test_a_runs_pace_reads_its_recent_steps_not_one_short_batch(tmp_path):
     job.steps.append({"step": 30, "images_per_s": 79.0, "time": 3.0})  # an epoch's short last batch
     assert job.images_per_s() == 1000.0
     assert job.eta_seconds() == pytest.approx(0.1 * 70)
+
+
+def test_a_browser_may_have_two_runs_going_and_the_queue_is_fair_between_browsers(tmp_path):
+    from lab.jobs import RunLimit
+
+    manager = JobManager(tmp_path, max_running=1, max_per_owner=2)
+    a1 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=60))
+    a2 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
+    with pytest.raises(RunLimit, match="already has 2 runs queued or running, the most one browser may have at once on this server is 2"):
+        manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
+    b1 = manager.submit("bob", course_config("flow", "time", **TINY, max_steps=5))  # later, but bob has nothing going
+    wait_for(lambda: a1.status == "running")
+    assert manager.queue_position(b1.id) == 1 and manager.queue_position(a2.id) == 2
+    manager.stop(a2.id)  # a queued run stopped: alice may start another
+    a3 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
+    assert manager.queue_position(a3.id) == 2
+    wait_for(lambda: b1.status == "running")  # after alice's first run, bob's before alice's second
+    assert a3.status == "queued"
+    wait_for(lambda: a3.finished and b1.finished)
+    x, y = (manager.submit("alice", course_config("flow", "time", **TINY, max_steps=400)) for _ in range(2))
+    wait_for(lambda: (x.run_dir / "latest").exists())
+    manager.stop(x.id)
+    wait_for(lambda: x.status == "stopped")
+    z = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=400))
+    with pytest.raises(RunLimit):
+        manager.resume(x.id)  # a resumed run counts as one going
+    for job in (y, z):
+        manager.stop(job.id)
+    wait_for(lambda: y.finished and z.finished)
+
+
+def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
+    manager = JobManager(tmp_path)
+    old = manager.submit("gone", course_config("flow", "time", **TINY, max_steps=3))
+    kept = manager.submit("here", course_config("flow", "time", **TINY, max_steps=3))
+    wait_for(lambda: old.finished and kept.finished)
+    manager.jobs("here")  # this browser has just looked at its runs
+    going = manager.submit("gone", course_config("flow", "time", **TINY, max_steps=400))
+    wait_for(lambda: going.status == "running")
+    later = time.time() + 3 * 86400
+    manager._seen["here"] = later - 100  # seen again yesterday, "gone" never since it started its runs
+    assert manager.cleanup(2 * 86400, now=later) == [old.id]  # the running run of "gone" stays
+    assert not old.run_dir.exists() and kept.run_dir.exists() and going.run_dir.exists()
+    assert [j.id for j in manager.jobs("gone")] == [going.id]
+    manager.stop(going.id)
+    wait_for(lambda: going.finished)
+    assert JobManager(tmp_path).get(kept.id).status == "done"  # a restarted server does not bring it back
+    with pytest.raises(ValueError):
+        JobManager(tmp_path).get(old.id)

@@ -131,3 +131,19 @@ def test_a_course_ddpm_run_is_refused_as_a_part_a_backend_with_the_reason():
     model, train = load_course_model("ddpm_class")
     with pytest.raises(ValueError, match="T = 1000"):
         course_backend(model, train)
+
+
+def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs, monkeypatch):
+    from ui.training import manager
+
+    monkeypatch.setenv("DIFFUSION_LAB_RUNS_PER_BROWSER", "1")
+    manager.clear()
+    at = open_page("b4_train.py")
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(50)
+    at.button[0].click().run()  # Start: the first run
+    at.button[0].click().run()  # Start again, while it is queued or running
+    assert not at.exception and not at.error
+    assert any("already has 1 run queued or running, the most one browser may have at once on this server is 1" in w.value for w in at.warning), [w.value for w in at.warning]
+    (job,) = manager().jobs(owner_of(at))  # one run, going on
+    assert not job.finished

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from io import BytesIO
 
 import numpy as np
 import streamlit as st
@@ -159,6 +161,12 @@ def test_images(name: str, count: int = 16) -> torch.Tensor:
     dataset = backend_dataset(name)
     if dataset is None:
         return photos(backend(name, "cpu").image_shape)
+    return heldout_images(dataset, count)
+
+
+@functools.lru_cache(maxsize=8)
+def heldout_images(dataset: str, count: int = 16) -> torch.Tensor:
+    """One held-out image of each class first, then the others: (count, 1, 28, 28) in [-1, 1] (copy before changing)."""
     heldout = load_dataset(dataset, "heldout")
     per_class = [int((heldout.labels == k).nonzero()[0]) for k in range(10)]
     rest = [i for i in range(len(heldout)) if i not in per_class]
@@ -190,20 +198,8 @@ def enlarge(x: torch.Tensor, size: int) -> list[np.ndarray]:
 
 def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None) -> None:
     """A row of images, at the lecture or normal size."""
-    s = settings()
-    size = size or s.size
-    st.image(enlarge(images, size), caption=captions, width=size)
-
-
-def progress_callback(bar, total: int, text: str = "denoising"):
-    """A loop callback that moves a progress bar; step i of total."""
-    state = {"done": 0}
-
-    def callback(_step: dict) -> None:
-        state["done"] += 1
-        bar.progress(min(state["done"] / total, 1.0), text=f"{text}: step {state['done']} of {total}")
-
-    return callback
+    size = size or settings().size
+    st.image([crisp_png(im, size) for im in to_uint8(images, -1, 1)], caption=captions, width=size)
 
 
 def crisp(frame: np.ndarray, size: int) -> np.ndarray:
@@ -212,27 +208,35 @@ def crisp(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(pil.resize((size, size * pil.height // pil.width), Image.NEAREST))
 
 
+def crisp_png(frame: np.ndarray, size: int) -> bytes:
+    """crisp(frame, size) as PNG bytes, remembered: the browsers of a room that show one picture encode it once."""
+    return _png(frame.tobytes(), frame.shape, size)
+
+
+@functools.lru_cache(maxsize=4096)  # a few KB each
+def _png(raw: bytes, shape: tuple, size: int) -> bytes:
+    out = BytesIO()
+    Image.fromarray(crisp(np.frombuffer(raw, np.uint8).reshape(shape), size)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
     """Several trajectory frames in a row."""
     size = settings().size
-    st.image([crisp(f, size) for f in frames], caption=labels, width=size)
+    st.image([crisp_png(f, size) for f in frames], caption=labels, width=size)
 
 
 def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> None:
-    """Play back a denoising trajectory: a step slider, and PNG / GIF downloads."""
+    """Play back a denoising trajectory: a step slider, and PNG / GIF downloads (the GIF is made on click)."""
     if not frames:
         return
-    from io import BytesIO
-
     size = settings().size * 2
     i = st.slider("Step", 0, len(frames) - 1, len(frames) - 1, key=f"{key}_step")
-    frame = crisp(frames[i], size)
+    frame = crisp_png(frames[i], size)
     st.image(frame, caption=labels[i], width=size)
     c1, c2 = st.columns(2)
-    png = BytesIO()
-    Image.fromarray(frame).save(png, format="PNG")
-    c1.download_button("Download this step (PNG)", png.getvalue(), f"{key}_step_{i}.png", "image/png", key=f"{key}_png")
-    gif = gif_bytes([crisp(f, size) for f in frames], 80)
+    c1.download_button("Download this step (PNG)", frame, f"{key}_step_{i}.png", "image/png", key=f"{key}_png")
+    gif = lambda: gif_bytes([crisp(f, size) for f in frames], 80)  # noqa: E731
     c2.download_button("Download the trajectory (GIF)", gif, f"{key}.gif", "image/gif", key=f"{key}_gif")
 
 

@@ -1,27 +1,42 @@
-"""Every Part A page's computation: a frozen ``Run`` config -> one lab call, cached by config.
+"""Every Part A page's computation: a frozen ``Run`` config -> one lab call, through the server's compute queue.
 
-The cache is a server-wide LRU dict keyed by the frozen config, not ``st.cache_data``: st.cache_data replays
-the element calls a cached function makes, which breaks a progress bar that lives outside the function.
+Pages call ``run`` / ``run_all``: each config is a request of the room's queue (ui/room.py, lab/compute.py), shared
+with every browser that asks for the same config and cached by it; the page's progress bar shows its place in line,
+then the steps. ``compute`` is what a queue worker runs.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 import lab
+from lab.compute import Progress
 from lab.images import to_uint8
-from ui.common import backend, progress_callback
 
-MAX_RESULTS = 512  # results are small: images at the backend's resolution
-_results: OrderedDict = OrderedDict()
-_lock = threading.Lock()
+KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid", "one_step")
+SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
+POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
 
-KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid")
+# The prompts a page starts with: the course's (free-text backends: DeepFloyd IF), or classes of a class backend
+COURSE_PROMPTS = {
+    "sampling": ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"),
+    "cfg": ("a high quality photo",),
+    "text": ("a rocket ship",),
+    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire"),
+    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls"),
+}
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "text": (7,), "anagram": (6, 9), "hybrid": (0, 1)}  # class indices
+
+
+def default_prompts(page: str, den) -> tuple[str, ...]:
+    """The prompts `page` ("sampling", "cfg", "text", "anagram", "hybrid") opens with on this backend."""
+    classes = tuple(getattr(den, "prompts", ()) or ())
+    if not classes:
+        return COURSE_PROMPTS[page]
+    return tuple(classes[k % len(classes)] for k in CLASS_PICKS[page])
 
 
 @dataclass(frozen=True)
@@ -35,11 +50,12 @@ class Run:
     stride: int = 30  # strided timesteps: T-1 rounded down to a multiple of stride, ..., 0
     i_start: int = 0
     n: int = 1  # images from pure noise
-    image: bytes | None = None  # input image (1, C, H, W) float32 in [-1, 1], as bytes (hashable)
+    image: bytes | None = None  # input image (B, C, H, W) float32 in [-1, 1], as bytes (hashable); B > 1: one_step only
     mask: bytes | None = None  # inpainting mask (H, W) float32, 1 = fill in
     views: tuple[str, ...] = ("identity", "flip")
     kernel_size: int = 33
     sigmas: tuple[float, ...] = (2.0,)
+    ts: tuple[int, ...] = ()  # one_step: the timestep of each image (the images are x_t, already noised)
 
     @staticmethod
     def pack(x: torch.Tensor | np.ndarray | None) -> bytes | None:
@@ -53,63 +69,105 @@ class Result:
     frame_labels: list  # "t = 990 -> 960" per frame
     x0_frames: list  # uint8 images: the one-step estimate x0_hat at each step
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held, for the results cache's bound."""
+        return self.images.numel() * self.images.element_size() + sum(f.nbytes for f in self.frames + self.x0_frames)
+
 
 def run(cfg: Run, bar=None) -> Result:
-    """cfg's result: from the cache, or computed with the progress bar moving; a repeated setting costs nothing."""
-    with _lock:
-        if cfg in _results:
-            _results.move_to_end(cfg)
+    """cfg's result (see run_all)."""
+    return run_all([cfg], bar)[0]
+
+
+def run_all(cfgs: list[Run], bar=None) -> list[Result]:
+    """The configs' results, computed together by the room's queue (or joined, or from its cache).
+
+    The bar shows how many requests are ahead of this page's, then the steps of its runs. A page that reruns (its
+    user moved a control) or closes stops waiting: its requests are released, and dropped if nobody else waits.
+    """
+    from ui.common import backend
+    from ui.room import room
+
+    r = room()
+    tickets = [r.queue.submit(cfg, r.job(cfg, backend(cfg.backend, cfg.device))) for cfg in cfgs]
+    try:
+        while waiting := [t for t in tickets if not t.done()]:
             if bar is not None:
-                bar.empty()
-            return _results[cfg]
-    result = _compute(cfg, bar)
-    with _lock:
-        _results[cfg] = result
-        while len(_results) > MAX_RESULTS:
-            _results.popitem(last=False)
-    return result
+                bar.progress(*status(tickets))  # also where Streamlit stops this run when its page reruns
+            waiting[0].wait(POLL_S)
+        if bar is not None:
+            bar.empty()
+        return [t.result() for t in tickets]
+    finally:
+        for t in tickets:
+            t.release()
 
 
-def _compute(cfg: Run, bar) -> Result:
-    """Run cfg's lab entry point, recording the first image's trajectory."""
-    den = backend(cfg.backend, cfg.device)
+def status(tickets) -> tuple[float, str]:
+    """(fraction done, text) of a page's requests: its place in line while none runs, else the steps done."""
+    progress = [t.progress() for t in tickets]
+    done = sum(p.total if t.done() else p.done for t, p in zip(tickets, progress))
+    total = sum(p.total for p in progress)
+    if not any(p.done for p in progress):
+        ahead = [p for p in (t.position() for t in tickets) if p is not None]
+        if ahead and min(ahead) > 0:
+            n = min(ahead)
+            return 0.0, f"waiting: {n} request{'s' if n > 1 else ''} of other browsers ahead of yours"
+    return (done / total if total else 0.0), f"denoising: step {done} of {total}" if total else "starting"
+
+
+def compute(cfg: Run, den, progress: Progress | None = None, run_loop=None) -> Result:
+    """Run cfg's lab entry point on den, recording the first image's trajectory; progress counts the steps.
+
+    run_loop(steps) runs the entry point's loop (lab.stepping): lab.batching.LoopBatcher.run on the server, which
+    runs it together with other requests' loops; None runs it here with den, as lab does.
+    """
+    progress = progress or Progress()
+    run_loop = run_loop or (lambda steps: lab.run_steps(steps, den))
     C, H, W = den.image_shape
     timesteps = lab.strided_timesteps(den.T, cfg.stride)
     frames, labels, x0s = [], [], []
+    progress.total = len(cfg.ts) if cfg.kind == "one_step" else len(timesteps) - cfg.i_start
 
-    def record(step: dict) -> None:
-        frames.append(to_uint8(step["x"][:1], -1, 1)[0])
-        x0s.append(to_uint8(step["x0_hat"][:1], -1, 1)[0])
+    def callback(step: dict) -> None:  # the tensors are kept (the loop makes new ones each step), made images at the end
+        frames.append(step["x"][:1])
+        x0s.append(step["x0_hat"][:1])
         labels.append(f"t = {step['t']} -> {'clean' if step['t_prev'] == lab.CLEAN else step['t_prev']}")
-
-    steps = len(timesteps) - cfg.i_start
-    moved = progress_callback(bar, steps) if bar is not None else None
-
-    def callback(step: dict) -> None:
-        record(step)
-        if moved:
-            moved(step)
+        progress.done += 1
 
     common = dict(timesteps=timesteps, generator=cfg.seed, callback=callback)
-    image = None if cfg.image is None else torch.from_numpy(np.frombuffer(cfg.image, np.float32).reshape(1, C, H, W).copy())
-    if cfg.kind == "sample":
-        out = lab.sample(den, cfg.n, cfg.prompts[0], cfg.scale, **common)
-    elif cfg.kind == "iterative":
-        x_t = lab.forward(image, timesteps[cfg.i_start], den, generator=cfg.seed)
-        fn = lab.iterative_denoise if cfg.scale is None else lab.iterative_denoise_cfg
-        kwargs = {} if cfg.scale is None else {"scale": cfg.scale}
-        out = fn(den, x_t, cfg.i_start, cfg.prompts[0], **kwargs, **common)
-    elif cfg.kind == "sdedit":
-        out = lab.sdedit(den, image, cfg.i_start, cfg.prompts[0], cfg.scale, **common)
-    elif cfg.kind == "inpaint":
-        mask = torch.from_numpy(np.frombuffer(cfg.mask, np.float32).reshape(H, W).copy())
-        out = lab.inpaint(den, image, mask, cfg.prompts[0], cfg.scale, **common)
-    elif cfg.kind == "anagram":
-        out = lab.visual_anagrams(den, cfg.prompts, cfg.views, cfg.n, cfg.scale, **common)
-    elif cfg.kind == "hybrid":
-        out = lab.make_hybrids(den, cfg.prompts, cfg.kernel_size, cfg.sigmas, cfg.n, cfg.scale, **common)
-    else:
-        raise ValueError(f"kind must be one of {KINDS}, got {cfg.kind!r}")
-    if bar is not None:
-        bar.empty()
-    return Result(out.clamp(-1, 1), frames, labels, x0s)
+    image = None if cfg.image is None else torch.from_numpy(np.frombuffer(cfg.image, np.float32).reshape(-1, C, H, W).copy())
+    with lab.stepping():  # each entry point returns its loop, for run_loop
+        if cfg.kind == "sample":
+            steps = lab.sample(den, cfg.n, cfg.prompts[0], cfg.scale, **common)
+        elif cfg.kind == "iterative":
+            x_t = lab.forward(image, timesteps[cfg.i_start], den, generator=cfg.seed)
+            fn = lab.iterative_denoise if cfg.scale is None else lab.iterative_denoise_cfg
+            kwargs = {} if cfg.scale is None else {"scale": cfg.scale}
+            steps = fn(den, x_t, cfg.i_start, cfg.prompts[0], **kwargs, **common)
+        elif cfg.kind == "sdedit":
+            steps = lab.sdedit(den, image, cfg.i_start, cfg.prompts[0], cfg.scale, **common)
+        elif cfg.kind == "inpaint":
+            mask = torch.from_numpy(np.frombuffer(cfg.mask, np.float32).reshape(H, W).copy())
+            steps = lab.inpaint(den, image, mask, cfg.prompts[0], cfg.scale, **common)
+        elif cfg.kind == "anagram":
+            steps = lab.visual_anagrams(den, cfg.prompts, cfg.views, cfg.n, cfg.scale, **common)
+        elif cfg.kind == "hybrid":
+            steps = lab.make_hybrids(den, cfg.prompts, cfg.kernel_size, cfg.sigmas, cfg.n, cfg.scale, **common)
+        elif cfg.kind == "one_step":  # 1.3: one model call per noisy image, each at its own t
+            steps = _chain([lab.one_step_denoise(den, image[i : i + 1], t, cfg.prompts[0]) for i, t in enumerate(cfg.ts)], progress)
+        else:
+            raise ValueError(f"kind must be one of {KINDS}, got {cfg.kind!r}")
+    out = run_loop(steps).clamp(-1, 1)
+    as_images = lambda xs: list(to_uint8(torch.cat(xs), -1, 1)) if xs else []  # noqa: E731
+    return Result(out, as_images(frames), labels, as_images(x0s))
+
+
+def _chain(loops: list, progress: Progress):
+    """Several loops one after the other as one loop, their results concatenated (lab.sampling's protocol)."""
+    out = []
+    for steps in loops:
+        out.append((yield from steps))
+        progress.done += 1
+    return torch.cat(out)

@@ -17,9 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @st.cache_resource
 def manager() -> JobManager:
-    """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2)."""
-    default = 2 if torch.cuda.is_available() else 1
-    return JobManager(os.environ.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"), int(os.environ.get("DIFFUSION_LAB_MAX_JOBS", default)))
+    """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2), at most
+    DIFFUSION_LAB_RUNS_PER_BROWSER (2) queued or running per browser; finished runs of browsers not seen for
+    DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts."""
+    env = os.environ
+    m = JobManager(env.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
+                   int(env.get("DIFFUSION_LAB_RUNS_PER_BROWSER", 2)))  # fmt: skip
+    m.cleanup(float(env.get("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30)) * 86400)
+    return m
 
 
 def owner_id() -> str:

@@ -4,16 +4,16 @@ import streamlit as st
 import torch
 
 from ui.common import current_backend, prompt_input, settings, show
-from ui.runs import Run, run
+from ui.runs import Run, default_prompts, run_all
 
 st.title("0 · Sampling")
 s, den = settings(), current_backend()
 st.markdown(f"Three prompts, each sampled with CFG at two numbers of steps. Seed **{s.seed}** (sidebar), reused by every page.")
-defaults = list(getattr(den, "prompts", ()) or ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"])
-prompts = [prompt_input(f"Prompt {i + 1}", defaults[[3, 7, 0][i] % len(defaults)], key=f"sampling_prompt_{i}", allow_null=False) for i in range(3)]
+defaults = default_prompts("sampling", den)
+prompts = [prompt_input(f"Prompt {i + 1}", defaults[i], key=f"sampling_prompt_{i}", allow_null=False) for i in range(3)]
 steps = st.select_slider("Numbers of inference steps", options=[5, 10, 20, 34, 50, 100], value=(10, 34), key="sampling_steps")
-bar = st.progress(0.0)
+cfgs = [Run("sample", s.backend, s.device, s.seed, (prompt,), 7.0, stride=max(1, den.T // n)) for prompt in prompts for n in steps]
+results = iter(run_all(cfgs, st.progress(0.0)))
 for prompt in prompts:
-    row = [run(Run("sample", s.backend, s.device, s.seed, (prompt,), 7.0, stride=max(1, den.T // n)), bar).images for n in steps]
     st.markdown(f"**{prompt}**")
-    show(torch.cat(row), [f"{n} steps" for n in steps])
+    show(torch.cat([next(results).images for _ in steps]), [f"{n} steps" for n in steps])

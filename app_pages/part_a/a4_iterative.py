@@ -5,7 +5,8 @@ import torch
 
 import lab
 from ui.common import current_backend, frames_row, pick_test_image, settings, show, trajectory_viewer
-from ui.runs import Run, run
+from ui.room import ITERATIVE_I_START, one_step_run
+from ui.runs import Run, run_all
 
 st.title("1.4 · Iterative denoising")
 st.markdown("From $t$ = strided_timesteps[i_start], step A.3 walks down the strided timesteps (990, 960, ..., 0).")
@@ -13,15 +14,15 @@ s, den = settings(), current_backend()
 x0 = pick_test_image()
 stride = 30 if s.lecture else st.select_slider("Stride", [10, 20, 30, 50, 100], 30, key="iterative_stride")
 timesteps = lab.strided_timesteps(den.T, stride)
-i_start = st.slider("i_start", 0, len(timesteps) - 1, min(10, len(timesteps) - 1), key="iterative_i_start")
+i_start = st.slider("i_start", 0, len(timesteps) - 1, min(ITERATIVE_I_START, len(timesteps) - 1), key="iterative_i_start")
 t = timesteps[i_start]
-res = run(Run("iterative", s.backend, s.device, s.seed, scale=None, stride=stride, i_start=i_start, image=Run.pack(x0)), st.progress(0.0))
+noisy = lab.forward(x0, t, den, generator=s.seed)
+res, one_step = run_all([Run("iterative", s.backend, s.device, s.seed, scale=None, stride=stride, i_start=i_start, image=Run.pack(x0)),
+                    one_step_run(s.backend, s.device, s.seed, noisy, [t])], st.progress(0.0))  # fmt: skip
 st.subheader("Every 5th step")
 frames_row(res.frames[::5], res.frame_labels[::5])
-noisy = lab.forward(x0, t, den, generator=s.seed)
-one_step = lab.one_step_denoise(den, noisy, t).clamp(-1, 1)
 st.subheader(f"From t = {t}: iterative vs one-step vs blur")
-show(torch.cat([x0, noisy, res.images, one_step, lab.gaussian_blur(noisy, 5, 2.0)]),
+show(torch.cat([x0, noisy, res.images, one_step.images, lab.gaussian_blur(noisy, 5, 2.0)]),
      ["original", f"noisy, t = {t}", "iteratively denoised", "one-step", "Gaussian blur (5, 2)"])  # fmt: skip
 st.subheader("Play the trajectory")
 trajectory_viewer(res.frames, res.frame_labels, key="iterative")

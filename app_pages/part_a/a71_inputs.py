@@ -4,16 +4,14 @@ import streamlit as st
 import torch
 
 from ui.common import canvas_strokes, drawing_to_image, settings, show, uploaded_image
-from ui.runs import Run, run
+from ui.room import sdedit_row
+from ui.runs import SDEDIT_ROW, run_all
 
-ROW = [1, 3, 5, 7, 10, 20]
 
-
-def sdedit_row(x: torch.Tensor, tag: str) -> None:
+def edit_row(x: torch.Tensor, tag: str) -> None:
     s = settings()
-    bar = st.progress(0.0)
-    edits = [run(Run("sdedit", s.backend, s.device, s.seed, ("a high quality photo",), 7.0, i_start=i, image=Run.pack(x)), bar).images for i in ROW]
-    show(torch.cat([*edits, x]), [f"i_start = {i}" for i in ROW] + [tag])
+    edits = [r.images for r in run_all(sdedit_row(s.backend, s.device, s.seed, x, "a high quality photo", 7.0), st.progress(0.0))]
+    show(torch.cat([*edits, x]), [f"i_start = {i}" for i in SDEDIT_ROW] + [tag])
 
 
 st.title("1.7.1 · Editing uploads and drawings")
@@ -21,11 +19,11 @@ st.markdown("SDEdit projects an image onto what the model knows: try a web image
 st.subheader("An uploaded image")
 x = uploaded_image("Upload an image", key="inputs_upload")
 if x is not None:
-    sdedit_row(x, "upload")
+    edit_row(x, "upload")
 st.subheader("A drawing")
 strokes = canvas_strokes("inputs_canvas")
 if strokes is None:
     st.info("Draw on the canvas, like a pen on paper; the edits appear here.")
 else:
-    sdedit_row(drawing_to_image(strokes), "drawing")
+    edit_row(drawing_to_image(strokes), "drawing")
     st.success("Edited your drawing.")

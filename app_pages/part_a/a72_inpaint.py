@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from ui.common import canvas_strokes, current_backend, pick_test_image, prompt_input, settings, show, uploaded_image
+from ui.room import MASKS, preset_mask
 from ui.runs import Run, run
 
 st.title("1.7.2 · Inpainting")
@@ -15,13 +16,7 @@ source = st.radio("Image", ["test image", "upload"], horizontal=True, key="inpai
 x0 = pick_test_image() if source == "test image" else uploaded_image("Upload an image", key="inpaint_upload")
 if x0 is None:
     st.stop()
-PRESETS = {
-    "top half": lambda m: m[: H // 2].fill(1), "bottom half": lambda m: m[H // 2 :].fill(1),
-    "left half": lambda m: m[:, : W // 2].fill(1), "right half": lambda m: m[:, W // 2 :].fill(1),
-    "centre square": lambda m: m[H // 4 : 3 * H // 4, W // 4 : 3 * W // 4].fill(1),
-}  # fmt: skip
-kind = st.radio("Mask", [*PRESETS, "draw"], horizontal=True, key="inpaint_mask")
-mask = np.zeros((H, W), np.float32)
+kind = st.radio("Mask", [*MASKS, "draw"], horizontal=True, key="inpaint_mask")
 if kind == "draw":
     strokes = canvas_strokes("inpaint_canvas", background=x0)
     if strokes is None:
@@ -29,7 +24,7 @@ if kind == "draw":
         st.stop()
     mask = (strokes > 0.25).astype(np.float32)
 else:
-    PRESETS[kind](mask)
+    mask = preset_mask(kind, H, W)
 if not mask.any() or mask.all():
     st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
     st.stop()

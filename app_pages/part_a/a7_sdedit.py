@@ -4,9 +4,8 @@ import streamlit as st
 import torch
 
 from ui.common import current_backend, pick_test_image, prompt_input, settings, show
-from ui.runs import Run, run
-
-ROW = [1, 3, 5, 7, 10, 20]
+from ui.room import sdedit_row
+from ui.runs import SDEDIT_ROW, run_all
 
 st.title("1.7 · Image-to-image translation (SDEdit)")
 st.markdown("The more noise (smaller i_start), the more the model invents; the less, the closer to the original.")
@@ -16,6 +15,5 @@ prompt = prompt_input("Prompt", "a high quality photo", key="sdedit_prompt")
 gamma = 7.0 if s.lecture else st.slider("CFG scale", 0.0, 15.0, 7.0, 0.5, key="sdedit_gamma")
 if prompt == "a high quality photo" and getattr(current_backend(), "prompts", None):
     st.caption("With the null prompt the conditional and unconditional estimates coincide: CFG changes nothing. Pick a class to guide.")
-bar = st.progress(0.0)
-edits = [run(Run("sdedit", s.backend, s.device, s.seed, (prompt,), gamma, i_start=i, image=Run.pack(x0)), bar).images for i in ROW]
-show(torch.cat([*edits, x0]), [f"i_start = {i}" for i in ROW] + ["original"])
+edits = [r.images for r in run_all(sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma), st.progress(0.0))]
+show(torch.cat([*edits, x0]), [f"i_start = {i}" for i in SDEDIT_ROW] + ["original"])

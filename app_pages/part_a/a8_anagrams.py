@@ -4,20 +4,20 @@ import streamlit as st
 
 import lab
 from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
-from ui.runs import Run, run
+from ui.runs import Run, default_prompts, run
 
 VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 clockwise": "rotate_cw",
          "rotate 90 counter-clockwise": "rotate_ccw", "negate": "negate", "mirror": "hflip"}  # fmt: skip
 
 st.title("1.8 · Visual anagrams")
 s, den = settings(), current_backend()
-prompts = list(getattr(den, "prompts", ()) or [])
+defaults = default_prompts("anagram", den)
 st.markdown("One image, two readings: as it is it shows prompt 1; through the view it shows prompt 2.")
 c1, c2, c3 = st.columns(3)
 with c1:
-    p1 = prompt_input("Prompt 1 (as is)", prompts[6] if prompts else "an oil painting of an old man", key="anagram_p1", allow_null=False)
+    p1 = prompt_input("Prompt 1 (as is)", defaults[0], key="anagram_p1", allow_null=False)
 with c2:
-    p2 = prompt_input("Prompt 2 (through the view)", prompts[9] if prompts else "an oil painting of people around a campfire", key="anagram_p2", allow_null=False)
+    p2 = prompt_input("Prompt 2 (through the view)", defaults[1], key="anagram_p2", allow_null=False)
 view_label = c3.selectbox("View", list(VIEWS), key="anagram_view")
 view = lab.get_view(VIEWS[view_label])
 res = run(Run("anagram", s.backend, s.device, s.seed, (p1, p2), 7.0, views=("identity", view.name)), st.progress(0.0))

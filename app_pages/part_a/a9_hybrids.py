@@ -4,18 +4,18 @@ import streamlit as st
 
 from lab.filters import max_kernel_size
 from ui.common import current_backend, prompt_input, settings, show
-from ui.runs import Run, run
+from ui.runs import Run, default_prompts, run
 
 st.title("1.9 · Hybrid images")
 s, den = settings(), current_backend()
 _, H, W = den.image_shape
-prompts = list(getattr(den, "prompts", ()) or [])
+defaults = default_prompts("hybrid", den)
 st.markdown("Low frequencies from one prompt (seen from far), high frequencies from another (seen up close).")
 c1, c2 = st.columns(2)
 with c1:
-    far = prompt_input("Far (low frequencies)", prompts[0] if prompts else "a lithograph of a skull", key="hybrid_far", allow_null=False)
+    far = prompt_input("Far (low frequencies)", defaults[0], key="hybrid_far", allow_null=False)
 with c2:
-    near = prompt_input("Near (high frequencies)", prompts[1] if prompts else "a lithograph of waterfalls", key="hybrid_near", allow_null=False)
+    near = prompt_input("Near (high frequencies)", defaults[1], key="hybrid_near", allow_null=False)
 if s.lecture:
     kernel_size, sigma = 33, 2.0
 else:

@@ -4,6 +4,7 @@ from functools import partial
 
 import streamlit as st
 
+from lab.jobs import RunLimit
 from lab.train import PART_A_BACKEND, course_config
 from ui.training import job_view, manager, owner_id
 
@@ -34,7 +35,10 @@ if start:
     extra = PART_A_BACKEND if experiment == PART_A else {}
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
                            grad_clip=1.0, snapshot_epochs=(), sample_every=1, **extra)  # fmt: skip
-    st.session_state["train_job"] = m.submit(owner, config).id
+    try:
+        st.session_state["train_job"] = m.submit(owner, config).id
+    except RunLimit as e:
+        st.warning(str(e))
 
 jobs = m.jobs(owner)
 if not jobs:
@@ -50,7 +54,10 @@ c = st.columns(3)
 if c[0].button("Stop", disabled=job.finished, key="train_stop"):
     m.stop(job.id)
 if c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="train_resume"):
-    m.resume(job.id)
+    try:
+        m.resume(job.id)
+    except RunLimit as e:
+        st.warning(str(e))
 c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id) if job.finished else b"", f"{job.id}.zip",
                      disabled=not job.finished, key="train_zip")  # fmt: skip  (zipped on click, not on every rerun)
 

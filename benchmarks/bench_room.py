@@ -1,0 +1,274 @@
+"""Benchmark of a room on one server (issue 11): N browsers on one `streamlit run Home.py`, as a lecture uses it.
+
+    python benchmarks/bench_room.py [--sizes 1,4,30] [--steady 120] [--mean-gap 20] [--app DIR] [--json FILE]
+
+The app is started as the README starts it, once per room size; the lecturer opens it (the Welcome page) --lead
+seconds before the room comes in, as before a lecture. The room's clients speak the browser's protocol (tests/remote_client.py: they paint nothing, as students' browsers on their own laptops), on the pages
+1.1, 1.6, 1.7, 1.8 and 1.9 with the default backend (MNIST digits):
+(a) burst, page by page: all N clients open the page at once (first load), then all change the sidebar's seed at
+    once; client i takes seed base + i // 3, so every seed is shared by up to three clients (a lecture: "pick a
+    seed", neighbours pick the same);
+(b) steady: client i stays on page i mod 5 and changes the seed at random moments (Poisson, mean --mean-gap s per
+    client; every seed unique) for --steady seconds.
+Latency is from the message that opens the page or carries the changed widget to the run's last image (to the end of
+its run where it shows none). Reported: p50 / p95 / max, errors (error messages and exceptions on the page, clients
+that timed out), whether clients with equal settings got equal pictures (Streamlit names an image by its bytes),
+the server's CPU (cores, averaged over the phase) and its peak memory (VmHWM). Then the bundled backend's inference
+cost per image, fp32 as the lab's exact path runs it and the server's fast path, against this CPU's GEMM peaks.
+--app runs another checkout's app (for example main before a change) with this benchmark's clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def together(n: int, work) -> list:
+    """work(i) for i < n in n threads released at the same moment; an exception is returned, not raised."""
+    barrier, out = threading.Barrier(n), [None] * n
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            out[i] = work(i)
+        except Exception as e:  # a client that timed out or lost its connection counts as an error
+            out[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def summary(latencies: list[float]) -> dict:
+    if not latencies:
+        return {"n": 0}
+    xs = sorted(latencies)
+    p95 = xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
+    return {"n": len(xs), "p50": statistics.median(xs), "p95": p95, "max": xs[-1]}
+
+
+def equal_pictures(groups: dict) -> bool:
+    """Every group (clients with equal settings) saw one and the same list of images, and it was not empty."""
+    return all(len({tuple(images) for images in lists}) == 1 and lists[0] for lists in groups.values())
+
+
+def errors_of(clients_or_exceptions) -> list[str]:
+    out = []
+    for c in clients_or_exceptions:
+        if isinstance(c, Exception):
+            out.append(f"{type(c).__name__}: {c}")
+        else:
+            out += c.errors
+    return out
+
+
+def burst(url: str, page: str, n: int, seed_base: int) -> dict:
+    from remote_client import RemoteClient
+
+    clients: list = [None] * n
+
+    def open_page(i: int):
+        clients[i] = RemoteClient(url, page)
+        return clients[i].open(timeout=300)
+
+    opened = together(n, open_page)
+    live = [c for c in clients if c is not None and c.images is not None]
+    first = [o["last_image"] for o in opened if isinstance(o, dict)]
+    first_errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(opened)])
+    first_equal = equal_pictures({"default": [clients[i].images for i, o in enumerate(opened) if isinstance(o, dict)]})
+    seeds = [seed_base + i // 3 for i in range(n)]
+    changed = together(n, lambda i: clients[i].change("Seed", seeds[i], timeout=300))
+    change = [o["last_image"] for o in changed if isinstance(o, dict)]
+    change_errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(changed)])
+    groups: dict = {}
+    for i, o in enumerate(changed):
+        if isinstance(o, dict):
+            groups.setdefault(seeds[i], []).append(clients[i].images)
+    for c in live:
+        with contextlib.suppress(Exception):
+            c.__exit__(None, None, None)
+    return {"first": first, "change": change, "errors": first_errors + change_errors, "equal": first_equal and equal_pictures(groups),
+            "distinct_seeds": len(set(seeds))}
+
+
+def steady(url: str, n: int, seconds: float, mean_gap: float, seed_base: int) -> dict:
+    from remote_client import RemoteClient
+
+    rng = random.Random(0)
+    gaps = [[rng.expovariate(1 / mean_gap) for _ in range(1000)] for _ in range(n)]
+    latencies, errors, lock = [], [], threading.Lock()
+
+    def client(i: int) -> None:
+        with RemoteClient(url, PAGES[i % len(PAGES)]) as c:
+            end, k = time.time() + seconds, 0
+            while True:
+                time.sleep(gaps[i][k])
+                if time.time() >= end:
+                    return
+                out = c.change("Seed", seed_base + 1000 * i + k, timeout=300)
+                with lock:
+                    latencies.append(out["last_image"])
+                    errors.extend(c.errors)
+                k += 1
+
+    results = together(n, client)
+    return {"latencies": latencies, "errors": errors + errors_of([r for r in results if isinstance(r, Exception)])}
+
+
+def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: Path | None) -> dict:
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+
+    out = {"clients": n}
+    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid):
+        with RemoteClient(url, "") as lecturer:  # the server's first session: its imports, the room's warm-up
+            out["lecturer_s"] = lecturer.opened["finished"]
+            time.sleep(lead)
+        t0, c0 = time.time(), cpu_seconds(pid)
+        pages = {}
+        for k, page in enumerate(PAGES):
+            pages[page] = burst(url, page, n, seed_base=1000 * (k + 1))
+            print(f"  {n} clients, burst {page}: first {summary(pages[page]['first'])}, change {summary(pages[page]['change'])}",
+                  flush=True)  # fmt: skip
+        out["burst_cores"] = (cpu_seconds(pid) - c0) / (time.time() - t0)
+        out["burst"] = pages
+        t0, c0 = time.time(), cpu_seconds(pid)
+        out["steady"] = steady(url, n, steady_s, mean_gap, seed_base=100_000) if steady_s > 0 else {"latencies": [], "errors": []}
+        out["steady_cores"] = (cpu_seconds(pid) - c0) / (time.time() - t0)
+        out["peak_mb"] = peak_memory_mb(pid)
+    return out
+
+
+def gemm_peaks() -> dict:
+    """GFLOP/s of a 2048^3 matrix product, fp32 and bf16, best of 5 on this machine's torch threads."""
+    import torch
+
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        n = 2048 if dtype == torch.float32 else 512  # bf16 without hardware support is slow: a smaller product
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(5))
+        peaks[str(dtype).removeprefix("torch.")] = 2 * n**3 / best / 1e9
+    return peaks
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def inference_cost() -> dict:
+    """ms per image of one model call of the bundled MNIST backend at several batch sizes: the exact fp32 path and,
+    where this checkout has it, the server's fast path (for_inference)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from models.bundled import load_backend
+
+    den = load_backend("MNIST digits")
+    x, cond = torch.randn(1, 1, 28, 28), den.encode(["3"])
+    with FlopCounterMode(display=False) as counter:
+        den(x, 500, cond)
+    gflop = counter.get_total_flops() / 1e9
+    paths = {"exact": den}
+    if hasattr(den, "for_inference"):
+        paths["fast"] = den.for_inference()
+    out = {"gflop_per_image": gflop}
+    for name, model in paths.items():
+        for batch in (2, 4, 12, 32):
+            xb, cb = x.expand(batch, -1, -1, -1).contiguous(), cond.expand(batch, -1)
+            model(xb, 500, cb)
+            reps = max(5, 200 // batch)
+            best = min(_timed(lambda: [model(xb, 500, cb) for _ in range(reps)]) for _ in range(3)) / reps
+            out[f"{name}_b{batch}_ms"] = 1e3 * best / batch
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,4,30", help="room sizes, comma-separated")
+    parser.add_argument("--steady", type=float, default=120, help="seconds of the steady phase (0: none)")
+    parser.add_argument("--mean-gap", type=float, default=20, help="mean seconds between a client's changes (steady)")
+    parser.add_argument("--lead", type=float, default=20, help="seconds between the lecturer's first page and the room")
+    parser.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app is served")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--server-log", type=Path, help="append the servers' output to this file")
+    parser.add_argument("--no-inference", action="store_true", help="skip the in-process inference measurement")
+    args = parser.parse_args()
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; app: {args.app}", flush=True)  # fmt: skip
+    report = {"app": str(args.app)}
+    if not args.no_inference:
+        report["peaks"], report["inference"] = gemm_peaks(), inference_cost()
+        print(json.dumps(report["peaks"]), json.dumps(report["inference"]), flush=True)
+    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log) for n in args.sizes.split(",")]
+    print_tables(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+
+
+def print_tables(report: dict) -> None:
+    fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
+    print("\n| clients | burst: first load p50 / p95 / max (s) | burst: seed change | steady: seed change | errors | equal settings, equal pictures | server CPU burst / steady (cores) | peak memory |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in report["rooms"]:
+        first = [x for p in r["burst"].values() for x in p["first"]]
+        change = [x for p in r["burst"].values() for x in p["change"]]
+        errors = sum(len(p["errors"]) for p in r["burst"].values()) + len(r["steady"]["errors"])
+        equal = all(p["equal"] for p in r["burst"].values())
+        print(f"| {r['clients']} | {fmt(summary(first))} | {fmt(summary(change))} | {fmt(summary(r['steady']['latencies']))} | {errors} | "
+              f"{'yes' if equal else 'NO'} | {r['burst_cores']:.2f} / {r['steady_cores']:.2f} | {r['peak_mb']:.0f} MB |")  # fmt: skip
+    print("\nper page (burst, p95 of first load / of seed change, s):")
+    for r in report["rooms"]:
+        cells = [f"{page} {summary(p['first']).get('p95', 0):.2f} / {summary(p['change']).get('p95', 0):.2f}" for page, p in r["burst"].items()]
+        print(f"  {r['clients']} clients: " + "; ".join(cells))
+    if "inference" in report:
+        inf, peaks = report["inference"], report["peaks"]
+        print(f"\nGEMM peaks (GFLOP/s): {peaks}; model: {inf['gflop_per_image']:.3f} GFLOP per image")
+        for key, ms in inf.items():
+            if key.endswith("_ms"):
+                print(f"  {key}: {ms:.3f} ms per image = {inf['gflop_per_image'] / ms * 1e3:.0f} GFLOP/s")
+    for r in report["rooms"]:
+        for page, p in r["burst"].items():
+            for e in p["errors"][:3]:
+                print(f"  error ({r['clients']} clients, {page}): {e[:200]}")
+
+
+if __name__ == "__main__":
+    main()

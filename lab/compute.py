@@ -1,0 +1,209 @@
+"""The room's compute queue: one computation per request key, started in arrival order on a bounded pool.
+
+A page asks for a result by a hashable key (its frozen config) and a function that computes it. As Go's
+``singleflight.Group``, a key already queued or running is joined, not computed again: thirty browsers that ask
+for the same picture cost one computation. As a ``concurrent.futures`` pool, requests start in arrival order on
+``workers`` threads, each caller holding a ``Ticket`` (a future with its place in line and its progress). A
+request whose callers all left before it started is set aside and, after ``grace_s``, dropped without running
+(a caller that comes back in time keeps its place). Finished results stay in an LRU cache bounded by bytes.
+Warm-up requests (``keep``) run only when no request with a caller is waiting.
+
+``fn(progress)`` runs on a worker thread; it may report ``progress.total`` and ``progress.done`` as it goes. This
+is the seam where another engine plugs in: anything that can run ``fn`` for a key and hand back a future can
+replace the worker pool (docs/scaling.md).
+No Streamlit here: the pages submit, poll and release.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+
+@dataclass
+class Progress:
+    """How far a computation has come, written by the computation, read by the pages that wait for it."""
+
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(eq=False)
+class Request:
+    key: Hashable
+    fn: Callable[[Progress], Any]
+    seq: int  # arrival order
+    keep: bool = False  # warm-up: run it even though nobody waits (after every request somebody waits for)
+    waiters: int = 0  # callers holding a ticket that was not released
+    state: str = "queued"  # queued, running, done, failed, dropped
+    left_at: float | None = None  # when its last caller left while it was queued
+    progress: Progress = field(default_factory=Progress)
+    future: Future = field(default_factory=Future)
+
+
+class Ticket:
+    """One caller's hold on a request: its result, its place in line, its progress; release() when leaving."""
+
+    def __init__(self, queue: ComputeQueue, request: Request, counted: bool):
+        self.queue, self.request, self._held = queue, request, counted
+
+    def position(self) -> int | None:
+        """Requests that will start before this one (0: it starts next), None once it runs or has ended."""
+        return self.queue._position(self.request)
+
+    def progress(self) -> Progress:
+        return self.request.progress
+
+    def done(self) -> bool:
+        return self.request.future.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the result (or its error) is there."""
+        return bool(wait([self.request.future], timeout).done)
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.request.future.result(timeout)
+
+    def release(self) -> None:
+        """This caller no longer waits (its page reran, or its browser left); idempotent."""
+        if self._held:
+            self._held = False
+            self.queue._release(self.request)
+
+
+class ComputeQueue:
+    """Submit keyed computations; identical keys share one; at most ``workers`` run at once; results cached by bytes."""
+
+    def __init__(self, workers: int = 8, max_bytes: int = 256 << 20, sizeof: Callable[[Any], int] = lambda v: 0,
+                 grace_s: float = 10.0, on_compute: Callable[[Hashable], None] | None = None,
+                 initializer: Callable[[], None] | None = None):  # fmt: skip
+        if workers < 1 or max_bytes < 0:
+            raise ValueError(f"workers must be >= 1 and max_bytes >= 0, got {workers} and {max_bytes}")
+        self.workers, self.max_bytes, self.sizeof, self.grace_s = workers, max_bytes, sizeof, grace_s
+        self.on_compute = on_compute  # called with a key as its computation starts (a log, a test's counter)
+        self.initializer = initializer  # run by each worker thread first, as ThreadPoolExecutor's (torch's threads)
+        self._results: OrderedDict = OrderedDict()  # key -> (value, bytes), least recently used first
+        self._bytes = 0
+        self._inflight: dict[Hashable, Request] = {}  # queued and running requests
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0}
+        self._threads = [threading.Thread(target=self._work, name=f"compute-{i}", daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    # --- callers
+
+    def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False) -> Ticket:
+        """A ticket for key's result: from the cache, from the request already queued or running, or a new request."""
+        with self._cond:
+            if key in self._results:
+                self._results.move_to_end(key)
+                self.counts["cached"] += 1
+                request = Request(key, fn, -1, state="done")
+                request.future.set_result(self._results[key][0])
+                return Ticket(self, request, counted=False)
+            request = self._inflight.get(key)
+            if request is None:
+                request = self._inflight[key] = Request(key, fn, next(self._seq))
+                self._cond.notify()
+            else:
+                self.counts["joined"] += 1
+            request.keep |= keep
+            if not keep:
+                request.waiters += 1
+                request.left_at = None
+            return Ticket(self, request, counted=not keep)
+
+    def cached(self, key: Hashable) -> Any | None:
+        with self._cond:
+            return self._results[key][0] if key in self._results else None
+
+    def pending(self) -> int:
+        """Requests queued that somebody waits for."""
+        with self._cond:
+            return sum(1 for r in self._inflight.values() if r.state == "queued" and r.waiters)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes
+
+    # --- the queue
+
+    def _release(self, request: Request) -> None:
+        with self._cond:
+            request.waiters -= 1
+            if request.waiters == 0 and request.state == "queued" and not request.keep:
+                request.left_at = time.monotonic()  # set aside: dropped after grace_s unless somebody comes back
+
+    def _position(self, request: Request) -> int | None:
+        with self._cond:
+            if request.state != "queued":
+                return None
+            return sum(1 for r in self._inflight.values() if r.state == "queued" and self._before(r, request))
+
+    @staticmethod
+    def _before(a: Request, b: Request) -> bool:
+        """a starts before b: requests somebody waits for first, then warm-up ones; each in arrival order."""
+        return (not a.waiters, a.seq) < (not b.waiters, b.seq)
+
+    def _next(self) -> Request | None:
+        """The next request to run (under the lock); drops those nobody came back for within grace_s."""
+        now, best = time.monotonic(), None
+        for r in list(self._inflight.values()):
+            if r.state != "queued":
+                continue
+            if not r.waiters and not r.keep:
+                if now - r.left_at > self.grace_s:
+                    r.state = "dropped"
+                    del self._inflight[r.key]
+                    r.future.cancel()
+                    self.counts["dropped"] += 1
+                continue
+            if best is None or self._before(r, best):
+                best = r
+        return best
+
+    def _work(self) -> None:
+        if self.initializer is not None:
+            self.initializer()
+        while True:
+            with self._cond:
+                request = self._next()
+                while request is None:
+                    self._cond.wait(timeout=self.grace_s)
+                    request = self._next()
+                request.state = "running"
+                self.counts["computed"] += 1
+            if self.on_compute is not None:
+                self.on_compute(request.key)
+            try:
+                value = request.fn(request.progress)
+            except BaseException as e:  # the error goes to every caller; nothing is cached
+                with self._cond:
+                    request.state = "failed"
+                    self.counts["failed"] += 1
+                    del self._inflight[request.key]
+                request.future.set_exception(e)
+                continue
+            with self._cond:
+                request.state = "done"
+                del self._inflight[request.key]
+                self._store(request.key, value)
+            request.future.set_result(value)
+
+    def _store(self, key: Hashable, value: Any) -> None:
+        """Cache value; evict the least recently used until the cache holds at most max_bytes (under the lock)."""
+        size = self.sizeof(value)
+        if size > self.max_bytes:
+            return
+        self._results[key] = (value, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, (_, evicted) = self._results.popitem(last=False)
+            self._bytes -= evicted

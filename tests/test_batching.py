@@ -1,0 +1,111 @@
+"""The server's fast path (lab/batching.py, CourseDenoiser.for_inference): loops of several requests share model
+calls, a row's output does not depend on what it is batched with, and samples made the fast way are judged as
+well as the exact way's."""
+
+import threading
+
+import pytest
+import torch
+
+import lab
+from lab.batching import LoopBatcher
+from lab.metrics import accuracy, predict
+from models.bundled import load_backend, load_classifier
+
+
+@pytest.fixture(scope="module")
+def backends():
+    exact = load_backend("MNIST digits")
+    return exact, exact.for_inference()
+
+
+def test_the_fast_model_equals_the_exact_one_up_to_float_rounding(backends):
+    exact, fast = backends
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 28, 28, generator=g)
+    cond = exact.encode(["3", "", "7", "a high quality photo", "0", "1", "2", "9"])
+    eps_exact, _ = exact(x, 500, cond)
+    eps_fast, _ = fast(x, 500, cond)
+    assert (eps_fast - eps_exact).abs().max() < 1e-4
+    per_row, _ = fast(x, torch.tensor([500] * 8), cond)  # one timestep per row, as the batcher calls it
+    assert torch.equal(per_row, eps_fast)
+
+
+def test_a_rows_output_does_not_depend_on_its_batch_when_batches_are_multiples_of_the_quantum(backends):
+    """What makes identical requests give identical pictures whatever else the room asks (on this machine's kernels)."""
+    _, fast = backends
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(24, 1, 28, 28, generator=g)
+    t = torch.randint(0, 1000, (24,), generator=g)
+    cond = torch.nn.functional.one_hot(torch.randint(0, 10, (24,), generator=g), 10).float()
+    alone = torch.cat([fast(torch.cat([x[i : i + 1], torch.zeros(3, 1, 28, 28)]), torch.cat([t[i : i + 1], t[:3]]),
+                            torch.cat([cond[i : i + 1], cond[:3]]))[0][:1] for i in range(24)])  # fmt: skip
+    for size in (4, 8, 12, 24):
+        perm = torch.randperm(24, generator=g)
+        out = torch.cat([fast(x[perm][k : k + size], t[perm][k : k + size], cond[perm][k : k + size])[0] for k in range(0, 24, size)])
+        assert torch.equal(out, alone[perm]), size
+
+
+def sdedit_steps(den, seed: int, i_start: int, image: torch.Tensor, record: list | None = None):
+    with lab.stepping():
+        return lab.sdedit(den, image, i_start, "3", 7.0, generator=seed, callback=record.append if record is not None else None)
+
+
+def test_loops_running_together_share_model_calls_and_each_gets_what_it_gets_alone(backends):
+    _, fast = backends
+    image = torch.zeros(1, 1, 28, 28)
+    alone = [LoopBatcher(fast).run(sdedit_steps(fast, 10 + i, i, image)) for i in (1, 5, 20)]
+    batcher, results = LoopBatcher(fast), [None] * 3
+    go = threading.Barrier(3)
+
+    def one(k, i):
+        steps = sdedit_steps(fast, 10 + i, i, image)
+        go.wait()
+        results[k] = batcher.run(steps)
+
+    threads = [threading.Thread(target=one, args=(k, i)) for k, i in enumerate((1, 5, 20))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(torch.equal(r, a) for r, a in zip(results, alone))
+    steps = (34 - 1) + (34 - 5) + (34 - 20)
+    assert batcher.stats["steps"] == steps and batcher.stats["model_calls"] < steps  # chains at different t shared calls
+    assert batcher.stats["most_loops"] >= 2
+
+
+def test_a_loop_that_fails_fails_alone(backends):
+    _, fast = backends
+    batcher = LoopBatcher(fast)
+
+    def broken():
+        yield torch.zeros(1, 1, 28, 28), 500, fast.encode(["3"])
+        raise ValueError("this step went wrong")
+
+    with pytest.raises(ValueError, match="this step went wrong"):
+        batcher.run(broken())
+    image = torch.zeros(1, 1, 28, 28)
+    assert torch.equal(batcher.run(sdedit_steps(fast, 3, 10, image)), LoopBatcher(fast).run(sdedit_steps(fast, 3, 10, image)))
+
+
+def test_samples_made_the_fast_way_are_judged_as_well_as_the_exact_ways(backends):
+    """As tests/test_bundled.py judges the bundled backend: one image per class, CFG 7, read by the bundled classifier."""
+    exact, fast = backends
+    judge = load_classifier("mnist")
+    labels = torch.arange(10).repeat(3)
+    scores = {}
+    for name, den in (("exact", exact), ("fast", fast)):
+        images = []
+        for seed in range(3):
+            x = lab.course.pure_noise(den, 10, torch.Generator().manual_seed(seed))
+            guide = lab.cfg(den.encode([str(k) for k in range(10)]), den.encode([""]), 7.0)
+            steps = lab.denoise_steps(den, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(seed), clip_x0=1.0)
+            images.append(lab.run_steps(steps, den) if name == "exact" else LoopBatcher(den).run(steps))
+        predicted, _ = predict(judge, (torch.cat(images) + 1) / 2)
+        scores[name] = accuracy(predicted, labels)
+    assert scores["fast"] >= 0.9 and scores["fast"] >= scores["exact"] - 0.05, scores
+
+
+def test_settings_are_checked(backends):
+    with pytest.raises(ValueError, match="multiple of quantum"):
+        LoopBatcher(backends[1], max_rows=10, quantum=4)

@@ -1,0 +1,144 @@
+"""A room on one server (ui/room.py over lab/compute.py and lab/batching.py), tested as it runs: `streamlit run
+Home.py` driven by clients that speak the browser's protocol (tests/remote_client.py), and AppTest for the warm-up.
+
+- two browsers that open the same page at once cost one computation, and see the same pictures;
+- a page waiting behind other browsers' requests says how many are ahead; a browser that leaves before its request
+  starts costs nothing;
+- after the warm-up, every Part A page opened with its defaults computes nothing new.
+"""
+
+import threading
+import time
+
+import pytest
+
+from conftest import image_urls, open_page
+from remote_client import RemoteClient
+from test_browser import serve_app
+from ui import catalog
+
+
+def computed(log) -> list[str]:
+    """The computations the server started, one line each (DIFFUSION_LAB_COMPUTE_LOG)."""
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_two_browsers_opening_the_same_page_at_once_cost_one_computation(tmp_path):
+    log = tmp_path / "computed.log"
+    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_COMPUTE_LOG": str(log)}
+    with serve_app(env) as (url, _):
+        clients = [RemoteClient(url, "a7_sdedit"), RemoteClient(url, "a7_sdedit")]
+        barrier = threading.Barrier(2)
+
+        def open_page_(client):
+            barrier.wait()
+            client.open()
+
+        threads = [threading.Thread(target=open_page_, args=(c,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        first, second = clients
+        assert first.images and first.images == second.images  # the same pictures, named by their bytes
+        assert not first.errors and not second.errors
+        lines = computed(log)
+        assert len(lines) == 6 and all(" sdedit " in line for line in lines), lines  # the row's six i_start, once
+        first.change("Seed", 7)  # one browser changes its seed: only its row is computed
+        assert len(computed(log)) == 12 and first.images != second.images
+        for c in clients:
+            c.close()
+
+
+def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_its_turn_costs_nothing(tmp_path):
+    log = tmp_path / "computed.log"
+    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_COMPUTE_LOG": str(log),
+           "DIFFUSION_LAB_COMPUTE_WORKERS": "1", "DIFFUSION_LAB_FAST": "0"}  # fmt: skip  (one request at a time)
+    with serve_app(env) as (url, _):
+        busy = [RemoteClient(url, "a0_sampling"), RemoteClient(url, "a73_text")]  # 12 requests in line
+        threads = [threading.Thread(target=c.open, kwargs={"timeout": 300}) for c in busy]
+        for thread in threads:
+            thread.start()
+        end = time.time() + 60
+        while len(computed(log)) < 1 and time.time() < end:
+            time.sleep(0.05)
+        waiting = RemoteClient(url, "a9_hybrids")
+        waiting.open_until(lambda c: any("ahead of yours" in p for p in c.progress), timeout=60)
+        said = next(p for p in waiting.progress if "ahead of yours" in p)
+        assert said.startswith("waiting: ") and int(said.split()[1]) >= 1, said
+        leaving = RemoteClient(url, "a8_anagrams")
+        leaving.open_until(lambda c: any("ahead of yours" in p for p in c.progress), timeout=60)
+        leaving.close()  # the browser leaves while its request waits
+        for thread in threads:
+            thread.join(300)
+        waiting._until_finished(300)
+        assert waiting.images and not waiting.errors
+        time.sleep(1.0)
+        lines = computed(log)
+        assert any(" hybrid " in line for line in lines) and not any(" anagram " in line for line in lines), lines
+        for c in (*busy, waiting):
+            c.close()
+
+
+def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_nothing(monkeypatch):
+    from ui.room import room
+
+    monkeypatch.setenv("DIFFUSION_LAB_WARM", "1")
+    room.clear()
+    try:
+        open_page("a1_forward.py")  # the first page of a fresh server: the room is made and starts warming
+        r = room()
+        assert r.warmed.wait(600)
+        before = dict(r.queue.counts)
+        assert before["computed"] >= 25 and before["failed"] == 0, before
+        for page, _ in catalog.PART_A:
+            if page == "a71_inputs.py":  # nothing to compute until an upload or a drawing
+                continue
+            at = open_page(page)
+            assert image_urls(at), page
+            assert r.queue.counts["computed"] == before["computed"], f"{page} computed something the warm-up did not"
+        assert r.queue.counts["cached"] > before["cached"]
+    finally:
+        room.clear()
+
+
+def test_the_waiting_message_counts_the_requests_ahead_then_the_steps():
+    from lab.compute import Progress
+    from ui.runs import status
+
+    class Ticket:
+        def __init__(self, position, done=0, total=33, finished=False):
+            self._position, self._progress, self._done = position, Progress(done, total), finished
+
+        def position(self):
+            return self._position
+
+        def progress(self):
+            return self._progress
+
+        def done(self):
+            return self._done
+
+    assert status([Ticket(2), Ticket(3)]) == (0.0, "waiting: 2 requests of other browsers ahead of yours")
+    assert status([Ticket(1)])[1] == "waiting: 1 request of other browsers ahead of yours"
+    assert status([Ticket(None, 11), Ticket(4)]) == (11 / 66, "denoising: step 11 of 66")
+    assert status([Ticket(None, 33, finished=True), Ticket(None, 0)])[1] == "denoising: step 33 of 66"
+
+
+def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take():
+    from dataclasses import fields
+
+    import ui.room
+    from ui.room import RoomSettings
+
+    for f in fields(RoomSettings):  # each setting's variable is the one the module's docstring documents
+        assert f"DIFFUSION_LAB_{f.name.upper()} " in ui.room.__doc__, f.name
+
+    s = RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "4", "DIFFUSION_LAB_FAST": "0", "DIFFUSION_LAB_WARM_SEEDS": "1, 100"})
+    assert (s.compute_workers, s.fast, s.warm_seeds, s.warm) == (4, False, (1, 100), True)
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_COMPUTE_WORKERS='many': it takes a whole number"):
+        RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "many"})
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='yes': it takes 0 or 1"):
+        RoomSettings.from_env({"DIFFUSION_LAB_FAST": "yes"})
+    with pytest.raises(ValueError, match="multiple of DIFFUSION_LAB_BATCH_QUANTUM"):
+        RoomSettings.from_env({"DIFFUSION_LAB_BATCH_ROWS": "10"})
