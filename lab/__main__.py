@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--schedule", choices=("linear", "squaredcos_cap_v2"))
     t.add_argument("--signed", action="store_true", default=None, help="images in [-1, 1] instead of [0, 1]")
     t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
-    t.add_argument("--precision", choices=("bf16", "fp32"))
+    t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="auto (default): bf16 where the device computes it natively")
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, samples/")

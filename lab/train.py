@@ -70,7 +70,7 @@ class TrainConfig:
     cfg_scale: float = 5.0  # guidance of the sample grids
     seed: int = 0
     device: str = "cpu"
-    precision: str = "bf16"  # bf16 autocast or fp32
+    precision: str = "auto"  # bf16 autocast, fp32, or auto: bf16 where the device computes it natively (validate resolves it)
     sample_every: int = 1  # epochs between sample grids (0: only at snapshot epochs and the end)
     sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
@@ -100,9 +100,18 @@ class TrainConfig:
         check_float("p_uncond", self.p_uncond, 0, 1)
         if self.lr_schedule not in ("exponential", "constant"):
             raise ValueError(f"lr_schedule must be 'exponential' or 'constant', got {self.lr_schedule!r}")
-        if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
-        return self
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
+
+
+def native_precision(device: str) -> str:
+    """"bf16" where the device has bf16 arithmetic (a CUDA GPU that supports it; a CPU with AVX-512 BF16 or AMX),
+    else "fp32": without it bf16 autocast is emulated, several times slower than fp32 (6.8x on an AVX2 AMD EPYC)."""
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16" if native else "fp32"
 
 
 def course_config(experiment: str, condition: str | None = None, **overrides) -> TrainConfig:

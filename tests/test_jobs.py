@@ -120,47 +120,52 @@ def test_a_runs_pace_reads_its_recent_steps_not_one_short_batch(tmp_path):
 def test_a_browser_may_have_two_runs_going_and_the_queue_is_fair_between_browsers(tmp_path):
     from lab.jobs import RunLimit
 
+    finished_run(tmp_path, "interrupted", "alice", time.time(), latest="epoch_0001")  # stopped, resumable
     manager = JobManager(tmp_path, max_running=1, max_per_owner=2)
-    a1 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=60))
+    a1 = manager.submit("alice", course_config("flow", "time", **TINY))
     a2 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
     with pytest.raises(RunLimit, match="already has 2 runs queued or running, the most one browser may have at once on this server is 2"):
         manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
+    with pytest.raises(RunLimit):
+        manager.resume("interrupted")  # a resumed run counts as one going
+    assert manager.get("interrupted").status == "stopped"
     b1 = manager.submit("bob", course_config("flow", "time", **TINY, max_steps=5))  # later, but bob has nothing going
     wait_for(lambda: a1.status == "running")
     assert manager.queue_position(b1.id) == 1 and manager.queue_position(a2.id) == 2
     manager.stop(a2.id)  # a queued run stopped: alice may start another
     a3 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
-    assert manager.queue_position(a3.id) == 2
-    wait_for(lambda: b1.status == "running")  # after alice's first run, bob's before alice's second
+    assert manager.queue_position(b1.id) == 1 and manager.queue_position(a3.id) == 2
+    manager.stop(a1.id)
+    wait_for(lambda: b1.status in ("running", "done"))  # after alice's run, bob's before alice's next one
     assert a3.status == "queued"
-    wait_for(lambda: a3.finished and b1.finished)
-    x, y = (manager.submit("alice", course_config("flow", "time", **TINY, max_steps=400)) for _ in range(2))
-    wait_for(lambda: (x.run_dir / "latest").exists())
-    manager.stop(x.id)
-    wait_for(lambda: x.status == "stopped")
-    z = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=400))
-    with pytest.raises(RunLimit):
-        manager.resume(x.id)  # a resumed run counts as one going
-    for job in (y, z):
-        manager.stop(job.id)
-    wait_for(lambda: y.finished and z.finished)
+    wait_for(lambda: a3.finished)
+
+
+def finished_run(root, job_id: str, owner: str, submitted: float, latest: str = "final") -> None:
+    """A run folder as a finished (or, with latest a checkpoint's name, stopped) run leaves it, without training it."""
+    import json
+
+    run = root / job_id
+    run.mkdir(parents=True)
+    (run / "owner.json").write_text(json.dumps({"owner": owner, "submitted": submitted, "total_steps": 3}))
+    (run / "config.json").write_text(json.dumps(course_config("flow", "time", **TINY).to_dict()))
+    (run / "latest").write_text(latest)
 
 
 def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
+    now = time.time()
+    finished_run(tmp_path, "old", "gone", now - 40 * 86400)
+    finished_run(tmp_path, "kept", "here", now - 40 * 86400)
+    finished_run(tmp_path, "recent", "gone", now - 86400)
     manager = JobManager(tmp_path)
-    old = manager.submit("gone", course_config("flow", "time", **TINY, max_steps=3))
-    kept = manager.submit("here", course_config("flow", "time", **TINY, max_steps=3))
-    wait_for(lambda: old.finished and kept.finished)
-    manager.jobs("here")  # this browser has just looked at its runs
-    going = manager.submit("gone", course_config("flow", "time", **TINY, max_steps=400))
-    wait_for(lambda: going.status == "running")
-    later = time.time() + 3 * 86400
-    manager._seen["here"] = later - 100  # seen again yesterday, "gone" never since it started its runs
-    assert manager.cleanup(2 * 86400, now=later) == [old.id]  # the running run of "gone" stays
-    assert not old.run_dir.exists() and kept.run_dir.exists() and going.run_dir.exists()
-    assert [j.id for j in manager.jobs("gone")] == [going.id]
-    manager.stop(going.id)
-    wait_for(lambda: going.finished)
-    assert JobManager(tmp_path).get(kept.id).status == "done"  # a restarted server does not bring it back
-    with pytest.raises(ValueError):
-        JobManager(tmp_path).get(old.id)
+    manager.jobs("here")  # this browser looks at its runs now
+    going = Job("going", "gone", course_config("flow", "time", **TINY), tmp_path / "going", "running", submitted=now - 50 * 86400)
+    manager._jobs["going"] = going  # a run still training is never removed
+    assert manager.cleanup(30 * 86400, now=now) == ["old"]
+    assert not (tmp_path / "old").exists() and (tmp_path / "kept").exists() and (tmp_path / "recent").exists()
+    assert sorted(j.id for j in manager.jobs("gone")) == ["going", "recent"]
+    manager._seen_saved = 0.0
+    manager.jobs("here")  # written to disk (at most once a minute)
+    again = JobManager(tmp_path)  # a restarted server remembers who was seen when: "kept" is 60 days old, its owner
+    assert again.cleanup(30 * 86400, now=now + 20 * 86400) == []  # was seen 20 days ago
+    assert sorted(again.cleanup(30 * 86400, now=now + 31 * 86400)) == ["kept", "recent"]
