@@ -288,13 +288,14 @@ class JobManager:
 
     def _saw(self, owner: str) -> None:
         now = time.time()
-        self._seen[owner] = now
-        if now - self._seen_saved > SEEN_EVERY:
-            self._seen_saved = now
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{SEEN_FILE}.tmp"
-            tmp.write_text(json.dumps(self._seen))
-            tmp.replace(self.root / SEEN_FILE)
+        with self._lock:
+            self._seen[owner] = now
+            if now - self._seen_saved > SEEN_EVERY:
+                self._seen_saved = now
+                self.root.mkdir(parents=True, exist_ok=True)
+                tmp = self.root / f".{SEEN_FILE}.tmp"
+                tmp.write_text(json.dumps(self._seen))
+                tmp.replace(self.root / SEEN_FILE)  # atomic: a restarted server never reads half a file
 
     def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
         """Remove the finished runs of owners not seen for max_age_s (their run folders too); the ids removed.

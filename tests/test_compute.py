@@ -22,6 +22,14 @@ class Blocker:
         return self.value
 
 
+def busy(**settings) -> tuple[ComputeQueue, Blocker]:
+    """A queue of one worker, busy with a request until the blocker is released."""
+    queue, blocker = ComputeQueue(workers=1, **settings), Blocker()
+    queue.submit("running", blocker)
+    assert blocker.started.wait(10)
+    return queue, blocker
+
+
 def recorder(log: list, name: str):
     def fn(progress):
         log.append(name)
@@ -43,9 +51,7 @@ def test_identical_requests_are_computed_once_and_every_caller_gets_the_result()
 
 
 def test_requests_start_in_arrival_order_and_each_knows_its_place():
-    queue, blocker, log = ComputeQueue(workers=1), Blocker(), []
-    queue.submit("running", blocker)
-    assert blocker.started.wait(10)
+    (queue, blocker), log = busy(), []
     tickets = [queue.submit(name, recorder(log, name)) for name in ("a", "b", "c")]
     assert [t.position() for t in tickets] == [0, 1, 2]
     assert tickets[0].progress().done == 0
@@ -55,9 +61,7 @@ def test_requests_start_in_arrival_order_and_each_knows_its_place():
 
 
 def test_a_request_whose_browsers_left_before_it_started_is_not_computed():
-    queue, blocker, log = ComputeQueue(workers=1, grace_s=0.2), Blocker(), []
-    queue.submit("running", blocker)
-    assert blocker.started.wait(10)
+    (queue, blocker), log = busy(grace_s=0.2), []
     left = queue.submit("left", recorder(log, "left"))
     stays = queue.submit("stays", recorder(log, "stays"))
     assert stays.position() == 1
@@ -72,9 +76,7 @@ def test_a_request_whose_browsers_left_before_it_started_is_not_computed():
 
 
 def test_a_browser_that_comes_back_within_the_grace_period_keeps_its_place():
-    queue, blocker, log = ComputeQueue(workers=1, grace_s=30), Blocker(), []
-    queue.submit("running", blocker)
-    assert blocker.started.wait(10)
+    (queue, blocker), log = busy(grace_s=30), []
     first = queue.submit("first", recorder(log, "first"))
     later = queue.submit("later", recorder(log, "later"))
     first.release()  # a rerun of its page: released, then asked again at once
@@ -114,17 +116,13 @@ def test_an_error_reaches_every_caller_and_is_not_cached():
 
 
 def test_warm_up_requests_wait_for_every_request_a_browser_waits_for_and_join_them():
-    queue, blocker, log = ComputeQueue(workers=1), Blocker(), []
-    queue.submit("running", blocker)
-    assert blocker.started.wait(10)
+    (queue, blocker), log = busy(), []
     warm = queue.submit("warm", recorder(log, "warm"), keep=True)  # nobody waits: runs when nothing else does
     asked = queue.submit("asked", recorder(log, "asked"))
     assert asked.position() == 0 and warm.position() == 1
     blocker.go.set()
     assert asked.result(10) == "asked" and warm.result(10) == "warm" and log == ["asked", "warm"]
-    queue2, blocker2, log2 = ComputeQueue(workers=1), Blocker(), []
-    queue2.submit("running", blocker2)
-    assert blocker2.started.wait(10)
+    (queue2, blocker2), log2 = busy(), []
     queue2.submit("default page", recorder(log2, "default page"), keep=True)
     queue2.submit("other", recorder(log2, "other"))
     joined = queue2.submit("default page", recorder(log2, "default page"))  # a browser opens the warmed page

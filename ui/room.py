@@ -28,7 +28,6 @@ import threading
 import time
 from dataclasses import dataclass, fields
 
-import numpy as np
 import streamlit as st
 import torch
 
@@ -36,7 +35,7 @@ import lab
 from lab.batching import LoopBatcher
 from lab.compute import ComputeQueue
 from lab.filters import max_kernel_size
-from ui.runs import SDEDIT_ROW, Run, compute, default_prompts
+from ui.runs import FORWARD_T, ITERATIVE_I_START, ONE_STEP_TS, Run, compute, default_prompts, one_step_run, preset_mask, sdedit_row
 
 log = logging.getLogger("diffusion_lab")
 
@@ -143,52 +142,26 @@ def _warm_defaults(r: Room) -> None:
     from ui.common import DEFAULT_SEED, backend, heldout_images
 
     try:
-        tickets = []
+        warmed, t0 = 0, time.perf_counter()
         for name in (next(iter(BACKENDS)), *r.settings.warm_backends):
             den = backend(name, "cpu")
             x0 = heldout_images(BACKENDS[name][1])[:1]
             for seed in (DEFAULT_SEED, *r.settings.warm_seeds):
-                tickets += r.warm([(cfg, den) for cfg in default_requests(name, "cpu", seed, den, x0)])
-        for ticket in tickets:
-            ticket.wait()
-        log.info("warmed %d default results", len(tickets))
+                for page in default_requests(name, "cpu", seed, den, x0):  # a page at a time: a browser that opens a
+                    for ticket in r.warm([(cfg, den) for cfg in page]):  # page meanwhile waits for one page's warm-up
+                        ticket.wait()
+                        warmed += 1
+        log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
     except Exception:  # warming is a courtesy: the pages compute what they need anyway
         log.exception("warming the pages' defaults failed")
     finally:
         r.warmed.set()
 
 
-def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None) -> list[Run]:
-    """1.7's row: SDEdit of x0 from each i_start of SDEDIT_ROW."""
-    return [Run("sdedit", backend, device, seed, (prompt,), scale, i_start=i, image=Run.pack(x0)) for i in SDEDIT_ROW]
-
-
-def one_step_run(backend: str, device: str, seed: int, noisy: torch.Tensor, ts, prompt: str = "a high quality photo") -> Run:
-    """1.3: the one-step estimate of each noisy image (B, C, H, W) at its own timestep."""
-    return Run("one_step", backend, device, seed, (prompt,), None, image=Run.pack(noisy), ts=tuple(int(t) for t in ts))
-
-
-MASKS = {  # inpainting masks: 1 where new content goes
-    "top half": lambda m: m[: m.shape[0] // 2].fill(1), "bottom half": lambda m: m[m.shape[0] // 2 :].fill(1),
-    "left half": lambda m: m[:, : m.shape[1] // 2].fill(1), "right half": lambda m: m[:, m.shape[1] // 2 :].fill(1),
-    "centre square": lambda m: m[m.shape[0] // 4 : 3 * m.shape[0] // 4, m.shape[1] // 4 : 3 * m.shape[1] // 4].fill(1),
-}  # fmt: skip
-
-
-def preset_mask(name: str, H: int, W: int) -> np.ndarray:
-    mask = np.zeros((H, W), np.float32)
-    MASKS[name](mask)
-    return mask
-
-
-ONE_STEP_TS = (250, 500, 750)  # the course's t of 1.1 to 1.3
-FORWARD_T = 500  # the t slider's start on 1.1 and 1.3
-ITERATIVE_I_START = 10  # 1.4's i_start (t = 690)
-
-
-def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> list[Run]:
-    """What every Part A page asks for when opened with its defaults on this backend and seed (x0: the first test
-    image); tests/test_room.py opens each page after warming these and checks that it computes nothing new."""
+def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> list[list[Run]]:
+    """What each Part A page asks for when opened with its defaults on this backend and seed (x0: the first test
+    image), page by page in the course's order; tests/test_room.py opens each page after warming these and checks
+    that it computes nothing new."""
     C, H, W = den.image_shape
     run = lambda kind, prompts=("a high quality photo",), scale=7.0, **kw: Run(kind, backend, device, seed, prompts, scale, **kw)  # noqa: E731
     ts = [*ONE_STEP_TS, FORWARD_T]
@@ -197,15 +170,14 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     noisy_iter = lab.forward(x0, t_iter, den, generator=seed)
     cfg_prompt, text_prompt = default_prompts("cfg", den)[0], default_prompts("text", den)[0]
     return [
-        *[run("sample", (p,), stride=max(1, den.T // n)) for p in default_prompts("sampling", den) for n in (10, 34)],  # 0
-        one_step_run(backend, device, seed, noisy, ts),  # 1.3
-        run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)),  # 1.4
-        one_step_run(backend, device, seed, noisy_iter, [t_iter]),
-        run("sample", scale=None, n=5),  # 1.5
-        run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5),  # 1.6
-        *sdedit_row(backend, device, seed, x0, "a high quality photo", 7.0),  # 1.7
-        run("inpaint", image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W))),  # 1.7.2
-        *sdedit_row(backend, device, seed, x0, text_prompt, 7.0),  # 1.7.3
-        run("anagram", default_prompts("anagram", den), views=("identity", "flip")),  # 1.8
-        run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,)),  # 1.9
+        [run("sample", (p,), stride=max(1, den.T // n)) for p in default_prompts("sampling", den) for n in (10, 34)],  # 0
+        [one_step_run(backend, device, seed, noisy, ts)],  # 1.3
+        [run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)), one_step_run(backend, device, seed, noisy_iter, [t_iter])],  # 1.4
+        [run("sample", scale=None, n=5)],  # 1.5
+        [run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5)],  # 1.6
+        sdedit_row(backend, device, seed, x0, "a high quality photo", 7.0),  # 1.7
+        [run("inpaint", image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],  # 1.7.2
+        sdedit_row(backend, device, seed, x0, text_prompt, 7.0),  # 1.7.3
+        [run("anagram", default_prompts("anagram", den), views=("identity", "flip"))],  # 1.8
+        [run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],  # 1.9
     ]

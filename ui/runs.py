@@ -75,6 +75,34 @@ class Result:
         return self.images.numel() * self.images.element_size() + sum(f.nbytes for f in self.frames + self.x0_frames)
 
 
+def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None) -> list[Run]:
+    """1.7's row: SDEdit of x0 from each i_start of SDEDIT_ROW."""
+    return [Run("sdedit", backend, device, seed, (prompt,), scale, i_start=i, image=Run.pack(x0)) for i in SDEDIT_ROW]
+
+
+def one_step_run(backend: str, device: str, seed: int, noisy: torch.Tensor, ts, prompt: str = "a high quality photo") -> Run:
+    """1.3: the one-step estimate of each noisy image (B, C, H, W) at its own timestep."""
+    return Run("one_step", backend, device, seed, (prompt,), None, image=Run.pack(noisy), ts=tuple(int(t) for t in ts))
+
+
+MASKS = {  # inpainting masks: 1 where new content goes
+    "top half": lambda m: m[: m.shape[0] // 2].fill(1), "bottom half": lambda m: m[m.shape[0] // 2 :].fill(1),
+    "left half": lambda m: m[:, : m.shape[1] // 2].fill(1), "right half": lambda m: m[:, m.shape[1] // 2 :].fill(1),
+    "centre square": lambda m: m[m.shape[0] // 4 : 3 * m.shape[0] // 4, m.shape[1] // 4 : 3 * m.shape[1] // 4].fill(1),
+}  # fmt: skip
+
+
+def preset_mask(name: str, H: int, W: int) -> np.ndarray:
+    mask = np.zeros((H, W), np.float32)
+    MASKS[name](mask)
+    return mask
+
+
+ONE_STEP_TS = (250, 500, 750)  # the course's t of 1.1 to 1.3
+FORWARD_T = 500  # the t slider's start on 1.1 and 1.3
+ITERATIVE_I_START = 10  # 1.4's i_start (t = 690)
+
+
 def run(cfg: Run, bar=None) -> Result:
     """cfg's result (see run_all)."""
     return run_all([cfg], bar)[0]

@@ -5,8 +5,7 @@ import torch
 
 import lab
 from ui.common import current_backend, pick_test_image, prompt_input, settings, show
-from ui.room import FORWARD_T, ONE_STEP_TS, one_step_run
-from ui.runs import run
+from ui.runs import FORWARD_T, ONE_STEP_TS, one_step_run, run
 
 st.title("1.3 · One-step denoising")
 st.markdown(r"One call of the model estimates the noise; $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}$.")

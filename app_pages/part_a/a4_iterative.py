@@ -5,8 +5,7 @@ import torch
 
 import lab
 from ui.common import current_backend, frames_row, pick_test_image, settings, show, trajectory_viewer
-from ui.room import ITERATIVE_I_START, one_step_run
-from ui.runs import Run, run_all
+from ui.runs import ITERATIVE_I_START, Run, one_step_run, run_all
 
 st.title("1.4 · Iterative denoising")
 st.markdown("From $t$ = strided_timesteps[i_start], step A.3 walks down the strided timesteps (990, 960, ..., 0).")

@@ -4,8 +4,7 @@ import streamlit as st
 import torch
 
 from ui.common import canvas_strokes, drawing_to_image, settings, show, uploaded_image
-from ui.room import sdedit_row
-from ui.runs import SDEDIT_ROW, run_all
+from ui.runs import SDEDIT_ROW, run_all, sdedit_row
 
 
 def edit_row(x: torch.Tensor, tag: str) -> None:

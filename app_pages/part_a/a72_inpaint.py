@@ -5,8 +5,7 @@ import streamlit as st
 import torch
 
 from ui.common import canvas_strokes, current_backend, pick_test_image, prompt_input, settings, show, uploaded_image
-from ui.room import MASKS, preset_mask
-from ui.runs import Run, run
+from ui.runs import MASKS, Run, preset_mask, run
 
 st.title("1.7.2 · Inpainting")
 st.markdown("The mask (white) is where new content goes; everywhere else the original is kept, noised to each step's level.")

@@ -4,8 +4,7 @@ import streamlit as st
 import torch
 
 from ui.common import current_backend, pick_test_image, prompt_input, settings, show
-from ui.room import sdedit_row
-from ui.runs import SDEDIT_ROW, default_prompts, run_all
+from ui.runs import SDEDIT_ROW, default_prompts, run_all, sdedit_row
 
 st.title("1.7.3 · Text-conditional image-to-image")
 s, den = settings(), current_backend()

@@ -4,8 +4,7 @@ import streamlit as st
 import torch
 
 from ui.common import current_backend, pick_test_image, prompt_input, settings, show
-from ui.room import sdedit_row
-from ui.runs import SDEDIT_ROW, run_all
+from ui.runs import SDEDIT_ROW, run_all, sdedit_row
 
 st.title("1.7 · Image-to-image translation (SDEdit)")
 st.markdown("The more noise (smaller i_start), the more the model invents; the less, the closer to the original.")
