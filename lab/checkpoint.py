@@ -26,10 +26,15 @@ class CheckpointError(ValueError):
 
 
 def _check_safetensors(path: Path) -> None:
+    """Refuse a file that is not safetensors, by what it is: safetensors starts with the length N of its header (8
+    bytes, little-endian), then N bytes of JSON ("{..."); torch.save writes a zip ("PK") or, in its legacy format, a
+    pickle (0x80 and the protocol). Header length's low byte may be 0x80 too: the JSON decides."""
     if not path.exists():
         raise CheckpointError(f"{path} does not exist: expected a .safetensors file or a checkpoint folder")
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    if head[8:9] == b"{":  # a safetensors header (a truncated or damaged one: safe_open says so)
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise CheckpointError(f"{path} is a pickle (torch.save) file; the lab loads only safetensors, which cannot run code. "
                               "Convert it yourself with safetensors.torch.save_file(torch.load(f, weights_only=True), ...)")  # fmt: skip

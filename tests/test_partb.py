@@ -215,3 +215,25 @@ def test_precision_auto_takes_bf16_only_where_the_device_computes_it_natively(mo
     assert TrainConfig(precision="bf16").validate().precision == "bf16"  # asked for: kept
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert TrainConfig(device="cuda").validate().precision == "fp32"
+
+
+def test_safetensors_files_of_any_header_length_load_and_pickles_are_refused(tmp_path):
+    """A safetensors file starts with its header's length: whenever its low byte is 0x80 (1 in 256 lengths), it was
+    taken for pickle's magic number and a valid checkpoint was refused (the optimizer file of a D = 7 run, say)."""
+    from safetensors.torch import save_file
+
+    from lab.checkpoint import read_safetensors
+
+    tensors = {"w": torch.arange(6.0).view(2, 3)}
+    lengths = set()
+    for pad in range(300):  # metadata of every length: header lengths run through every possible low byte
+        path = tmp_path / f"t{pad}.safetensors"
+        save_file(tensors, str(path), metadata={"note": "x" * pad})
+        lengths.add(struct.unpack("<Q", path.read_bytes()[:8])[0] % 256)
+        loaded, meta = read_safetensors(path)
+        assert torch.equal(loaded["w"], tensors["w"]) and meta["note"] == "x" * pad
+    assert lengths == set(range(0, 256, 8))  # safetensors pads its header to a multiple of 8: 0x80 among them
+    for name, kwargs in (("zip.pth", {}), ("legacy.pth", {"_use_new_zipfile_serialization": False})):
+        torch.save(tensors, tmp_path / name, **kwargs)
+        with pytest.raises(CheckpointError, match="is a pickle"):
+            read_safetensors(tmp_path / name)
