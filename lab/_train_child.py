@@ -1,14 +1,17 @@
 """The training process of a job (lab.jobs): ``python -m lab._train_child RUN_DIR CONFIG_JSON [--resume]``.
 
-Runs lab.train.train and writes its events (no tensors) to stdout, one JSON object per line; "stop" on stdin, or
-stdin closing (the server went away), stops the run at the next step with a checkpoint. An exception becomes
-an event {"kind": "error", "summary": ..., "traceback": ...} and exit code 1.
+Runs lab.train.train and writes its events (no tensors) to stdout, one JSON object per line. The run stops at the
+next step with a checkpoint on "stop" on stdin, on stdin closing or stdout breaking (the server went away, killed or
+not), and on SIGTERM or SIGINT (a Ctrl-C in the server's terminal reaches its children too): the server decides, the
+child never dies mid-step. An exception becomes an event {"kind": "error", "summary": ..., "traceback": ...} and exit
+code 1.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -32,15 +35,22 @@ def main(argv: list[str]) -> int:
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    out = sys.stdout
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def emit(event: dict) -> None:
+        try:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError, ValueError):  # nobody reads us any more: checkpoint at the next step and end
+            stop.set()
+            sys.stdout = open(os.devnull, "w")
+
     try:
         for event in train(config, run_dir, resume=resume, stop=stop.is_set):
-            event = {k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")}
-            out.write(json.dumps(event) + "\n")
-            out.flush()
+            emit({k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")})
     except BaseException as e:  # noqa: BLE001  (the server keeps it with the job)
-        out.write(json.dumps({"kind": "error", "summary": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}) + "\n")
-        out.flush()
+        emit({"kind": "error", "summary": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 1
     return 0
 

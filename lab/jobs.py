@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import traceback
-import shutil
 import uuid
 import zipfile
 from collections import Counter
@@ -107,14 +108,25 @@ def _events_of_child(job: Job, resume: bool):
             if event["kind"] in ("stopped", "done"):
                 return
         process.wait(timeout=30)
-        raise ChildFailed(f"the training process ended without a word (exit code {process.returncode}); see "
-                          f"{job.run_dir / 'train.log'}", "")  # fmt: skip
+        raise ChildFailed(f"the training process {ended(process.returncode)}; its last words are in train.log of run {job.id}", "")
     finally:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
         job.pid = None
+
+
+def ended(returncode: int) -> str:
+    """How a process that said nothing ended, for a person: killed by which signal, or its exit code."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        cause = " (out of memory: the kernel's killer; or kill -9)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{cause}"
+    return f"ended without a word (exit code {returncode})"
 
 
 def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
@@ -141,33 +153,59 @@ class JobManager:
         self._resume: dict[str, bool] = {}  # a queued job's: whether it resumes from its checkpoint
         self._last_start: dict[str, float] = {}  # owner -> when its last run started (fair order)
         self._lock = threading.RLock()
+        self._closing = False  # shutting down: no run starts any more
+        self._workers: dict[str, threading.Thread] = {}  # job id -> the thread that runs it and records how it ended
         self._seen, self._seen_saved = self._load_seen(), 0.0
-        self._reload()
+        for job in self._reload():
+            self._start(job, resume=False)
 
-    def _reload(self) -> None:
-        """Runs already on disk (the server restarted): finished ones come back done, the others stopped, resumable."""
+    def _reload(self) -> list[Job]:
+        """Every run on disk (the server restarted): finished ones done; interrupted ones stopped, resumable from their
+        last checkpoint or, without one, restartable from their config; failed ones failed. Returns the runs that were
+        waiting in the queue, to queue again."""
+        waiting = []
         for owner_file in sorted(self.root.glob(f"*/{OWNER_FILE}")) if self.root.is_dir() else []:
             run_dir = owner_file.parent
             try:
                 meta = json.loads(owner_file.read_text())
-                config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-                latest = (run_dir / "latest").read_text()
-            except (OSError, ValueError, TypeError):  # never started, or not one of ours: leave it alone
+                config = TrainConfig.from_dict(meta.get("config") or json.loads((run_dir / "config.json").read_text()))
+                owner, submitted = str(meta["owner"]), float(meta["submitted"])
+            except (OSError, ValueError, TypeError, KeyError):  # not one of ours: leave it alone
                 continue
-            job = Job(run_dir.name, meta["owner"], config, run_dir, "done" if latest.startswith("final") else "stopped",
-                      total_steps=meta.get("total_steps"), submitted=meta["submitted"])  # fmt: skip
+            latest = (run_dir / "latest").read_text().strip() if (run_dir / "latest").exists() else None
+            job = Job(run_dir.name, owner, config, run_dir, "done" if latest and latest.startswith("final") else "stopped",
+                      total_steps=meta.get("total_steps"), submitted=submitted)  # fmt: skip
             if job.status == "stopped" and (run_dir / "error.txt").exists():
                 job.status, job.error = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1]
-            job.steps = read_history(run_dir)
+            elif latest is None and meta.get("status") == "queued":
+                waiting.append(job)
+            job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
             samples = sorted((run_dir / "samples").glob("epoch_*.png"))
             if samples:
                 job.samples_png, job.sample_epoch = samples[-1], int(samples[-1].stem.split("_")[1])
             self._jobs[job.id] = job
+        return sorted(waiting, key=lambda j: j.submitted)
 
     def _save_owner(self, job: Job) -> None:
+        """owner.json: whose run, when, its config and its status (what a restarted server needs to list it)."""
         job.run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps}
-        (job.run_dir / OWNER_FILE).write_text(json.dumps(meta))
+        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps, "status": job.status,
+                "config": job.config.to_dict()}  # fmt: skip
+        tmp = job.run_dir / f".{OWNER_FILE}.tmp"
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(job.run_dir / OWNER_FILE)
+
+    def has_checkpoint(self, job_id: str) -> bool:
+        return (self.get(job_id).run_dir / "latest").exists()
+
+    def checkpoint_step(self, job_id: str) -> int | None:
+        """The optimizer step of the run's latest checkpoint (None: it has none, or it cannot be read)."""
+        run_dir = self.get(job_id).run_dir
+        try:
+            name = (run_dir / "latest").read_text().strip()
+            return int(json.loads((run_dir / "checkpoints" / name / "state.json").read_text())["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def submit(self, owner: str, config: TrainConfig) -> Job:
         """Queue a new run for owner; it starts as soon as a slot is free and its turn comes (RunLimit: too many)."""
@@ -182,16 +220,17 @@ class JobManager:
         return job
 
     def resume(self, job_id: str) -> Job:
-        """Queue a stopped or failed run again, from its latest checkpoint."""
+        """Queue a stopped or failed run again: from its latest checkpoint, or from the start if it has none."""
         job = self.get(job_id)
         if not job.finished or job.status == "done":
-            raise ValueError(f"job {job_id} is {job.status}: only a stopped or failed run can be resumed")
-        if not (job.run_dir / "latest").exists():
-            raise ValueError(f"job {job_id} has no checkpoint to resume from: start it again")
+            raise ValueError(f"run {job_id} is {job.status}: only a stopped or failed run can be resumed")
         self._check_limit(job.owner)
+        from_checkpoint = self.has_checkpoint(job_id)
         job.status, job.error, job.resumes = "queued", None, job.resumes + 1
+        job.steps = job.steps if from_checkpoint else []
         job._stop.clear()
-        self._start(job, resume=True)
+        self._save_owner(job)
+        self._start(job, resume=from_checkpoint)
         return job
 
     def _check_limit(self, owner: str) -> None:
@@ -211,8 +250,21 @@ class JobManager:
                 self._queue.remove(job_id)
                 self._resume.pop(job_id)
                 job.status = "stopped"
+                self._save_owner(job)
             elif job.status == "running":
                 job.status = "stopping"
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """The server is stopping: start no run, ask the running ones to checkpoint and wait for them (at most
+        timeout seconds). Queued runs stay queued on disk: a restarted server queues them again."""
+        with self._lock:
+            self._closing = True
+            going = [self._workers[j.id] for j in self.running() if j.id in self._workers]
+            for job in self.running():
+                job._stop.set()
+        end = time.time() + timeout
+        for worker in going:  # each records its run's end (owner.json) before it finishes
+            worker.join(max(0.0, end - time.time()))
 
     def get(self, job_id: str) -> Job:
         if job_id not in self._jobs:
@@ -249,12 +301,15 @@ class JobManager:
     def _dispatch(self) -> None:
         """Start queued runs, in fair order, while a slot is free."""
         with self._lock:
-            while self._queue and len(self.running()) < self.max_running:
+            while self._queue and len(self.running()) < self.max_running and not self._closing:
                 job = self._jobs[self._order()[0]]
                 self._queue.remove(job.id)
                 job.status = "running"
+                self._save_owner(job)
                 self._last_start[job.owner] = time.time()
-                threading.Thread(target=self._work, args=(job, self._resume.pop(job.id)), name=f"train-{job.id}", daemon=True).start()
+                worker = threading.Thread(target=self._work, args=(job, self._resume.pop(job.id)), name=f"train-{job.id}", daemon=True)
+                self._workers[job.id] = worker
+                worker.start()
 
     def _work(self, job: Job, resume: bool) -> None:
         try:
@@ -276,6 +331,8 @@ class JobManager:
             (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
             (job.run_dir / "error.txt").write_text(getattr(e, "child_traceback", None) or traceback.format_exc())
         finally:
+            self._save_owner(job)
+            self._workers.pop(job.id, None)
             self._dispatch()
 
     # --- owners seen, and the cleanup of runs nobody owns any more

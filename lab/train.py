@@ -75,6 +75,7 @@ class TrainConfig:
     sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
     max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
+    checkpoint_every_s: float | None = 60.0  # also checkpoint after a step this long after the last one (a kill loses less)
 
     def unet_config(self) -> UNetConfig:
         """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"."""
@@ -100,6 +101,8 @@ class TrainConfig:
         check_float("p_uncond", self.p_uncond, 0, 1)
         if self.lr_schedule not in ("exponential", "constant"):
             raise ValueError(f"lr_schedule must be 'exponential' or 'constant', got {self.lr_schedule!r}")
+        if self.checkpoint_every_s is not None:
+            check_float("checkpoint_every_s", self.checkpoint_every_s, 0, None)
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
@@ -239,6 +242,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         return save_checkpoint(run_dir, name, model, optimizer, state)
 
     history = open(run_dir / "history.jsonl", "a")
+    last_checkpoint = time.monotonic()
     try:
         while progress.epoch < config.epochs and progress.step < total:
             order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(config.seed * 100_003 + progress.epoch))
@@ -270,6 +274,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                          "images_per_s": len(idx) / (time.perf_counter() - t0), "time": time.time()}  # fmt: skip
                 history.write(json.dumps({k: v for k, v in stats.items() if k != "kind"}) + "\n")
                 history.flush()
+                if config.checkpoint_every_s and time.monotonic() - last_checkpoint >= config.checkpoint_every_s:
+                    _replace_periodic(run_dir, checkpoint(f"step_{progress.step:06d}"))
+                    last_checkpoint = time.monotonic()
                 yield stats
                 if progress.step >= total:
                     break
@@ -279,15 +286,24 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             mean_loss = sum(progress.losses) / len(progress.losses)
             progress.epoch, progress.step_in_epoch, progress.losses = progress.epoch + 1, 0, []
             yield _epoch_end(config, run_dir, progress.epoch, progress.step, mean_loss, model, heldout, alphas_cumprod, checkpoint)
+            last_checkpoint = time.monotonic()
         path = checkpoint(f"final_step_{progress.step:06d}")
         yield {"kind": "done", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
     finally:
         history.close()
 
 
+def _replace_periodic(run_dir: Path, newest: Path) -> None:
+    """Remove the periodic (step_*) checkpoints older than newest: only the latest one is worth keeping."""
+    for old in (run_dir / "checkpoints").glob("step_*"):
+        if old != newest:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, alphas_cumprod, checkpoint) -> dict:
     """Checkpoint (keep snapshot epochs and the newest), and a sample grid when one is due."""
     path = checkpoint(f"epoch_{epoch:03d}")
+    _replace_periodic(run_dir, path)
     for old in (run_dir / "checkpoints").glob("epoch_*"):
         if old != path and int(old.name.split("_")[1]) not in config.snapshot_epochs:
             shutil.rmtree(old, ignore_errors=True)

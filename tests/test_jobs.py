@@ -1,6 +1,7 @@
 """The training job manager: limit, queue, stop and resume, failures, artefacts."""
 
 import io
+import shutil
 import time
 import zipfile
 
@@ -101,7 +102,14 @@ def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):
     wait_for(lambda: (job.run_dir / "latest").exists() and len(job.steps) >= job.total_steps // 2 + 3)  # epoch 1 saved
     os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
     wait_for(lambda: job.finished)
-    assert job.status == "failed" and "ended without a word" in job.error
+    assert job.status == "failed" and "was killed by SIGKILL (out of memory" in job.error and "train.log of run " + job.id in job.error
+    assert str(tmp_path) not in job.error  # the browser is not shown the server's paths
+    from ui.training import failure_advice
+
+    kept = manager.checkpoint_step(job.id)
+    advice = failure_advice(job, kept)
+    assert kept >= job.total_steps // 2 and f"Its last checkpoint, at step {kept}, is kept: Resume goes on from there" in advice
+    assert "learning rate" not in advice  # a kill is not the settings' fault
     manager.resume(job.id)  # from its last checkpoint
     wait_for(lambda: job.finished)
     assert job.status == "done" and [s["step"] for s in job.steps] == list(range(1, job.total_steps + 1))
@@ -169,3 +177,23 @@ def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
     again = JobManager(tmp_path)  # a restarted server remembers who was seen when: "kept" is 60 days old, its owner
     assert again.cleanup(30 * 86400, now=now + 20 * 86400) == []  # was seen 20 days ago
     assert sorted(again.cleanup(30 * 86400, now=now + 31 * 86400)) == ["kept", "recent"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_listed_after_a_restart_and_starts_again(tmp_path):
+    import json
+
+    first = JobManager(tmp_path)
+    job = first.submit("alice", course_config("flow", "time", **TINY, max_steps=4, checkpoint_every_s=None))
+    wait_for(lambda: job.finished)
+    for name in ("latest", "checkpoints"):  # as if it had been killed before its first checkpoint
+        path = job.run_dir / name
+        path.unlink() if path.is_file() else shutil.rmtree(path)
+    meta = json.loads((job.run_dir / "owner.json").read_text())
+    (job.run_dir / "owner.json").write_text(json.dumps(meta | {"status": "running"}))
+
+    again = JobManager(tmp_path)  # the restarted server
+    listed = again.get(job.id)
+    assert listed.status == "stopped" and not again.has_checkpoint(job.id) and listed.steps == []
+    again.resume(job.id)  # from its config, from step 0
+    wait_for(lambda: listed.finished)
+    assert listed.status == "done" and [s["step"] for s in listed.steps] == [1, 2, 3, 4]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
 from pathlib import Path
@@ -19,12 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def manager() -> JobManager:
     """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2), at most
     DIFFUSION_LAB_RUNS_PER_BROWSER (2) queued or running per browser; finished runs of browsers not seen for
-    DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts."""
+    DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts. When the server stops, its running runs
+    checkpoint (it waits DIFFUSION_LAB_STOP_WAIT_S, 10 s, for them) and its queued runs are queued again at restart."""
     env = os.environ
     m = JobManager(env.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
                    int(env.get("DIFFUSION_LAB_RUNS_PER_BROWSER", 2)))  # fmt: skip
     m.cleanup(float(env.get("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30)) * 86400)
+    atexit.register(m.shutdown, float(env.get("DIFFUSION_LAB_STOP_WAIT_S", 10)))
     return m
+
+
+def checkpoint_every_s() -> float:
+    """Seconds between a run's periodic checkpoints (DIFFUSION_LAB_CHECKPOINT_EVERY_S, default 60): a killed server or
+    process loses at most this much training."""
+    return float(os.environ.get("DIFFUSION_LAB_CHECKPOINT_EVERY_S", 60))
 
 
 def owner_id() -> str:
@@ -68,7 +77,9 @@ def job_view(job: Job, log_scale: bool) -> None:
     label = f"queued, position {position}" if position else job.status
     st.markdown(f"**{job.config.experiment} ({job.config.condition}), D = {job.config.D}** · run `{job.id}` · {label}")
     if job.error:
-        st.error(f"The run failed: {job.error}. Change the settings (a lower learning rate?) and resume or start again.")
+        st.error(failure_advice(job, m.checkpoint_step(job.id)))
+    elif job.status == "stopped" and not m.has_checkpoint(job.id):
+        st.info("This run stopped before its first checkpoint: Resume starts it again from its settings.")
     if job.steps:
         last = job.steps[-1]
         eta = job.eta_seconds()
@@ -82,3 +93,12 @@ def job_view(job: Job, log_scale: bool) -> None:
         st.plotly_chart(curve, key=f"curve_{job.id}")
     if job.samples_png and Path(job.samples_png).exists():
         st.image(str(job.samples_png), caption=f"samples after epoch {job.sample_epoch}", width=420)
+
+
+def failure_advice(job: Job, step: int | None) -> str:
+    """What a failed run's page says: what happened and what to do, by what failed (step: of its latest checkpoint)."""
+    if "training process" in job.error:  # killed, out of memory, or died without a word: the settings are not to blame
+        kept = f"its last checkpoint, at step {step}, is kept: Resume goes on from there" if step is not None else \
+            "it had no checkpoint yet: Resume starts it again"  # fmt: skip
+        return f"The run stopped: {job.error}. {kept[0].upper()}{kept[1:]}."
+    return f"The run failed: {job.error}. Change the settings (a lower learning rate?) and resume or start again."

@@ -6,7 +6,7 @@ import streamlit as st
 
 from lab.jobs import RunLimit
 from lab.train import PART_A_BACKEND, course_config
-from ui.training import job_view, manager, owner_id
+from ui.training import checkpoint_every_s, job_view, manager, owner_id
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -34,7 +34,7 @@ if start:
     condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
     extra = PART_A_BACKEND if experiment == PART_A else {}
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
-                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, **extra)  # fmt: skip
+                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, checkpoint_every_s=checkpoint_every_s(), **extra)  # fmt: skip
     try:
         st.session_state["train_job"] = m.submit(owner, config).id
     except RunLimit as e:

@@ -1,0 +1,130 @@
+"""Nothing lost when the server stops (issue 12), tested as it runs: `streamlit run Home.py`, runs started from the
+Train live page by clients that speak the browser's protocol, then the server killed (kill -9, with or without its
+training process) or stopped (SIGTERM), and started again on the same runs folder.
+
+A run loses at most one checkpoint interval (DIFFUSION_LAB_CHECKPOINT_EVERY_S); after the restart every run is listed:
+the interrupted one stopped and resumable, the one that waited in the queue queued again.
+"""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from remote_client import RemoteClient
+from test_browser import serve_app
+
+INTERVAL = 2.0  # seconds between periodic checkpoints in these tests
+
+
+def wait_for(predicate, timeout=120.0, what="it"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_of(runs: Path, owner: str) -> Path:
+    (run,) = [d for d in runs.iterdir() if (d / "owner.json").exists() and json.loads((d / "owner.json").read_text())["owner"] == owner]
+    return run
+
+
+def latest(run: Path) -> str:
+    return (run / "latest").read_text().strip() if (run / "latest").exists() else ""
+
+
+def checkpoint_step(run: Path) -> int:
+    return json.loads((run / "checkpoints" / latest(run) / "state.json").read_text())["step"]
+
+
+def logged(run: Path) -> list[dict]:
+    """The steps the run logged (history.jsonl), none before it starts."""
+    path = run / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def training_pid(run: Path) -> int | None:
+    """The pid of the run's training process (python -m lab._train_child RUN_DIR ...), None once it has ended."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"lab._train_child" in cmd and str(run.resolve()).encode() in cmd:
+            return int(proc.name)
+    return None
+
+
+def start_run(url: str, owner: str, epochs: int = 50) -> RemoteClient:
+    client = RemoteClient(url, "b4_train", f"owner={owner}")
+    client.open()
+    client.set_int("Epochs", epochs)
+    client.press("Start")
+    return client
+
+
+def page_of(url: str, owner: str) -> RemoteClient:
+    client = RemoteClient(url, "b4_train", f"owner={owner}")
+    client.open()
+    return client
+
+
+def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_every_run_comes_back(tmp_path):
+    runs = tmp_path / "jobs"
+    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": str(INTERVAL)}
+    with serve_app(env) as (url, server):
+        start_run(url, "alice").close()
+        bob = start_run(url, "bob")
+        assert bob.shows("queued, position 1")
+        bob.close()
+        alice_run, bob_run = run_of(runs, "alice"), run_of(runs, "bob")
+        wait_for(lambda: latest(alice_run).startswith("step_"), what="a periodic checkpoint")
+        child = training_pid(alice_run)
+        os.kill(server, signal.SIGKILL)  # the server only: its training process sees its pipe close
+        at_kill = logged(alice_run)[-1]["step"]
+        wait_for(lambda: training_pid(alice_run) is None, 60, "the training process to end on its own")
+    assert latest(alice_run).startswith("stopped_") and checkpoint_step(alice_run) >= at_kill  # nothing lost
+    assert "Traceback" not in (alice_run / "train.log").read_text()  # it ended cleanly, not of a broken pipe
+    assert child is not None and not (bob_run / "latest").exists()  # bob's never started
+
+    with serve_app(env) as (url, server):  # restarted on the same runs
+        alice = page_of(url, "alice")
+        assert alice.shows(f"run `{alice_run.name}` · stopped") and not alice.errors
+        bob = page_of(url, "bob")
+        assert bob.shows(f"run `{bob_run.name}` · running") or bob.shows(f"run `{bob_run.name}` · queued")  # queued again
+        wait_for(lambda: latest(bob_run).startswith("step_"), what="bob's run to start and checkpoint")
+        os.kill(training_pid(bob_run), signal.SIGKILL)  # this time everything is killed at once
+        os.kill(server, signal.SIGKILL)
+        at_kill = logged(bob_run)[-1]
+    kept = next(row for row in logged(bob_run) if row["step"] == checkpoint_step(bob_run))
+    assert at_kill["time"] - kept["time"] <= INTERVAL + 1.0  # at most one interval (and a step) lost
+
+    with serve_app(env) as (url, server):
+        bob = page_of(url, "bob")
+        assert bob.shows(f"run `{bob_run.name}` · stopped")
+        bob.press("Resume")
+        wait_for(lambda: logged(bob_run)[-1]["step"] > at_kill["step"], what="the resumed run to go on")
+        steps = [row["step"] for row in logged(bob_run)]
+        assert max(steps) > at_kill["step"] and checkpoint_step(bob_run) >= kept["step"]
+        bob.close()
+
+
+def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_queues_the_waiting_ones_again(tmp_path):
+    runs = tmp_path / "jobs"
+    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "600"}
+    with serve_app(env) as (url, server):
+        start_run(url, "alice").close()
+        start_run(url, "bob").close()
+        alice_run, bob_run = run_of(runs, "alice"), run_of(runs, "bob")
+        wait_for(lambda: len(logged(alice_run)) >= 5, what="alice's run to train")
+        os.kill(server, signal.SIGTERM)  # as systemd, docker stop or a lecturer's Ctrl-C would
+        wait_for(lambda: training_pid(alice_run) is None, 60, "the run to checkpoint and end")
+    assert latest(alice_run).startswith("stopped_")
+    assert json.loads((alice_run / "owner.json").read_text())["status"] == "stopped"
+    assert json.loads((bob_run / "owner.json").read_text())["status"] == "queued"
+    with serve_app(env) as (url, server):
+        assert page_of(url, "alice").shows(f"run `{alice_run.name}` · stopped")
+        wait_for(lambda: logged(bob_run), what="bob's queued run to start")
