@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a Part B model (course defaults per experiment)")
-    t.add_argument("--experiment", choices=EXPERIMENTS, default="ddpm")
+    t.add_argument("--experiment", choices=EXPERIMENTS, help="default: ddpm (with --resume: the run's)")
     t.add_argument("--condition", choices=CONDITIONS, help="default: none for denoisers, time for ddpm / flow")
     t.add_argument("--dataset", choices=("mnist", "fashion_mnist"))
     t.add_argument("--data-dir", help="folder of IDX files (default: bundled MNIST / Debian's Fashion-MNIST)")
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, samples/")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint; "
+                   "--lr, --epochs, --max-steps and --grad-clip given with it apply from there")  # fmt: skip
 
     s = sub.add_parser("sample", help="sample a trained DDPM or flow-matching model to an .npz (+ PNG grid)")
     s.add_argument("--checkpoint", required=True, help="run folder, checkpoint folder or bundled .safetensors")
@@ -70,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from tqdm import tqdm
 
-    fields = set(TrainConfig.__dataclass_fields__) - {"experiment", "condition"}
-    overrides = {k: v for k, v in vars(args).items() if k in fields}
-    config = with_overrides(course_config(args.experiment, args.condition), **overrides)
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    if args.resume:  # the run's own settings, with the ones given here changed (resumed_config says which may change)
+        config, changes = None, given
+    else:
+        config, changes = with_overrides(course_config(args.experiment or "ddpm", args.condition), **given), None
     bar = None
-    for event in train(config, args.out, resume=args.resume):
+    for event in train(config, args.out, resume=args.resume, changes=changes):
         if event["kind"] == "start":
             print(f"training {event['config'].experiment} ({event['config'].condition}) on {event['dataset']}, "
                   f"{event['steps_per_epoch']} steps per epoch, into {args.out}")  # fmt: skip

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from lab.train import TrainConfig, train
+from lab.train import RESUMABLE, TrainConfig, train
 
 
 def main(argv: list[str]) -> int:
@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
             sys.stdout = open(os.devnull, "w")
 
     try:
-        for event in train(config, run_dir, resume=resume, stop=stop.is_set):
+        changes = {k: getattr(config, k) for k in RESUMABLE}  # the job's settings now: those a resume may change
+        for event in train(config, run_dir, resume=resume, changes=changes, stop=stop.is_set):
             emit({k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")})
     except BaseException as e:  # noqa: BLE001  (the server keeps it with the job)
         emit({"kind": "error", "summary": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})

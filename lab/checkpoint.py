@@ -134,6 +134,14 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
     return run_dir / "checkpoints" / pointer.read_text().strip()
 
 
+def checkpoint_step(run_dir: str | os.PathLike) -> int | None:
+    """The optimizer step of run_dir's latest checkpoint; None if it has none (or it cannot be read)."""
+    try:
+        return int(json.loads((latest_checkpoint(run_dir) / "state.json").read_text())["step"])
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[CourseUNet, dict, dict]:
     """(model, state.json contents, optimizer tensors) of a training checkpoint folder or run folder."""
     folder = latest_checkpoint(path)

@@ -29,7 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.train import TrainConfig, read_history
+from lab.checkpoint import checkpoint_step
+from lab.train import TrainConfig, read_history, resumed_config
 
 ROOT = Path(__file__).resolve().parents[1]  # the training process runs from here, to import lab
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
@@ -200,12 +201,7 @@ class JobManager:
 
     def checkpoint_step(self, job_id: str) -> int | None:
         """The optimizer step of the run's latest checkpoint (None: it has none, or it cannot be read)."""
-        run_dir = self.get(job_id).run_dir
-        try:
-            name = (run_dir / "latest").read_text().strip()
-            return int(json.loads((run_dir / "checkpoints" / name / "state.json").read_text())["step"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return checkpoint_step(self.get(job_id).run_dir)
 
     def submit(self, owner: str, config: TrainConfig) -> Job:
         """Queue a new run for owner; it starts as soon as a slot is free and its turn comes (RunLimit: too many)."""
@@ -219,12 +215,14 @@ class JobManager:
         self._start(job, resume=False)
         return job
 
-    def resume(self, job_id: str) -> Job:
-        """Queue a stopped or failed run again: from its latest checkpoint, or from the start if it has none."""
+    def resume(self, job_id: str, **changes) -> Job:
+        """Queue a stopped or failed run again: from its latest checkpoint, or from the start if it has none; changes
+        to lab.train.RESUMABLE settings (lr, epochs, max_steps, grad_clip...) apply from there (ValueError for others)."""
         job = self.get(job_id)
         if not job.finished or job.status == "done":
             raise ValueError(f"run {job_id} is {job.status}: only a stopped or failed run can be resumed")
         self._check_limit(job.owner)
+        job.config = resumed_config(job.config, changes)
         from_checkpoint = self.has_checkpoint(job_id)
         job.status, job.error, job.resumes = "queued", None, job.resumes + 1
         job.steps = job.steps if from_checkpoint else []

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from lab._checks import check_float, check_int
-from lab.checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
+from lab.checkpoint import checkpoint_step, load_checkpoint, restore_optimizer, save_checkpoint
 from lab.data import load_dataset
 from lab.diffusion import add_noise
 from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample, one_hot
@@ -75,7 +75,7 @@ class TrainConfig:
     sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
     max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
-    checkpoint_every_s: float | None = 60.0  # also checkpoint after a step this long after the last one (a kill loses less)
+    checkpoint_every_s: float | None = 60.0  # checkpoint after a step this long after the last one (a kill loses less); None: never
 
     def unet_config(self) -> UNetConfig:
         """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"."""
@@ -191,18 +191,36 @@ def initial_model(config: TrainConfig) -> CourseUNet:
         return CourseUNet(config.unet_config())
 
 
-def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+RESUMABLE = ("lr", "epochs", "max_steps", "grad_clip", "checkpoint_every_s", "sample_every")  # what a resume may change
+
+
+def resumed_config(saved: TrainConfig, changes: dict) -> TrainConfig:
+    """The config a resumed run goes on with: saved, with changes to RESUMABLE settings applied. A change of any other
+    setting (D, the experiment, the data...) cannot apply to the weights trained so far: ValueError naming it."""
+    other = {k: v for k, v in changes.items() if k not in RESUMABLE and v != getattr(saved, k)}
+    if other:
+        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {v!r}" for k, v in other.items())
+        raise ValueError(f"a resumed run keeps its {', '.join(other)} ({detail}): start a new run for that. "
+                         f"Resume can change {', '.join(RESUMABLE)}")  # fmt: skip
+    return replace(saved, **{k: v for k, v in changes.items() if k in RESUMABLE}).validate()
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, changes: dict | None = None,
           stop: Callable[[], bool] | None = None) -> Iterator[dict]:  # fmt: skip
     """Train, yielding {"kind": "start" | "step" | "epoch" | "stopped" | "done", ...}; checkpoints go to run_dir.
 
-    resume: continue from run_dir's latest checkpoint (its config wins). stop(): checked between steps; when
-    true, a checkpoint is written and the run ends with a "stopped" event. NaN / inf loss: TrainingDiverged.
+    resume: continue from run_dir's latest checkpoint, with its config and the changes asked for (resumed_config;
+    config itself is not used). stop(): checked between steps; when true, a checkpoint is written and the run ends
+    with a "stopped" event. NaN / inf loss: TrainingDiverged.
     """
     run_dir = Path(run_dir)
     progress = _Progress()
+    if resume and not (run_dir / "latest").exists() and (run_dir / "config.json").exists():
+        # stopped or diverged before its first checkpoint: it starts again from its settings, with the changes
+        config, resume = resumed_config(TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())), changes or {}), False
     if resume:
         model, state, optimizer_tensors = load_checkpoint(run_dir)
-        config = TrainConfig.from_dict(state["train"])
+        config = resumed_config(TrainConfig.from_dict(state["train"]), changes or {})
         progress = _Progress(state["epoch"], state["step"], state["step_in_epoch"], state["losses"])
     config = config.validate()
     device = torch.device(config.device)
@@ -256,10 +274,12 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                 with autocast:
                     loss = loss_fn(model, config, x_all[idx], labels_all[idx], alphas_cumprod, g)
                 if not torch.isfinite(loss):
+                    kept = checkpoint_step(run_dir)
+                    where = f"from its last checkpoint (step {kept})" if kept is not None else "from the start (no checkpoint yet)"
                     raise TrainingDiverged(
                         f"loss became {loss.item()} at step {progress.step + 1} (epoch {progress.epoch + 1}): lower the "
-                        f"learning rate (now {optimizer.param_groups[0]['lr']:.2g}) or set a gradient clip such as 1.0; "
-                        f"resume from the last checkpoint in {run_dir} after changing it"
+                        f"learning rate (now {optimizer.param_groups[0]['lr']:.2g}) or set a gradient clip such as 1.0, "
+                        f"and resume: it goes on {where} with the new settings"
                     )  # fmt: skip
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -274,7 +294,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                          "images_per_s": len(idx) / (time.perf_counter() - t0), "time": time.time()}  # fmt: skip
                 history.write(json.dumps({k: v for k, v in stats.items() if k != "kind"}) + "\n")
                 history.flush()
-                if config.checkpoint_every_s and time.monotonic() - last_checkpoint >= config.checkpoint_every_s:
+                if config.checkpoint_every_s is not None and time.monotonic() - last_checkpoint >= config.checkpoint_every_s:
                     _replace_periodic(run_dir, checkpoint(f"step_{progress.step:06d}"))
                     last_checkpoint = time.monotonic()
                 yield stats

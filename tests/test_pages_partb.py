@@ -147,3 +147,28 @@ def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs
     assert any("already has 1 run queued or running, the most one browser may have at once on this server is 1" in w.value for w in at.warning), [w.value for w in at.warning]
     (job,) = manager().jobs(owner_of(at))  # one run, going on
     assert not job.finished
+
+
+def test_resume_takes_the_new_learning_rate_and_the_buttons_and_runs_shown_follow_at_once(runs):
+    """Resume showed "running" with Stop still disabled until a reload, and a second Start kept showing the first run."""
+    from ui.training import manager
+
+    at = open_page("b4_train.py")
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(20)
+    at.select_slider(key="train_batch").set_value(256)
+    at.button[0].click().run()  # Start
+    first = manager().jobs(owner_of(at))[0]
+    rerun_until(at, lambda a: len(first.steps) >= 2)
+    at.button(key="train_stop").click().run()
+    rerun_until(at, lambda a: first.status == "stopped")
+    stopped_at = first.steps[-1]["step"]
+    at.select_slider(key=f"resume_lr_{first.id}").set_value(1e-4)  # as a diverged run's message advises
+    at.button(key="train_resume").click().run()
+    assert not at.exception and first.status in ("queued", "running")
+    assert not at.button(key="train_stop").disabled and at.button(key="train_resume").disabled  # in this very run
+    rerun_until(at, lambda a: first.steps[-1]["step"] > stopped_at + 1)
+    assert first.config.lr == 1e-4 and first.steps[-1]["lr"] == pytest.approx(1e-4)  # the new rate, from the resume on
+    at.button[0].click().run()  # a second Start
+    second = manager().jobs(owner_of(at))[0]
+    assert second.id != first.id and at.selectbox(key="train_pick").value == second.id  # the page shows the new run

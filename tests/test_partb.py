@@ -237,3 +237,45 @@ def test_safetensors_files_of_any_header_length_load_and_pickles_are_refused(tmp
         torch.save(tensors, tmp_path / name, **kwargs)
         with pytest.raises(CheckpointError, match="is a pickle"):
             read_safetensors(tmp_path / name)
+
+
+def test_resume_applies_new_learning_rate_and_length_and_refuses_what_cannot_change(tmp_path, capsys):
+    """The NaN message says "lower the learning rate ... and resume": a resume with --lr and --max-steps must use them
+    (it silently kept the checkpoint's), and one that asks for another D must say it cannot."""
+    run = str(tmp_path / "run")
+    base = ["train", "--experiment", "flow", "--condition", "time", "--D", "4", "--batch", "500", "--epochs", "3", "--out", run]
+    assert cli(base + ["--max-steps", "3", "--lr", "1e-2"]) == 0
+    assert cli(["train", "--out", run, "--resume", "--lr", "1e-5", "--max-steps", "6", "--grad-clip", "0.5"]) == 0
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert history[2]["lr"] == pytest.approx(1e-2) and history[3]["lr"] == pytest.approx(1e-5)  # from the resume on
+    _, config = load_trained(tmp_path / "run")
+    assert (config["lr"], config["max_steps"], config["grad_clip"], config["experiment"]) == (1e-5, 6, 0.5, "flow")
+    capsys.readouterr()
+    assert cli(["train", "--out", run, "--resume", "--D", "8"]) == 2
+    assert "a resumed run keeps its D (D 4 -> 8): start a new run for that. Resume can change lr, epochs" in capsys.readouterr().err
+
+
+def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(tmp_path, monkeypatch):
+    import lab.train
+
+    real_loss, calls = lab.train.loss_fn, []
+
+    def diverging(model, cfg, *a):  # NaN from the 4th step on while the learning rate is high
+        calls.append(1)
+        return torch.tensor(float("nan")) if cfg.lr > 1e-2 and len(calls) >= 4 else real_loss(model, cfg, *a)
+
+    monkeypatch.setattr(lab.train, "loss_fn", diverging)
+    config = course_config("flow", "time", D=4, batch_size=500, max_steps=6, lr=1.0, checkpoint_every_s=0)  # checkpoint each step
+    with pytest.raises(TrainingDiverged, match=r"and resume: it goes on from its last checkpoint \(step 3\) with the new settings"):
+        list(train(config, tmp_path / "run"))
+    events = list(train(None, tmp_path / "run", resume=True, changes={"lr": 1e-3}))
+    assert [e["step"] for e in events if e["kind"] == "step"] == [4, 5, 6] and events[-1]["kind"] == "done"
+
+    calls.clear()
+    calls.extend([1, 1, 1])  # diverges at once: no checkpoint to go on from
+    with pytest.raises(TrainingDiverged, match=r"and resume: it goes on from the start \(no checkpoint yet\)"):
+        list(train(config, tmp_path / "early"))
+    assert cli(["train", "--out", str(tmp_path / "early"), "--resume", "--lr", "1e-3"]) == 0  # starts again, lower lr
+    history = [json.loads(line) for line in (tmp_path / "early" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6] and history[0]["lr"] == pytest.approx(1e-3)

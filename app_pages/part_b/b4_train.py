@@ -16,6 +16,7 @@ st.caption("Finished DDPM and flow-matching runs appear on the Part B generators
            "and drives every Part A page.")  # fmt: skip
 owner, m = owner_id(), manager()
 PART_A = "Part A backend"
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A]
 with st.form("train_form"):
     c = st.columns(3)
@@ -26,7 +27,7 @@ with st.form("train_form"):
     D = c[0].select_slider("D", [8, 16, 32, 64, 128], 16, key="train_D")
     epochs = c[1].number_input("Epochs", 1, 200, 10, key="train_epochs")
     batch = c[2].select_slider("Batch", [32, 64, 128, 256], 64, key="train_batch")
-    lr = c[3].select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 3e-3, key="train_lr")
+    lr = c[3].select_slider("Learning rate", LEARNING_RATES, 3e-3, key="train_lr")
     device = c[4].selectbox("Device", ["cpu", "cuda"] if st.session_state.get("device") == "cuda" else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
@@ -36,7 +37,7 @@ if start:
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
                            grad_clip=1.0, snapshot_epochs=(), sample_every=1, checkpoint_every_s=checkpoint_every_s(), **extra)  # fmt: skip
     try:
-        st.session_state["train_job"] = m.submit(owner, config).id
+        st.session_state["train_pick"] = m.submit(owner, config).id  # the page shows the run just started
     except RunLimit as e:
         st.warning(str(e))
 
@@ -46,20 +47,31 @@ if not jobs:
             "CPU draws digits an independent classifier reads 96 % right after 5 epochs (about a minute), 99 % after 10.")  # fmt: skip
     st.stop()
 ids = [j.id for j in jobs]
-current = st.session_state.get("train_job") if st.session_state.get("train_job") in ids else ids[0]
-job_id = st.selectbox("Run", ids, index=ids.index(current), key="train_pick")
-job = m.get(job_id)
+if st.session_state.get("train_pick") not in ids:
+    st.session_state["train_pick"] = ids[0]
+job = m.get(st.selectbox("Run", ids, key="train_pick"))
 log_scale = st.toggle("Log scale", True, key="train_log")
-c = st.columns(3)
-if c[0].button("Stop", disabled=job.finished, key="train_stop"):
-    m.stop(job.id)
-if c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="train_resume"):
+if job.status in ("stopped", "failed"):  # what a resume may change (a diverged run's message says: lower the rate)
+    r = st.columns(2)
+    r[0].select_slider("Learning rate from here on", sorted({*LEARNING_RATES, job.config.lr}), job.config.lr, key=f"resume_lr_{job.id}")
+    r[1].number_input("Epochs in all", 1, 200, job.config.epochs, key=f"resume_epochs_{job.id}")
+
+
+def resume(job) -> None:
     try:
-        m.resume(job.id)
-    except RunLimit as e:
-        st.warning(str(e))
+        m.resume(job.id, lr=st.session_state[f"resume_lr_{job.id}"], epochs=int(st.session_state[f"resume_epochs_{job.id}"]))
+    except (RunLimit, ValueError) as e:
+        st.session_state["train_message"] = str(e)
+
+
+c = st.columns(3)  # callbacks run before the page: the buttons are drawn in the run's new state
+c[0].button("Stop", disabled=job.finished, key="train_stop", on_click=m.stop, args=(job.id,))
+c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="train_resume", on_click=resume, args=(job,),
+            help="goes on from the last checkpoint (or starts again if there is none) with the settings above")  # fmt: skip
 c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id) if job.finished else b"", f"{job.id}.zip",
                      disabled=not job.finished, key="train_zip")  # fmt: skip  (zipped on click, not on every rerun)
+if "train_message" in st.session_state:
+    st.warning(st.session_state.pop("train_message"))
 
 
 def redraw_every(job) -> float | None:
