@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from tqdm import tqdm
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file: give a folder for the run (it is made if it does not exist)")
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.resume:  # the run's own settings, with the ones given here changed (resumed_config says which may change)
         config, changes = None, given
@@ -95,6 +97,11 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
+    for flag, value in (("--per-class", args.per_class), ("--n", args.n), ("--steps", args.steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder: give a file name, such as {Path(args.out) / 'samples.npz'}")
     model, train_dict = load_trained(args.checkpoint)
     config = TrainConfig.from_dict(train_dict)
     if config.experiment not in ("ddpm", "flow"):

@@ -82,6 +82,10 @@ def build_unet(config: UNetConfig, state: dict[str, torch.Tensor], source: str |
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected else
                   f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")  # fmt: skip
         raise CheckpointError(f"{source} does not hold a course UNet with {config}: {detail}")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{source} holds NaN or infinite weights ({bad[0]}{' and more' if len(bad) > 1 else ''}): the run "
+                              "diverged before this checkpoint; resume an earlier one with a lower learning rate")  # fmt: skip
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return model.eval()
 
@@ -134,6 +138,26 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
     return run_dir / "checkpoints" / pointer.read_text().strip()
 
 
+STATE_FIELDS = {"train": dict, "unet": dict, "epoch": int, "step": int, "step_in_epoch": int, "losses": list,
+                "generator": list, "optimizer_param_groups": list}  # what save_checkpoint writes in state.json  # fmt: skip
+
+
+def read_state(path: Path) -> dict:
+    """A checkpoint's state.json; CheckpointError naming the file and the field for a missing, damaged or foreign one."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is missing or not JSON ({e}): the checkpoint is damaged; resume from another one") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(state).__name__}")
+    for field, kind in STATE_FIELDS.items():
+        if field not in state:
+            raise CheckpointError(f"{path} has no {field!r}: it is damaged or not a lab checkpoint")
+        if not isinstance(state[field], kind) or (kind is int and isinstance(state[field], bool)):
+            raise CheckpointError(f"{path}: {field!r} must be a {kind.__name__}, got {type(state[field]).__name__} {state[field]!r:.40}")
+    return state
+
+
 def checkpoint_step(run_dir: str | os.PathLike) -> int | None:
     """The optimizer step of run_dir's latest checkpoint; None if it has none (or it cannot be read)."""
     try:
@@ -145,11 +169,11 @@ def checkpoint_step(run_dir: str | os.PathLike) -> int | None:
 def load_checkpoint(path: str | os.PathLike) -> tuple[CourseUNet, dict, dict]:
     """(model, state.json contents, optimizer tensors) of a training checkpoint folder or run folder."""
     folder = latest_checkpoint(path)
+    state = read_state(folder / "state.json")
     try:
-        state = json.loads((folder / "state.json").read_text())
         config = UNetConfig(**state["unet"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{folder / 'state.json'} is missing or not a lab checkpoint state ({e})") from e
+    except TypeError as e:
+        raise CheckpointError(f"{folder / 'state.json'}: 'unet' is not a course UNet config ({e})") from e
     weights, _ = read_safetensors(folder / "model.safetensors")
     optimizer, _ = read_safetensors(folder / "optimizer.safetensors")
     return build_unet(config, weights, folder / "model.safetensors"), state, optimizer

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import threading
 import time
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lab._checks import check_float, check_int
-from lab.checkpoint import checkpoint_step, load_checkpoint, restore_optimizer, save_checkpoint
+from lab.checkpoint import CheckpointError, checkpoint_step, latest_checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
 from lab.data import load_dataset
 from lab.diffusion import add_noise
 from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample, one_hot
@@ -87,6 +88,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """A config from its JSON; ValueError naming unknown settings (a damaged or foreign file)."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
         return cls(**(d | {"snapshot_epochs": tuple(d.get("snapshot_epochs", ()))}))
 
     def validate(self) -> TrainConfig:
@@ -98,6 +103,12 @@ class TrainConfig:
         for name in ("epochs", "D", "batch_size", "T"):
             check_int(name, getattr(self, name), 1, None)
         check_float("lr", self.lr, 0, None, strict_low=True)
+        check_float("sigma", self.sigma, 0, None, strict_low=True)
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, 1, None)
+        if self.grad_clip is not None:
+            check_float("grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True)
+        check_device(self.device)
         check_float("p_uncond", self.p_uncond, 0, 1)
         if self.lr_schedule not in ("exponential", "constant"):
             raise ValueError(f"lr_schedule must be 'exponential' or 'constant', got {self.lr_schedule!r}")
@@ -106,6 +117,20 @@ class TrainConfig:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
+
+
+def check_device(device: str) -> str:
+    """"cpu", "cuda" or "cuda:N" that this torch can use; ValueError saying what there is and what to do."""
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
+            raise ValueError(f"device {device!r}: {build}; use device cpu (or install a CUDA build of torch on a machine with a GPU)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    return device
 
 
 def native_precision(device: str) -> str:
@@ -191,7 +216,7 @@ def initial_model(config: TrainConfig) -> CourseUNet:
         return CourseUNet(config.unet_config())
 
 
-RESUMABLE = ("lr", "epochs", "max_steps", "grad_clip", "checkpoint_every_s", "sample_every")  # what a resume may change
+RESUMABLE = ("lr", "epochs", "max_steps", "grad_clip", "checkpoint_every_s", "sample_every", "device", "precision")  # what a resume may change
 
 
 def resumed_config(saved: TrainConfig, changes: dict) -> TrainConfig:
@@ -220,7 +245,11 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
         config, resume = resumed_config(TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())), changes or {}), False
     if resume:
         model, state, optimizer_tensors = load_checkpoint(run_dir)
-        config = resumed_config(TrainConfig.from_dict(state["train"]), changes or {})
+        try:
+            saved = TrainConfig.from_dict(state["train"])
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{latest_checkpoint(run_dir) / 'state.json'}: 'train' is not a training config ({e})") from e
+        config = resumed_config(saved, changes or {})
         progress = _Progress(state["epoch"], state["step"], state["step_in_epoch"], state["losses"])
     config = config.validate()
     device = torch.device(config.device)

@@ -1,16 +1,18 @@
 """Part B: the course UNet, the trainers (through the CLI), checkpoints, datasets and samplers."""
 
 import gzip
-from dataclasses import replace
 import json
+import re
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from lab.__main__ import main as cli
-from lab.checkpoint import CheckpointError, load_model_file, load_trained, save_model_file
+from lab.checkpoint import CheckpointError, latest_checkpoint, load_model_file, load_trained, save_model_file
 from lab.data import DatasetMissing, load_dataset, read_idx
 from lab.generate import flow_sample
 from lab.train import TrainingDiverged, course_config, train
@@ -279,3 +281,50 @@ def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(t
     assert cli(["train", "--out", str(tmp_path / "early"), "--resume", "--lr", "1e-3"]) == 0  # starts again, lower lr
     history = [json.loads(line) for line in (tmp_path / "early" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6] and history[0]["lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--device", "banana"], "device must be cpu, cuda or cuda:N, got 'banana'"),
+    (["train", "--max-steps", "0"], "max_steps must be an integer >= 1, got 0"),
+    (["train", "--max-steps", "-5"], "max_steps must be an integer >= 1, got -5"),
+    (["train", "--experiment", "denoiser", "--sigma", "-3"], "sigma must be"),
+    (["train", "--grad-clip", "-1"], "grad_clip .*must be"),
+    (["sample", "--per-class", "-2"], "--per-class must be at least 1, got -2"),
+    (["sample", "--per-class", "0"], "--per-class must be at least 1, got 0"),
+    (["sample", "--steps", "0"], "--steps must be at least 1, got 0"),
+])  # fmt: skip
+def test_bad_command_lines_get_a_message_not_a_traceback_nor_a_silent_default(tmp_path, capsys, args, message):
+    extra = ["--out", str(tmp_path / "run")] if args[0] == "train" else ["--checkpoint", "models/weights/flow_class.safetensors", "--out", str(tmp_path / "s.npz")]
+    assert cli(args + extra) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "s.npz").exists()
+
+
+def test_cuda_on_a_cpu_build_and_an_out_that_is_a_file_get_messages(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli(["train", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
+    assert "device 'cuda': " in capsys.readouterr().err
+    (tmp_path / "taken").write_text("a file")
+    assert cli(["train", "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file: give a folder for the run" in capsys.readouterr().err
+
+
+def test_damaged_state_files_and_nan_weights_are_refused_with_the_file_and_the_field(tmp_path):
+    config = course_config("flow", "time", D=4, batch_size=500, max_steps=2)
+    list(train(config, tmp_path / "run"))
+    folder = latest_checkpoint(tmp_path / "run")
+    state = json.loads((folder / "state.json").read_text())
+    for damaged, field in ((state | {"step": "two"}, "'step' must be a int"), ({k: v for k, v in state.items() if k != "epoch"}, "has no 'epoch'"),
+                           (state | {"unet": state["unet"] | {"wings": 2}}, "'unet' is not a course UNet config"),
+                           (state | {"train": state["train"] | {"wings": 2}}, "'train' is not a training config .*unknown training setting 'wings'")):  # fmt: skip
+        (folder / "state.json").write_text(json.dumps(damaged))
+        with pytest.raises(CheckpointError, match=f"state.json.*{field}"):
+            list(train(None, tmp_path / "run", resume=True))
+    (folder / "state.json").write_text(json.dumps(state))
+    weights = load_file(folder / "model.safetensors")
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name].view(-1)[0] = float("nan")
+    save_file(weights, folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match="holds NaN or infinite weights"):
+        load_trained(tmp_path / "run")
