@@ -172,3 +172,12 @@ def test_resume_takes_the_new_learning_rate_and_the_buttons_and_runs_shown_follo
     at.button[0].click().run()  # a second Start
     second = manager().jobs(owner_of(at))[0]
     assert second.id != first.id and at.selectbox(key="train_pick").value == second.id  # the page shows the new run
+
+
+def test_messages_for_the_browser_name_runs_not_the_servers_paths(runs):
+    from ui.common import for_browser
+    from ui.training import ROOT
+
+    error = f"CheckpointError: {runs.resolve()}/20261123-101010-abcdef/checkpoints/epoch_001/state.json has no 'epoch'"
+    assert for_browser(error) == "CheckpointError: run 20261123-101010-abcdef: checkpoints/epoch_001/state.json has no 'epoch'"
+    assert for_browser(f"{ROOT}/models/weights/parta_mnist.safetensors is missing") == "models/weights/parta_mnist.safetensors is missing"

@@ -65,6 +65,17 @@ def trained_backends() -> list[str]:
     return [job.id for job in manager().jobs(owner_id()) if job.status == "done" and part_a_problem(job.config.to_dict()) is None]
 
 
+def for_browser(message: str) -> str:
+    """A message without the server's paths: a run's folder becomes "run <id>", the lab's own files relative paths."""
+    import re
+
+    from ui.training import ROOT, manager
+
+    runs = re.escape(str(manager().root.resolve()))
+    message = re.sub(rf"{runs}/([\w.-]+)/?", lambda m: f"run {m.group(1)}: ", message)
+    return message.replace(str(ROOT) + "/", "")
+
+
 def run_problem(name: str) -> str | None:
     """None if a trained backend loads, else what went wrong and what to do."""
     from lab.checkpoint import CheckpointError
@@ -72,7 +83,7 @@ def run_problem(name: str) -> str | None:
     try:
         backend(name, "cpu")
     except (CheckpointError, ValueError, OSError) as e:
-        return f"Your run could not be loaded: {e}. Train it again on the Train live page."
+        return f"Your run could not be loaded: {for_browser(str(e))}. Train it again on the Train live page."
     return None
 
 
@@ -87,7 +98,7 @@ def run_page(render, title: str = "") -> None:
     try:
         render()
     except (ValueError, ImageRejected, CheckpointError) as e:  # bad input: say what to do, keep the page usable
-        st.error(str(e))
+        st.error(for_browser(str(e)))
     except Exception:  # anything else: a short message here, the traceback in the server log
         logging.getLogger("diffusion_lab").exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")

@@ -77,7 +77,9 @@ def job_view(job: Job, log_scale: bool) -> None:
     label = f"queued, position {position}" if position else job.status
     st.markdown(f"**{job.config.experiment} ({job.config.condition}), D = {job.config.D}** · run `{job.id}` · {label}")
     if job.error:
-        st.error(failure_advice(job, m.checkpoint_step(job.id)))
+        from ui.common import for_browser
+
+        st.error(for_browser(failure_advice(job, m.checkpoint_step(job.id))))
     elif job.status == "stopped" and not m.has_checkpoint(job.id):
         st.info("This run stopped before its first checkpoint: Resume starts it again from its settings.")
     if job.steps:
