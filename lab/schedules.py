@@ -1,50 +1,11 @@
-"""Noise schedules: betas, alpha_bar (``alphas_cumprod``) and strided timesteps.
-
-Both schedules are computed exactly as diffusers' ``DDPMScheduler`` computes them (float32), so
-``alphas_cumprod`` of ours and of a scheduler with the same config are equal bit for bit.
-
-References:
-    [1] Ho et al., Denoising Diffusion Probabilistic Models, 2020 (linear betas).
-    [2] Nichol & Dhariwal, Improved DDPM, 2021, Eq. (17) (cosine, "squaredcos_cap_v2": DeepFloyd IF).
-"""
+"""Schedules: a model's alpha_bar (``alphas_cumprod``, from ``models.schedules``) and the course's strided timesteps."""
 
 from __future__ import annotations
 
-import math
-
-import torch
-
 from lab._checks import check_int
+from models.schedules import SCHEDULES, cosine_betas, linear_betas, make_alphas_cumprod
 
-SCHEDULES = ("linear", "squaredcos_cap_v2")
-
-
-def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
-    """Betas spaced linearly from beta_start to beta_end, Sec. 4 [1]. Shape (T,)."""
-    check_int("T", T, 1, None)
-    return torch.linspace(beta_start, beta_end, T, dtype=torch.float32)
-
-
-def cosine_betas(T: int, max_beta: float = 0.999) -> torch.Tensor:
-    """Betas of alpha_bar(s) = cos^2((s + 0.008) / 1.008 * pi / 2), Eq. (17) [2], capped at max_beta. Shape (T,)."""
-    check_int("T", T, 1, None)
-
-    def alpha_bar(s: float) -> float:
-        return math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
-
-    betas = [min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), max_beta) for i in range(T)]
-    return torch.tensor(betas, dtype=torch.float32)
-
-
-def make_alphas_cumprod(schedule: str, T: int) -> torch.Tensor:
-    """alpha_bar_t = prod_{s<=t} (1 - beta_s) for t in [0, T-1], Eq. (4) [1]. Shape (T,)."""
-    if schedule == "linear":
-        betas = linear_betas(T)
-    elif schedule == "squaredcos_cap_v2":
-        betas = cosine_betas(T)
-    else:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    return torch.cumprod(1.0 - betas, dim=0)
+__all__ = ["SCHEDULES", "cosine_betas", "linear_betas", "make_alphas_cumprod", "strided_timesteps"]
 
 
 def strided_timesteps(T: int = 1000, stride: int = 30) -> list[int]:

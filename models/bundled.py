@@ -10,10 +10,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from lab.checkpoint import CheckpointError, load_model_file
-from lab.schedules import make_alphas_cumprod
 from models.classifier import Classifier
 from models.course_backend import CourseDenoiser
+from models.files import CheckpointError, load_model_file
+from models.schedules import make_alphas_cumprod
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset)

@@ -12,9 +12,9 @@ from typing import Mapping, Sequence
 
 import torch
 
-from lab.schedules import make_alphas_cumprod
 from models.deepfloyd_errors import oom_guard
 from models.embeddings import PromptEmbeddings
+from models.schedules import make_alphas_cumprod
 
 # DeepFloyd IF stage I's scheduler, as diffusers converts it (SPEC)
 IF_SCHEDULER_CONFIG = {

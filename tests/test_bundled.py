@@ -63,8 +63,10 @@ def test_bundled_denoiser_snapshots_remove_noise_better_than_blur_and_the_later_
 def test_class_conditioned_generators_draw_the_digit_asked_for(stem):
     from lab.generate import class_grid, ddpm_sample, flow_sample
     from models.course_backend import CourseDenoiser
+    from models.unet import fold_batchnorm
 
     model, config = load_course_model(stem)
+    model = fold_batchnorm(model).to(memory_format=torch.channels_last)  # the server's fast path: 1.4x less time
     labels = class_grid(10, 10)
     g = torch.Generator().manual_seed(1)  # not the cards' seed: 100 fresh samples
     if config["experiment"] == "ddpm":

@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lab.__main__ import main as cli
-from lab.checkpoint import CheckpointError, latest_checkpoint, load_model_file, load_trained, save_model_file
+from lab.checkpoint import CheckpointError, latest_checkpoint, load_trained
 from lab.data import DatasetMissing, load_dataset, read_idx
 from lab.generate import flow_sample
 from lab.train import TrainingDiverged, course_config, train
+from models.files import load_model_file, save_model_file
 from models.unet import CourseUNet, UNetConfig
 
 
@@ -215,8 +216,15 @@ def test_precision_auto_takes_bf16_only_where_the_device_computes_it_natively(mo
         assert TrainConfig().validate().precision == expected
         assert course_config("flow", "class").precision == expected  # what the CLI and the Train live page use
     assert TrainConfig(precision="bf16").validate().precision == "bf16"  # asked for: kept
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert TrainConfig(device="cuda").validate().precision == "fp32"
+    from lab.train import native_precision
+
+    for bf16_gpu, expected in ((False, "fp32"), (True, "bf16")):  # a GPU: bf16 where it computes bf16 (Ampere on)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda v=bf16_gpu: v)
+        assert native_precision("cuda") == native_precision("cuda:1") == expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # no GPU: the config says so, it does not fall back
+    with pytest.raises(ValueError, match="use device cpu"):
+        TrainConfig(device="cuda").validate()
 
 
 def test_safetensors_files_of_any_header_length_load_and_pickles_are_refused(tmp_path):
@@ -224,7 +232,7 @@ def test_safetensors_files_of_any_header_length_load_and_pickles_are_refused(tmp
     taken for pickle's magic number and a valid checkpoint was refused (the optimizer file of a D = 7 run, say)."""
     from safetensors.torch import save_file
 
-    from lab.checkpoint import read_safetensors
+    from models.files import read_safetensors
 
     tensors = {"w": torch.arange(6.0).view(2, 3)}
     lengths = set()

@@ -1,4 +1,4 @@
-"""Rules of the repository: lab/ and models/ never import streamlit; CI runs the README's test command."""
+"""Rules of the repository: models/ <- lab/ <- ui/ import one way and never streamlit below ui/; CI runs the README's test command."""
 
 import ast
 import re
@@ -7,12 +7,27 @@ import tomllib
 from conftest import ROOT
 
 
+def imported_packages(path) -> set[str]:
+    """The top-level packages a file imports, at module level or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names |= {a.name for a in node.names} if isinstance(node, ast.Import) else set()
+        names |= {node.module or ""} if isinstance(node, ast.ImportFrom) and not node.level else set()
+    return {n.split(".")[0] for n in names}
+
+
 def test_lab_and_models_do_not_import_streamlit():
     for path in [*ROOT.glob("lab/**/*.py"), *ROOT.glob("models/**/*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            assert not any(n.split(".")[0] == "streamlit" for n in names), path
+        assert "streamlit" not in imported_packages(path), path
+
+
+def test_the_layers_import_one_way():
+    """models/ (networks, their files and schedules, backends) <- lab/ (algorithms, training) <- ui/ <- app_pages/:
+    the arrow runs one way, so each layer can be used (and tested) without the ones above it."""
+    above = {"models": {"lab", "ui", "app_pages"}, "lab": {"ui", "app_pages"}, "ui": {"app_pages"}}
+    for layer, forbidden in above.items():
+        for path in ROOT.glob(f"{layer}/**/*.py"):
+            assert not imported_packages(path) & forbidden, f"{path.relative_to(ROOT)} imports {imported_packages(path) & forbidden}"
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

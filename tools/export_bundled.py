@@ -11,8 +11,8 @@ classifier of their dataset (trained on the training split only); FID is compute
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import platform
 import sys
 import time
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from safetensors.torch import save_file  # noqa: E402
 
-from lab.checkpoint import latest_checkpoint, load_checkpoint, save_model_file  # noqa: E402
+from lab.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from lab.data import load_dataset  # noqa: E402
 from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
@@ -35,6 +35,7 @@ from lab.train import TrainConfig, read_history  # noqa: E402
 from models.bundled import PROMPTS, WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.course_backend import CourseDenoiser  # noqa: E402
+from models.files import save_model_file  # noqa: E402
 from tools.train_bundled import BUNDLED, NOTES, SNAPSHOT_WEIGHTS  # noqa: E402
 
 SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
