@@ -154,3 +154,61 @@ def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
         assert images() != bundled and backend.input_value().startswith("Your run ")
         assert page.get_by_text("could not be loaded").count() == 0 and page.get_by_text("Something went wrong").count() == 0
         browser.close()
+
+
+# Each Part A page's design-card sliders (timestep, i_start, CFG scale, blur kernel and sigma) by their labels, and the
+# key that moves each (Home: its lowest value, End: its highest) to a value that must change the picture
+DESIGN_CARD = {
+    "a0_sampling": [("CFG scale γ", "Home")],
+    "a1_forward": [("Timestep t", "Home")],
+    "a2_blur": [("Blur kernel size k", "End"), ("Blur sigma σ", "End")],
+    "a3_one_step": [("Timestep t", "Home")],
+    "a4_iterative": [("i_start", "Home"), ("Blur kernel size k", "End"), ("Blur sigma σ", "End")],
+    "a6_cfg": [("CFG scale γ", "Home")],
+    "a7_sdedit": [("CFG scale γ", "Home"), ("i_start", "Home")],
+    "a72_inpaint": [("CFG scale γ", "Home")],
+    "a73_text": [("CFG scale γ", "Home"), ("i_start", "Home")],
+    "a8_anagrams": [("CFG scale γ", "Home")],
+    "a9_hybrids": [("Blur sigma σ", "End"), ("Blur kernel size k", "Home"), ("CFG scale γ", "Home")],
+}
+
+
+def settled_images(page, timeout_s: float = 120) -> list[str]:
+    """The main area's image sources once they stop changing and no run is in progress."""
+    images = lambda: page.locator("[data-testid=stMain] img").evaluate_all("els => els.map(e => e.src)")  # noqa: E731
+    end, last = time.time() + timeout_s, None
+    while time.time() < end:
+        now = images()
+        if now and now == last and page.locator("[data-testid=stProgress]").count() == 0:
+            return now
+        last = now
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the page's pictures did not settle in {timeout_s:.0f} s")
+
+
+def test_every_design_card_slider_on_every_part_a_page_changes_the_picture(app_url):
+    """In a browser, as a student would: each slider moved with the keyboard changes what the page shows, without an
+    error."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        for path, labels in DESIGN_CARD.items():
+            page.goto(f"{app_url}/{path}")
+            page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
+            for label, key in labels:
+                before = settled_images(page)
+                slider = page.get_by_role("slider", name=label)
+                assert slider.count() == 1, f"{path}: one slider {label!r}"
+                slider.first.focus()
+                slider.first.press(key)
+                try:
+                    page.wait_for_function("before => { const now = [...document.querySelectorAll('[data-testid=stMain] img')]"
+                                           ".map(e => e.src); return now.length && now.join() !== before.join(); }",
+                                           arg=before, timeout=120_000, polling=200)  # fmt: skip
+                except PlaywrightTimeout:
+                    raise AssertionError(f"{path}: moving {label!r} changed no picture in 120 s") from None
+                assert page.get_by_text("Something went wrong").count() == 0 and page.locator("[data-testid=stException]").count() == 0
+        browser.close()

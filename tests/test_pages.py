@@ -7,21 +7,22 @@ from conftest import ROOT, image_urls, open_page
 from ui import catalog
 
 PART_A = [f for f, _ in catalog.PART_A]
-# page: (kind of control, its key, the new value); None: the page has no control whose output AppTest can see
+# page: its controls as (kind, key, a new value), the design card's (t, i_start, gamma, blur kernel and sigma) wherever
+# the page has their idea; None: the page has no control whose output AppTest can see
 CONTROLS = {
-    "a0_sampling.py": ("select_slider", "sampling_steps", (5, 20)),
-    "a1_forward.py": ("slider", "forward_t", 900),
-    "a2_blur.py": ("slider", "blur_kernel", 9),
-    "a3_one_step.py": ("slider", "one_step_t", 100),
-    "a4_iterative.py": ("slider", "iterative_i_start", 20),
-    "a5_sample.py": ("slider", "sample_n", 3),
-    "a6_cfg.py": ("slider", "cfg_gamma", 2.0),
-    "a7_sdedit.py": ("slider", "test_image_Test image", 3),
-    "a71_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas
-    "a72_inpaint.py": ("radio", "inpaint_mask", "left half"),
-    "a73_text.py": ("selectbox", "text_prompt", "3"),
-    "a8_anagrams.py": ("selectbox", "anagram_view", "rotate 180"),
-    "a9_hybrids.py": ("slider", "hybrid_sigma", 4.0),
+    "a0_sampling.py": [("select_slider", "sampling_steps", (5, 20)), ("slider", "sampling_gamma", 2.0)],
+    "a1_forward.py": [("slider", "forward_t", 900)],
+    "a2_blur.py": [("slider", "blur_kernel", 9), ("slider", "blur_sigma", 3.0)],
+    "a3_one_step.py": [("slider", "one_step_t", 100)],
+    "a4_iterative.py": [("slider", "iterative_i_start", 20), ("slider", "iterative_blur_kernel", 9), ("slider", "iterative_blur_sigma", 4.0)],
+    "a5_sample.py": [("slider", "sample_n", 3)],
+    "a6_cfg.py": [("slider", "cfg_gamma", 2.0)],
+    "a7_sdedit.py": [("slider", "test_image_Test image", 3), ("slider", "sdedit_i_start", 5), ("slider", "sdedit_gamma", 2.0)],
+    "a71_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas and moves these
+    "a72_inpaint.py": [("radio", "inpaint_mask", "left half"), ("slider", "inpaint_gamma", 2.0)],
+    "a73_text.py": [("selectbox", "text_prompt", "3"), ("slider", "text_i_start", 3), ("slider", "text_gamma", 2.0)],
+    "a8_anagrams.py": [("selectbox", "anagram_view", "rotate 180"), ("slider", "anagram_gamma", 2.0)],
+    "a9_hybrids.py": [("slider", "hybrid_sigma", 4.0), ("slider", "hybrid_kernel", 9), ("slider", "hybrid_gamma", 2.0)],
 }
 
 
@@ -38,17 +39,17 @@ def test_home_opens_on_the_welcome_page_with_the_sidebar():
 
 
 @pytest.mark.parametrize("page", sorted(CONTROLS))
-def test_page_runs_and_its_control_changes_the_output(page):
+def test_page_runs_and_each_of_its_controls_changes_the_output(page):
     at = open_page(page)
     if CONTROLS[page] is None:
         assert at.info, "the page should say what to do first"
         return
-    before = image_urls(at)
-    assert before, "the page shows images"
-    kind, key, value = CONTROLS[page]
-    getattr(at, kind)(key=key).set_value(value).run()
-    assert not at.exception and not at.error
-    assert image_urls(at) != before
+    for kind, key, value in CONTROLS[page]:
+        before = image_urls(at)
+        assert before, "the page shows images"
+        getattr(at, kind)(key=key).set_value(value).run()
+        assert not at.exception and not at.error, (key, [e.value for e in at.error])
+        assert image_urls(at) != before, f"moving {key} changed no picture"
 
 
 def test_lecture_mode_and_seed_apply_to_every_page():

@@ -14,6 +14,8 @@ from PIL import Image
 from lab.data import load_dataset
 from lab.images import gif_bytes, to_uint8
 from models.bundled import BACKENDS, load_backend
+from ui.catalog import PART_A, PART_B
+from ui.results import describe, download_row, export_button, start_page
 
 IF_NAME = "DeepFloyd IF"
 RUN_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
@@ -94,7 +96,8 @@ def run_page(render, title: str = "") -> None:
     from lab.checkpoint import CheckpointError
     from lab.images import ImageRejected
 
-    st.session_state["settings"] = sidebar()
+    st.session_state["settings"] = s = sidebar()
+    start_page(title, {"backend": s.backend, "seed": str(s.seed)})
     try:
         render()
     except (ValueError, ImageRejected, CheckpointError) as e:  # bad input: say what to do, keep the page usable
@@ -102,6 +105,8 @@ def run_page(render, title: str = "") -> None:
     except Exception:  # anything else: a short message here, the traceback in the server log
         logging.getLogger("diffusion_lab").exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
+    with st.sidebar:  # after the page: its rows count too
+        export_button([title for _, title in PART_A + PART_B])
 
 
 def if_sidebar() -> str | None:
@@ -207,10 +212,25 @@ def enlarge(x: torch.Tensor, size: int) -> list[np.ndarray]:
     return [crisp(im, size) for im in to_uint8(x, -1, 1)]
 
 
-def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None) -> None:
-    """A row of images, at the lecture or normal size."""
+def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None, name: str | None = None) -> None:
+    """A row of images, at the lecture or normal size, with its download (and kept for "Export my results" as name)."""
     size = size or settings().size
-    st.image([crisp_png(im, size) for im in to_uint8(images, -1, 1)], caption=captions, width=size)
+    frames = list(to_uint8(images, -1, 1))
+    st.image([crisp_png(im, size) for im in frames], caption=captions, width=size)
+    download_row(frames, captions, name)
+
+
+MAGENTA = torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1)  # in [-1, 1]: reads on a white page and on grey digits
+
+
+def rgb(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1 or 3, H, W) -> (B, 3, H, W)."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def mask_overlay(x: torch.Tensor, mask: torch.Tensor, alpha: float = 0.6) -> torch.Tensor:
+    """RGB images x with the mask (1, 1, H, W; 1 = masked) painted magenta over them at alpha."""
+    return x * (1 - alpha * mask) + alpha * mask * MAGENTA
 
 
 def crisp(frame: np.ndarray, size: int) -> np.ndarray:
@@ -235,6 +255,7 @@ def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
     """Several trajectory frames in a row."""
     size = settings().size
     st.image([crisp_png(f, size) for f in frames], caption=labels, width=size)
+    download_row(frames, labels, "trajectory")
 
 
 def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> None:
@@ -256,10 +277,13 @@ def prompt_input(label: str, default: str, key: str, allow_null: bool = True) ->
     den = current_backend()
     prompts = list(getattr(den, "prompts", ()) or ())
     if not prompts:
-        return st.text_input(label, default, key=key)
-    options = (["a high quality photo"] if allow_null else []) + prompts
-    index = options.index(default) if default in options else 0
-    return st.selectbox(label, options, index=index, key=key, help='"a high quality photo" is the null class: no class at all')
+        prompt = st.text_input(label, default, key=key)
+    else:
+        options = (["a high quality photo"] if allow_null else []) + prompts
+        index = options.index(default) if default in options else 0
+        prompt = st.selectbox(label, options, index=index, key=key, help='"a high quality photo" is the null class: no class at all')
+    describe(**{label.lower(): prompt})
+    return prompt
 
 
 def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.Tensor | None:

@@ -19,6 +19,7 @@ from lab.train import read_history
 from models.bundled import PROMPTS, WEIGHTS, load_course_model
 from models.course_backend import CourseDenoiser
 from ui.common import crisp, settings
+from ui.results import download_row
 from ui.training import loss_figure, manager, owner_id
 
 GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
@@ -88,8 +89,10 @@ def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None)
     """Images in [0, 1]: a row of separate images, or one grid with nrow per row."""
     size = settings().size
     if nrow is None:
-        ims = [crisp(im, size) for im in to_uint8(x)]
-        st.image(ims, caption=captions, width=size)
+        frames = list(to_uint8(x))
+        st.image([crisp(im, size) for im in frames], caption=captions, width=size)
+        download_row(frames, captions)
     else:
-        g = Image.fromarray(grid(x, nrow))
-        st.image(np.asarray(g.resize((g.width * 4, g.height * 4), Image.NEAREST)), width=min(900, g.width * 4))
+        g = grid(x, nrow)
+        st.image(np.asarray(Image.fromarray(g).resize((g.shape[1] * 4, g.shape[0] * 4), Image.NEAREST)), width=min(900, g.shape[1] * 4))
+        download_row([g], None)

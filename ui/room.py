@@ -175,8 +175,8 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
         [run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)), one_step_run(backend, device, seed, noisy_iter, [t_iter])],  # 1.4
         [run("sample", scale=None, n=5)],  # 1.5
         [run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5)],  # 1.6
-        sdedit_row(backend, device, seed, x0, "a high quality photo", 7.0),  # 1.7
-        [run("inpaint", image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],  # 1.7.2
+        sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], 7.0),  # 1.7 (its i_start slider starts in the row)
+        [run("inpaint", default_prompts("inpaint", den), image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],  # 1.7.2
         sdedit_row(backend, device, seed, x0, text_prompt, 7.0),  # 1.7.3
         [run("anagram", default_prompts("anagram", den), views=("identity", "flip"))],  # 1.8
         [run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],  # 1.9

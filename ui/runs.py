@@ -17,6 +17,8 @@ from lab.compute import Progress
 from lab.images import to_uint8
 
 KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid", "one_step")
+KIND_NAMES = {"sample": "sampling", "iterative": "iterative denoising", "sdedit": "SDEdit", "inpaint": "inpainting",
+              "anagram": "visual anagram", "hybrid": "hybrid image", "one_step": "one-step denoising"}  # fmt: skip
 SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
 
@@ -24,15 +26,19 @@ POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Stre
 COURSE_PROMPTS = {
     "sampling": ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"),
     "cfg": ("a high quality photo",),
+    "sdedit": ("a high quality photo",),  # IF: "" is the null prompt, so gamma matters with this one
+    "inpaint": ("a high quality photo",),
     "text": ("a rocket ship",),
     "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire"),
     "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls"),
 }
-CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "text": (7,), "anagram": (6, 9), "hybrid": (0, 1)}  # class indices
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (6, 9), "hybrid": (0, 1)}  # class indices
+# (sdedit, inpaint: the class of the first test image, which gamma then sharpens: on a class backend the null class
+# would make gamma do nothing)
 
 
 def default_prompts(page: str, den) -> tuple[str, ...]:
-    """The prompts `page` ("sampling", "cfg", "text", "anagram", "hybrid") opens with on this backend."""
+    """The prompts `page` (a key of COURSE_PROMPTS) opens with on this backend."""
     classes = tuple(getattr(den, "prompts", ()) or ())
     if not classes:
         return COURSE_PROMPTS[page]
@@ -75,9 +81,10 @@ class Result:
         return self.images.numel() * self.images.element_size() + sum(f.nbytes for f in self.frames + self.x0_frames)
 
 
-def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None) -> list[Run]:
-    """1.7's row: SDEdit of x0 from each i_start of SDEDIT_ROW."""
-    return [Run("sdedit", backend, device, seed, (prompt,), scale, i_start=i, image=Run.pack(x0)) for i in SDEDIT_ROW]
+def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None,
+               starts: tuple[int, ...] = SDEDIT_ROW) -> list[Run]:  # fmt: skip
+    """1.7's row: SDEdit of x0 from each i_start of starts (the course's SDEDIT_ROW)."""
+    return [Run("sdedit", backend, device, seed, (prompt,), scale, i_start=i, image=Run.pack(x0)) for i in starts]
 
 
 def one_step_run(backend: str, device: str, seed: int, noisy: torch.Tensor, ts, prompt: str = "a high quality photo") -> Run:
@@ -119,10 +126,11 @@ def run_all(cfgs: list[Run], bar=None) -> list[Result]:
 
     r = room()
     tickets = [r.queue.submit(cfg, r.job(cfg, backend(cfg.backend, cfg.device))) for cfg in cfgs]
+    what = ", ".join(dict.fromkeys(KIND_NAMES[cfg.kind] for cfg in cfgs)) + (f" ({len(set(cfgs))} runs)" if len(set(cfgs)) > 1 else "")
     try:
         while waiting := [t for t in tickets if not t.done()]:
             if bar is not None:
-                bar.progress(*status(tickets))  # also where Streamlit stops this run when its page reruns
+                bar.progress(*status(tickets, what))  # also where Streamlit stops this run when its page reruns
             waiting[0].wait(POLL_S)
         if bar is not None:
             bar.empty()
@@ -132,8 +140,8 @@ def run_all(cfgs: list[Run], bar=None) -> list[Result]:
             t.release()
 
 
-def status(tickets) -> tuple[float, str]:
-    """(fraction done, text) of a page's requests: its place in line while none runs, else the steps done."""
+def status(tickets, what: str = "denoising") -> tuple[float, str]:
+    """(fraction done, text) of a page's requests: its place in line while none runs, else what runs and its steps."""
     progress = [t.progress() for t in tickets]
     done = sum(p.total if t.done() else p.done for t, p in zip(tickets, progress))
     total = sum(p.total for p in progress)
@@ -142,7 +150,7 @@ def status(tickets) -> tuple[float, str]:
         if ahead and min(ahead) > 0:
             n = min(ahead)
             return 0.0, f"waiting: {n} request{'s' if n > 1 else ''} of other browsers ahead of yours"
-    return (done / total if total else 0.0), f"denoising: step {done} of {total}" if total else "starting"
+    return (done / total if total else 0.0), f"{what}: step {done} of {total}" if total else f"{what}: starting"
 
 
 def compute(cfg: Run, den, progress: Progress | None = None, run_loop=None) -> Result:

@@ -5,12 +5,15 @@ import torch
 
 import lab
 from ui.common import current_backend, pick_test_image, settings, show
+from ui.results import describe
 
 st.title("1.1 · The forward process")
-st.markdown(r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$: the image is scaled down and noise is added.")
+st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad \epsilon \sim \mathcal N(0, I)")
+st.caption("The image is scaled down and noise is added; t is the slider below, ε comes from the sidebar's seed.")
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 t = st.slider("Timestep t", 0, den.T - 1, 500, key="forward_t")
+describe(t=t)
 ts = [250, 500, 750]
 noisy = lab.forward(x0.expand(4, -1, -1, -1), torch.tensor([t, *ts]), den, generator=s.seed)
 show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.size * 2)

@@ -4,17 +4,17 @@ import streamlit as st
 import torch
 
 import lab
-from lab.filters import max_kernel_size
 from ui.common import current_backend, pick_test_image, settings, show
+from ui.controls import blur_sliders, equation
 
 st.title("1.2 · Classical denoising")
 st.markdown("A Gaussian blur removes noise, and the edges with it. Try to find a kernel that helps.")
+equation(r"\hat x_0 = G_{k,\sigma} * x_t,\qquad G_{k,\sigma}(u, v) \propto e^{-(u^2+v^2)/2\sigma^2},\ |u|, |v| \le \lfloor k/2 \rfloor",
+         "k (the kernel size) and σ are the sliders below; x_t are the noisy images of 1.1.")
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 C, H, W = den.image_shape
-c1, c2 = st.columns(2)
-kernel_size = c1.slider("Kernel size", 1, max_kernel_size(H, W), 5, step=2, key="blur_kernel")
-sigma = c2.slider("Sigma", 0.1, 10.0, 1.0, 0.1, key="blur_sigma")
+kernel_size, sigma = blur_sliders("blur", H, W, 5, 1.0)
 ts = [250, 500, 750]
 noisy = lab.forward(x0.expand(3, -1, -1, -1), torch.tensor(ts), den, generator=s.seed)
 show(noisy, [f"noisy, t = {t}" for t in ts])

@@ -4,11 +4,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import canvas_strokes, current_backend, pick_test_image, prompt_input, settings, show, uploaded_image
-from ui.runs import MASKS, Run, preset_mask, run
+from ui.common import canvas_strokes, current_backend, mask_overlay, pick_test_image, prompt_input, rgb, settings, show, uploaded_image
+from ui.controls import equation, gamma_slider
+from ui.runs import MASKS, Run, default_prompts, preset_mask, run
 
 st.title("1.7.2 · Inpainting")
-st.markdown("The mask (white) is where new content goes; everywhere else the original is kept, noised to each step's level.")
+st.markdown("The mask (magenta) is where new content goes; everywhere else the original is kept, noised to each step's level.")
+equation(r"x_t \leftarrow m\,x_t + (1 - m)\,\mathrm{forward}(x_{orig}, t)\quad \text{after every step}",
+         "m is 1 inside the mask (below) and 0 outside; the steps are CFG steps with γ (below).")
 s, den = settings(), current_backend()
 _, H, W = den.image_shape
 source = st.radio("Image", ["test image", "upload"], horizontal=True, key="inpaint_source")
@@ -27,7 +30,9 @@ else:
 if not mask.any() or mask.all():
     st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
     st.stop()
-prompt = prompt_input("Prompt", "a high quality photo", key="inpaint_prompt")
-res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), 7.0, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
-m = torch.from_numpy(mask)[None, None].expand_as(x0)  # (1, C, H, W)
-show(torch.cat([x0, m * 2 - 1, x0 * (1 - m) + m, res.images]), ["original", "mask", "to replace", "inpainted"])
+prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
+gamma = gamma_slider("inpaint_gamma")
+res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), gamma, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
+m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
+show(torch.cat([rgb(x0), mask_overlay(torch.full_like(rgb(x0), -0.6), m, 1.0), mask_overlay(rgb(x0), m), rgb(res.images)]),
+     ["original", "mask (magenta)", "to replace", "inpainted"])  # fmt: skip

@@ -1,0 +1,49 @@
+"""The design card's controls, the same on every page that has their idea: timestep t, i_start, CFG scale gamma, blur
+kernel size and sigma. Each is labelled with the symbol of the page's equation, stays in lecture mode (they are what a
+lecturer moves), and is kept for "Export my results" with the page's other settings."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import lab
+from lab.filters import max_kernel_size
+from ui.results import describe
+
+GAMMA = 7.0  # the course's CFG scale
+SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
+
+
+def gamma_slider(key: str, default: float = GAMMA) -> float:
+    gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
+                      help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder")  # fmt: skip
+    describe(gamma=gamma)
+    return gamma
+
+
+def i_start_slider(key: str, T: int, default: int, stride: int = 30) -> tuple[int, int]:
+    """(i_start, t = strided_timesteps[i_start]): where the edit starts; smaller is more noise, more invented."""
+    timesteps = lab.strided_timesteps(T, stride)
+    i_start = st.slider("i_start", 0, len(timesteps) - 1, min(default, len(timesteps) - 1), key=key,
+                        help="the index into the strided timesteps (990, 960, ..., 0) the image is noised to: "
+                             "0 is pure noise, larger keeps more of the image")  # fmt: skip
+    t = timesteps[i_start]
+    describe(i_start=i_start, t=t)
+    return i_start, t
+
+
+def blur_sliders(key: str, H: int, W: int, kernel: int, sigma: float, sigma_max: float = 10.0) -> tuple[int, float]:
+    """(kernel size k, sigma) of a Gaussian blur, side by side; k odd, up to what reflect padding allows here."""
+    c1, c2 = st.columns(2)
+    top = max_kernel_size(H, W)
+    kernel = c1.slider("Blur kernel size k", 1, top, min(kernel, top), step=2, key=f"{key}_kernel",
+                       help=f"odd; at most {top} on {H}x{W} images (reflect padding)")  # fmt: skip
+    sigma = c2.slider("Blur sigma σ", 0.1, sigma_max, sigma, 0.1, key=f"{key}_sigma", help="the Gaussian's standard deviation, in pixels")
+    describe(kernel=kernel, sigma=sigma)
+    return kernel, sigma
+
+
+def equation(latex: str, legend: str) -> None:
+    """The course's equation of this page, and which control sets which symbol."""
+    st.latex(latex)
+    st.caption(legend)
