@@ -6,7 +6,8 @@ from ui.catalog import PART_A, PART_B
 from ui.common import run_page
 from ui.room import room
 
-st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide")
+lecture_link = st.query_params.get("lecture") == "1"  # a lecturer's link opens with the sidebar closed
+st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide", initial_sidebar_state="collapsed" if lecture_link else "auto")
 
 
 def section(part: str, entries: list[tuple[str, str]]) -> list:

@@ -62,6 +62,22 @@ def test_lecture_mode_and_seed_apply_to_every_page():
     assert not [s for s in at.slider if s.key == "sample_n"]  # fewer controls in lecture mode
 
 
+@pytest.mark.parametrize("page", ["a7_sdedit.py", "a4_iterative.py", "a0_sampling.py"])
+def test_a_lecture_link_opens_lecture_mode_with_rows_that_fit_a_projector(page, monkeypatch):
+    import streamlit as st
+
+    from ui.common import LECTURE_WIDTH
+
+    rows, image = [], st.image
+    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((images, width)) or image(images, *a, width=width, **k))
+    at = open_page(page, query={"lecture": "1"})
+    assert at.toggle(key="lecture").value
+    sizes = [(len(images) if isinstance(images, list) else 1, width) for images, width in rows]
+    assert sizes and all(n * (width + 12) <= LECTURE_WIDTH for n, width in sizes), sizes  # no row wraps (4 + 1)
+    assert max(width for _, width in sizes) >= 224  # and the pictures are large
+    assert {"gamma", "i_start", "kernel", "sigma"} & {s.key.split("_")[-1] for s in at.slider}  # the design card stays
+
+
 def test_deepfloyd_if_not_configured_says_so_and_the_lab_keeps_working(monkeypatch):
     monkeypatch.delenv("DIFFUSION_LAB_IF_MODEL", raising=False)
     at = open_page("a5_sample.py")

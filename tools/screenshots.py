@@ -1,6 +1,8 @@
 """Screenshot every page of the app into docs/screenshots/ (headless Chromium through Playwright).
 
-    python tools/screenshots.py [NAME ...]     # e.g. b2_generators; none: every page
+    python tools/screenshots.py [NAME ...]              # e.g. b2_generators; none: every page (whole pages)
+    python tools/screenshots.py --lecture [NAME ...]    # lecture mode on a 1280x720 projector: what the room sees
+                                                        # without scrolling, into docs/screenshots/lecture/
 """
 
 from __future__ import annotations
@@ -41,19 +43,22 @@ def main() -> None:
         time.sleep(4)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            only = set(sys.argv[1:])  # names to retake; none: all
+            lecture = "--lecture" in sys.argv
+            out = OUT / "lecture" if lecture else OUT
+            out.mkdir(exist_ok=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 720} if lecture else {"width": 1400, "height": 1000})
+            only = {a for a in sys.argv[1:] if not a.startswith("--")}  # names to retake; none: all
             for path, name in pages():
                 if only and name not in only:
                     continue
-                page.goto(f"http://127.0.0.1:{port}/{path}")
+                page.goto(f"http://127.0.0.1:{port}/{path}" + ("?lecture=1" if lecture else ""))
                 page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
                 busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
                 page.wait_for_timeout(1000)
                 page.wait_for_function(f"() => !document.querySelector('{busy}')", timeout=300_000)
                 page.wait_for_timeout(1500)
-                page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
-                print(f"docs/screenshots/{name}.png", flush=True)
+                page.screenshot(path=str(out / f"{name}.png"), full_page=not lecture)
+                print(out.relative_to(ROOT) / f"{name}.png", flush=True)
             browser.close()
     finally:
         server.terminate()

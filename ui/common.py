@@ -20,6 +20,7 @@ from ui.results import describe, download_row, export_button, start_page
 IF_NAME = "DeepFloyd IF"
 RUN_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
 DEFAULT_SEED = 180  # a seed the course's students used
+LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector with the sidebar closed
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ class Settings:
     def size(self) -> int:
         """Display width of one image, in pixels."""
         return 224 if self.lecture else 128
+
+    @property
+    def large(self) -> int:
+        """Display width of a page's main picture: large, and in lecture mode still above a 720 px projector's fold."""
+        return 280 if self.lecture else 256
+
+    def row_size(self, n: int) -> int:
+        """Width of each of n images in a row: in lecture mode as large as fits a 1280 px projector without wrapping."""
+        return min(self.size, LECTURE_WIDTH // max(1, n) - 12) if self.lecture else self.size
 
 
 def sidebar() -> Settings:
@@ -55,7 +65,15 @@ def sidebar() -> Settings:
         devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
         device = st.selectbox("Device", devices, key="device")
         seed = int(st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED, key="seed", help="reused by every page"))
-        lecture = st.toggle("Lecture mode", key="lecture", help="large images, fewer controls")
+        if "lecture" not in st.session_state:  # a lecturer's link: ?lecture=1
+            st.session_state["lecture"] = st.query_params.get("lecture") == "1"
+        lecture = st.toggle("Lecture mode", key="lecture", help="for a 1280x720 projector: images as large as fit, rows "
+                            "that do not wrap, fewer controls; ?lecture=1 in the link opens the lab this way, sidebar closed")  # fmt: skip
+        if lecture != (st.query_params.get("lecture") == "1"):
+            st.query_params["lecture"] = "1" if lecture else "0"
+    if lecture:  # the page's result above a 720 px fold: less padding above the title, a smaller title
+        st.markdown("<style>.block-container{padding-top:1.2rem!important} h1{font-size:1.9rem!important;padding-bottom:0!important}"
+                    ".katex-display{margin:.3em 0!important}</style>", unsafe_allow_html=True)  # fmt: skip
     return Settings(backend, device, seed, lecture)
 
 
@@ -214,8 +232,8 @@ def enlarge(x: torch.Tensor, size: int) -> list[np.ndarray]:
 
 def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None, name: str | None = None) -> None:
     """A row of images, at the lecture or normal size, with its download (and kept for "Export my results" as name)."""
-    size = size or settings().size
     frames = list(to_uint8(images, -1, 1))
+    size = min(size, LECTURE_WIDTH // len(frames) - 12) if size else settings().row_size(len(frames))
     st.image([crisp_png(im, size) for im in frames], caption=captions, width=size)
     download_row(frames, captions, name)
 
@@ -253,7 +271,7 @@ def _png(raw: bytes, shape: tuple, size: int) -> bytes:
 
 def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
     """Several trajectory frames in a row."""
-    size = settings().size
+    size = settings().row_size(len(frames))
     st.image([crisp_png(f, size) for f in frames], caption=labels, width=size)
     download_row(frames, labels, "trajectory")
 
@@ -262,7 +280,7 @@ def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> 
     """Play back a denoising trajectory: a step slider, and PNG / GIF downloads (the GIF is made on click)."""
     if not frames:
         return
-    size = settings().size * 2
+    size = settings().large
     i = st.slider("Step", 0, len(frames) - 1, len(frames) - 1, key=f"{key}_step")
     frame = crisp_png(frames[i], size)
     st.image(frame, caption=labels[i], width=size)
@@ -310,9 +328,9 @@ def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.T
     preview = im.convert("RGB")
     ImageDraw.Draw(preview).rectangle(box, outline=(255, 0, 0), width=max(2, preview.width // 100))
     c1, c2 = st.columns(2)
-    c1.image(preview, caption=f"upload, {im.width}x{im.height}: the red square is what is used", width=settings().size * 2)
+    c1.image(preview, caption=f"upload, {im.width}x{im.height}: the red square is what is used", width=settings().large)
     with c2:
-        show(x, [f"fitted to {den.image_shape[1]}x{den.image_shape[2]}"], settings().size * 2)
+        show(x, [f"fitted to {den.image_shape[1]}x{den.image_shape[2]}"], settings().large)
     return x
 
 

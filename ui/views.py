@@ -26,6 +26,6 @@ def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> No
         st.caption("With the null prompt the conditional and unconditional estimates coincide: γ changes nothing. Pick a class to guide.")
     runs = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
     *row, single = [r.images for r in run_all(runs, st.progress(0.0))]
-    show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.size * 2, name=f"{tag}, from i_start {i_start}")
+    show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}")
     st.subheader("The course's row")
     show(torch.cat([*row, x0]), [f"i_start = {i}" for i in SDEDIT_ROW] + [tag], name=f"{tag}, the course's row")

@@ -16,7 +16,7 @@ t = st.slider("Timestep t", 0, den.T - 1, 500, key="forward_t")
 describe(t=t)
 ts = [250, 500, 750]
 noisy = lab.forward(x0.expand(4, -1, -1, -1), torch.tensor([t, *ts]), den, generator=s.seed)
-show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.size * 2)
+show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.large)
 st.subheader("The course's row")
 show(torch.cat([x0, noisy[1:]]), ["original", *[f"t = {v}" for v in ts]])
 st.caption(f"alpha_bar at t = {t}: {float(den.alphas_cumprod[t]):.4f}; noise std {float((1 - den.alphas_cumprod[t]).sqrt()):.3f}")

@@ -16,15 +16,18 @@ s, den = settings(), current_backend()
 x0 = pick_test_image()
 stride = 30 if s.lecture else st.select_slider("Stride", [10, 20, 30, 50, 100], 30, key="iterative_stride")
 timesteps = lab.strided_timesteps(den.T, stride)
-i_start, t = i_start_slider("iterative_i_start", den.T, ITERATIVE_I_START, stride)
-kernel_size, sigma = blur_sliders("iterative_blur", *den.image_shape[1:], 5, 2.0)
+c1, c2 = st.columns([1, 2])
+with c1:
+    i_start, t = i_start_slider("iterative_i_start", den.T, ITERATIVE_I_START, stride)
+with c2:
+    kernel_size, sigma = blur_sliders("iterative_blur", *den.image_shape[1:], 5, 2.0)
 noisy = lab.forward(x0, t, den, generator=s.seed)
 res, one_step = run_all([Run("iterative", s.backend, s.device, s.seed, scale=None, stride=stride, i_start=i_start, image=Run.pack(x0)),
                     one_step_run(s.backend, s.device, s.seed, noisy, [t])], st.progress(0.0))  # fmt: skip
-st.subheader("Every 5th step")
-frames_row(res.frames[::5], res.frame_labels[::5])
 st.subheader(f"From t = {t}: iterative vs one-step vs blur")
 show(torch.cat([x0, noisy, res.images, one_step.images, lab.gaussian_blur(noisy, kernel_size, sigma)]),
      ["original", f"noisy, t = {t}", "iteratively denoised", "one-step", f"Gaussian blur ({kernel_size}, {sigma:g})"])  # fmt: skip
+st.subheader("Every 5th step")
+frames_row(res.frames[::5], res.frame_labels[::5])
 st.subheader("Play the trajectory")
 trajectory_viewer(res.frames, res.frame_labels, key="iterative")

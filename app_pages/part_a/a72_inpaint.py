@@ -14,11 +14,12 @@ equation(r"x_t \leftarrow m\,x_t + (1 - m)\,\mathrm{forward}(x_{orig}, t)\quad \
          "m is 1 inside the mask (below) and 0 outside; the steps are CFG steps with γ (below).")
 s, den = settings(), current_backend()
 _, H, W = den.image_shape
-source = st.radio("Image", ["test image", "upload"], horizontal=True, key="inpaint_source")
+c1, c2 = st.columns(2)
+source = c1.radio("Image", ["test image", "upload"], horizontal=True, key="inpaint_source")
+kind = c2.radio("Mask", [*MASKS, "draw"], horizontal=True, key="inpaint_mask")
 x0 = pick_test_image() if source == "test image" else uploaded_image("Upload an image", key="inpaint_upload")
 if x0 is None:
     st.stop()
-kind = st.radio("Mask", [*MASKS, "draw"], horizontal=True, key="inpaint_mask")
 if kind == "draw":
     strokes = canvas_strokes("inpaint_canvas", background=x0)
     if strokes is None:
@@ -30,8 +31,11 @@ else:
 if not mask.any() or mask.all():
     st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
     st.stop()
-prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
-gamma = gamma_slider("inpaint_gamma")
+c3, c4 = st.columns(2)
+with c3:
+    prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
+with c4:
+    gamma = gamma_slider("inpaint_gamma")
 res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), gamma, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
 m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
 show(torch.cat([rgb(x0), mask_overlay(torch.full_like(rgb(x0), -0.6), m, 1.0), mask_overlay(rgb(x0), m), rgb(res.images)]),

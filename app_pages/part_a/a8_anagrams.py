@@ -1,6 +1,7 @@
 """1.8 Visual anagrams: eps = (UNet(x_t, p1) + V^-1(UNet(V(x_t), p2))) / 2."""
 
 import streamlit as st
+import torch
 
 import lab
 from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
@@ -29,7 +30,6 @@ if view.name == "negate" and getattr(den, "prompts", None):
                "no picture reads as both prompts and the result is noise. A view must keep the noise Gaussian and the "
                "image one the model knows: try flip or a rotation.")  # fmt: skip
 res = run(Run("anagram", s.backend, s.device, s.seed, (p1, p2), gamma, views=("identity", view.name)), st.progress(0.0))
-show(res.images, [p1], s.size * 2)
-show(view.view(res.images), [f"{view_label}: {p2}"], s.size * 2)
+show(torch.cat([res.images, view.view(res.images)]), [f"as is: {p1}", f"{view_label}: {p2}"], s.large)
 with st.expander("Trajectory"):
     trajectory_viewer(res.frames, res.frame_labels, key="anagram")
