@@ -31,6 +31,23 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert not at.exception and not at.error
 
 
+def test_the_generators_grid_has_a_labelled_column_per_class():
+    import numpy as np
+    import torch
+
+    from ui.partb import class_columns, labelled_grid
+
+    x = torch.arange(10).repeat_interleave(4).float().view(40, 1, 1, 1).expand(40, 1, 28, 28) / 9  # sample of class k: k / 9
+    picture = labelled_grid(class_columns(x, 4), [str(k) for k in range(10)])
+    assert picture.shape[1] > 2 * picture.shape[0]  # 4 rows of 10 columns, not a 10-row column
+    head, body = picture[:22], picture[22:, :, 0].astype(int)
+    cell = (picture.shape[1] - 8) // 10
+    for k in range(10):  # column k: class k's samples, under a label
+        column = body[8:-8, 8 + k * cell + 20]
+        assert np.all(np.abs(column[column != 255] - round(k / 9 * 255)) <= 1)
+        assert (head[:, 8 + k * cell : 8 + (k + 1) * cell] < 128).any()
+
+
 @pytest.mark.parametrize("log_scale", [True, False])
 def test_the_loss_figure_built_without_validation_is_the_validated_figure(log_scale):
     import plotly.graph_objects as go

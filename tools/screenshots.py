@@ -55,8 +55,9 @@ def main() -> None:
                 page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
                 busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
                 page.wait_for_timeout(1000)
-                page.wait_for_function(f"() => !document.querySelector('{busy}')", timeout=300_000)
-                page.wait_for_timeout(1500)
+                for _ in range(2):  # idle twice, 1.5 s apart: a cached function may start after the first idle moment
+                    page.wait_for_function(f"() => !document.querySelector('{busy}') && !document.body.innerText.includes('Sampling ...')", timeout=300_000)
+                    page.wait_for_timeout(1500)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=not lecture)
                 print(out.relative_to(ROOT) / f"{name}.png", flush=True)
             browser.close()

@@ -251,6 +251,27 @@ def mask_overlay(x: torch.Tensor, mask: torch.Tensor, alpha: float = 0.6) -> tor
     return x * (1 - alpha * mask) + alpha * mask * MAGENTA
 
 
+THUMBNAIL = {"a0_sampling.py": 1, "a7_sdedit.py": 4, "a73_text.py": 2}  # which default request shows a page (else its first)
+
+
+def show_thumbnails(titles: dict[str, str]) -> None:
+    """A picture of each Part A page with its defaults, from the room's results (the warm-up computes them at start;
+    this page never computes): pages not ready yet are listed without one."""
+    from ui.room import default_requests, room
+
+    s = settings()
+    den = current_backend()
+    requests = default_requests(s.backend, s.device, s.seed, den, test_images(s.backend)[:1])
+    shown = {page: room().queue.cached(runs[THUMBNAIL.get(page, 0)]) for page, runs in requests.items()}
+    ready = {page: result for page, result in shown.items() if result is not None}
+    if ready:
+        images = torch.cat([result.images[:1] for result in ready.values()])
+        st.image([crisp_png(im, 112) for im in to_uint8(images, -1, 1)], caption=[titles.get(p, p) for p in ready], width=112)
+    if len(ready) < len(shown):
+        st.caption("Still computing: " + ", ".join(titles.get(p, p) for p in shown if p not in ready) + ". They appear here when the "
+                   "server has made them (a reload shows them); every page computes its own pictures when opened.")  # fmt: skip
+
+
 def crisp(frame: np.ndarray, size: int) -> np.ndarray:
     """A uint8 image enlarged to size pixels wide with nearest neighbour."""
     pil = Image.fromarray(frame)

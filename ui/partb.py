@@ -85,6 +85,27 @@ def loss_curve(source: str, log_scale: bool = True) -> None:
     st.plotly_chart(loss_figure(data["step"], data["loss"], log_scale, source), key=f"loss_{source}")
 
 
+def class_columns(x: torch.Tensor, per_class: int) -> torch.Tensor:
+    """Samples ordered class by class (class_grid) -> ordered so that a grid of one row per sample has a column per class."""
+    return x.reshape(-1, per_class, *x.shape[1:]).transpose(0, 1).reshape(x.shape)
+
+
+def labelled_grid(x: torch.Tensor, names: list[str], scale: int = 4) -> np.ndarray:
+    """Images in [0, 1] in columns (one per name, as class_columns orders them), enlarged scale times, each column
+    headed by its name: the course's figure with its labels, as wide as a projector rather than 10 rows tall."""
+    from PIL import ImageDraw, ImageFont
+
+    g = grid(x, len(names))
+    g = np.asarray(Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST).convert("RGB"))
+    head = 22
+    out = Image.new("RGB", (g.shape[1], g.shape[0] + head), "white")
+    out.paste(Image.fromarray(g), (0, head))
+    draw, cell = ImageDraw.Draw(out), (g.shape[1] - 2 * scale) / len(names)
+    for i, name in enumerate(names):
+        draw.text((2 * scale + (i + 0.5) * cell, head - 4), name[:12], fill="black", font=ImageFont.load_default(size=16), anchor="ms")
+    return np.asarray(out)
+
+
 def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None) -> None:
     """Images in [0, 1]: a row of separate images, or one grid with nrow per row."""
     size = settings().size

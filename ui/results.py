@@ -111,7 +111,7 @@ def export_button(order: list[str]) -> None:
     """The sidebar's "Export my results": this browser's results, as shown, in one zip."""
     results = st.session_state.get(KEY, {})
     count = sum(len(rows) for rows in results.values())
-    st.download_button(f"Export my results ({count} rows)", lambda: export_zip(results, order), "diffusion_lab_results.zip",
+    st.download_button(f"Export my results ({count} row{'s' if count != 1 else ''})", lambda: export_zip(results, order), "diffusion_lab_results.zip",
                        "application/zip", key="export_results", disabled=not count,
                        help="a zip with an HTML page of every result this browser was shown, page by page, with the "
                             "settings that made each; it opens offline")  # fmt: skip

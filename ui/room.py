@@ -147,7 +147,7 @@ def _warm_defaults(r: Room) -> None:
             den = backend(name, "cpu")
             x0 = heldout_images(BACKENDS[name][1])[:1]
             for seed in (DEFAULT_SEED, *r.settings.warm_seeds):
-                for page in default_requests(name, "cpu", seed, den, x0):  # a page at a time: a browser that opens a
+                for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
                     for ticket in r.warm([(cfg, den) for cfg in page]):  # page meanwhile waits for one page's warm-up
                         ticket.wait()
                         warmed += 1
@@ -158,10 +158,10 @@ def _warm_defaults(r: Room) -> None:
         r.warmed.set()
 
 
-def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> list[list[Run]]:
+def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> dict[str, list[Run]]:
     """What each Part A page asks for when opened with its defaults on this backend and seed (x0: the first test
-    image), page by page in the course's order; tests/test_room.py opens each page after warming these and checks
-    that it computes nothing new."""
+    image), page file -> its requests, in the course's order; tests/test_room.py opens each page after warming these
+    and checks that it computes nothing new; the Welcome page shows their first pictures."""
     C, H, W = den.image_shape
     run = lambda kind, prompts=("a high quality photo",), scale=7.0, **kw: Run(kind, backend, device, seed, prompts, scale, **kw)  # noqa: E731
     ts = [*ONE_STEP_TS, FORWARD_T]
@@ -169,15 +169,15 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     t_iter = lab.strided_timesteps(den.T, 30)[ITERATIVE_I_START]
     noisy_iter = lab.forward(x0, t_iter, den, generator=seed)
     cfg_prompt, text_prompt = default_prompts("cfg", den)[0], default_prompts("text", den)[0]
-    return [
-        [run("sample", (p,), stride=max(1, den.T // n)) for p in default_prompts("sampling", den) for n in (10, 34)],  # 0
-        [one_step_run(backend, device, seed, noisy, ts)],  # 1.3
-        [run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)), one_step_run(backend, device, seed, noisy_iter, [t_iter])],  # 1.4
-        [run("sample", scale=None, n=5)],  # 1.5
-        [run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5)],  # 1.6
-        sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], 7.0),  # 1.7 (its i_start slider starts in the row)
-        [run("inpaint", default_prompts("inpaint", den), image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],  # 1.7.2
-        sdedit_row(backend, device, seed, x0, text_prompt, 7.0),  # 1.7.3
-        [run("anagram", default_prompts("anagram", den), views=("identity", "flip"))],  # 1.8
-        [run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],  # 1.9
-    ]
+    return {
+        "a0_sampling.py": [run("sample", (p,), stride=max(1, den.T // n)) for p in default_prompts("sampling", den) for n in (10, 34)],
+        "a3_one_step.py": [one_step_run(backend, device, seed, noisy, ts)],
+        "a4_iterative.py": [run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)), one_step_run(backend, device, seed, noisy_iter, [t_iter])],
+        "a5_sample.py": [run("sample", scale=None, n=5)],
+        "a6_cfg.py": [run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5)],
+        "a7_sdedit.py": sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], 7.0),  # its i_start slider starts in the row
+        "a72_inpaint.py": [run("inpaint", default_prompts("inpaint", den), image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],
+        "a73_text.py": sdedit_row(backend, device, seed, x0, text_prompt, 7.0),
+        "a8_anagrams.py": [run("anagram", default_prompts("anagram", den), views=("identity", "flip"))],
+        "a9_hybrids.py": [run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],
+    }  # fmt: skip

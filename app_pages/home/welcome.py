@@ -1,8 +1,9 @@
-"""Welcome page: what the lab is and how to use it."""
+"""Welcome page: what the lab is, how to use it, and what each section makes."""
 
 import streamlit as st
 
-from ui.common import settings
+from ui.catalog import PART_A
+from ui.common import settings, show_thumbnails
 
 st.title("Diffusion Lab")
 s = settings()
@@ -20,6 +21,9 @@ An interactive lab for Berkeley CS180/280A *Fun with Diffusion Models*.
 - **Part B** trains the course's UNet on MNIST: the single-step denoiser, DDPM and flow matching, time- and
   class-conditioned, from bundled weights at once or live in the browser.
 - Every page uses the one seed of the sidebar (now **{s.seed}**), so a result can be reproduced and discussed.
-  **Lecture mode** makes images large and hides the finer controls.
+  **Lecture mode** (or a link ending in `?lecture=1`) sizes the pictures for a 1280x720 projector.
+  **Export my results** in the sidebar downloads what this browser was shown, as an offline web page.
 """
 )
+st.subheader("What each section makes")
+show_thumbnails(dict(PART_A))

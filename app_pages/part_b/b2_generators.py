@@ -3,9 +3,10 @@
 import streamlit as st
 
 from lab.images import gif_bytes, grid
-from models.bundled import WEIGHTS
+from models.bundled import PROMPTS, WEIGHTS
 from ui.common import settings
-from ui.partb import GENERATORS, generator_choices, loss_curve, sample_model, show01
+from ui.partb import GENERATORS, class_columns, generator_choices, labelled_grid, loss_curve, sample_model, show01
+from ui.results import describe, download_row
 
 st.title("Part B 2 · Diffusion and flow matching from scratch")
 st.markdown("The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
@@ -20,11 +21,20 @@ gamma = c[0].slider("CFG scale gamma", 0.0, 10.0, 5.0, 0.5, key="b2_gamma", disa
 default_steps = config["T"] if config["experiment"] == "flow" else 30
 steps = c[1].select_slider("Sampling steps", [10, 30, 50, 100, 300] if config["experiment"] == "ddpm" else [5, 10, 20, 50, 100],
                            default_steps, key="b2_steps")  # fmt: skip
+describe(model=name, gamma=gamma, steps=steps)
 images, frames = sample_model(source, gamma, steps, s.seed)
-st.subheader(("4 samples per digit, rows 0 to 9" if classes else "40 samples") + f" ({steps} steps)")
-show01(images, None, nrow=4 if classes else 10)
+if classes:  # a column per class, headed by its name
+    st.subheader(f"4 samples per class ({steps} steps)")
+    names = list(PROMPTS[config.get("dataset", "mnist")])
+    picture = labelled_grid(class_columns(images, 4), names)
+    st.image(picture, width=min(900, picture.shape[1]))
+    download_row([picture], [f"{name}, gamma {gamma:g}, {steps} steps"])
+    frames = [class_columns(f, 4) for f in frames]
+else:
+    st.subheader(f"40 samples ({steps} steps)")
+    show01(images, None, nrow=10)
 st.subheader("The denoising, as a GIF")
-gif = gif_bytes([grid(f, 4 if classes else 10) for f in frames], 60, scale=3)
+gif = gif_bytes([grid(f, 10) for f in frames], 60, scale=3)
 st.image(gif, width=360)
 st.download_button("Download the GIF", gif, f"{name}.gif", "image/gif", key="b2_gif")
 st.subheader("Training loss")
