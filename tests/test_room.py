@@ -101,7 +101,7 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
         at = open_page("welcome.py", "home")  # a picture of each section that computes, from the warm-up's results
         captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
         assert captions == [title for page, title in catalog.PART_A if page not in ("a1_forward.py", "a2_blur.py", "a71_inputs.py")]
-        assert not at.caption or "Still computing" not in at.caption[-1].value
+        assert not at.caption or "Computing" not in at.caption[-1].value
         assert r.queue.counts["computed"] == before["computed"]
     finally:
         room.clear()

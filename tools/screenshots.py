@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def main() -> None:
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
                                "--server.port", str(port), "--server.fileWatcherType", "none"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=os.environ | {"DIFFUSION_LAB_WARM": "1"})  # as a user starts it (tests turn warming off)  # fmt: skip
     try:
         time.sleep(4)
         with sync_playwright() as p:
@@ -58,6 +60,8 @@ def main() -> None:
                 for _ in range(2):  # idle twice, 1.5 s apart: a cached function may start after the first idle moment
                     page.wait_for_function(f"() => !document.querySelector('{busy}') && !document.body.innerText.includes('Sampling ...')", timeout=300_000)
                     page.wait_for_timeout(1500)
+                if name == "welcome":  # its pictures come from the warm-up
+                    page.get_by_text("Computing:").first.wait_for(state="detached", timeout=300_000)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=not lecture)
                 print(out.relative_to(ROOT) / f"{name}.png", flush=True)
             browser.close()
