@@ -48,6 +48,15 @@ def test_the_generators_grid_has_a_labelled_column_per_class():
         assert (head[:, 8 + k * cell : 8 + (k + 1) * cell] < 128).any()
 
 
+def test_the_log_scale_loss_axis_reads_in_plain_numbers():
+    from ui.training import loss_figure
+
+    fig = loss_figure(list(range(100)), [0.9 * 0.96**i for i in range(100)], True, "r")
+    assert fig.layout.yaxis.type == "log"
+    assert list(fig.layout.yaxis.ticktext) == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"]
+    assert fig.layout.yaxis.tickvals[2] == 0.05
+
+
 @pytest.mark.parametrize("log_scale", [True, False])
 def test_the_loss_figure_built_without_validation_is_the_validated_figure(log_scale):
     import plotly.graph_objects as go

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import uuid
 from pathlib import Path
@@ -64,10 +65,22 @@ def loss_figure(steps: list[int], losses: list[float], log_scale: bool, revision
         steps, losses, smoothed = [steps[i] for i in keep], [losses[i] for i in keep], [smoothed[i] for i in keep]
     traces = [dict(type="scatter", x=steps, y=losses, mode="lines", name="per step", line=dict(width=1, color="rgba(99,110,250,0.35)")),
               dict(type="scatter", x=steps, y=smoothed, mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))]  # fmt: skip
+    yaxis = dict(title=dict(text="loss"), type="log" if log_scale else "linear")
+    if log_scale:  # ticks at 1, 2, 5 x 10^k labelled as numbers (Plotly's own: "2", "5" digits, or 10^-2 exponents)
+        yaxis |= log_ticks([v for v in losses if v > 0])
     layout = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(title=dict(text="step")),
-                  yaxis=dict(title=dict(text="loss"), type="log" if log_scale else "linear"), legend=dict(orientation="h"),
-                  uirevision=revision)  # fmt: skip
+                  yaxis=yaxis, legend=dict(orientation="h"), uirevision=revision)  # fmt: skip
     return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def log_ticks(values: list[float]) -> dict:
+    """tickvals / ticktext of a log axis over values: 1, 2 and 5 times powers of ten, written as plain numbers."""
+    if not values:
+        return {}
+    lo, hi = min(values), max(values)
+    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
+    return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
 def job_view(job: Job, log_scale: bool) -> None:
