@@ -21,8 +21,8 @@ CONTROLS = {
     "a71_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas and moves these
     "a72_inpaint.py": [("radio", "inpaint_mask", "left half"), ("slider", "inpaint_gamma", 2.0)],
     "a73_text.py": [("selectbox", "text_prompt", "3"), ("slider", "text_i_start", 3), ("slider", "text_gamma", 2.0)],
-    "a8_anagrams.py": [("selectbox", "anagram_view", "rotate 180"), ("slider", "anagram_gamma", 2.0)],
-    "a9_hybrids.py": [("slider", "hybrid_sigma", 4.0), ("slider", "hybrid_kernel", 9), ("slider", "hybrid_gamma", 2.0)],
+    "a8_anagrams.py": [("selectbox", "anagram_view", "rotate 180"), ("slider", "anagram_gamma", 2.0), ("radio", "anagram_n", 3)],
+    "a9_hybrids.py": [("slider", "hybrid_sigma", 4.0), ("slider", "hybrid_kernel", 9), ("slider", "hybrid_gamma", 2.0), ("radio", "hybrid_bands", 3)],
 }
 
 
@@ -76,6 +76,21 @@ def test_a_lecture_link_opens_lecture_mode_with_rows_that_fit_a_projector(page, 
     assert sizes and all(n * (width + 12) <= LECTURE_WIDTH for n, width in sizes), sizes  # no row wraps (4 + 1)
     assert max(width for _, width in sizes) >= 224  # and the pictures are large
     assert {"gamma", "i_start", "kernel", "sigma"} & {s.key.split("_")[-1] for s in at.slider}  # the design card stays
+
+
+def test_three_view_anagrams_show_the_image_through_each_view_and_three_band_hybrids_take_three_prompts():
+    at = open_page("a8_anagrams.py")
+    at.radio(key="anagram_n").set_value(3).run()
+    assert not at.exception and not at.error
+    main = at.get("image")[0].proto.imgs
+    assert [im.caption.split(":")[0] for im in main] == ["as is", "flip (upside down)", "rotate 180"]
+    at.selectbox(key="anagram_view3").set_value("flip (upside down)").run()
+    assert any("share a view" in w.value for w in at.warning)  # two prompts through one view: said, not hidden
+    at = open_page("a9_hybrids.py")
+    at.radio(key="hybrid_bands").set_value(3).run()
+    assert not at.exception and not at.error and at.selectbox(key="hybrid_middle").value
+    at.slider(key="hybrid_sigma2").set_value(3.0).run()  # not below sigma (2.0): said, and sigma / 2 used
+    assert any("must be smaller" in w.value for w in at.warning) and not at.exception
 
 
 def test_deepfloyd_if_not_configured_says_so_and_the_lab_keeps_working(monkeypatch):

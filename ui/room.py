@@ -178,6 +178,6 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
         "a7_sdedit.py": sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], 7.0),  # its i_start slider starts in the row
         "a72_inpaint.py": [run("inpaint", default_prompts("inpaint", den), image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],
         "a73_text.py": sdedit_row(backend, device, seed, x0, text_prompt, 7.0),
-        "a8_anagrams.py": [run("anagram", default_prompts("anagram", den), views=("identity", "flip"))],
-        "a9_hybrids.py": [run("hybrid", default_prompts("hybrid", den), kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],
+        "a8_anagrams.py": [run("anagram", default_prompts("anagram", den)[:2], views=("identity", "flip"))],
+        "a9_hybrids.py": [run("hybrid", default_prompts("hybrid", den)[:2], kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],
     }  # fmt: skip

@@ -29,10 +29,11 @@ COURSE_PROMPTS = {
     "sdedit": ("a high quality photo",),  # IF: "" is the null prompt, so gamma matters with this one
     "inpaint": ("a high quality photo",),
     "text": ("a rocket ship",),
-    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire"),
-    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls"),
+    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
+                "an oil painting of a snowy mountain village"),  # the third: the page's three views
+    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
 }
-CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (6, 9), "hybrid": (0, 1)}  # class indices
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (6, 9, 1), "hybrid": (0, 1, 7)}  # class indices
 # (sdedit, inpaint: the class of the first test image, which gamma then sharpens: on a class backend the null class
 # would make gamma do nothing)
 

@@ -1,4 +1,4 @@
-"""1.8 Visual anagrams: eps = (UNet(x_t, p1) + V^-1(UNet(V(x_t), p2))) / 2."""
+"""1.8 Visual anagrams: eps = mean_k V_k^-1(UNet(V_k(x_t), p_k)), two or three views."""
 
 import streamlit as st
 import torch
@@ -6,6 +6,7 @@ import torch
 import lab
 from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
 from ui.controls import equation, gamma_slider
+from ui.results import describe
 from ui.runs import Run, default_prompts, run
 
 VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 clockwise": "rotate_cw",
@@ -14,22 +15,29 @@ VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 cl
 st.title("1.8 · Visual anagrams")
 s, den = settings(), current_backend()
 defaults = default_prompts("anagram", den)
-st.markdown("One image, two readings: as it is it shows prompt 1; through the view it shows prompt 2.")
-equation(r"\epsilon_1 = \mathrm{UNet}(x_t, t, p_1),\quad \epsilon_2 = V^{-1}\big(\mathrm{UNet}(V(x_t), t, p_2)\big),\quad \epsilon = (\epsilon_1 + \epsilon_2)/2",
-         "V is the view (below; the course's is flip), each UNet estimate with CFG scale γ (below).")
-c1, c2, c3 = st.columns(3)
-with c1:
-    p1 = prompt_input("Prompt 1 (as is)", defaults[0], key="anagram_p1", allow_null=False)
-with c2:
-    p2 = prompt_input("Prompt 2 (through the view)", defaults[1], key="anagram_p2", allow_null=False)
-view_label = c3.selectbox("View", list(VIEWS), key="anagram_view")
+st.markdown("One image, several readings: as it is it shows prompt 1; through each view it shows that view's prompt.")
+equation(r"\epsilon_k = V_k^{-1}\big(\mathrm{UNet}(V_k(x_t), t, p_k)\big),\quad \epsilon = \tfrac{1}{N}\textstyle\sum_k \epsilon_k,\quad V_1 = \mathrm{identity}",
+         "N views (2, as the course, or 3, as visual_anagrams does), V_k and p_k below, each UNet estimate with CFG scale γ.")
+n_views = st.radio("Views", [2, 3], horizontal=True, key="anagram_n", help="three prompts seen three ways, as Geng et al.'s visual_anagrams does")
+columns = st.columns(2 * n_views - 1)
+with columns[0]:
+    prompts = [prompt_input("Prompt 1 (as is)", defaults[0], key="anagram_p1", allow_null=False)]
+labels = []
+for k in range(1, n_views):
+    with columns[2 * k - 1]:
+        prompts.append(prompt_input(f"Prompt {k + 1} (through view {k + 1})", defaults[k], key=f"anagram_p{k + 1}", allow_null=False))
+    labels.append(columns[2 * k].selectbox(f"View {k + 1}", list(VIEWS), index=k - 1, key="anagram_view" if k == 1 else f"anagram_view{k + 1}"))
+describe(views=["identity", *(VIEWS[v] for v in labels)])
 gamma = gamma_slider("anagram_gamma")
-view = lab.get_view(VIEWS[view_label])
-if view.name == "negate" and getattr(den, "prompts", None):
+views = [lab.get_view(VIEWS[v]) for v in labels]
+if len({v.name for v in views}) < len(views):
+    st.warning("Two prompts share a view: the image cannot read as both through it. Pick different views.")
+if any(v.name == "negate" for v in views) and getattr(den, "prompts", None):
     st.warning("Negate on a 28 px bundled model: the negated image has a white background, which no training image has, so "
                "no picture reads as both prompts and the result is noise. A view must keep the noise Gaussian and the "
                "image one the model knows: try flip or a rotation.")  # fmt: skip
-res = run(Run("anagram", s.backend, s.device, s.seed, (p1, p2), gamma, views=("identity", view.name)), st.progress(0.0))
-show(torch.cat([res.images, view.view(res.images)]), [f"as is: {p1}", f"{view_label}: {p2}"], s.large)
+res = run(Run("anagram", s.backend, s.device, s.seed, tuple(prompts), gamma, views=("identity", *(v.name for v in views))), st.progress(0.0))
+show(torch.cat([res.images, *(v.view(res.images) for v in views)]),
+     [f"as is: {prompts[0]}", *(f"{label}: {p}" for label, p in zip(labels, prompts[1:]))], s.large)  # fmt: skip
 with st.expander("Trajectory"):
     trajectory_viewer(res.frames, res.frame_labels, key="anagram")

@@ -1,9 +1,10 @@
-"""1.9 Hybrid images: eps = lowpass(eps_far) + highpass(eps_near) (factorized diffusion)."""
+"""1.9 Hybrid images: eps = lowpass(eps_far) + highpass(eps_near) (factorized diffusion); or three bands."""
 
 import streamlit as st
 
 from ui.common import current_backend, prompt_input, settings, show
 from ui.controls import blur_sliders, equation, gamma_slider
+from ui.results import describe
 from ui.runs import Run, default_prompts, run
 
 st.title("1.9 · Hybrid images")
@@ -12,15 +13,28 @@ _, H, W = den.image_shape
 defaults = default_prompts("hybrid", den)
 st.markdown("Low frequencies from one prompt (seen from far), high frequencies from another (seen up close).")
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
-         "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below.")
-c1, c2 = st.columns(2)
-with c1:
-    far = prompt_input("Far (low frequencies)", defaults[0], key="hybrid_far", allow_null=False)
-with c2:
-    near = prompt_input("Near (high frequencies)", defaults[1], key="hybrid_near", allow_null=False)
+         "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
+         "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
+bands = st.radio("Bands", [2, 3], horizontal=True, key="hybrid_bands", help="three prompts: low, middle and high frequencies")
+c = st.columns(bands)
+names = ["Far (low frequencies)", *(["Middle frequencies"] if bands == 3 else []), "Near (high frequencies)"]
+keys = ["hybrid_far", *(["hybrid_middle"] if bands == 3 else []), "hybrid_near"]
+picks = [defaults[0], *([defaults[2]] if bands == 3 else []), defaults[1]]
+prompts = []
+for col, name, key, default in zip(c, names, keys, picks):
+    with col:
+        prompts.append(prompt_input(name, default, key=key, allow_null=False))
 kernel_size, sigma = blur_sliders("hybrid", H, W, 33, 2.0)
+sigmas = (sigma,)
+if bands == 3:
+    sigma2 = st.slider("Blur sigma σ₂ (middle | near)", 0.1, 10.0, max(0.1, round(sigma / 2, 1)), 0.1, key="hybrid_sigma2")
+    describe(sigma2=sigma2)
+    if sigma2 >= sigma:
+        st.warning(f"σ₂ must be smaller than σ ({sigma:g}): the middle band is what lies between the two blurs. Using σ / 2.")
+        sigma2 = sigma / 2
+    sigmas = (sigma, sigma2)
 gamma = gamma_slider("hybrid_gamma")
-res = run(Run("hybrid", s.backend, s.device, s.seed, (far, near), gamma, kernel_size=kernel_size, sigmas=(sigma,)), st.progress(0.0))
+res = run(Run("hybrid", s.backend, s.device, s.seed, tuple(prompts), gamma, kernel_size=kernel_size, sigmas=sigmas), st.progress(0.0))
 st.markdown("The same image at several sizes: the small one reads as the far prompt, the large one as the near prompt.")
 cols = st.columns([1, 2, 4])
 for col, size in zip(cols, (40, 120, 360)):
