@@ -78,8 +78,7 @@ def runs(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LAB_RUNS", str(tmp_path))
     manager.clear()
     yield tmp_path
-    for job in manager().running():
-        manager().stop(job.id)
+    manager().shutdown(60)  # no queued run starts once the running ones stop: nothing trains on into later tests
     manager.clear()
 
 
@@ -120,6 +119,28 @@ def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs
     rerun_until(at, lambda a: job.status == "done", timeout=300)
     assert job.steps[-1]["step"] == job.total_steps > stopped_at
     assert (runs / job.id / "history.jsonl").exists()
+
+
+def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
+    from ui.training import manager
+
+    at = open_page("b4_train.py")
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(1)
+    at.select_slider(key="train_batch").set_value(256)
+    at.button[0].click().run()  # the lecturer starts a run
+    job = manager().jobs(owner_of(at))[0]
+    assert any(f"follow={job.id}" in c.value for c in at.caption)  # the link the page gives
+    room = conftest.open_page("b4_train.py", "part_b", query={"follow": job.id})
+    rerun_until(room, lambda a: a.get("plotly_chart"))  # the room sees the run's curve
+    assert any(job.id in i.value for i in room.info)
+    assert not room.button and not room.get("form")  # nothing to press
+    assert room.query_params.get("owner") != owner_of(at)  # the follower is not the lecturer
+    assert manager().jobs(owner_of(at))[0].status in ("queued", "running", "done")
+    stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4"))
+    stale.query_params["follow"] = "nosuchrun"
+    stale.run(timeout=120)
+    assert any("no run 'nosuchrun'" in e.value for e in stale.error) and not stale.exception
 
 
 def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages(runs):

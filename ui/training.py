@@ -117,3 +117,43 @@ def failure_advice(job: Job, step: int | None) -> str:
             "it had no checkpoint yet: Resume starts it again"  # fmt: skip
         return f"The run stopped: {job.error}. {kept[0].upper()}{kept[1:]}."
     return f"The run failed: {job.error}. Change the settings (a lower learning rate?) and resume or start again."
+
+
+def redraw_every(job: Job) -> float | None:
+    """A running run's curve is redrawn every 0.5 s (a logged step is on the chart within a second); a run queued
+    behind others only waits, so its page asks every 2 s (a room of waiting pages costs the training little)."""
+    m = manager()
+    if job.finished:
+        return None
+    return 2.0 if job.status == "queued" and len(m.running()) >= m.max_running else 0.5
+
+
+def live_view(job: Job, log_scale: bool) -> None:
+    """job_view, redrawn at the run's pace; when the pace changes (the run started or ended) the page reruns."""
+    pace = redraw_every(job)
+
+    @st.fragment(run_every=pace)
+    def live() -> None:
+        job_view(job, log_scale)
+        if redraw_every(job) != pace:
+            st.rerun()  # redraw the buttons; poll at the new pace
+
+    live()
+
+
+def follow_link() -> bool:
+    """?follow=<run id>: the run shown live, read-only (no Start, Stop or Resume, no owner id in the URL); True if
+    this page is such a link (drawn here), False for a user's own page."""
+    run_id = st.query_params.get("follow")
+    if not run_id:
+        return False
+    try:
+        job = manager().get(run_id)
+    except ValueError:
+        st.error(f"There is no run {run_id!r} on this server (the link may be old, or the run was removed). "
+                 "Ask for a new link, or open Train live without it to train your own.")  # fmt: skip
+        return True
+    st.info(f"You are following run {job.id} read-only: it trains on the server, you see it live.")
+    live_view(job, st.toggle("Log scale", True, key="follow_log"))
+    return True
+
