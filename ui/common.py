@@ -123,8 +123,9 @@ def run_page(render, title: str = "") -> None:
     except Exception:  # anything else: a short message here, the traceback in the server log
         logging.getLogger("diffusion_lab").exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
-    with st.sidebar:  # after the page: its rows count too
-        export_button([title for _, title in PART_A + PART_B])
+    finally:  # after the page, its rows counted (a page that ends early with st.stop, waiting for input, has none)
+        with st.sidebar:
+            export_button([title for _, title in PART_A + PART_B])
 
 
 def if_sidebar() -> str | None:
