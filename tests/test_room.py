@@ -81,10 +81,12 @@ def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_
 
 
 def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_nothing(monkeypatch):
+    from ui.partb import sample_model
     from ui.room import room
 
     monkeypatch.setenv("DIFFUSION_LAB_WARM", "1")
     room.clear()
+    sample_model.clear()  # Part B's samples too: from the warm-up, not from an earlier test
     try:
         open_page("a1_forward.py")  # the first page of a fresh server: the room is made and starts warming
         r = room()
@@ -103,6 +105,11 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
         assert captions == [title for page, title in catalog.PART_A if page not in ("a1_forward.py", "a2_blur.py", "a71_inputs.py")]
         assert not at.caption or "Computing" not in at.caption[-1].value
         assert r.queue.counts["computed"] == before["computed"]
+        import ui.partb
+
+        sampled, ddpm_sample = [], ui.partb.ddpm_sample  # Part B's generators page opens from the warm-up's samples
+        monkeypatch.setattr(ui.partb, "ddpm_sample", lambda *a, **k: sampled.append(1) or ddpm_sample(*a, **k))
+        assert image_urls(open_page("b2_generators.py", "part_b")) and not sampled
     finally:
         room.clear()
 

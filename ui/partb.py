@@ -71,6 +71,20 @@ def sample_model(source: str, gamma: float, steps: int, seed: int) -> tuple[torc
     return ((images - low) / (1 - low)).clamp(0, 1), keep
 
 
+GENERATOR_GAMMA, GENERATOR_STEPS = 5.0, {"ddpm": 30}  # the generators page's defaults (flow: its T Euler steps)
+
+
+def default_steps(config: dict) -> int:
+    return GENERATOR_STEPS.get(config["experiment"], config["T"])
+
+
+def warm_generators(seed: int) -> None:
+    """The generators page's first picture (its first model, default gamma and steps) into the cache, so that a room
+    opening the page is served at once (ui/room.py calls it at server start)."""
+    stem = next(iter(GENERATORS))
+    sample_model(stem, GENERATOR_GAMMA, default_steps(bundled_model(stem)[1]), seed)
+
+
 def loss_curve(source: str, log_scale: bool = True) -> None:
     """The training loss of a bundled model (models/weights/STEM_loss.json) or of a run folder (history.jsonl)."""
     bundled = WEIGHTS / f"{source}_loss.json"

@@ -137,9 +137,10 @@ def room() -> Room:
 
 def _warm_defaults(r: Room) -> None:
     """Every Part A page's default requests for the default backend (and DIFFUSION_LAB_WARM_BACKENDS) and seed (and
-    DIFFUSION_LAB_WARM_SEEDS); r.warmed is set when they are done."""
+    DIFFUSION_LAB_WARM_SEEDS), then the Part B generators page's default samples; r.warmed is set when they are done."""
     from models.bundled import BACKENDS
     from ui.common import DEFAULT_SEED, backend, heldout_images
+    from ui.partb import warm_generators
 
     try:
         warmed, t0 = 0, time.perf_counter()
@@ -151,6 +152,9 @@ def _warm_defaults(r: Room) -> None:
                     for ticket in r.warm([(cfg, den) for cfg in page]):  # page meanwhile waits for one page's warm-up
                         ticket.wait()
                         warmed += 1
+        for seed in (DEFAULT_SEED, *r.settings.warm_seeds):  # and Part B's generators page, opened with its defaults
+            warm_generators(seed)
+            warmed += 1
         log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
     except Exception:  # warming is a courtesy: the pages compute what they need anyway
         log.exception("warming the pages' defaults failed")

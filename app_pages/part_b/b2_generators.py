@@ -5,7 +5,8 @@ import streamlit as st
 from lab.images import gif_bytes, grid
 from models.bundled import PROMPTS, WEIGHTS
 from ui.common import settings
-from ui.partb import GENERATORS, class_columns, generator_choices, labelled_grid, loss_curve, sample_model, show01
+from ui.partb import (GENERATOR_GAMMA, GENERATORS, class_columns, default_steps, generator_choices, labelled_grid, loss_curve,
+                      sample_model, show01)
 from ui.results import describe, download_row
 
 st.title("Part B 2 · Diffusion and flow matching from scratch")
@@ -17,10 +18,9 @@ name = st.selectbox("Model", list(choices), key="b2_model")
 source, config = choices[name]
 classes = config["condition"] == "class"
 c = st.columns(3)
-gamma = c[0].slider("CFG scale gamma", 0.0, 10.0, 5.0, 0.5, key="b2_gamma", disabled=not classes)
-default_steps = config["T"] if config["experiment"] == "flow" else 30
+gamma = c[0].slider("CFG scale γ", 0.0, 10.0, GENERATOR_GAMMA, 0.5, key="b2_gamma", disabled=not classes)
 steps = c[1].select_slider("Sampling steps", [10, 30, 50, 100, 300] if config["experiment"] == "ddpm" else [5, 10, 20, 50, 100],
-                           default_steps, key="b2_steps")  # fmt: skip
+                           default_steps(config), key="b2_steps")  # fmt: skip
 describe(model=name, gamma=gamma, steps=steps)
 images, frames = sample_model(source, gamma, steps, s.seed)
 if classes:  # a column per class, headed by its name
