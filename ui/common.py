@@ -258,35 +258,38 @@ THUMBNAIL = {"a0_sampling.py": 1, "a7_sdedit.py": 4, "a73_text.py": 2}  # which 
 def show_thumbnails(titles: dict[str, str]) -> None:
     """A picture of each Part A page with its defaults, from the room's results (the warm-up computes them at start;
     this page never computes). While some are missing the section redraws itself every 2 s until they are there."""
-    if not draw_thumbnails(titles, dry=True):
-        live_thumbnails(titles)
+    results = thumbnail_results()
+    if all(r is not None for r in results.values()):
+        draw_thumbnails(results, titles)
     else:
-        draw_thumbnails(titles)
+        live_thumbnails(titles)
 
 
 @st.fragment(run_every=2.0)
 def live_thumbnails(titles: dict[str, str]) -> None:
-    if draw_thumbnails(titles):
+    results = thumbnail_results()
+    draw_thumbnails(results, titles)
+    if all(r is not None for r in results.values()):
         st.rerun()  # all there: the page draws them once more, without the timer
 
 
-def draw_thumbnails(titles: dict[str, str], dry: bool = False) -> bool:
-    """Draw the thumbnails there are (dry: draw nothing); True if every page's is there."""
+def thumbnail_results() -> dict:
+    """Page file -> the room's cached result that pictures it (None: not computed yet)."""
     from ui.room import default_requests, room
 
     s = settings()
     requests = default_requests(s.backend, s.device, s.seed, current_backend(), test_images(s.backend)[:1])
-    shown = {page: room().queue.cached(runs[THUMBNAIL.get(page, 0)]) for page, runs in requests.items()}
-    ready = {page: result for page, result in shown.items() if result is not None}
-    if dry:
-        return len(ready) == len(shown)
+    return {page: room().queue.cached(runs[THUMBNAIL.get(page, 0)]) for page, runs in requests.items()}
+
+
+def draw_thumbnails(results: dict, titles: dict[str, str]) -> None:
+    ready = {page: result for page, result in results.items() if result is not None}
     if ready:
         images = torch.cat([result.images[:1] for result in ready.values()])
         st.image([crisp_png(im, 112) for im in to_uint8(images, -1, 1)], caption=[titles.get(p, p) for p in ready], width=112)
-    if len(ready) < len(shown):
-        st.caption("Computing: " + ", ".join(titles.get(p, p) for p in shown if p not in ready) + " (they appear here as the "
+    if len(ready) < len(results):
+        st.caption("Computing: " + ", ".join(titles.get(p, p) for p in results if p not in ready) + " (they appear here as the "
                    "server makes them; every page computes its own pictures when opened).")  # fmt: skip
-    return len(ready) == len(shown)
 
 
 def crisp(frame: np.ndarray, size: int) -> np.ndarray:

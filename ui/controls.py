@@ -7,14 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 import lab
+from lab.course import CFG_SCALE
 from lab.filters import max_kernel_size
 from ui.results import describe
 
-GAMMA = 7.0  # the course's CFG scale
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
 
 
-def gamma_slider(key: str, default: float = GAMMA) -> float:
+def gamma_slider(key: str, default: float = CFG_SCALE) -> float:
     gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
                       help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder")  # fmt: skip
     describe(gamma=gamma)

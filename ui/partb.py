@@ -110,7 +110,7 @@ def labelled_grid(x: torch.Tensor, names: list[str], scale: int = 4) -> np.ndarr
     from PIL import ImageDraw, ImageFont
 
     g = grid(x, len(names))
-    g = np.asarray(Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST).convert("RGB"))
+    g = np.asarray(Image.fromarray(crisp(g, g.shape[1] * scale)).convert("RGB"))
     head = 22
     out = Image.new("RGB", (g.shape[1], g.shape[0] + head), "white")
     out.paste(Image.fromarray(g), (0, head))
@@ -129,5 +129,5 @@ def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None)
         download_row(frames, captions)
     else:
         g = grid(x, nrow)
-        st.image(np.asarray(Image.fromarray(g).resize((g.shape[1] * 4, g.shape[0] * 4), Image.NEAREST)), width=min(900, g.shape[1] * 4))
+        st.image(crisp(g, g.shape[1] * 4), width=min(900, g.shape[1] * 4))
         download_row([g], None)
