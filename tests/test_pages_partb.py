@@ -98,14 +98,22 @@ def owner_of(at: AppTest) -> str:
     return owner[0] if isinstance(owner, list) else owner
 
 
+def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
+    """The training page with a tiny run (D = 8, batch 256) started from its form, as a user starts one."""
+    at = open_page("b4_train.py")
+    if experiment:
+        at.selectbox(key="train_exp").set_value(experiment)
+    at.select_slider(key="train_D").set_value(8)
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.select_slider(key="train_batch").set_value(256)
+    at.button[0].click().run()  # Start
+    return at
+
+
 def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs):
     from ui.training import manager
 
-    at = open_page("b4_train.py")
-    at.select_slider(key="train_D").set_value(8)
-    at.number_input(key="train_epochs").set_value(3)
-    at.select_slider(key="train_batch").set_value(256)
-    at.button[0].click().run()  # Start
+    at = start_tiny_run(3)
     assert not at.exception
     job = manager().jobs(owner_of(at))[0]
     rerun_until(at, lambda a: len(job.steps) >= 3 and a.get("plotly_chart"))
@@ -124,11 +132,7 @@ def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs
 def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
     from ui.training import manager
 
-    at = open_page("b4_train.py")
-    at.select_slider(key="train_D").set_value(8)
-    at.number_input(key="train_epochs").set_value(1)
-    at.select_slider(key="train_batch").set_value(256)
-    at.button[0].click().run()  # the lecturer starts a run
+    at = start_tiny_run(1)  # the lecturer starts a run
     job = manager().jobs(owner_of(at))[0]
     assert any(f"follow={job.id}" in c.value for c in at.caption)  # the link the page gives
     room = conftest.open_page("b4_train.py", "part_b", query={"follow": job.id})
@@ -147,12 +151,7 @@ def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages
     from ui.common import RUN_PREFIX
     from ui.training import manager
 
-    at = open_page("b4_train.py")
-    at.selectbox(key="train_exp").set_value("Part A backend")
-    at.select_slider(key="train_D").set_value(8)
-    at.number_input(key="train_epochs").set_value(1)
-    at.select_slider(key="train_batch").set_value(256)
-    at.button[0].click().run()
+    at = start_tiny_run(1, "Part A backend")
     owner = owner_of(at)
     job = manager().jobs(owner)[0]
     assert (job.config.experiment, job.config.condition, job.config.T, job.config.signed) == ("ddpm", "class", 1000, True)
@@ -200,11 +199,7 @@ def test_resume_takes_the_new_learning_rate_and_the_buttons_and_runs_shown_follo
     """Resume showed "running" with Stop still disabled until a reload, and a second Start kept showing the first run."""
     from ui.training import manager
 
-    at = open_page("b4_train.py")
-    at.select_slider(key="train_D").set_value(8)
-    at.number_input(key="train_epochs").set_value(20)
-    at.select_slider(key="train_batch").set_value(256)
-    at.button[0].click().run()  # Start
+    at = start_tiny_run(20)
     first = manager().jobs(owner_of(at))[0]
     rerun_until(at, lambda a: len(first.steps) >= 2)
     at.button(key="train_stop").click().run()
