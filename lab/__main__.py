@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="auto (default): bf16 where the device computes it natively")
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument("--sample-every", type=int, help="epochs between sample grids (0: only at the end)")
+    t.add_argument("--sample-every-steps", type=int, help="also a sample grid every this many steps (default 0: none)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, samples/")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint; "
                    "--lr, --epochs, --max-steps and --grad-clip given with it apply from there")  # fmt: skip
@@ -87,6 +89,8 @@ def _train(args) -> int:
         elif event["kind"] == "step":
             bar.update(1)
             bar.set_postfix(loss=f"{event['loss']:.4f}", lr=f"{event['lr']:.2g}", img_s=f"{event['images_per_s']:.0f}")
+            if event.get("samples_png"):
+                bar.write(f"step {event['step']}: samples {event['samples_png']}")
         elif event["kind"] == "epoch":
             bar.write(f"epoch {event['epoch']}: mean loss {event['mean_loss']:.4f}" +
                       (f", samples {event['samples_png']}" if event.get("samples_png") else ""))  # fmt: skip

@@ -6,6 +6,7 @@ import time
 import zipfile
 
 import pytest
+from PIL import Image
 
 from lab.jobs import Job, JobManager
 from lab.train import course_config
@@ -91,6 +92,23 @@ def test_a_restarted_server_finds_its_runs_finished_ones_done_interrupted_ones_r
     second.resume(cut.id)
     wait_for(lambda: interrupted.status == "done")
     assert interrupted.steps[-1]["step"] == interrupted.total_steps
+
+
+def test_samples_every_n_steps_reach_the_page_and_a_restarted_server(tmp_path):
+    first = JobManager(tmp_path)
+    job = first.submit("alice", course_config("flow", "class", **TINY | dict(sample_every_steps=3), max_steps=8))
+    shown = set()
+    while not job.finished:  # what the page's redraws see while it runs
+        shown.add(job.samples_label)
+        time.sleep(0.01)
+    assert job.status == "done" and job.samples_label == "at step 6" and "at step 3" in shown
+    assert sorted(p.name for p in (job.run_dir / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    width, height = Image.open(job.run_dir / "samples" / "step_000006.png").size
+    assert width > 5 * height  # a preview: one row, a sample of each digit
+    assert [s["step"] for s in job.steps] == list(range(1, 9))  # the samples add no steps
+    assert JobManager(tmp_path).get(job.id).samples_label == "at step 6"  # the server restarted
+    with pytest.raises(ValueError, match="sample_every_steps"):
+        course_config("flow", "class", sample_every_steps=-1)
 
 
 def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):

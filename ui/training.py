@@ -107,7 +107,7 @@ def job_view(job: Job, log_scale: bool) -> None:
         curve = loss_figure([s["step"] for s in job.steps], [s["loss"] for s in job.steps], log_scale, job.id)
         st.plotly_chart(curve, key=f"curve_{job.id}")
     if job.samples_png and Path(job.samples_png).exists():
-        st.image(str(job.samples_png), caption=f"samples after epoch {job.sample_epoch}", width=420)
+        st.image(str(job.samples_png), caption=f"samples {job.samples_label}", width=420)
 
 
 def failure_advice(job: Job, step: int | None) -> str:
