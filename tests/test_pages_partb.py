@@ -101,6 +101,7 @@ def owner_of(at: AppTest) -> str:
 def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
     """The training page with a tiny run (D = 8, batch 256) started from its form, as a user starts one."""
     at = open_page("b4_train.py")
+    assert [b for b in at.get("download_button") if b.key == "export_results"]  # no run yet: the page waits, the export stays
     if experiment:
         at.selectbox(key="train_exp").set_value(experiment)
     at.select_slider(key="train_D").set_value(8)
@@ -139,6 +140,7 @@ def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
     rerun_until(room, lambda a: a.get("plotly_chart"))  # the room sees the run's curve
     assert any(job.id in i.value for i in room.info)
     assert not room.button and not room.get("form")  # nothing to press
+    assert [b.key for b in room.get("download_button")] == ["export_results"]  # but the sidebar's export
     assert room.query_params.get("owner") != owner_of(at)  # the follower is not the lecturer
     assert manager().jobs(owner_of(at))[0].status in ("queued", "running", "done")
     stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4"))

@@ -64,3 +64,10 @@ def test_export_escapes_what_a_user_typed():
     with zipfile.ZipFile(io.BytesIO(export_zip({"page <i>": {"row": shown}}, []))) as z:
         html = z.read("index.html").decode()
     assert "<script>alert" not in html and "&lt;script&gt;" in html and "<i>" not in html
+
+
+def test_a_page_waiting_for_input_still_offers_the_export():
+    at = open_page("a72_inpaint.py")
+    at.radio(key="inpaint_source").set_value("upload").run()  # nothing uploaded yet: the page waits
+    assert not at.exception and not at.get("image")
+    assert [b for b in downloads(at) if b.key == "export_results"], "the sidebar's export is gone"

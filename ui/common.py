@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import NoReturn
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -107,6 +108,16 @@ def run_problem(name: str) -> str | None:
     return None
 
 
+class PageWaits(Exception):
+    """Raised by page_waits: the page stops here (an upload or a run to come), the sidebar is still drawn."""
+
+
+def page_waits() -> NoReturn:
+    """End the page here until the user gives what it waits for (it has said what). Unlike st.stop, the sidebar's
+    "Export my results" after the page is still drawn (st.stop drops everything drawn after it)."""
+    raise PageWaits
+
+
 def run_page(render, title: str = "") -> None:
     """Draw the sidebar, then the page; an error becomes a message on the page, never a traceback."""
     import logging
@@ -118,12 +129,14 @@ def run_page(render, title: str = "") -> None:
     start_page(title, {"backend": s.backend, "seed": str(s.seed)})
     try:
         render()
+    except PageWaits:
+        pass
     except (ValueError, ImageRejected, CheckpointError) as e:  # bad input: say what to do, keep the page usable
         st.error(for_browser(str(e)))
     except Exception:  # anything else: a short message here, the traceback in the server log
         logging.getLogger("diffusion_lab").exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
-    finally:  # after the page, its rows counted (a page that ends early with st.stop, waiting for input, has none)
+    finally:  # after the page, its rows counted (a page waiting for input ends early, with page_waits)
         with st.sidebar:
             export_button([title for _, title in PART_A + PART_B])
 

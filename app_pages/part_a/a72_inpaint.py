@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import canvas_strokes, current_backend, mask_overlay, pick_test_image, prompt_input, rgb, settings, show, uploaded_image
+from ui.common import canvas_strokes, current_backend, mask_overlay, page_waits, pick_test_image, prompt_input, rgb, settings, show, uploaded_image
 from ui.controls import equation, gamma_slider
 from ui.runs import MASKS, Run, default_prompts, preset_mask, run
 
@@ -19,18 +19,18 @@ source = c1.radio("Image", ["test image", "upload"], horizontal=True, key="inpai
 kind = c2.radio("Mask", [*MASKS, "draw"], horizontal=True, key="inpaint_mask")
 x0 = pick_test_image() if source == "test image" else uploaded_image("Upload an image", key="inpaint_upload")
 if x0 is None:
-    st.stop()
+    page_waits()
 if kind == "draw":
     strokes = canvas_strokes("inpaint_canvas", background=x0)
     if strokes is None:
         st.info("Paint over the part of the image to replace.")
-        st.stop()
+        page_waits()
     mask = (strokes > 0.25).astype(np.float32)
 else:
     mask = preset_mask(kind, H, W)
 if not mask.any() or mask.all():
     st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
-    st.stop()
+    page_waits()
 c3, c4 = st.columns(2)
 with c3:
     prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
