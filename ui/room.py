@@ -152,7 +152,9 @@ def _warm_defaults(r: Room) -> None:
                     for ticket in r.warm([(cfg, den) for cfg in page]):  # page meanwhile waits for one page's warm-up
                         ticket.wait()
                         warmed += 1
-        for seed in (DEFAULT_SEED, *r.settings.warm_seeds):  # and Part B's generators page, opened with its defaults
+        log.info("warmed %d Part A default results in %.1f s", warmed, time.perf_counter() - t0)
+        torch.set_num_threads(1)  # Part B's generators page (~15 s of a 2-core CPU): on one core, the room keeps the other
+        for seed in (DEFAULT_SEED, *r.settings.warm_seeds):
             warm_generators(seed)
             warmed += 1
         log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
