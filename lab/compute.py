@@ -90,6 +90,7 @@ class ComputeQueue:
         self._results: OrderedDict = OrderedDict()  # key -> (value, bytes), least recently used first
         self._bytes = 0
         self._inflight: dict[Hashable, Request] = {}  # queued and running requests
+        self._last_asked = time.monotonic()  # when a caller last submitted (idle_s)
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0}
@@ -102,6 +103,8 @@ class ComputeQueue:
     def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False) -> Ticket:
         """A ticket for key's result: from the cache, from the request already queued or running, or a new request."""
         with self._cond:
+            if not keep:
+                self._last_asked = time.monotonic()
             if key in self._results:
                 self._results.move_to_end(key)
                 self.counts["cached"] += 1
@@ -124,6 +127,14 @@ class ComputeQueue:
         with self._cond:
             return self._results[key][0] if key in self._results else None
 
+    def idle_s(self) -> float:
+        """Seconds since a caller last submitted a request or had one running (0 while one is queued or running):
+        how long the room has asked for nothing, for work that should wait for a quiet moment."""
+        with self._cond:
+            if any(r.waiters for r in self._inflight.values()):
+                return 0.0
+            return time.monotonic() - self._last_asked
+
     def pending(self) -> int:
         """Requests queued that somebody waits for."""
         with self._cond:
@@ -137,6 +148,7 @@ class ComputeQueue:
 
     def _release(self, request: Request) -> None:
         with self._cond:
+            self._last_asked = time.monotonic()
             request.waiters -= 1
             if request.waiters == 0 and request.state == "queued" and not request.keep:
                 request.left_at = time.monotonic()  # set aside: dropped after grace_s unless somebody comes back

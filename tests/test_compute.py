@@ -134,3 +134,17 @@ def test_warm_up_requests_wait_for_every_request_a_browser_waits_for_and_join_th
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="workers"):
         ComputeQueue(workers=0)
+
+
+def test_idle_counts_from_the_last_callers_request_and_ignores_warm_up():
+    queue = ComputeQueue(workers=1)
+    release = threading.Event()
+    ticket = queue.submit("a browser's", lambda p: release.wait(10))
+    assert queue.idle_s() == 0.0  # somebody waits: the room is not idle
+    queue.submit("warm", lambda p: None, keep=True)
+    release.set()
+    ticket.wait(10)
+    time.sleep(0.2)
+    assert 0.15 <= queue.idle_s() < 5  # since the browser's request (a warm-up's does not count)
+    ticket.release()
+    assert queue.idle_s() < 0.15  # the browser's page reran or left: that is the room's latest activity

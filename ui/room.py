@@ -126,6 +126,9 @@ class Room:
             f.write(f"{time.time():.3f} {cfg.kind} {cfg.backend} seed={cfg.seed} i_start={cfg.i_start} prompts={'|'.join(cfg.prompts)}\n")
 
 
+PART_B_WARM_AFTER_IDLE_S = 15.0  # the room asked for nothing this long: Part B's warm-up may start
+
+
 @st.cache_resource
 def room() -> Room:
     """The server's room; at start it warms the pages' defaults in the background."""
@@ -153,7 +156,9 @@ def _warm_defaults(r: Room) -> None:
                         ticket.wait()
                         warmed += 1
         log.info("warmed %d Part A default results in %.1f s", warmed, time.perf_counter() - t0)
-        torch.set_num_threads(1)  # Part B's generators page (~15 s of a 2-core CPU): on one core, the room keeps the other
+        while r.queue.idle_s() < PART_B_WARM_AFTER_IDLE_S:  # Part B's generators page is ~15 s of both cores: it waits
+            time.sleep(1.0)  # for a quiet room, then takes one core (a room that comes in meanwhile keeps the other)
+        torch.set_num_threads(1)
         for seed in (DEFAULT_SEED, *r.settings.warm_seeds):
             warm_generators(seed)
             warmed += 1
