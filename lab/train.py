@@ -1,4 +1,5 @@
-"""Part B's trainers as one generator: it yields per-step stats and per-epoch sample grids, and can stop and resume.
+"""Part B's trainers as one generator: it yields per-step stats (with a preview row every sample_every_steps) and
+per-epoch sample grids, and can stop and resume.
 
 Experiments (course defaults in ``COURSE``): the single-step denoiser (z = x + sigma eps, L2 to x), pure-noise
 denoising (z = eps), DDPM (eps prediction, Algorithm 1 [1]) and flow matching (x_t = (1 - t) x0 + t x1 with

@@ -104,3 +104,24 @@ def test_every_bundled_model_ships_its_training_loss_and_it_went_down(stem):
     assert all(map(torch.isfinite, torch.tensor(loss)))
     tenth = max(1, len(loss) // 10)
     assert sum(loss[-tenth:]) < 0.8 * sum(loss[:tenth])  # the last tenth of training well below the first
+
+
+def test_the_digit_models_anagram_and_hybrid_defaults_show_their_effect_not_a_free_one():
+    """The pages' defaults on the digit backend (ui.runs.CLASS_PICKS, said on the pages by WHY_PICKS): the judge reads
+    both prompts, and the effect is not one the view or the blur gives a plain sample of the other prompt anyway."""
+    from lab.filters import gaussian_blur, max_kernel_size
+    from ui.runs import default_prompts
+
+    den, judge = load_backend("MNIST digits").for_inference(), load_classifier("mnist")
+    read = lambda x: predict(judge, (x + 1) / 2)[0]  # noqa: E731
+    flip, k = lab.get_view("flip", 28, 28), min(33, max_kernel_size(28, 28))
+    first, second = (int(p) for p in default_prompts("anagram", den)[:2])
+    x = lab.visual_anagrams(den, [str(first), str(second)], ("identity", "flip"), 8, 7.0, generator=0)
+    plain = lab.visual_anagrams(den, [str(first)] * 2, ("identity", "identity"), 8, 7.0, generator=0)
+    assert ((read(x) == first) & (read(flip.view(x)) == second)).float().mean() >= 0.75
+    assert (read(flip.view(plain)) == second).float().mean() <= 0.25
+    far, near = (int(p) for p in default_prompts("hybrid", den)[:2])
+    x = lab.make_hybrids(den, [str(far), str(near)], k, (2.0,), 8, 7.0, generator=0)
+    plain = lab.visual_anagrams(den, [str(near)] * 2, ("identity", "identity"), 8, 7.0, generator=0)
+    assert ((read(gaussian_blur(x, k, 3.0)) == far) & (read(x) == near)).float().mean() >= 0.75
+    assert (read(gaussian_blur(plain, k, 3.0)) == far).float().mean() <= 0.25

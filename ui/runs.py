@@ -33,9 +33,23 @@ COURSE_PROMPTS = {
                 "an oil painting of a snowy mountain village"),  # the third: the page's three views
     "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
 }
-CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (6, 9, 1), "hybrid": (0, 1, 7)}  # class indices
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0)}  # class indices
+WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundled classifier (README, "Every page")
+    "anagram": "On the digit model the default is 2 ↔ 7 through the flip: the classifier reads both in 16 of 16 seeds, "
+               "and a plain 2 flipped reads as 7 in none, so the flip alone does not give it (with three views, 4 "
+               "through the rotation: all three read in 7 of 8 seeds).",
+    "hybrid": "On the digit model the default is 1 far, 7 near: the classifier reads the 7 as it is and a 1 once blurred "
+              "(σ 3) in 15 of 16 seeds; a plain 7 blurred reads as 1 in 1 of 16. At 28 px the far digit is a faint "
+              "stroke: the course's 64 px colour pictures teach this better.",
+}  # fmt: skip
 # (sdedit, inpaint: the class of the first test image, which gamma then sharpens: on a class backend the null class
 # would make gamma do nothing)
+
+
+def why_defaults(page: str, den) -> str | None:
+    """What the page's default prompts show on the digit backend and how that was measured (None elsewhere)."""
+    digits = tuple(str(k) for k in range(10))
+    return WHY_PICKS.get(page) if tuple(getattr(den, "prompts", ()) or ()) == digits else None
 
 
 def default_prompts(page: str, den) -> tuple[str, ...]:

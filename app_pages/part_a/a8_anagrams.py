@@ -7,7 +7,7 @@ import lab
 from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
 from ui.controls import equation, gamma_slider
 from ui.results import describe
-from ui.runs import Run, default_prompts, run
+from ui.runs import Run, default_prompts, run, why_defaults
 
 VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 clockwise": "rotate_cw",
          "rotate 90 counter-clockwise": "rotate_ccw", "negate": "negate", "mirror": "hflip"}  # fmt: skip
@@ -16,6 +16,8 @@ st.title("1.8 · Visual anagrams")
 s, den = settings(), current_backend()
 defaults = default_prompts("anagram", den)
 st.markdown("One image, several readings: as it is it shows prompt 1; through each view it shows that view's prompt.")
+if why_defaults("anagram", den):
+    st.caption(why_defaults("anagram", den))
 equation(r"\epsilon_k = V_k^{-1}\big(\mathrm{UNet}(V_k(x_t), t, p_k)\big),\quad \epsilon = \tfrac{1}{N}\textstyle\sum_k \epsilon_k,\quad V_1 = \mathrm{identity}",
          "N views (2, as the course, or 3, as visual_anagrams does), V_k and p_k below, each UNet estimate with CFG scale γ.")
 n_views = st.radio("Views", [2, 3], horizontal=True, key="anagram_n", help="three prompts seen three ways, as Geng et al.'s visual_anagrams does")
