@@ -31,6 +31,10 @@ def pages() -> list[tuple[str, str]]:
 
 
 def main() -> None:
+    names = {name for _, name in pages()}
+    unknown = [a for a in sys.argv[1:] if a != "--lecture" and a not in names]
+    if unknown:  # --help, a typo: say what it takes instead of retaking every page
+        sys.exit(f"{__doc__}\nunknown: {' '.join(unknown)}; names: {' '.join(sorted(names))}")
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
