@@ -54,12 +54,20 @@ class Job:
     error: str | None = None
     steps: list = field(default_factory=list)  # per-step stats: step, epoch, loss, lr, images_per_s, time
     total_steps: int | None = None
-    samples_png: Path | None = None  # the latest sample grid
-    samples_label: str | None = None  # when it was drawn: "after epoch 3", "at step 40"
+    samples_png: Path | None = None  # the latest sample grid (its name says when: lab.train)
     submitted: float = field(default_factory=time.time)
     resumes: int = 0
     pid: int | None = None  # of the training process, while it runs
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def samples_label(self) -> str | None:
+        """When the latest sample grid was drawn, from its name: epoch_003.png "after epoch 3", step_000040.png "at
+        step 40"."""
+        if self.samples_png is None:
+            return None
+        kind, _, number = self.samples_png.stem.partition("_")
+        return f"after epoch {int(number)}" if kind == "epoch" else f"at step {int(number)}"
 
     @property
     def finished(self) -> bool:
@@ -130,13 +138,6 @@ def ended(returncode: int) -> str:
     return f"ended without a word (exit code {returncode})"
 
 
-def samples_label(png: Path) -> str:
-    """When a run's sample grid was drawn, from its name (lab.train): epoch_003.png after epoch 3, step_000040.png at
-    step 40."""
-    kind, _, number = png.stem.partition("_")
-    return f"after epoch {int(number)}" if kind == "epoch" else f"at step {int(number)}"
-
-
 def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
     """Tell the training process to stop when the job is asked to."""
     while process.poll() is None:
@@ -190,7 +191,7 @@ class JobManager:
             job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
             samples = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
             if samples:
-                job.samples_png, job.samples_label = samples[-1], samples_label(samples[-1])
+                job.samples_png = samples[-1]
             self._jobs[job.id] = job
         return sorted(waiting, key=lambda j: j.submitted)
 
@@ -330,7 +331,7 @@ class JobManager:
                 elif kind in ("stopped", "done"):
                     job.status = kind
                 if event.get("samples_png"):  # an epoch's end, or every config.sample_every_steps steps
-                    job.samples_png, job.samples_label = Path(event["samples_png"]), samples_label(Path(event["samples_png"]))
+                    job.samples_png = Path(event["samples_png"])
         except Exception as e:  # the run's error stays with the job, for its page to show
             job.status, job.error = "failed", getattr(e, "summary", f"{type(e).__name__}: {e}")
             (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,8 @@ def place(art: Image.Image, size: int, rng: np.random.Generator) -> np.ndarray:
     scale = rng.uniform(0.6, 0.9) * big / max(art.size)
     w, h = max(1, round(art.width * scale)), max(1, round(art.height * scale))
     x, y = rng.integers(0, big - w + 1), rng.integers(0, big - h + 1)
-    frame.paste(art.resize((w, h), Image.LANCZOS), (int(x), int(y)), art.resize((w, h), Image.LANCZOS))
+    small = art.resize((w, h), Image.LANCZOS)
+    frame.paste(small, (int(x), int(y)), small)  # its alpha as the mask
     return np.asarray(frame.resize((size, size), Image.LANCZOS))
 
 

@@ -15,6 +15,7 @@ import torch
 import lab
 from lab.compute import Progress
 from lab.images import to_uint8
+from models.bundled import PROMPTS
 
 KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid", "one_step")
 KIND_NAMES = {"sample": "sampling", "iterative": "iterative denoising", "sdedit": "SDEdit", "inpaint": "inpainting",
@@ -48,8 +49,7 @@ WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundl
 
 def why_defaults(page: str, den) -> str | None:
     """What the page's default prompts show on the digit backend and how that was measured (None elsewhere)."""
-    digits = tuple(str(k) for k in range(10))
-    return WHY_PICKS.get(page) if tuple(getattr(den, "prompts", ()) or ()) == digits else None
+    return WHY_PICKS.get(page) if tuple(getattr(den, "prompts", ()) or ()) == PROMPTS["mnist"] else None
 
 
 def default_prompts(page: str, den) -> tuple[str, ...]:

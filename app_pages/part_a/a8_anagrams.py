@@ -16,8 +16,8 @@ st.title("1.8 · Visual anagrams")
 s, den = settings(), current_backend()
 defaults = default_prompts("anagram", den)
 st.markdown("One image, several readings: as it is it shows prompt 1; through each view it shows that view's prompt.")
-if why_defaults("anagram", den):
-    st.caption(why_defaults("anagram", den))
+if why := why_defaults("anagram", den):
+    st.caption(why)
 equation(r"\epsilon_k = V_k^{-1}\big(\mathrm{UNet}(V_k(x_t), t, p_k)\big),\quad \epsilon = \tfrac{1}{N}\textstyle\sum_k \epsilon_k,\quad V_1 = \mathrm{identity}",
          "N views (2, as the course, or 3, as visual_anagrams does), V_k and p_k below, each UNet estimate with CFG scale γ.")
 n_views = st.radio("Views", [2, 3], horizontal=True, key="anagram_n", help="three prompts seen three ways, as Geng et al.'s visual_anagrams does")

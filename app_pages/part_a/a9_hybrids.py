@@ -12,8 +12,8 @@ s, den = settings(), current_backend()
 _, H, W = den.image_shape
 defaults = default_prompts("hybrid", den)
 st.markdown("Low frequencies from one prompt (seen from far), high frequencies from another (seen up close).")
-if why_defaults("hybrid", den):
-    st.caption(why_defaults("hybrid", den))
+if why := why_defaults("hybrid", den):
+    st.caption(why)
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
          "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
