@@ -1,11 +1,12 @@
 """Diffusion Lab's algorithms: pure torch, no Streamlit (a test enforces it).
 
 Course names (Part A): ``forward``, ``one_step_denoise``, ``iterative_denoise``, ``iterative_denoise_cfg``,
-``sample``, ``sdedit``, ``inpaint``, ``visual_anagrams``, ``make_hybrids``; all run the one loop
+``sample``, ``sdedit``, ``inpaint``, ``visual_anagrams``, ``make_hybrids`` (and ``colour_hybrids``); all run the one loop
 ``lab.sampling.denoise``, or under ``lab.stepping()`` return it unrun (a generator of its model calls).
 """
 
 from lab.course import (
+    colour_hybrids,
     forward,
     inpaint,
     iterative_denoise,
@@ -25,7 +26,8 @@ from lab.schedules import make_alphas_cumprod, strided_timesteps
 from lab.views import VIEWS, get_view
 
 __all__ = [
-    "CLEAN", "Denoiser", "DynamicThreshold", "Guide", "Inpaint", "VIEWS", "anagram", "cfg", "denoise", "denoise_steps",
+    "CLEAN", "Denoiser", "DynamicThreshold", "Guide", "Inpaint", "VIEWS", "anagram", "cfg", "colour_hybrids", "denoise",
+    "denoise_steps",
     "estimate_x0", "factorized", "forward", "frequency_bands", "gaussian_blur", "get_view", "inpaint",
     "iterative_denoise", "iterative_denoise_cfg", "make_alphas_cumprod", "make_hybrids", "one_step_denoise",
     "plain", "run_steps", "sample", "sdedit", "step", "stepping", "strided_timesteps", "visual_anagrams",

@@ -14,7 +14,7 @@ import torch
 from lab import diffusion
 from lab._checks import check_image, check_int
 from lab.denoiser import Denoiser
-from lab.filters import check_kernel, frequency_bands
+from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
 from lab.sampling import Callback, Inpaint, check_timesteps, denoise, run_unless_stepping
 from lab.schedules import strided_timesteps
@@ -162,5 +162,20 @@ def make_hybrids(
     for s in sigmas:
         check_kernel(kernel_size, s, H, W)
     guide = _guide(denoiser, prompts, scale, bands=frequency_bands(kernel_size, tuple(sigmas)), reduction="sum")
+    generator = as_generator(generator)
+    return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0, timesteps, generator, callback)
+
+
+def colour_hybrids(
+    denoiser: Denoiser, prompts: Sequence[str], n: int = 1, scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """An image that reads as prompts[0] in grey and as prompts[1] in colour: eps = grey(eps_1) + colour(eps_2),
+    grey the mean over channels and colour the rest (Factorized Diffusion's colour hybrids, Geng et al. 2024)."""
+    if len(prompts) != 2:
+        raise ValueError(f"a colour hybrid takes two prompts (grey, colour), got {len(prompts)}")
+    if denoiser.image_shape[0] != 3:
+        raise ValueError("a colour hybrid needs a colour backend (3 channels): this one is grey; pick Emoji (colour) or DeepFloyd IF")
+    guide = _guide(denoiser, prompts, scale, bands=colour_bands(), reduction="sum")
     generator = as_generator(generator)
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0, timesteps, generator, callback)

@@ -95,3 +95,18 @@ def frequency_bands(kernel_size: int = 33, sigmas: tuple[float, ...] = (2.0,)) -
     edges = (None, *sigmas, None)
     # band i keeps what blur(edges[i+1]) has and blur(edges[i]) has not; blur(None) for the lowest is 0
     return [Band(kernel_size, edges[i], edges[i + 1]) for i in range(len(sigmas) + 1)]
+
+
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """The grey part of (..., C, H, W): the mean over channels, in every channel."""
+    return x.mean(-3, keepdim=True).expand_as(x)
+
+
+def colour(x: torch.Tensor) -> torch.Tensor:
+    """The colour part: x minus its grey part (zero for a grey image)."""
+    return x - grey(x)
+
+
+def colour_bands() -> list:
+    """Grey and colour, the factorization of Factorized Diffusion's colour hybrids (Sec. 3 [1]): they sum to the identity."""
+    return [grey, colour]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import lab
+import lab.filters as lab_filters
 from lab.diffusion import CLEAN, add_noise
 from lab.guidance import Guide
 from lab.sampling import denoise
@@ -70,6 +71,19 @@ def test_hybrid_of_one_prompt_equals_plain_sampling(toy):
         assert torch.allclose(run(toy, lab.factorized([c] * len(bands), bands, u, 7.0)), expected, atol=1e-5)
     hybrid = run(toy, lab.factorized([c, toy.encode(["3"])], lab.frequency_bands(9, (2.0,)), u, 7.0))
     assert not torch.allclose(hybrid, expected, atol=1e-2)
+
+
+def test_colour_hybrid_splits_grey_from_colour(toy):
+    x = torch.randn(2, 3, 16, 16)
+    grey, colour = lab_filters.colour_bands()
+    assert torch.allclose(grey(x) + colour(x), x) and torch.allclose(colour(grey(x)), torch.zeros_like(x), atol=1e-6)
+    same = lab.colour_hybrids(toy, ["1", "1"], 1, 7.0, generator=0)
+    assert torch.allclose(same, lab.sample(toy, 1, "1", 7.0, generator=0), atol=1e-5)  # one prompt: plain sampling
+    mixed = lab.colour_hybrids(toy, ["1", "2"], 1, 7.0, generator=0)
+    # the grey part follows prompt 1's, the colour part prompt 2's (the toy lands near its class templates)
+    assert (lab_filters.grey(mixed) - lab_filters.grey(same)).abs().mean() < (lab_filters.grey(mixed) - lab_filters.grey(lab.sample(toy, 1, "2", 7.0, generator=0))).abs().mean()
+    with pytest.raises(ValueError, match="two prompts"):
+        lab.colour_hybrids(toy, ["1"], 1, 7.0)
 
 
 def test_each_step_is_one_batched_model_call(toy):
