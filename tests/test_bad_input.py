@@ -88,8 +88,12 @@ def test_bad_hybrid_and_anagram_arguments(toy):
         lab.make_hybrids(toy, ["1", "2", "3"], kernel_size=9, sigmas=(2.0,))
     with raises(r"sigmas must decrease"):
         lab.make_hybrids(toy, ["1", "2", "3"], kernel_size=9, sigmas=(1.0, 4.0))
-    with raises(r"view must be one of \['flip', 'hflip', 'identity', 'negate', 'rotate_180', 'rotate_ccw', 'rotate_cw', 'transpose'\], got 'skew'"):
-        lab.visual_anagrams(toy, ["1", "2"], ("identity", "skew"))
+    with raises(r"view must be one of \['blur_failure', 'flip', .*'transpose', 'white_balance_failure'\], got 'swirl'"):
+        lab.visual_anagrams(toy, ["1", "2"], ("identity", "swirl"))
+    with raises(r"patch permutation with 5 px patches needs H and W divisible by 5, got 20x24"):
+        get_view("patch_permute").view(torch.zeros(1, 1, 20, 24))
+    with raises(r"white balance view needs colour images"):
+        get_view("white_balance_failure").view(torch.zeros(1, 1, 8, 8))
     with raises(r"prompts and views must pair up"):
         lab.visual_anagrams(toy, ["1", "2", "3"], ("identity", "flip"))
     with raises(r"view 'rotate_cw' needs a square image, got 16x8"):
