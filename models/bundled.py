@@ -6,18 +6,18 @@ trained and what it scores. tools/train_bundled.py and tools/export_bundled.py m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-
-from safetensors.torch import load_file
 
 from models.classifier import Classifier
 from models.course_backend import CourseDenoiser
-from models.files import CheckpointError, load_model_file
+from models.files import CheckpointError, load_model_file, read_safetensors
 from models.schedules import make_alphas_cumprod
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset)
-BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist")}
+BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
+            "Emoji (colour)": ("parta_emoji", "emoji")}  # emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
 PROMPTS = {  # class k's prompt
     "mnist": tuple(str(k) for k in range(10)),
     "fashion_mnist": ("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat", "a sandal", "a shirt",
@@ -41,12 +41,25 @@ def weights_path(stem: str) -> Path:
     return path
 
 
-def load_backend(name: str = "MNIST digits", device: str = "cpu") -> CourseDenoiser:
-    """A bundled Part A backend as a lab Denoiser: prompts name classes, "" is unconditional."""
+def load_backend(name: str = "MNIST digits", device: str = "cpu"):
+    """A bundled Part A backend as a lab Denoiser: prompts name classes (emoji: words that name them), "" is unconditional."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
-    model, meta = load_model_file(weights_path(BACKENDS[name][0]))
+    stem, dataset = BACKENDS[name]
+    if dataset == "emoji":
+        return load_emoji_backend(stem, device)
+    model, meta = load_model_file(weights_path(stem))
     return course_backend(model, meta["train"], device)
+
+
+def load_emoji_backend(stem: str = "parta_emoji", device: str = "cpu"):
+    """The colour backend (models/emoji_backend.py): diffusers imports only when it is asked for."""
+    from models.emoji_backend import EmojiDenoiser
+    from models.emoji_unet import load_emoji_file
+
+    model, meta = load_emoji_file(weights_path(stem))
+    train = meta["train"]
+    return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"])
 
 
 def part_a_problem(train: dict) -> str | None:
@@ -75,8 +88,10 @@ def load_course_model(stem: str, device: str = "cpu"):
 
 
 def load_classifier(dataset: str = "mnist") -> Classifier:
-    """The bundled classifier of a dataset, in eval mode (float32)."""
-    model = Classifier()
-    state = load_file(str(weights_path(f"classifier_{dataset}")))
+    """The bundled classifier of a dataset, in eval mode (float32); its shape from the file's metadata (the emoji
+    judge: 3 x 32 x 32, one logit per name, the names in its metadata too)."""
+    state, metadata = read_safetensors(weights_path(f"classifier_{dataset}"))
+    model = Classifier(**json.loads(metadata.get("classifier", "{}")))
     model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.names = tuple(json.loads(metadata.get("names", "[]"))) or PROMPTS.get(dataset, ())
     return model.eval()

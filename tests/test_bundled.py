@@ -12,13 +12,14 @@ from lab.schedules import make_alphas_cumprod
 from models.bundled import BACKENDS, PROMPTS, WEIGHTS, load_backend, load_classifier, load_course_model
 
 MODELS = ["parta_mnist", "parta_fashion", "denoiser", "ddpm_time", "ddpm_class", "flow_time", "flow_class"]
-CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist"]
+CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist", "classifier_emoji"]
+CLASS_BACKENDS = sorted(name for name, (_, dataset) in BACKENDS.items() if dataset in PROMPTS)  # the emoji one: test_emoji.py
 
 
 def test_bundled_files_are_fp16_small_and_have_cards():
     files = sorted(WEIGHTS.glob("*"))
     assert sum(f.stat().st_size for f in files) <= 40e6  # weights, cards and figures together
-    for stem in MODELS + CLASSIFIERS + ["denoiser_epoch_013"]:
+    for stem in MODELS + CLASSIFIERS + ["denoiser_epoch_013", "parta_emoji"]:
         path = WEIGHTS / f"{stem}.safetensors"
         with safe_open(str(path), framework="pt") as f:
             dtypes = {f.get_tensor(k).dtype for k in f.keys()}
@@ -30,7 +31,7 @@ def test_bundled_files_are_fp16_small_and_have_cards():
         assert "Exact command: `python tools/train_bundled.py " in card and "## Metrics" in card
 
 
-@pytest.mark.parametrize("name", sorted(BACKENDS))
+@pytest.mark.parametrize("name", CLASS_BACKENDS)
 def test_part_a_backends_draw_the_class_they_are_asked_for(name):
     backend = load_backend(name)
     assert isinstance(backend, Denoiser)

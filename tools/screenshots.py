@@ -3,6 +3,8 @@
     python tools/screenshots.py [NAME ...]              # e.g. b2_generators; none: every page (whole pages)
     python tools/screenshots.py --lecture [NAME ...]    # lecture mode on a 1280x720 projector: what the room sees
                                                         # without scrolling, into docs/screenshots/lecture/
+    python tools/screenshots.py --emoji [NAME ...]      # the Part A pages on the colour backend (a link's
+                                                        # ?backend=Emoji (colour)), into docs/screenshots/emoji/
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def pages() -> list[tuple[str, str]]:
 
 def main() -> None:
     names = {name for _, name in pages()}
-    unknown = [a for a in sys.argv[1:] if a != "--lecture" and a not in names]
+    unknown = [a for a in sys.argv[1:] if a not in ("--lecture", "--emoji") and a not in names]
     if unknown:  # --help, a typo: say what it takes instead of retaking every page
         sys.exit(f"{__doc__}\nunknown: {' '.join(unknown)}; names: {' '.join(sorted(names))}")
     from playwright.sync_api import sync_playwright
@@ -44,20 +46,22 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
                                "--server.port", str(port), "--server.fileWatcherType", "none"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=os.environ | {"DIFFUSION_LAB_WARM": "1"})  # as a user starts it (tests turn warming off)  # fmt: skip
+                              env=os.environ | {"DIFFUSION_LAB_WARM": "1"}  # as a user starts it (tests turn warming off)
+                              | ({"DIFFUSION_LAB_WARM_BACKENDS": "Emoji (colour)"} if "--emoji" in sys.argv else {}))  # fmt: skip
     try:
         time.sleep(4)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
-            lecture = "--lecture" in sys.argv
-            out = OUT / "lecture" if lecture else OUT
+            lecture, emoji = "--lecture" in sys.argv, "--emoji" in sys.argv
+            out = OUT / "lecture" if lecture else OUT / "emoji" if emoji else OUT
+            query = "&".join((["lecture=1"] if lecture else []) + (["backend=Emoji%20(colour)"] if emoji else []))
             out.mkdir(exist_ok=True)
             page = browser.new_page(viewport={"width": 1280, "height": 720} if lecture else {"width": 1400, "height": 1000})
             only = {a for a in sys.argv[1:] if not a.startswith("--")}  # names to retake; none: all
             for path, name in pages():
-                if only and name not in only:
-                    continue
-                page.goto(f"http://127.0.0.1:{port}/{path}" + ("?lecture=1" if lecture else ""))
+                if (only and name not in only) or (emoji and not (name == "welcome" or name.startswith("a"))):
+                    continue  # --emoji: the Part A pages (and the welcome page's pictures)
+                page.goto(f"http://127.0.0.1:{port}/{path}" + (f"?{query}" if query else ""))
                 page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
                 busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
                 page.wait_for_timeout(1000)

@@ -51,6 +51,8 @@ def sidebar() -> Settings:
     with st.sidebar:
         st.header("Lab settings")
         options = [*BACKENDS, *(RUN_PREFIX + job_id for job_id in trained_backends()), IF_NAME]
+        if "backend" not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
+            st.session_state["backend"] = st.query_params["backend"]
         backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses; "
                                "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
         if backend.startswith(RUN_PREFIX):
@@ -205,9 +207,15 @@ def current_backend():
 
 @st.cache_data(show_spinner=False)
 def test_images(name: str, count: int = 16) -> torch.Tensor:
-    """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1], never seen in training; photos for IF."""
+    """Held-out images of the backend's dataset, (count, 1, 28, 28) in [-1, 1], never seen in training; photos for the
+    colour backends (IF, emoji)."""
+    return first_test_images(name, count)
+
+
+def first_test_images(name: str, count: int = 16) -> torch.Tensor:
+    """test_images, uncached: held-out images of the backend's dataset, photos for the colour backends."""
     dataset = backend_dataset(name)
-    if dataset is None:
+    if dataset in (None, "emoji"):  # DeepFloyd IF, the emoji backend: photos, as the course's test image
         return photos(backend(name, "cpu").image_shape)
     return heldout_images(dataset, count)
 
@@ -350,12 +358,26 @@ def prompt_input(label: str, default: str, key: str, allow_null: bool = True) ->
     prompts = list(getattr(den, "prompts", ()) or ())
     if not prompts:
         prompt = st.text_input(label, default, key=key)
+        if getattr(den, "free_text", False):  # the emoji backend: which name the words were read as
+            read_as(den, prompt)
     else:
         options = (["a high quality photo"] if allow_null else []) + prompts
         index = options.index(default) if default in options else 0
         prompt = st.selectbox(label, options, index=index, key=key, help='"a high quality photo" is the null class: no class at all')
     describe(**{label.lower(): prompt})
     return prompt
+
+
+def read_as(den, prompt: str) -> None:
+    """Under a prompt box of a backend whose prompts are names: the name the prompt was read as, and every name."""
+    with st.popover("Names it knows"):
+        st.caption(", ".join(den.names))
+    try:
+        name = den.name_of(prompt)
+    except ValueError as e:  # the page stops here with what to write instead (nothing is computed for it)
+        st.error(str(e))
+        page_waits()
+    st.caption(f"read as **{name}**" if name else "read as **no name** (the null class: what CFG guides away from)")
 
 
 def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.Tensor | None:

@@ -142,14 +142,14 @@ def _warm_defaults(r: Room) -> None:
     """Every Part A page's default requests for the default backend (and DIFFUSION_LAB_WARM_BACKENDS) and seed (and
     DIFFUSION_LAB_WARM_SEEDS), then the Part B generators page's default samples; r.warmed is set when they are done."""
     from models.bundled import BACKENDS
-    from ui.common import DEFAULT_SEED, backend, heldout_images
+    from ui.common import DEFAULT_SEED, backend, first_test_images
     from ui.partb import warm_generators
 
     try:
         warmed, t0 = 0, time.perf_counter()
         for name in (next(iter(BACKENDS)), *r.settings.warm_backends):
             den = backend(name, "cpu")
-            x0 = heldout_images(BACKENDS[name][1])[:1]
+            x0 = first_test_images(name, 1)
             for seed in (DEFAULT_SEED, *r.settings.warm_seeds):
                 for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
                     for ticket in r.warm([(cfg, den) for cfg in page]):  # page meanwhile waits for one page's warm-up

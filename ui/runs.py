@@ -17,9 +17,9 @@ from lab.compute import Progress
 from lab.images import to_uint8
 from models.bundled import PROMPTS
 
-KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid", "one_step")
+KINDS = ("sample", "iterative", "sdedit", "inpaint", "anagram", "hybrid", "colour_hybrid", "one_step")
 KIND_NAMES = {"sample": "sampling", "iterative": "iterative denoising", "sdedit": "SDEdit", "inpaint": "inpainting",
-              "anagram": "visual anagram", "hybrid": "hybrid image", "one_step": "one-step denoising"}  # fmt: skip
+              "anagram": "visual anagram", "hybrid": "hybrid image", "colour_hybrid": "colour hybrid", "one_step": "one-step denoising"}  # fmt: skip
 SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
 
@@ -33,8 +33,9 @@ COURSE_PROMPTS = {
     "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
                 "an oil painting of a snowy mountain village"),  # the third: the page's three views
     "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
+    "colour": ("a lithograph of a skull", "an oil painting of people around a campfire"),  # grey, colour
 }
-CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0)}  # class indices
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0), "colour": (0, 1)}  # class indices
 WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundled classifier (README, "Every page")
     "anagram": "On the digit model the default is 2 ↔ 7 through the flip: the classifier reads both in 16 of 16 seeds, "
                "and a plain 2 flipped reads as 7 in none, so the flip alone does not give it (with three views, 4 "
@@ -52,9 +53,16 @@ def why_defaults(page: str, den) -> str | None:
     return WHY_PICKS.get(page) if tuple(getattr(den, "prompts", ()) or ()) == PROMPTS["mnist"] else None
 
 
+# On a backend whose prompts are words that name classes (the emoji backend), "a high quality photo" is the null class,
+# so the pages where the course uses it (and a page must guide for gamma to matter) start on a name instead
+NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("a castle",)}
+
+
 def default_prompts(page: str, den) -> tuple[str, ...]:
     """The prompts `page` (a key of COURSE_PROMPTS) opens with on this backend."""
     classes = tuple(getattr(den, "prompts", ()) or ())
+    if getattr(den, "free_text", False):
+        return NAMED_PICKS.get(page, COURSE_PROMPTS[page])
     if not classes:
         return COURSE_PROMPTS[page]
     return tuple(classes[k % len(classes)] for k in CLASS_PICKS[page])
@@ -206,6 +214,8 @@ def compute(cfg: Run, den, progress: Progress | None = None, run_loop=None) -> R
             steps = lab.visual_anagrams(den, cfg.prompts, cfg.views, cfg.n, cfg.scale, **common)
         elif cfg.kind == "hybrid":
             steps = lab.make_hybrids(den, cfg.prompts, cfg.kernel_size, cfg.sigmas, cfg.n, cfg.scale, **common)
+        elif cfg.kind == "colour_hybrid":
+            steps = lab.colour_hybrids(den, cfg.prompts, cfg.n, cfg.scale, **common)
         elif cfg.kind == "one_step":  # 1.3: one model call per noisy image, each at its own t
             steps = _chain([lab.one_step_denoise(den, image[i : i + 1], t, cfg.prompts[0]) for i, t in enumerate(cfg.ts)], progress)
         else:

@@ -22,8 +22,9 @@ def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> No
         gamma = gamma_slider(f"{key}_gamma")
     with c3:
         i_start, t = i_start_slider(f"{key}_i_start", den.T, SDEDIT_I_START)
-    if getattr(den, "prompts", None) and prompt == "a high quality photo" and gamma != 1:
-        st.caption("With the null prompt the conditional and unconditional estimates coincide: γ changes nothing. Pick a class to guide.")
+    if (getattr(den, "prompts", None) or getattr(den, "free_text", False)) and prompt == "a high quality photo" and gamma != 1:
+        st.caption("With the null prompt the conditional and unconditional estimates coincide: γ changes nothing. "
+                   f"Pick a {'name' if getattr(den, 'free_text', False) else 'class'} to guide.")
     runs = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
     *row, single = [r.images for r in run_all(runs, st.progress(0.0))]
     show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}")

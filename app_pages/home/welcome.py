@@ -15,7 +15,9 @@ An interactive lab for Berkeley CS180/280A *Fun with Diffusion Models*.
   iterative denoising, sampling, classifier-free guidance, SDEdit, inpainting, visual anagrams and hybrid images.
   Pick a section on the left.
 - The model is chosen in the sidebar: small class-conditional models that ship with the lab (**MNIST digits**, prompts
-  "0" to "9"; **Fashion-MNIST**, prompts such as "a sneaker") work offline on a CPU; **DeepFloyd IF**, the course's
+  "0" to "9"; **Fashion-MNIST**, prompts such as "a sneaker"; **Emoji (colour)**, 32 px colour pictures of 58 named
+  emoji whose prompt box takes the course's own prompts, "an oil painting of an old man" read as *old man*) work
+  offline on a CPU; **DeepFloyd IF**, the course's
   model, plugs in where a GPU and its licence are there; a **Part A backend** you train on *Train live* joins the
   list when it finishes.
 - **Part B** trains the course's UNet on MNIST: the single-step denoiser, DDPM and flow matching, time- and

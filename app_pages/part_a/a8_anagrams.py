@@ -10,10 +10,15 @@ from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
 
 VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 clockwise": "rotate_cw",
-         "rotate 90 counter-clockwise": "rotate_ccw", "negate": "negate", "mirror": "hflip"}  # fmt: skip
+         "rotate 90 counter-clockwise": "rotate_ccw", "negate": "negate", "mirror": "hflip", "skew": "skew",
+         "patch permutation (4 x 4)": "patch_permute", "pixel permutation": "pixel_permute", "jigsaw": "jigsaw",
+         "inner circle (turned 180)": "inner_circle", "square hinge": "square_hinge",
+         "blur (fails on purpose)": "blur_failure", "white balance (fails on purpose)": "white_balance_failure"}  # fmt: skip
 
 st.title("1.8 · Visual anagrams")
 s, den = settings(), current_backend()
+C, H, W = den.image_shape
+choices = [label for label, v in VIEWS.items() if C == 3 or v != "white_balance_failure"]  # white balance needs colour
 defaults = default_prompts("anagram", den)
 st.markdown("One image, several readings: as it is it shows prompt 1; through each view it shows that view's prompt.")
 if why := why_defaults("anagram", den):
@@ -28,10 +33,14 @@ labels = []
 for k in range(1, n_views):
     with columns[2 * k - 1]:
         prompts.append(prompt_input(f"Prompt {k + 1} (through view {k + 1})", defaults[k], key=f"anagram_p{k + 1}", allow_null=False))
-    labels.append(columns[2 * k].selectbox(f"View {k + 1}", list(VIEWS), index=k - 1, key="anagram_view" if k == 1 else f"anagram_view{k + 1}"))
+    labels.append(columns[2 * k].selectbox(f"View {k + 1}", choices, index=k - 1, key="anagram_view" if k == 1 else f"anagram_view{k + 1}"))
 describe(views=["identity", *(VIEWS[v] for v in labels)])
 gamma = gamma_slider("anagram_gamma")
-views = [lab.get_view(VIEWS[v]) for v in labels]
+views = [lab.get_view(VIEWS[v], H, W) for v in labels]
+for v, label in zip(views, labels):
+    if v.fails:
+        st.warning(f"**{label}** cannot make an anagram: {v.fails} A view must keep the noise Gaussian: a permutation "
+                   "of the pixels (flip, rotations, skew, the permutations, jigsaw, inner circle, square hinge) or a negation.")
 if len({v.name for v in views}) < len(views):
     st.warning("Two prompts share a view: the image cannot read as both through it. Pick different views.")
 if any(v.name == "negate" for v in views) and getattr(den, "prompts", None):

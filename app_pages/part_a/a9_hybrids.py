@@ -1,11 +1,32 @@
-"""1.9 Hybrid images: eps = lowpass(eps_far) + highpass(eps_near) (factorized diffusion); or three bands."""
+"""1.9 Hybrid images: eps = lowpass(eps_far) + highpass(eps_near) (factorized diffusion); or three bands; or grey and colour."""
 
 import streamlit as st
+import torch
 
-from ui.common import current_backend, prompt_input, settings, show
+from lab.filters import grey
+from ui.common import current_backend, page_waits, prompt_input, settings, show
 from ui.controls import blur_sliders, equation, gamma_slider
 from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
+
+def colour_hybrid(s, den) -> None:
+    """Grey from one prompt, colour from another: the image in grey reads as the first, in colour as the second."""
+    equation(r"\epsilon = \mathrm{grey}(\epsilon_1) + \big(\epsilon_2 - \mathrm{grey}(\epsilon_2)\big),\quad \mathrm{grey}(x) = \tfrac{1}{3}\textstyle\sum_c x_c",
+             "ε_1 under the grey prompt, ε_2 under the colour prompt, each with CFG scale γ: grey and colour sum to the "
+             "whole, as low and high pass do (Geng et al., Factorized Diffusion, 2024).")  # fmt: skip
+    if den.image_shape[0] != 3:
+        st.info("A colour hybrid needs a colour backend: pick Emoji (colour) (or DeepFloyd IF) in the sidebar.")
+        return
+    defaults = default_prompts("colour", den)
+    c1, c2 = st.columns(2)
+    with c1:
+        p1 = prompt_input("Grey prompt", defaults[0], key="colour_grey", allow_null=False)
+    with c2:
+        p2 = prompt_input("Colour prompt", defaults[1], key="colour_colour", allow_null=False)
+    gamma = gamma_slider("colour_gamma")
+    res = run(Run("colour_hybrid", s.backend, s.device, s.seed, (p1, p2), gamma), st.progress(0.0))
+    show(torch.cat([res.images, grey(res.images)]), [f"in colour: {p2}", f"in grey: {p1}"], s.large)
+
 
 st.title("1.9 · Hybrid images")
 s, den = settings(), current_backend()
@@ -17,6 +38,11 @@ if why := why_defaults("hybrid", den):
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
          "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
+split = st.radio("Split", ["frequency", "colour"], horizontal=True, key="hybrid_split", help="frequency: far and near, "
+                 "the course's 1.9; colour: one prompt in the grey part, another in the colour (Factorized Diffusion)")
+if split == "colour":
+    colour_hybrid(s, den)
+    page_waits()
 bands = st.radio("Bands", [2, 3], horizontal=True, key="hybrid_bands", help="three prompts: low, middle and high frequencies")
 c = st.columns(bands)
 names = ["Far (low frequencies)", *(["Middle frequencies"] if bands == 3 else []), "Near (high frequencies)"]

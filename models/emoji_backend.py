@@ -1,0 +1,118 @@
+"""The colour Part A backend (issue 14): a class-conditional DDPM on emoji at 32 px whose prompts are free text.
+
+A prompt maps to the nearest emoji name by its words ("an oil painting of an old man" -> old man, "people around a
+campfire" -> fire, "a lithograph of waterfalls" -> water wave); "" and "a high quality photo" are the null class
+(the last embedding, CFG's unconditional estimate). The model is DDPM as the other Part A backends: T = 1000, DeepFloyd
+IF's squaredcos_cap_v2 schedule, eps prediction, images in [-1, 1] (tools/train_emoji.py, its card parta_emoji.md).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import torch
+
+from models.course_backend import NULL_PROMPTS
+from models.schedules import make_alphas_cumprod
+
+# Words that say how, not what (style, medium, filler): they never pick a name
+STYLE_WORDS = frozenset("""a an the of in on at with and or by to from around near under over wearing holding
+    photo photograph picture image painting oil lithograph drawing sketch illustration watercolor watercolour
+    high quality detailed beautiful cute big small little old-fashioned style art artwork emoji icon""".split())  # fmt: skip
+# A word -> the name word it means (so "campfire" reads as fire, "waterfalls" as water)
+SYNONYMS = {
+    "campfire": "fire", "flame": "fire", "flames": "fire", "bonfire": "fire",
+    "waterfall": "water", "waterfalls": "water", "waves": "wave", "sea": "wave", "ocean": "wave", "surf": "wave",
+    "mountains": "mountain", "snowy": "snow", "peak": "mountain", "skeleton": "skull", "skulls": "skull",
+    "dog": "dog", "puppy": "dog", "dogs": "dog", "kitten": "cat", "cats": "cat", "wizard": "mage", "witch": "mage",
+    "men": "man", "grandfather": "man", "grandmother": "woman", "women": "woman", "infant": "baby", "child": "baby",
+    "spaceship": "rocket", "rockets": "rocket", "moon": "moon", "sun": "sun", "tree": "tree", "forest": "tree",
+    "flower": "rose", "flowers": "rose", "apple": "apple", "heart": "heart", "car": "automobile", "boat": "sailboat",
+    "ship": "sailboat", "coffee": "beverage", "tea": "beverage", "cup": "beverage", "pumpkin": "jack-o-lantern",
+    "halloween": "jack-o-lantern", "diamond": "gem", "jewel": "gem", "king": "crown", "queen": "crown",
+    "tent": "camping", "beach": "beach", "village": "house", "home": "house", "hut": "house", "cabin": "house",
+    "robots": "robot", "ghosts": "ghost", "bulb": "bulb", "lamp": "bulb", "idea": "bulb", "stars": "star",
+    "burger": "hamburger", "pencils": "pencil", "hats": "hat", "penguins": "penguin", "frogs": "frog",
+}  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of a prompt or name, hyphens kept inside words ("jack-o-lantern", "snow-capped")."""
+    return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
+
+
+def name_words(name: str) -> set[str]:
+    """The words that pick a name: its own, and the parts of its hyphenated words ("snow-capped" -> snow)."""
+    out = set()
+    for w in words(name):
+        out |= {w, *w.split("-")}
+    return out - STYLE_WORDS
+
+
+def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
+    """Index of the name a prompt means: most of its words in the prompt (after SYNONYMS), ties to the name whose
+    first such word comes earliest (the subject comes first: "a man wearing a hat" -> old man). None for the null
+    prompts; ValueError when no word of the prompt names anything."""
+    if prompt.strip().lower() in NULL_PROMPTS:
+        return None
+    key = prompt.strip().lower()
+    exact = {n.lower(): k for k, n in enumerate(names)}
+    if key in exact:
+        return exact[key]
+    said = [SYNONYMS.get(w, w) for w in words(prompt) if w not in STYLE_WORDS]
+    said = [w[:-1] if w not in SYNONYMS.values() and w.endswith("s") and len(w) > 3 else w for w in said]  # plurals
+    best, best_key = None, None
+    for k, name in enumerate(names):
+        hits = [i for i, w in enumerate(said) if w in name_words(name)]
+        if hits:
+            rank = (-len(set(said[i] for i in hits)), min(hits), len(name_words(name)))
+            if best_key is None or rank < best_key:
+                best, best_key = k, rank
+    if best is None:
+        shown = ", ".join(names[:12])
+        raise ValueError(f"no word of {prompt!r} names an emoji this backend knows; say one of its {len(names)} names "
+                         f"({shown}, ...: the full list is under the prompt box), or leave it empty for no name")  # fmt: skip
+    return best
+
+
+class EmojiDenoiser:
+    """``eps = unet(x_t, t, class_labels=name index)``; prompts are free text mapped to names, the null class last."""
+
+    variance_type = "fixed_small"
+    row_timesteps = True  # t may be a (B,) tensor (lab.batching batches calls at different t)
+    free_text = True  # prompts are words, not a fixed list: pages show a text box and which name it read
+
+    def __init__(self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000):
+        self.unet = unet.eval()
+        self.names = tuple(names)
+        self.prompts = ()  # no class list: the pages' prompt boxes take text (and their defaults are the course's)
+        self.null_index = len(self.names)
+        self.alphas_cumprod = make_alphas_cumprod(schedule, T)
+        self.T = T
+        self.clip_x0 = 1.0
+        size = unet.config.sample_size
+        self.image_shape = (3, size, size)
+        param = next(unet.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.alphas_cumprod = self.alphas_cumprod.to(self.device)
+
+    def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """eps (B, 3, S, S) of x_t at timestep t (an int, or (B,) integers) under name indices cond (B,)."""
+        t_in = t.to(x_t.device) if isinstance(t, torch.Tensor) else torch.full((x_t.shape[0],), t, device=x_t.device)
+        with torch.no_grad():
+            eps = self.unet(x_t, t_in, class_labels=cond.to(x_t.device)).sample
+        return eps, None
+
+    def name_of(self, prompt: str) -> str | None:
+        """The emoji name a prompt is read as (None: the null class)."""
+        k = nearest_name(prompt, self.names)
+        return None if k is None else self.names[k]
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Name indices (len(prompts),), the null prompts the null index; ValueError for a prompt that names nothing."""
+        rows = [nearest_name(p, self.names) for p in prompts]
+        return torch.tensor([self.null_index if k is None else k for k in rows], device=self.device)
+
+    def to(self, device: str) -> EmojiDenoiser:
+        return EmojiDenoiser(self.unet.to(device), self.names)
