@@ -25,14 +25,14 @@ SYNONYMS = {
     "campfire": "fire", "flame": "fire", "flames": "fire", "bonfire": "fire",
     "waterfall": "water", "waterfalls": "water", "waves": "wave", "sea": "wave", "ocean": "wave", "surf": "wave",
     "mountains": "mountain", "snowy": "snow", "peak": "mountain", "skeleton": "skull", "skulls": "skull",
-    "dog": "dog", "puppy": "dog", "dogs": "dog", "kitten": "cat", "cats": "cat", "wizard": "mage", "witch": "mage",
+    "puppy": "dog", "dogs": "dog", "kitten": "cat", "cats": "cat", "wizard": "mage", "witch": "mage",
     "men": "man", "grandfather": "man", "grandmother": "woman", "women": "woman", "infant": "baby", "child": "baby",
-    "spaceship": "rocket", "rockets": "rocket", "moon": "moon", "sun": "sun", "tree": "tree", "forest": "tree",
-    "flower": "rose", "flowers": "rose", "apple": "apple", "heart": "heart", "car": "automobile", "boat": "sailboat",
+    "spaceship": "rocket", "rockets": "rocket", "forest": "tree",
+    "flower": "rose", "flowers": "rose", "car": "automobile", "boat": "sailboat",
     "ship": "sailboat", "coffee": "beverage", "tea": "beverage", "cup": "beverage", "pumpkin": "jack-o-lantern",
     "halloween": "jack-o-lantern", "diamond": "gem", "jewel": "gem", "king": "crown", "queen": "crown",
-    "tent": "camping", "beach": "beach", "village": "house", "home": "house", "hut": "house", "cabin": "house",
-    "robots": "robot", "ghosts": "ghost", "bulb": "bulb", "lamp": "bulb", "idea": "bulb", "stars": "star",
+    "tent": "camping", "village": "house", "home": "house", "hut": "house", "cabin": "house",
+    "robots": "robot", "ghosts": "ghost", "lamp": "bulb", "idea": "bulb", "stars": "star",
     "burger": "hamburger", "pencils": "pencil", "hats": "hat", "penguins": "penguin", "frogs": "frog",
 }  # fmt: skip
 
@@ -61,12 +61,13 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
     if key in exact:
         return exact[key]
     said = [SYNONYMS.get(w, w) for w in words(prompt) if w not in STYLE_WORDS]
-    said = [w[:-1] if w not in SYNONYMS.values() and w.endswith("s") and len(w) > 3 else w for w in said]  # plurals
+    forms = [{w, w[:-1]} if w.endswith("s") and len(w) > 3 else {w} for w in said]  # "rockets" and "cactus" alike
     best, best_key = None, None
     for k, name in enumerate(names):
-        hits = [i for i, w in enumerate(said) if w in name_words(name)]
+        own = name_words(name)
+        hits = [i for i, f in enumerate(forms) if f & own]
         if hits:
-            rank = (-len(set(said[i] for i in hits)), min(hits), len(name_words(name)))
+            rank = (-len({said[i] for i in hits}), min(hits), len(own))
             if best_key is None or rank < best_key:
                 best, best_key = k, rank
     if best is None:
@@ -88,14 +89,13 @@ class EmojiDenoiser:
         self.names = tuple(names)
         self.prompts = ()  # no class list: the pages' prompt boxes take text (and their defaults are the course's)
         self.null_index = len(self.names)
-        self.alphas_cumprod = make_alphas_cumprod(schedule, T)
         self.T = T
         self.clip_x0 = 1.0
         size = unet.config.sample_size
         self.image_shape = (3, size, size)
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.alphas_cumprod = self.alphas_cumprod.to(self.device)
+        self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
 
     def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
         """eps (B, 3, S, S) of x_t at timestep t (an int, or (B,) integers) under name indices cond (B,)."""
@@ -113,6 +113,3 @@ class EmojiDenoiser:
         """Name indices (len(prompts),), the null prompts the null index; ValueError for a prompt that names nothing."""
         rows = [nearest_name(p, self.names) for p in prompts]
         return torch.tensor([self.null_index if k is None else k for k in rows], device=self.device)
-
-    def to(self, device: str) -> EmojiDenoiser:
-        return EmojiDenoiser(self.unet.to(device), self.names)
