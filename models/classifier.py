@@ -31,8 +31,9 @@ class Classifier(nn.Module):
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 10, batch_size: int = 128,
-                     lr: float = 1e-3, seed: int = 0, shift: int = 2, num_classes: int = 10) -> Classifier:  # fmt: skip
-    """Adam on cross-entropy, with random shifts of up to shift pixels; images (N, C, S, S) in [0, 1]."""
+                     lr: float = 1e-3, seed: int = 0, shift: int = 2, num_classes: int = 10, augment=None) -> Classifier:  # fmt: skip
+    """Adam on cross-entropy, with random shifts of up to shift pixels (and augment(x, g), if given, on each batch);
+    images (N, C, S, S) in [0, 1]."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = Classifier(images.shape[1], num_classes, images.shape[-1])
@@ -45,6 +46,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
             if shift:
                 dx, dy = torch.randint(-shift, shift + 1, (2,), generator=g).tolist()
                 x = torch.roll(x, (dy, dx), dims=(2, 3))
+            if augment is not None:
+                x = augment(x, g)
             loss = F.cross_entropy(model(x), labels[idx])
             opt.zero_grad()
             loss.backward()

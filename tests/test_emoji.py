@@ -1,0 +1,95 @@
+"""The colour backend (issue 14): its prompt mapping, that it loads as a lab Denoiser, that the judge reads its
+samples as their prompts, and that the Part A pages run on it."""
+
+import pytest
+import torch
+
+import lab
+from conftest import image_urls, open_page
+from models.bundled import WEIGHTS, load_backend, load_classifier
+from models.emoji_backend import nearest_name
+from models.schedules import make_alphas_cumprod
+
+BACKEND = "Emoji (colour)"
+
+
+@pytest.fixture(scope="module")
+def den():
+    return load_backend(BACKEND)
+
+
+@pytest.mark.parametrize("prompt, name", [
+    ("a photo of a dog", "dog face"), ("an oil painting of an old man", "old man"), ("people around a campfire", "fire"),
+    ("an oil painting of people around a campfire", "fire"), ("a lithograph of waterfalls", "water wave"),
+    ("a rocket ship", "rocket"), ("a lithograph of a skull", "skull"), ("a pencil", "pencil"),
+    ("an oil painting of a snowy mountain village", "snow-capped mountain"),
+    ("a man wearing a hat", "old man"),  # the subject comes first
+    ("Top Hat", "top hat"), ("two cats", "cat face"), ("a cup of coffee", "hot beverage"), ("a cactus", "cactus"),
+    ("three rockets", "rocket"),
+])  # fmt: skip
+def test_a_prompt_is_read_as_the_nearest_name_by_its_words(den, prompt, name):
+    assert den.name_of(prompt) == name
+    assert den.encode([prompt]).tolist() == [den.names.index(name)]
+
+
+def test_the_null_prompts_are_the_null_class_and_a_prompt_that_names_nothing_says_what_to_do(den):
+    assert den.encode(["", "a high quality photo", " A High Quality Photo "]).tolist() == [den.null_index] * 3
+    assert den.name_of("") is None
+    with pytest.raises(ValueError, match="names an emoji") as e:
+        den.encode(["a quantum computer"])
+    assert "old man" in str(e.value) and "empty" in str(e.value)  # some names, and the null option
+    assert nearest_name("rocket", ["rocket"]) == 0
+
+
+def test_the_backend_is_a_denoiser_as_the_others_are(den):
+    from tools.emoji_data import NAMES
+
+    assert isinstance(den, lab.Denoiser)
+    assert den.image_shape == (3, 32, 32) and den.T == 1000 and den.variance_type == "fixed_small"
+    assert torch.equal(den.alphas_cumprod, make_alphas_cumprod("squaredcos_cap_v2", 1000))  # DeepFloyd IF's schedule
+    assert list(den.names) == list(NAMES)  # the data tool and the model agree on the names
+    x = torch.randn(3, 3, 32, 32)
+    eps, var = den(x, torch.tensor([10, 500, 990]), den.encode(["fire", "", "skull"]))
+    assert eps.shape == x.shape and var is None
+    assert torch.allclose(den(x[1:2], 500, den.encode([""]))[0], eps[1:2], atol=1e-4)  # rows at their own t
+    path = WEIGHTS / "parta_emoji.safetensors"
+    assert path.stat().st_size < 20e6  # fp16: test_bundled.py
+    card = (WEIGHTS / "parta_emoji.md").read_text()
+    assert "Exact command: `python tools/train_emoji.py" in card and "## Metrics" in card and "Apache" in card
+
+
+def test_the_judge_reads_cfg_samples_as_their_names(den):
+    """A small sample of the card's figure: 2 CFG samples (gamma 7, the pages' default) of 8 names spread over the
+    list; the card reports every name."""
+    judge = load_classifier("emoji")
+    assert judge.names == den.names
+    picks = list(range(0, len(den.names), len(den.names) // 8))[:8]
+    x = torch.cat([lab.sample(den, 2, den.names[k], 7.0, generator=k) for k in picks])
+    read = judge((x.clamp(-1, 1) + 1) / 2).argmax(1)
+    wanted = torch.tensor(picks).repeat_interleave(2)
+    assert (read == wanted).float().mean() >= 0.7  # the card: 85 % of 464 at gamma 7, [den.names[k] for k in read]
+
+
+@pytest.mark.parametrize("page", ["a7_sdedit.py", "a8_anagrams.py", "a9_hybrids.py"])
+def test_part_a_pages_run_on_the_colour_backend_with_the_courses_prompts(page):
+    at = open_page(page)
+    at.selectbox(key="backend").set_value(BACKEND).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_input  # free text, read as a name
+    assert any("read as" in c.value for c in at.caption)
+    assert image_urls(at)
+    if page == "a9_hybrids.py":  # the colour split: grey from one prompt, colour from the other
+        before = image_urls(at)
+        at.radio(key="hybrid_split").set_value("colour").run()
+        assert not at.exception and not at.error and image_urls(at) != before
+    if page == "a8_anagrams.py":  # a failure view says why it fails
+        at.selectbox(key="anagram_view").set_value("blur (fails on purpose)").run()
+        assert not at.exception and any("cannot make an anagram" in w.value for w in at.warning)
+
+
+def test_a_prompt_that_names_nothing_gets_a_message_not_a_traceback():
+    at = open_page("a73_text.py")
+    at.selectbox(key="backend").set_value(BACKEND).run()
+    at.text_input(key="text_prompt").set_value("a quantum computer").run()
+    assert not at.exception
+    assert any("names an emoji" in e.value for e in at.error)
