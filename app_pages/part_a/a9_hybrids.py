@@ -9,6 +9,7 @@ from ui.controls import blur_sliders, equation, gamma_slider
 from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
 
+
 def colour_hybrid(s, den) -> None:
     """Grey from one prompt, colour from another: the image in grey reads as the first, in colour as the second."""
     equation(r"\epsilon = \mathrm{grey}(\epsilon_1) + \big(\epsilon_2 - \mathrm{grey}(\epsilon_2)\big),\quad \mathrm{grey}(x) = \tfrac{1}{3}\textstyle\sum_c x_c",
