@@ -60,6 +60,12 @@ class Job:
     pid: int | None = None  # of the training process, while it runs
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    def __getstate__(self) -> dict:  # a copy for another process (a cluster's job manager answers from an actor)
+        return {k: v for k, v in self.__dict__.items() if k != "_stop"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _stop=threading.Event())
+
     @property
     def samples_label(self) -> str | None:
         """When the latest sample grid was drawn, from its name: epoch_003.png "after epoch 3", step_000040.png "at
@@ -153,8 +159,9 @@ def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
 class JobManager:
     """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
 
-    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2):
+    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None):
         self.root = Path(root)
+        self.events = events or _events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
         self.max_running = max_running
         self.max_per_owner = max_per_owner  # runs one browser may have queued or running at once
         self._jobs: dict[str, Job] = {}
@@ -319,7 +326,7 @@ class JobManager:
 
     def _work(self, job: Job, resume: bool) -> None:
         try:
-            for event in _events_of_child(job, resume):
+            for event in self.events(job, resume):
                 kind = event["kind"]
                 if kind == "start":
                     job.total_steps = event["total_steps"]

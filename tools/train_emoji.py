@@ -2,6 +2,8 @@
 
     python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train; resumes where it stopped
     python tools/train_emoji.py --export                          # its EMA weights -> models/weights/parta_emoji.safetensors
+    python tools/train_emoji.py --init models/weights/parta_emoji.safetensors --lr 3e-4 --warmup 100 --steps 2500 \
+        --run runs/emoji/more                                     # more steps from shipped weights (fresh optimizer)
 
 DDPM as the other Part A backends (Ho et al. 2020, Algorithm 1): T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule,
 eps prediction, images in [-1, 1], the null class (the last embedding) in place of the name with p 0.1 for CFG.
@@ -26,7 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from models.emoji_unet import SIZE, build, save_emoji_file, unet_config  # noqa: E402
+from models.emoji_unet import SIZE, build, load_emoji_file, save_emoji_file, unet_config  # noqa: E402
 from models.schedules import make_alphas_cumprod  # noqa: E402
 from tools.emoji_data import render  # noqa: E402
 
@@ -68,6 +70,10 @@ def train(r: dict, run: Path) -> None:
         opt.load_state_dict(torch.load(run / "optimizer.pt", weights_only=True))
         print(f"resumed at step {step}", flush=True)
     else:
+        if r.get("init"):  # go on from weights that shipped: model and EMA both start there, the optimizer fresh
+            shipped, meta = load_emoji_file(r["init"])
+            model.load_state_dict(shipped.state_dict())
+            r = dict(r, init_train=meta.get("train"))  # what those weights had been through, for the card
         ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     abar = make_alphas_cumprod(r["schedule"], r["T"])
@@ -125,10 +131,14 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=RECIPE["steps"])
     ap.add_argument("--run", type=Path, default=RUN)
+    ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
+    ap.add_argument("--lr", type=float, default=RECIPE["lr"])
+    ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
     ap.add_argument("--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors")
     args = ap.parse_args()
     if args.export:
         export(args.run, ROOT / "models" / "weights" / "parta_emoji.safetensors")
     else:
         torch.set_num_threads(args.threads)
-        train(dict(RECIPE, steps=args.steps), args.run)
+        init = {"init": args.init} if args.init else {}
+        train(dict(RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, **init), args.run)

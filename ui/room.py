@@ -18,6 +18,10 @@ Settings (environment variables, read at server start):
     DIFFUSION_LAB_WARM_SEEDS       more seeds to warm, comma-separated (a lecture's seeds, e.g. "1,100")
     DIFFUSION_LAB_WARM_BACKENDS    more bundled backends to warm, comma-separated (e.g. "Fashion-MNIST")
     DIFFUSION_LAB_COMPUTE_LOG      a file that gets a line per computation started (what the server computed)
+    DIFFUSION_LAB_CLUSTER          "auto" or a Ray address: bundled backends' computations go to Ray Serve (ui/cluster.py);
+                                   unset (the default): computed here, and nothing of Ray is imported
+    DIFFUSION_LAB_SERVE_REPLICAS, DIFFUSION_LAB_SERVE_BATCH, DIFFUSION_LAB_SERVE_WAIT_MS, DIFFUSION_LAB_SERVE_CPUS: the
+                                   Serve deployments' replicas per backend (1), batch size (32), batch wait (10 ms), CPUs (1)
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class RoomSettings:
     warm_seeds: tuple[int, ...] = ()  # seeds warmed besides the sidebar's default
     warm_backends: tuple[str, ...] = ()  # bundled backends warmed besides the default one
     compute_log: str | None = None  # file: one line per computation started
+    cluster: str = ""  # "auto" or a Ray address: Part A on Ray Serve (ui/cluster.py); "": in this process
+    serve_replicas: int = 1  # Serve replicas per backend
+    serve_batch: int = 32  # @serve.batch's max_batch_size
+    serve_wait_ms: int = 10  # @serve.batch's batch_wait_timeout_s, in ms
+    serve_cpus: int = 1  # CPUs (and torch threads) of a Serve replica
 
     @classmethod
     def from_env(cls, env=os.environ) -> RoomSettings:
@@ -98,6 +107,11 @@ class Room:
         self._serving: dict[int, object] = {}
         self._lock = threading.Lock()
         self.warmed = threading.Event()  # set once the warm-up (if any) has finished
+        self.cluster = None
+        if settings.cluster:  # Ray only when asked for
+            from ui.cluster import PartAOnRay
+
+            self.cluster = PartAOnRay(settings)
 
     def serving(self, den) -> LoopBatcher | None:
         """The batcher that runs backend den's loops on the fast path (one per backend), None on the exact path."""
@@ -111,7 +125,10 @@ class Room:
             return self._serving[id(den)][1]
 
     def job(self, cfg: Run, den):
-        """What a queue worker runs for cfg: compute it, its loop run with the other requests' (fast path) or alone."""
+        """What a queue worker runs for cfg: compute it, its loop run with the other requests' (fast path) or alone; on
+        a cluster, its backend's Serve deployment computes it."""
+        if self.cluster is not None and self.cluster.serves(cfg.backend):
+            return lambda progress: self.cluster.compute(cfg)
         batcher = self.serving(den)
         if batcher is None:
             return lambda progress: compute(cfg, den, progress)

@@ -1,0 +1,34 @@
+"""The lab on a Ray cluster (issue 15): connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
+
+DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine (``ray start --head``) or, if there is none,
+starts one inside this process (it ends with the process: for one app replica); any other value is a Ray address
+(``ray://head:10001``, ``head:6379``). Every node must run the lab from the same path (one image or checkout):
+its workers import it from there (RUNTIME_ENV).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import ray
+
+from lab.jobs import ROOT
+
+NAMESPACE = "diffusion-lab"
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
+_lock = threading.Lock()
+
+
+def connect(address: str) -> None:
+    """Join (or start, for "auto" with none running) the cluster, once per process."""
+    with _lock:
+        if ray.is_initialized():
+            return
+        common = dict(namespace=NAMESPACE, runtime_env=RUNTIME_ENV, log_to_driver=False, configure_logging=False)
+        if address == "auto":
+            try:
+                ray.init(address="auto", **common)
+            except ConnectionError:  # no cluster on this machine: a local one in this process
+                ray.init(include_dashboard=False, **common)
+        else:
+            ray.init(address=address, **common)

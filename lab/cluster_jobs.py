@@ -1,0 +1,159 @@
+"""Training runs on a Ray cluster (issue 15): one job manager for the cluster, each run a Ray task on a node that has
+what it asks for, run folders on a path every node and every app replica sees (DIFFUSION_LAB_RUNS).
+
+Imported only when DIFFUSION_LAB_CLUSTER is set (ui/training.py): without it nothing of Ray is imported.
+
+- ``train_task``: ``lab.train.train`` as a Ray streaming-generator task (``num_cpus``, and a GPU when the run asks
+  for cuda). Its events come back as ``lab._train_child``'s do; a stop is a file in the run folder that the task
+  checks at every step (it then checkpoints and ends, as a stopped process does).
+- ``events_on_ray``: ``lab.jobs.JobManager``'s executor for such tasks. A task that raises fails its run with the
+  error; a worker that dies (killed, out of memory, its node lost) fails it with a message that says to resume, and
+  a resume goes on from the run's last checkpoint, on whichever node has room.
+- ``JobsActor``: a ``JobManager`` in a detached actor named after the runs folder: every app replica submits, lists,
+  stops and resumes through it, so the per-browser cap and the fair order between browsers hold cluster-wide, a run
+  started from one replica is watched and stopped from another, and the runs go on while an app replica restarts.
+- ``ClusterJobManager``: what an app replica holds instead of a ``JobManager`` (the same methods, forwarded).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import ray
+import ray.exceptions
+
+from lab.cluster import NAMESPACE, RUNTIME_ENV
+from lab.jobs import ChildFailed, Job, JobManager
+
+STOP_FILE = "stop"  # in a run's folder: the run checkpoints and ends at its next step
+
+
+@ray.remote(num_returns="streaming", max_retries=0)
+def train_task(run_dir: str, config: dict, resume: bool, threads: int):
+    """Train on this node, yielding lab.train's events without tensors (the first says where it runs)."""
+    import torch
+
+    from lab.train import RESUMABLE, TrainConfig, train
+
+    torch.set_num_threads(max(1, threads))
+    config = TrainConfig.from_dict(config)
+    stop_file = Path(run_dir) / STOP_FILE
+    yield {"kind": "node", "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+    changes = {k: getattr(config, k) for k in RESUMABLE}
+    for event in train(config, run_dir, resume=resume, changes=changes, stop=stop_file.exists):
+        yield {k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")}
+
+
+def events_on_ray(job: Job, resume: bool, cpus: float = 1):
+    """lab.jobs' executor: the run as a Ray task with the resources it needs; its events, as a process's."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    stop_file = job.run_dir / STOP_FILE
+    stop_file.unlink(missing_ok=True)
+    gpus = 1 if job.config.device.startswith("cuda") else 0
+    task = train_task.options(num_cpus=cpus, num_gpus=gpus, runtime_env=RUNTIME_ENV)
+    events = task.remote(str(job.run_dir.resolve()), job.config.to_dict(), resume, max(1, int(cpus)))
+    ended = threading.Event()
+    threading.Thread(target=_pass_stop_on, args=(job, stop_file, ended), daemon=True).start()
+    try:
+        for ref in events:
+            event = ray.get(ref)
+            if event["kind"] == "node":
+                job.pid = event["pid"]
+                continue
+            yield event
+            if event["kind"] in ("stopped", "done"):
+                return
+    except ray.exceptions.RayTaskError as e:  # the training raised: its own error
+        cause = e.cause if e.cause is not None else e
+        raise ChildFailed(f"{type(cause).__name__}: {cause}", str(e)) from None
+    except ray.exceptions.RayError as e:  # the worker died, or its node: the run's checkpoints are on the shared folder
+        raise ChildFailed(f"the Ray worker training run {job.id} died ({type(e).__name__}); resume it to go on from its last "
+                          "checkpoint", str(e)) from None  # fmt: skip
+    finally:
+        ended.set()
+        job.pid = None
+        stop_file.unlink(missing_ok=True)
+
+
+def _pass_stop_on(job: Job, stop_file: Path, ended: threading.Event) -> None:
+    """Write the stop file when the job is asked to stop (the task reads it at its next step)."""
+    while not ended.is_set():
+        if job._stop.wait(timeout=0.2):
+            stop_file.touch()
+            return
+
+
+@ray.remote
+class JobsActor:
+    """The cluster's job manager (a lab.jobs.JobManager whose runs are Ray tasks); app replicas call ``call``."""
+
+    def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float):
+        self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus))
+
+    def call(self, method: str, *args, **kwargs):
+        return getattr(self.manager, method)(*args, **kwargs)
+
+    def max_running(self) -> int:
+        return self.manager.max_running
+
+
+def actor_name(root: Path) -> str:
+    """One job manager per runs folder."""
+    return "jobs-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
+
+
+class ClusterJobManager:
+    """An app replica's job manager on a cluster: lab.jobs.JobManager's methods, answered by the cluster's JobsActor
+    (created by the first replica that asks, with its limits; found by the others)."""
+
+    def __init__(self, root: str | Path, max_running: int = 1, max_per_owner: int = 2, cpus: float = 1):
+        self.root = Path(root).resolve()
+        self.actor = JobsActor.options(name=actor_name(self.root), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+                                       max_concurrency=64, num_cpus=0, runtime_env=RUNTIME_ENV).remote(str(self.root), max_running, max_per_owner, cpus)  # fmt: skip
+        self.max_running = ray.get(self.actor.max_running.remote())
+
+    def _call(self, method: str, *args, **kwargs):
+        try:
+            return ray.get(self.actor.call.remote(method, *args, **kwargs))
+        except ray.exceptions.RayTaskError as e:  # RunLimit, ValueError...: the manager's own error, as it said it
+            raise (e.cause if e.cause is not None else e) from None
+
+    def submit(self, owner, config) -> Job:
+        return self._call("submit", owner, config)
+
+    def resume(self, job_id: str, **changes) -> Job:
+        return self._call("resume", job_id, **changes)
+
+    def stop(self, job_id: str) -> None:
+        self._call("stop", job_id)
+
+    def get(self, job_id: str) -> Job:
+        return self._call("get", job_id)
+
+    def jobs(self, owner: str) -> list[Job]:
+        return self._call("jobs", owner)
+
+    def running(self) -> list[Job]:
+        return self._call("running")
+
+    def queue_position(self, job_id: str) -> int | None:
+        return self._call("queue_position", job_id)
+
+    def has_checkpoint(self, job_id: str) -> bool:
+        return self._call("has_checkpoint", job_id)
+
+    def checkpoint_step(self, job_id: str) -> int | None:
+        return self._call("checkpoint_step", job_id)
+
+    def zip_artefacts(self, job_id: str) -> bytes:
+        return self._call("zip_artefacts", job_id)
+
+    def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
+        return self._call("cleanup", max_age_s, now)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """An app replica stops: nothing to do, the runs go on in the cluster and the manager lives in its actor."""

@@ -1,0 +1,184 @@
+"""Beyond one machine (issue 15): Part A on Ray Serve and training runs as Ray tasks, on a local Ray that the tests
+start (2 CPUs, no GPU); and the default path, which imports nothing of Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ray = pytest.importorskip("ray", reason="Ray is in the test extras (requirements-dev.txt)")
+
+from lab.compute import Progress  # noqa: E402
+from lab.train import course_config  # noqa: E402
+from models.bundled import load_backend  # noqa: E402
+from ui.room import Room, RoomSettings  # noqa: E402
+from ui.runs import Run, sdedit_row  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
+BACKEND = "MNIST digits"
+
+
+def test_without_the_setting_nothing_of_ray_is_imported():
+    """`streamlit run Home.py` as today: a Part A page and the training page run, and no module of Ray is loaded."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
+from conftest import open_page
+open_page("a8_anagrams.py")
+open_page("b4_train.py", "part_b", {{"owner": "nobody"}})
+print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "DIFFUSION_LAB_CLUSTER"} | {"DIFFUSION_LAB_WARM": "0"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    from lab.cluster import NAMESPACE, RUNTIME_ENV
+
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, namespace=NAMESPACE, runtime_env=RUNTIME_ENV, log_to_driver=False)
+    yield
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rooms(local_ray):
+    """The same room settings in process and on the cluster (no warm-up; Serve waits 50 ms to form a batch)."""
+    here = Room(RoomSettings(warm=False))
+    there = Room(RoomSettings(warm=False, cluster="auto", serve_wait_ms=50))
+    return here, there
+
+
+def requests(x0: torch.Tensor) -> list[Run]:
+    run = lambda kind, prompts, **kw: Run(kind, BACKEND, "cpu", 3, prompts, 7.0, **kw)  # noqa: E731
+    return [run("sample", ("seven",), n=2), run("anagram", ("two", "seven"), views=("identity", "flip")),
+            run("hybrid", ("one", "seven"), sigmas=(2.0,)), *sdedit_row(BACKEND, "cpu", 3, x0, "zero", 7.0, (3, 10))]  # fmt: skip
+
+
+def test_a_part_a_run_through_ray_serve_equals_the_in_process_result_bit_for_bit(rooms):
+    here, there = rooms
+    den = load_backend(BACKEND)
+    x0 = torch.zeros(1, *den.image_shape)
+    for cfg in requests(x0):
+        local = here.job(cfg, den)(Progress())
+        served = there.job(cfg, den)(Progress())
+        assert torch.equal(local.images, served.images), cfg.kind
+        assert all((a == b).all() for a, b in zip(local.frames, served.frames)) and local.frame_labels == served.frame_labels
+
+
+def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_computed_once(rooms):
+    _, there = rooms
+    den = load_backend(BACKEND)
+    before = there.cluster.stats(BACKEND)
+    mine = [Run("sample", BACKEND, "cpu", seed, ("three",), 7.0) for seed in range(100, 106)]
+    theirs = mine[:2] + [Run("sample", BACKEND, "cpu", seed, ("eight",), 7.0) for seed in range(100, 104)]
+    results = {}
+
+    def session(name, cfgs):  # a browser's requests, each on its own thread as the room's queue workers send them
+        threads = [threading.Thread(target=lambda c=c: results.setdefault((name, c), there.job(c, den)(Progress()))) for c in cfgs]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+
+    sessions = [threading.Thread(target=session, args=(n, c)) for n, c in (("mine", mine), ("theirs", theirs))]
+    [t.start() for t in sessions]
+    [t.join() for t in sessions]
+    after = there.cluster.stats(BACKEND)
+    assert torch.equal(results[("mine", mine[0])].images, results[("theirs", mine[0])].images)
+    assert after["requests"] - before["requests"] == 12
+    assert after["computed"] - before["computed"] == 10  # the two identical requests: computed once each
+    assert after["joined"] + after["cached"] - before["joined"] - before["cached"] == 2
+    formed = after["batch_sizes"][len(before["batch_sizes"]) :]
+    assert max(formed) > 1 and sum(formed) == 10
+    steps = after["model"]["steps"] - before["model"]["steps"]
+    calls = after["model"]["model_calls"] - before["model"]["model_calls"]
+    assert steps == 10 * 34 and calls < steps / 2  # one model call per step for many requests
+
+
+def test_a_training_run_on_ray_finishes_and_a_second_app_replica_lists_it(local_ray, tmp_path):
+    from lab.cluster_jobs import ClusterJobManager
+
+    one, two = ClusterJobManager(tmp_path / "runs"), ClusterJobManager(tmp_path / "runs")
+    job = one.submit("alice", course_config("flow", "class", **TINY, max_steps=20))
+    wait_for(lambda: two.get(job.id).finished, what="the run to finish")
+    seen = two.jobs("alice")
+    assert [j.id for j in seen] == [job.id] and seen[0].status == "done" and len(seen[0].steps) == 20
+    assert (tmp_path / "runs" / job.id / "latest").read_text().startswith("final")
+    later = one.submit("bob", course_config("flow", "class", **TINY, max_steps=400))  # stopped from the other replica
+    wait_for(lambda: len(two.get(later.id).steps) >= 5, what="bob's run to train")
+    two.stop(later.id)
+    wait_for(lambda: one.get(later.id).status == "stopped", what="bob's run to stop")
+    assert one.checkpoint_step(later.id) >= 5
+
+
+def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_its_checkpoint(local_ray, tmp_path):
+    from lab.cluster_jobs import ClusterJobManager
+
+    m = ClusterJobManager(tmp_path / "runs")
+    job = m.submit("carol", course_config("flow", "class", **TINY, max_steps=120, checkpoint_every_s=0.5))
+    wait_for(lambda: m.get(job.id).pid is not None and (m.checkpoint_step(job.id) or 0) >= 10, what="a checkpoint")
+    os.kill(m.get(job.id).pid, signal.SIGKILL)
+    wait_for(lambda: m.get(job.id).finished, what="the run to fail")
+    failed = m.get(job.id)
+    assert failed.status == "failed" and "died" in failed.error and "resume" in failed.error
+    checkpoint = m.checkpoint_step(job.id)
+    m.resume(job.id)
+    wait_for(lambda: m.get(job.id).finished, what="the resumed run")
+    done = m.get(job.id)
+    assert done.status == "done" and [s["step"] for s in done.steps] == list(range(1, 121))
+    history = [json.loads(line)["step"] for line in (job.run_dir / "history.jsonl").read_text().splitlines()]
+    assert history.count(1) == 1 and sorted(set(history)) == list(range(1, 121))  # resumed, not started again from 0
+    assert all(b == checkpoint + 1 for a, b in zip(history, history[1:]) if b <= a)  # from its checkpoint's next step
+
+
+def wait_for(predicate, timeout=180.0, what="it"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(local_ray, tmp_path):
+    """Two `streamlit run Home.py` on different ports, one Ray cluster and one runs folder: a page's picture is the
+    same from either (and computed once), a run started from one is listed, stopped and resumed from the other."""
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+    from test_restart import page_of, run_of, start_run
+
+    from ui.cluster import PartAOnRay
+
+    runs = tmp_path / "runs"
+    env = {"DIFFUSION_LAB_CLUSTER": ray.get_runtime_context().gcs_address, "DIFFUSION_LAB_RUNS": str(runs),
+           "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "1", "DIFFUSION_LAB_SERVE_WAIT_MS": "50"}  # fmt: skip
+    before = PartAOnRay(RoomSettings(cluster="auto")).stats(BACKEND)
+    with serve_app(env) as (one, _), serve_app(env) as (two, _):
+        pictures = []
+        for url in (one, two):
+            with RemoteClient(url, "a9_hybrids") as page:
+                assert not page.errors and page.images
+                pictures.append(page.images)
+        assert pictures[0] == pictures[1]
+        after = PartAOnRay(RoomSettings(cluster="auto")).stats(BACKEND)
+        assert after["requests"] - before["requests"] == 2 and after["computed"] - before["computed"] == 1
+
+        start_run(one, "dana", epochs=50).close()
+        run = run_of(runs, "dana")
+        wait_for(lambda: (run / "latest").exists(), what="dana's run to checkpoint")
+        other = page_of(two, "dana")
+        assert other.shows(f"run `{run.name}` · running") and not other.errors
+        other.press("Stop")
+        wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), what="the stop, seen from the first")
