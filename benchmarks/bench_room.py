@@ -16,11 +16,20 @@ that timed out), whether clients with equal settings got equal pictures (Streaml
 the server's CPU (cores, averaged over the phase) and its peak memory (VmHWM). Then the bundled backend's inference
 cost per image, fp32 as the lab's exact path runs it and the server's fast path, against this CPU's GEMM peaks.
 --app runs another checkout's app (for example main before a change) with this benchmark's clients.
+
+Beyond one machine (issue 15): --cluster serves Part A from Ray Serve (DIFFUSION_LAB_CLUSTER=auto; a fresh
+`ray start --head` per room, --ray-cpus CPUs, each backend's Serve replica --serve-cpus of them) and --replicas 1,2
+runs each room on that many app servers (client i on server i mod k, as a sticky load balancer spreads browsers);
+then the batch sizes Ray Serve formed are reported, and CPU is counted for the whole machine (the model runs in Ray's
+processes, not the servers').
+
+    python benchmarks/bench_room.py --cluster --sizes 30,100 --replicas 1,2 --no-inference
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -38,6 +47,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process: the servers, Ray's, the clients)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -94,13 +109,13 @@ def errors_of(clients_or_exceptions) -> list[str]:
     return out
 
 
-def burst(url: str, page: str, n: int, seed_base: int) -> dict:
+def burst(urls: list[str], page: str, n: int, seed_base: int) -> dict:
     from remote_client import RemoteClient
 
     clients: list = [None] * n
 
     def open_page(i: int):
-        clients[i] = RemoteClient(url, page)
+        clients[i] = RemoteClient(urls[i % len(urls)], page)
         return clients[i].open(timeout=300)
 
     opened = together(n, open_page)
@@ -123,7 +138,7 @@ def burst(url: str, page: str, n: int, seed_base: int) -> dict:
             "distinct_seeds": len(set(seeds))}
 
 
-def steady(url: str, n: int, seconds: float, mean_gap: float, seed_base: int) -> dict:
+def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: int) -> dict:
     from remote_client import RemoteClient
 
     rng = random.Random(0)
@@ -131,7 +146,7 @@ def steady(url: str, n: int, seconds: float, mean_gap: float, seed_base: int) ->
     latencies, errors, lock = [], [], threading.Lock()
 
     def client(i: int) -> None:
-        with RemoteClient(url, PAGES[i % len(PAGES)]) as c:
+        with RemoteClient(urls[i % len(urls)], PAGES[i % len(PAGES)]) as c:
             end, k = time.time() + seconds, 0
             while True:
                 time.sleep(gaps[i][k])
@@ -147,28 +162,72 @@ def steady(url: str, n: int, seconds: float, mean_gap: float, seed_base: int) ->
     return {"latencies": latencies, "errors": errors + errors_of([r for r in results if isinstance(r, Exception)])}
 
 
-def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: Path | None) -> dict:
+def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: Path | None, replicas: int = 1,
+         cluster: dict | None = None) -> dict:  # fmt: skip
     from remote_client import RemoteClient
     from test_browser import serve_app
 
-    out = {"clients": n}
-    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid):
-        with RemoteClient(url, "") as lecturer:  # the server's first session: its imports, the room's warm-up
-            out["lecturer_s"] = lecturer.opened["finished"]
-            time.sleep(lead)
-        t0, c0 = time.time(), cpu_seconds(pid)
+    out = {"clients": n, "replicas": replicas, "cluster": bool(cluster)}
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        env = {"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}
+        if cluster:
+            stack.enter_context(ray_head(cluster["cpus"]))
+            env |= {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_SERVE_CPUS": str(cluster["serve_cpus"])}
+        servers = [stack.enter_context(serve_app(env, root=app, log=log)) for _ in range(replicas)]
+        urls, pids = [url for url, _ in servers], [pid for _, pid in servers]
+        for url in urls:
+            with RemoteClient(url, "") as lecturer:  # each server's first session: its imports, the room's warm-up
+                out.setdefault("lecturer_s", lecturer.opened["finished"])
+        time.sleep(lead)
+        cpu = lambda: machine_cpu_seconds() if cluster else sum(cpu_seconds(p) for p in pids)  # noqa: E731
+        t0, c0 = time.time(), cpu()
         pages = {}
         for k, page in enumerate(PAGES):
-            pages[page] = burst(url, page, n, seed_base=1000 * (k + 1))
+            pages[page] = burst(urls, page, n, seed_base=1000 * (k + 1))
             print(f"  {n} clients, burst {page}: first {summary(pages[page]['first'])}, change {summary(pages[page]['change'])}",
                   flush=True)  # fmt: skip
-        out["burst_cores"] = (cpu_seconds(pid) - c0) / (time.time() - t0)
+        out["burst_cores"] = (cpu() - c0) / (time.time() - t0)
         out["burst"] = pages
-        t0, c0 = time.time(), cpu_seconds(pid)
-        out["steady"] = steady(url, n, steady_s, mean_gap, seed_base=100_000) if steady_s > 0 else {"latencies": [], "errors": []}
-        out["steady_cores"] = (cpu_seconds(pid) - c0) / (time.time() - t0)
-        out["peak_mb"] = peak_memory_mb(pid)
+        t0, c0 = time.time(), cpu()
+        out["steady"] = steady(urls, n, steady_s, mean_gap, seed_base=100_000) if steady_s > 0 else {"latencies": [], "errors": []}
+        out["steady_cores"] = (cpu() - c0) / (time.time() - t0)
+        out["peak_mb"] = sum(peak_memory_mb(p) for p in pids)
+        if cluster:
+            out["serve"] = serve_stats()
+            print(f"  Ray Serve: {out['serve']}", flush=True)
     return out
+
+
+@contextlib.contextmanager
+def ray_head(cpus: int):
+    """A fresh local Ray cluster (`ray start --head`) for one room: nothing cached from another room."""
+    import subprocess
+
+    subprocess.run(["ray", "start", "--head", f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        yield
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+
+
+def serve_stats() -> dict:
+    """What the digit backend's Serve deployment did: requests, computed / joined / cached, the batch sizes it formed."""
+    import ray
+
+    from ui.cluster import PartAOnRay
+    from ui.room import RoomSettings
+
+    try:
+        stats = PartAOnRay(RoomSettings(cluster="auto")).stats("MNIST digits")
+    finally:
+        ray.shutdown()
+    sizes = stats.pop("batch_sizes")
+    model = stats.pop("model") or {}
+    return stats | {"batches": len(sizes), "batch_mean": round(statistics.mean(sizes), 2) if sizes else 0, "batch_max": max(sizes, default=0),
+                    "batch_hist": dict(sorted(collections.Counter(sizes).items())), "model_calls": model.get("model_calls"),
+                    "loop_steps": model.get("steps"), "rows_per_call": round(model["rows"] / model["model_calls"], 1) if model.get("model_calls") else None}  # fmt: skip
 
 
 def gemm_peaks() -> dict:
@@ -228,6 +287,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--server-log", type=Path, help="append the servers' output to this file")
     parser.add_argument("--no-inference", action="store_true", help="skip the in-process inference measurement")
+    parser.add_argument("--replicas", default="1", help="app servers per room, comma-separated (clients spread over them)")
+    parser.add_argument("--cluster", action="store_true", help="Part A on Ray Serve: a local `ray start --head` per room")
+    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)")
+    parser.add_argument("--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)")
     args = parser.parse_args()
     import torch
 
@@ -237,7 +300,10 @@ def main() -> None:
     if not args.no_inference:
         report["peaks"], report["inference"] = gemm_peaks(), inference_cost()
         print(json.dumps(report["peaks"]), json.dumps(report["inference"]), flush=True)
-    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log) for n in args.sizes.split(",")]
+    cluster = {"cpus": args.ray_cpus, "serve_cpus": args.serve_cpus} if args.cluster else None
+    report["cluster"] = cluster
+    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster)
+                       for n in args.sizes.split(",") for k in args.replicas.split(",")]  # fmt: skip
     print_tables(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
@@ -245,19 +311,22 @@ def main() -> None:
 
 def print_tables(report: dict) -> None:
     fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
-    print("\n| clients | burst: first load p50 / p95 / max (s) | burst: seed change | steady: seed change | errors | equal settings, equal pictures | server CPU burst / steady (cores) | peak memory |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| clients | app servers | burst: first load p50 / p95 / max (s) | burst: seed change | steady: seed change | errors | equal settings, equal pictures | CPU burst / steady (cores: the servers; with Ray the whole machine) | servers' peak memory |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in report["rooms"]:
         first = [x for p in r["burst"].values() for x in p["first"]]
         change = [x for p in r["burst"].values() for x in p["change"]]
         errors = sum(len(p["errors"]) for p in r["burst"].values()) + len(r["steady"]["errors"])
         equal = all(p["equal"] for p in r["burst"].values())
-        print(f"| {r['clients']} | {fmt(summary(first))} | {fmt(summary(change))} | {fmt(summary(r['steady']['latencies']))} | {errors} | "
+        print(f"| {r['clients']} | {r.get('replicas', 1)}{' + Ray' if r.get('cluster') else ''} | {fmt(summary(first))} | {fmt(summary(change))} | {fmt(summary(r['steady']['latencies']))} | {errors} | "
               f"{'yes' if equal else 'NO'} | {r['burst_cores']:.2f} / {r['steady_cores']:.2f} | {r['peak_mb']:.0f} MB |")  # fmt: skip
+    for r in report["rooms"]:
+        if r.get("serve"):
+            print(f"Ray Serve, {r['clients']} clients on {r['replicas']} app server(s): {r['serve']}")
     print("\nper page (burst, p95 of first load / of seed change, s):")
     for r in report["rooms"]:
         cells = [f"{page} {summary(p['first']).get('p95', 0):.2f} / {summary(p['change']).get('p95', 0):.2f}" for page, p in r["burst"].items()]
-        print(f"  {r['clients']} clients: " + "; ".join(cells))
+        print(f"  {r['clients']} clients, {r.get('replicas', 1)} server(s): " + "; ".join(cells))
     if "inference" in report:
         inf, peaks = report["inference"], report["peaks"]
         print(f"\nGEMM peaks (GFLOP/s): {peaks}; model: {inf['gflop_per_image']:.3f} GFLOP per image")
