@@ -189,9 +189,11 @@ def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: 
                   flush=True)  # fmt: skip
         out["burst_cores"] = (cpu() - c0) / (time.time() - t0)
         out["burst"] = pages
-        t0, c0 = time.time(), cpu()
+        t0, c0, s0 = time.time(), cpu(), sum(cpu_seconds(p) for p in pids)
         out["steady"] = steady(urls, n, steady_s, mean_gap, seed_base=100_000) if steady_s > 0 else {"latencies": [], "errors": []}
         out["steady_cores"] = (cpu() - c0) / (time.time() - t0)
+        if cluster:  # the app servers' own share in the steady phase (pages, reruns, PNGs): what sizes the app replicas
+            out["steady_server_cores"] = (sum(cpu_seconds(p) for p in pids) - s0) / (time.time() - t0)
         out["peak_mb"] = sum(peak_memory_mb(p) for p in pids)
         if cluster:
             out["serve"] = serve_stats()
@@ -322,7 +324,8 @@ def print_tables(report: dict) -> None:
               f"{'yes' if equal else 'NO'} | {r['burst_cores']:.2f} / {r['steady_cores']:.2f} | {r['peak_mb']:.0f} MB |")  # fmt: skip
     for r in report["rooms"]:
         if r.get("serve"):
-            print(f"Ray Serve, {r['clients']} clients on {r['replicas']} app server(s): {r['serve']}")
+            print(f"Ray Serve, {r['clients']} clients on {r['replicas']} app server(s): {r['serve']}; the app servers' own CPU "
+                  f"in the steady phase: {r['steady_server_cores']:.2f} cores")  # fmt: skip
     print("\nper page (burst, p95 of first load / of seed change, s):")
     for r in report["rooms"]:
         cells = [f"{page} {summary(p['first']).get('p95', 0):.2f} / {summary(p['change']).get('p95', 0):.2f}" for page, p in r["burst"].items()]

@@ -8,6 +8,7 @@ its workers import it from there (RUNTIME_ENV).
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import ray
@@ -19,11 +20,32 @@ RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
 _lock = threading.Lock()
 
 
+class ClusterUnavailable(ValueError):
+    """DIFFUSION_LAB_CLUSTER names a cluster that does not answer (the message says what to do)."""
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail at once, with the fix, where nothing listens at a Ray address (ray.init would wait for minutes)."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep:
+        host, port = hostport, ""
+    port = int(port) if port.isdigit() else (10001 if address.startswith("ray://") else 6379)  # Ray's default ports
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ClusterUnavailable(f"DIFFUSION_LAB_CLUSTER={address}: no Ray cluster answers at {host}:{port} ({e.strerror or e}). Start "
+                                 "it (`ray start --head` on the head node), correct the address, or unset DIFFUSION_LAB_CLUSTER "
+                                 "to compute in the app's own process.") from None  # fmt: skip
+
+
 def connect(address: str) -> None:
     """Join (or start, for "auto" with none running) the cluster, once per process."""
     with _lock:
         if ray.is_initialized():
             return
+        if address != "auto":
+            check_reachable(address)
         common = dict(namespace=NAMESPACE, runtime_env=RUNTIME_ENV, log_to_driver=False, configure_logging=False)
         if address == "auto":
             try:

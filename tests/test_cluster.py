@@ -42,6 +42,29 @@ print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_cluster_that_does_not_answer_is_a_message_on_the_pages_at_once():
+    """A wrong DIFFUSION_LAB_CLUSTER: Part A and training pages say what to do (ray.init alone would wait minutes)."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
+from conftest import PAGE_SCRIPT
+from streamlit.testing.v1 import AppTest
+for page, part in (("a8_anagrams.py", "part_a"), ("b4_train.py", "part_b")):
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str({str(ROOT)!r} + "/app_pages/" + part + "/" + page), page=page), default_timeout=120)
+    at.query_params["owner"] = "nobody"
+    at.run()
+    assert not at.exception, at.exception
+    print(page, [e.value for e in at.error])
+"""
+    env = os.environ | {"DIFFUSION_LAB_CLUSTER": "127.0.0.1:1", "DIFFUSION_LAB_WARM": "0"}
+    started = time.time()
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    pages = out.stdout.strip().splitlines()[-2:]
+    assert len(pages) == 2 and all("no Ray cluster answers at 127.0.0.1:1" in line and "unset DIFFUSION_LAB_CLUSTER" in line for line in pages), pages
+    assert time.time() - started < 120
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     from lab.cluster import NAMESPACE, RUNTIME_ENV

@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+import ray.exceptions
 import torch
 from ray import serve
 
@@ -145,7 +146,10 @@ class PartAOnRay:
         return serve.run(deployment.bind(backend, device, s), name=name, route_prefix=None)
 
     def compute(self, cfg: Run) -> Result:
-        return self.handle(cfg.backend, cfg.device).remote(cfg).result()
+        try:
+            return self.handle(cfg.backend, cfg.device).remote(cfg).result()
+        except ray.exceptions.RayTaskError as e:  # the computation's own error (bad input...), as it said it
+            raise (e.cause if e.cause is not None else e) from None
 
     def stats(self, backend: str, device: str = "cpu") -> dict:
         return self.handle(backend, device).stats.remote().result()

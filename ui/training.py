@@ -24,7 +24,7 @@ def manager() -> JobManager:
     DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts. When the server stops, its running runs
     checkpoint (it waits DIFFUSION_LAB_STOP_WAIT_S, 10 s, for them) and its queued runs are queued again at restart."""
     env = os.environ
-    limits = (env.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
+    limits = (runs_root(), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
               int(env.get("DIFFUSION_LAB_RUNS_PER_BROWSER", 2)))  # fmt: skip
     if env.get("DIFFUSION_LAB_CLUSTER"):  # runs are Ray tasks, managed for every app replica by one actor (issue 15)
         from lab.cluster import connect
@@ -37,6 +37,11 @@ def manager() -> JobManager:
     m.cleanup(float(env.get("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30)) * 86400)
     atexit.register(m.shutdown, float(env.get("DIFFUSION_LAB_STOP_WAIT_S", 10)))
     return m
+
+
+def runs_root() -> Path:
+    """The runs folder (DIFFUSION_LAB_RUNS, default runs/jobs): on a cluster, a path every node and replica sees."""
+    return Path(os.environ.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"))
 
 
 def checkpoint_every_s() -> float:
