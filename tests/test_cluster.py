@@ -21,6 +21,8 @@ from models.bundled import load_backend  # noqa: E402
 from ui.room import Room, RoomSettings  # noqa: E402
 from ui.runs import Run, sdedit_row  # noqa: E402
 
+from test_restart import wait_for  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 BACKEND = "MNIST digits"
@@ -164,15 +166,6 @@ def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_it
     history = [json.loads(line)["step"] for line in (job.run_dir / "history.jsonl").read_text().splitlines()]
     assert history.count(1) == 1 and sorted(set(history)) == list(range(1, 121))  # resumed, not started again from 0
     assert all(b == checkpoint + 1 for a, b in zip(history, history[1:]) if b <= a)  # from its checkpoint's next step
-
-
-def wait_for(predicate, timeout=180.0, what="it"):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(local_ray, tmp_path):
