@@ -26,6 +26,7 @@ from test_restart import wait_for  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 BACKEND = "MNIST digits"
+TASK_S = 300  # a Ray task's first step: a worker starts, imports torch and the lab, loads the digits (50 s seen on a busy 2-core CPU)
 
 
 def test_without_the_setting_nothing_of_ray_is_imported():
@@ -137,15 +138,31 @@ def test_a_training_run_on_ray_finishes_and_a_second_app_replica_lists_it(local_
 
     one, two = ClusterJobManager(tmp_path / "runs"), ClusterJobManager(tmp_path / "runs")
     job = one.submit("alice", course_config("flow", "class", **TINY, max_steps=20))
-    wait_for(lambda: two.get(job.id).finished, what="the run to finish")
+    wait_for(lambda: two.get(job.id).finished, TASK_S, what="the run to finish")
     seen = two.jobs("alice")
     assert [j.id for j in seen] == [job.id] and seen[0].status == "done" and len(seen[0].steps) == 20
     assert (tmp_path / "runs" / job.id / "latest").read_text().startswith("final")
     later = one.submit("bob", course_config("flow", "class", **TINY, max_steps=400))  # stopped from the other replica
-    wait_for(lambda: len(two.get(later.id).steps) >= 5, what="bob's run to train")
+    wait_for(lambda: len(two.get(later.id).steps) >= 5, TASK_S, what="bob's run to train")
     two.stop(later.id)
-    wait_for(lambda: one.get(later.id).status == "stopped", what="bob's run to stop")
+    wait_for(lambda: one.get(later.id).status == "stopped", TASK_S, what="bob's run to stop")
     assert one.checkpoint_step(later.id) >= 5
+
+
+def test_the_per_browser_cap_and_the_fair_order_hold_across_app_replicas(local_ray, tmp_path):
+    from lab.cluster_jobs import ClusterJobManager
+    from lab.jobs import RunLimit
+
+    one = ClusterJobManager(tmp_path / "runs", max_running=1, max_per_owner=1)
+    two = ClusterJobManager(tmp_path / "runs")  # finds the cluster's manager, with the limits it was made with
+    assert two.max_running == 1
+    first = one.submit("erin", course_config("flow", "class", **TINY, max_steps=400))
+    with pytest.raises(RunLimit, match="most one browser may have at once"):
+        two.submit("erin", course_config("flow", "class", **TINY, max_steps=5))
+    frank = two.submit("frank", course_config("flow", "class", **TINY, max_steps=5))  # waits for the one slot
+    assert one.queue_position(frank.id) == 1 and one.get(frank.id).status == "queued"
+    one.stop(first.id)
+    wait_for(lambda: two.get(frank.id).status == "done", TASK_S, what="frank's run to start and finish after erin's stopped")
 
 
 def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_its_checkpoint(local_ray, tmp_path):
@@ -153,14 +170,14 @@ def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_it
 
     m = ClusterJobManager(tmp_path / "runs")
     job = m.submit("carol", course_config("flow", "class", **TINY, max_steps=120, checkpoint_every_s=0.5))
-    wait_for(lambda: m.get(job.id).pid is not None and (m.checkpoint_step(job.id) or 0) >= 10, what="a checkpoint")
+    wait_for(lambda: m.get(job.id).pid is not None and (m.checkpoint_step(job.id) or 0) >= 10, TASK_S, what="a checkpoint")
     os.kill(m.get(job.id).pid, signal.SIGKILL)
-    wait_for(lambda: m.get(job.id).finished, what="the run to fail")
+    wait_for(lambda: m.get(job.id).finished, TASK_S, what="the run to fail")
     failed = m.get(job.id)
     assert failed.status == "failed" and "died" in failed.error and "resume" in failed.error
     checkpoint = m.checkpoint_step(job.id)
     m.resume(job.id)
-    wait_for(lambda: m.get(job.id).finished, what="the resumed run")
+    wait_for(lambda: m.get(job.id).finished, TASK_S, what="the resumed run")
     done = m.get(job.id)
     assert done.status == "done" and [s["step"] for s in done.steps] == list(range(1, 121))
     history = [json.loads(line)["step"] for line in (job.run_dir / "history.jsonl").read_text().splitlines()]
@@ -193,8 +210,8 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
 
         start_run(one, "dana", epochs=50).close()
         run = run_of(runs, "dana")
-        wait_for(lambda: (run / "latest").exists(), what="dana's run to checkpoint")
+        wait_for(lambda: (run / "latest").exists(), TASK_S, what="dana's run to checkpoint")
         other = page_of(two, "dana")
         assert other.shows(f"run `{run.name}` · running") and not other.errors
         other.press("Stop")
-        wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), what="the stop, seen from the first")
+        wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), TASK_S, what="the stop, seen from the first")
