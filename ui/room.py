@@ -20,8 +20,10 @@ Settings (environment variables, read at server start):
     DIFFUSION_LAB_COMPUTE_LOG      a file that gets a line per computation started (what the server computed)
     DIFFUSION_LAB_CLUSTER          "auto" or a Ray address: bundled backends' computations go to Ray Serve (ui/cluster.py);
                                    unset (the default): computed here, and nothing of Ray is imported
-    DIFFUSION_LAB_SERVE_REPLICAS, DIFFUSION_LAB_SERVE_BATCH, DIFFUSION_LAB_SERVE_WAIT_MS, DIFFUSION_LAB_SERVE_CPUS: the
-                                   Serve deployments' replicas per backend (1), batch size (32), batch wait (10 ms), CPUs (1)
+    DIFFUSION_LAB_SERVE_REPLICAS   on a cluster: Serve replicas per backend (default 1)
+    DIFFUSION_LAB_SERVE_BATCH      on a cluster: @serve.batch's most requests per batch (default 32)
+    DIFFUSION_LAB_SERVE_WAIT_MS    on a cluster: how long @serve.batch waits to fill a batch (default 10)
+    DIFFUSION_LAB_SERVE_CPUS       on a cluster: CPUs, and torch threads, of a Serve replica (default 1)
 """
 
 from __future__ import annotations
