@@ -54,3 +54,16 @@ def connect(address: str) -> None:
                 ray.init(include_dashboard=False, **common)
         else:
             ray.init(address=address, **common)
+        use_cluster_gpus()
+
+
+def cluster_gpus() -> int:
+    """GPUs in the cluster now (nodes come and go)."""
+    return int(ray.cluster_resources().get("GPU", 0))
+
+
+def use_cluster_gpus() -> None:
+    """Training configs may ask for cuda where the cluster has a GPU, though this process sees none (lab.train)."""
+    import lab.train
+
+    lab.train.remote_gpus = cluster_gpus

@@ -26,7 +26,7 @@ from pathlib import Path
 import ray
 import ray.exceptions
 
-from lab.cluster import NAMESPACE, RUNTIME_ENV
+from lab.cluster import NAMESPACE, RUNTIME_ENV, use_cluster_gpus
 from lab.jobs import ChildFailed, Job, JobManager
 
 STOP_FILE = "stop"  # in a run's folder: the run checkpoints and ends at its next step
@@ -92,6 +92,7 @@ class JobsActor:
     """The cluster's job manager (a lab.jobs.JobManager whose runs are Ray tasks); app replicas call ``call``."""
 
     def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float):
+        use_cluster_gpus()  # a cuda run is checked against the cluster's GPUs, not this actor's node
         self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus))
 
     def call(self, method: str, *args, **kwargs):

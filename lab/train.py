@@ -123,11 +123,21 @@ class TrainConfig:
         return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
 
 
+def no_remote_gpus() -> int:
+    return 0
+
+
+remote_gpus = no_remote_gpus  # GPUs of the Ray cluster that runs this process's training (lab.cluster sets it): 0 here
+
+
 def check_device(device: str) -> str:
-    """"cpu", "cuda" or "cuda:N" that this torch can use; ValueError saying what there is and what to do."""
+    """"cpu", "cuda" or "cuda:N" that this torch can use (or, for training on a Ray cluster with GPUs, "cuda": the
+    task gets a GPU of its own); ValueError saying what there is and what to do."""
     if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
     if device.startswith("cuda"):
+        if not torch.cuda.is_available() and device in ("cuda", "cuda:0") and remote_gpus() > 0:
+            return device  # checked again where the run trains
         if not torch.cuda.is_available():
             build = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
             raise ValueError(f"device {device!r}: {build}; use device cpu (or install a CUDA build of torch on a machine with a GPU)")

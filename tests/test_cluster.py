@@ -215,3 +215,16 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
         assert other.shows(f"run `{run.name}` · running") and not other.errors
         other.press("Stop")
         wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), TASK_S, what="the stop, seen from the first")
+
+
+def test_a_cuda_run_is_allowed_where_the_cluster_has_a_gpu_though_this_process_has_none(monkeypatch):
+    import lab.train
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU of its own")
+    with pytest.raises(ValueError, match="use device cpu"):
+        course_config("flow", "class", **TINY, device="cuda")
+    monkeypatch.setattr(lab.train, "remote_gpus", lambda: 1)  # what lab.cluster sets: the cluster's GPUs
+    assert course_config("flow", "class", **TINY, device="cuda").device == "cuda"
+    with pytest.raises(ValueError, match="use device cpu"):  # a task gets one GPU: it is cuda:0 there
+        course_config("flow", "class", **TINY, device="cuda:1")

@@ -147,8 +147,10 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     hy = COURSE_PROMPTS["hybrid"][:2]
     anagram = anagram_rate(den, judge, an)
     hybrids = {sigma: hybrid_rate(den, judge, hy, sigma) for sigma in (1.0, 2.0)}
-    state = json.loads((ROOT / "runs" / "emoji" / "train" / "state.json").read_text())
-    r = state["recipe"]
+    from models.emoji_unet import load_emoji_file
+
+    r = load_emoji_file(WEIGHTS / "parta_emoji.safetensors")[1]["train"]  # how the shipped weights were trained
+    first = r.get("init_train") or r  # the run from random weights
     lines = [
         "# parta_emoji: Part A in colour, offline",
         "",
@@ -161,15 +163,19 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         f"Emoji; font: SIL OFL 1.1), names from Unicode's CLDR short names; {r['per_name']} augmentations per name at "
         f"{r['size']} px (60-90 % scale, shift, light random background, skin tones for people), seed {r['data_seed']}. Nothing "
         "rendered is committed.",
-        "- Exact command: `python tools/train_emoji.py --steps {steps}` then `python tools/train_emoji.py --export`; "
-        "this card: `python tools/judge_emoji.py card`.".format(steps=r["steps"]),
-        f"- Trained: {state['step']} steps of batch {r['batch_size']} (AdamW {r['lr']:g}, {r['warmup']} warm-up steps, "
-        f"cosine decay; EMA {r['ema']} of the weights ships), {state['elapsed_s'] / 60:.1f} min on a 2-core x86_64 CPU "
-        f"(AMD EPYC, AVX2; torch {torch.__version__}, {state['threads']} threads, no GPU: none was lent to this task).",
-        "- How this run went: one run, stopped and resumed three times as the session's time and CPU allowed: 2 threads to "
-        "step 250 (schedule set for 4000 steps), 1 thread to step 500 (beside the judge's training; schedule 2500), 2 threads "
-        "to 1250, then 2 threads to the end with the schedule set for the steps it has; the learning rate followed each "
-        "schedule from where the run was (a straight run of the exact command differs in that, not in anything else).",
+        f"- Trained from random weights: `python tools/train_emoji.py --steps {first['steps']}`, {first['steps_done']} steps of batch "
+        f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay; EMA {first['ema']} of the "
+        f"weights), {first['elapsed_s'] / 60:.1f} min on a 2-core x86_64 CPU (AMD EPYC, AVX2; torch {torch.__version__}, no GPU: "
+        "none was lent to this task). It was stopped and resumed three times as the session's time allowed: 2 threads to step "
+        "250 (schedule set for 4000 steps), 1 thread to step 500 (schedule 2500), 2 threads to 1250, then 2 threads to the end "
+        "with the schedule set for the steps it had; the learning rate followed each schedule from where the run was.",
+        *([f"- Then more steps from those weights (a fresh optimizer, the same data): `python tools/train_emoji.py --init "
+           f"<those weights> --lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/more`, {r['steps_done']} "
+           f"steps, {r['elapsed_s'] / 60:.1f} min on {r['threads']} thread (the other core ran other work). It was stopped at step "
+           "500 of a 2500-step schedule and resumed with the schedule set to 1500. Then `python tools/train_emoji.py --export "
+           "--run runs/emoji/more`; this card: `python tools/judge_emoji.py card`. In all "
+           f"{first['steps_done'] + r['steps_done']} steps, {(first['elapsed_s'] + r['elapsed_s']) / 60:.0f} min."]
+          if r.get("init_train") else ["- Then `python tools/train_emoji.py --export`; this card: `python tools/judge_emoji.py card`."]),
         "- Why 32 px: at 64 px the same network trains at ~7 images/s on this CPU (an hour is 25,000 images); at 32 px "
         "~65/s, and an SDEdit run stays under a second. The pages enlarge the pictures.",
         "- Figure: parta_emoji_samples.png (4 samples of every name, CFG 7, in the order of the names below).",

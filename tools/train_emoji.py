@@ -71,9 +71,8 @@ def train(r: dict, run: Path) -> None:
         print(f"resumed at step {step}", flush=True)
     else:
         if r.get("init"):  # go on from weights that shipped: model and EMA both start there, the optimizer fresh
-            shipped, meta = load_emoji_file(r["init"])
+            shipped, _ = load_emoji_file(r["init"])
             model.load_state_dict(shipped.state_dict())
-            r = dict(r, init_train=meta.get("train"))  # what those weights had been through, for the card
         ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     abar = make_alphas_cumprod(r["schedule"], r["T"])
@@ -122,6 +121,8 @@ def export(run: Path, out: Path) -> None:
     ema = build(config)
     ema.load_state_dict(load_file(run / "ema.safetensors"))
     train_meta = dict(r, steps_done=state["step"], elapsed_s=round(state["elapsed_s"]), threads=state["threads"])
+    if r.get("init"):  # what the weights it started from had been through, for the card
+        train_meta["init_train"] = load_emoji_file(ROOT / r["init"])[1].get("train")
     save_emoji_file(out, ema, config, {"names": names, "train": train_meta})
     print(f"{out}: step {state['step']}, {out.stat().st_size / 1e6:.1f} MB")
 

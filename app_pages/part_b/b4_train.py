@@ -4,6 +4,7 @@ from functools import partial
 
 import streamlit as st
 
+import lab.train
 from lab.jobs import RunLimit
 from lab.train import PART_A_BACKEND, course_config
 from ui.common import page_waits
@@ -34,7 +35,8 @@ with st.form("train_form"):
     lr = c[3].select_slider("Learning rate", LEARNING_RATES, 3e-3, key="train_lr")
     every = c[5].select_slider("Preview every", [0, 20, 50, 100, 200], 50, format_func=lambda n: f"{n} steps" if n else "never",
                                key="train_sample_steps", help="a row of samples, one per class, every this many steps (a grid comes after every epoch)")  # fmt: skip
-    device = c[4].selectbox("Device", ["cpu", "cuda"] if st.session_state.get("device") == "cuda" else ["cpu"], key="train_device")
+    gpus = st.session_state.get("device") == "cuda" or lab.train.remote_gpus() > 0  # here, or the cluster's (issue 15)
+    device = c[4].selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
     exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or method == "DDPM" else "flow"
