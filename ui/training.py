@@ -22,7 +22,9 @@ def manager() -> JobManager:
     """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2), at most
     DIFFUSION_LAB_RUNS_PER_BROWSER (2) queued or running per browser; finished runs of browsers not seen for
     DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts. When the server stops, its running runs
-    checkpoint (it waits DIFFUSION_LAB_STOP_WAIT_S, 10 s, for them) and its queued runs are queued again at restart."""
+    checkpoint (it waits DIFFUSION_LAB_STOP_WAIT_S, 10 s, for them) and its queued runs are queued again at restart.
+    With DIFFUSION_LAB_CLUSTER set, runs are Ray tasks of DIFFUSION_LAB_TRAIN_CPUS (1) CPUs and one job manager serves
+    every app replica (lab/cluster_jobs.py); an app replica that stops leaves them running."""
     env = os.environ
     limits = (runs_root(), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
               int(env.get("DIFFUSION_LAB_RUNS_PER_BROWSER", 2)))  # fmt: skip
