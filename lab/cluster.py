@@ -1,7 +1,7 @@
 """The lab on a Ray cluster (issue 15): connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
 
-DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine (``ray start --head``) or, if there is none,
-starts one inside this process (it ends with the process: for one app replica); any other value is a Ray address
+DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine or, if there is none, starts one
+(``ray start --head``: it outlives the app; ``ray stop`` ends it); any other value is a Ray address
 (``ray://head:10001``, ``head:6379``). Every node must run the lab from the same path (one image or checkout):
 its workers import it from there (RUNTIME_ENV).
 """
@@ -9,6 +9,8 @@ its workers import it from there (RUNTIME_ENV).
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 
 import ray
@@ -50,11 +52,19 @@ def connect(address: str) -> None:
         if address == "auto":
             try:
                 ray.init(address="auto", **common)
-            except ConnectionError:  # no cluster on this machine: a local one in this process
-                ray.init(include_dashboard=False, **common)
+            except ConnectionError:  # no cluster on this machine: start one, as `ray start --head` (not inside this
+                start_local_head()  # process: Ray's processes die with the thread that starts them, a page's run)
+                ray.init(address="auto", **common)
         else:
             ray.init(address=address, **common)
         use_cluster_gpus()
+
+
+def start_local_head() -> None:
+    """`ray start --head` on this machine (it outlives the app: `ray stop` ends it). Two app replicas starting at once:
+    the second's start fails, and it joins the first's."""
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false", "--disable-usage-stats"],
+                   capture_output=True, timeout=120)  # fmt: skip
 
 
 def cluster_gpus() -> int:

@@ -68,6 +68,41 @@ for page, part in (("a8_anagrams.py", "part_a"), ("b4_train.py", "part_b")):
     assert time.time() - started < 120
 
 
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
+
+
+def ray_gcs_running() -> bool:
+    """Whether a Ray cluster's GCS server runs on this machine."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"gcs_server" in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_started_it(tmp_path):
+    """`DIFFUSION_LAB_CLUSTER=auto streamlit run Home.py` with no cluster running: the app starts one, and it is still
+    there for the next page (Ray's processes started inside the app died with the first page's script thread)."""
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+
+    if ray_gcs_running():
+        pytest.skip("a Ray cluster already runs on this machine: the test does not touch it")
+    env = {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}
+    try:
+        with serve_app(env) as (url, _):
+            with RemoteClient(url, "a8_anagrams") as first:
+                assert first.images and not first.errors
+            time.sleep(5)  # the first page's script thread has ended
+            assert ray_gcs_running(), "the cluster died with the page that started it"
+            with RemoteClient(url, "a9_hybrids") as second:
+                assert second.images and not second.errors
+    finally:
+        subprocess.run([*RAY_CLI, "stop", "--force"], capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     from lab.cluster import NAMESPACE, RUNTIME_ENV
