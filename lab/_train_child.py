@@ -22,6 +22,14 @@ import torch
 from lab.train import RESUMABLE, TrainConfig, train
 
 
+def job_events(config: TrainConfig, run_dir, resume: bool, stop):
+    """lab.train.train's events for a job, as plain data (no tensors, paths as text): what a process writes and a Ray
+    task (lab.cluster_jobs) yields; the job's settings now are those a resume may change."""
+    changes = {k: getattr(config, k) for k in RESUMABLE}
+    for event in train(config, run_dir, resume=resume, changes=changes, stop=stop):
+        yield {k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")}
+
+
 def main(argv: list[str]) -> int:
     run_dir, config, resume = argv[0], TrainConfig.from_dict(json.loads(argv[1])), "--resume" in argv[2:]
     if os.environ.get("DIFFUSION_LAB_TRAIN_THREADS"):
@@ -47,9 +55,8 @@ def main(argv: list[str]) -> int:
             sys.stdout = open(os.devnull, "w")
 
     try:
-        changes = {k: getattr(config, k) for k in RESUMABLE}  # the job's settings now: those a resume may change
-        for event in train(config, run_dir, resume=resume, changes=changes, stop=stop.is_set):
-            emit({k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")})
+        for event in job_events(config, run_dir, resume, stop.is_set):
+            emit(event)
     except BaseException as e:  # noqa: BLE001  (the server keeps it with the job)
         emit({"kind": "error", "summary": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 1

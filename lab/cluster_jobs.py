@@ -37,15 +37,12 @@ def train_task(run_dir: str, config: dict, resume: bool, threads: int):
     """Train on this node, yielding lab.train's events without tensors (the first says where it runs)."""
     import torch
 
-    from lab.train import RESUMABLE, TrainConfig, train
+    from lab._train_child import job_events
+    from lab.train import TrainConfig
 
     torch.set_num_threads(max(1, threads))
-    config = TrainConfig.from_dict(config)
-    stop_file = Path(run_dir) / STOP_FILE
     yield {"kind": "node", "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
-    changes = {k: getattr(config, k) for k in RESUMABLE}
-    for event in train(config, run_dir, resume=resume, changes=changes, stop=stop_file.exists):
-        yield {k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")}
+    yield from job_events(TrainConfig.from_dict(config), run_dir, resume, (Path(run_dir) / STOP_FILE).exists)
 
 
 def events_on_ray(job: Job, resume: bool, cpus: float = 1):
