@@ -11,9 +11,11 @@ import threading
 import time
 
 import pytest
+import torch
 
 from conftest import image_urls, open_page
 from remote_client import RemoteClient
+from models.bundled import load_backend
 from test_browser import serve_app
 from ui import catalog
 
@@ -113,6 +115,17 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
         assert image_urls(open_page("b2_generators.py", "part_b")) and not sampled
     finally:
         room.clear()
+
+
+@pytest.mark.parametrize("name", ["MNIST digits", "Emoji (colour)"])  # a data set's images, the photos
+def test_the_warm_up_edits_the_one_picture_a_page_opens_on(name):
+    """The warm-up's (and the page benchmark's) x0 is first_test_images(name, 1): the image pick_test_image shows
+    first. On the photo backends it was both photos, so SDEdit's warmed rows were requests no page makes."""
+    from ui.common import first_test_images
+
+    x0, all_images = first_test_images(name, 1), first_test_images(name)
+    assert x0.shape == (1, *load_backend(name).image_shape)
+    assert torch.equal(x0, all_images[:1])
 
 
 def test_the_waiting_message_counts_the_requests_ahead_then_the_steps():

@@ -3,6 +3,7 @@
     python tools/judge_emoji.py judge     # classifier_emoji: trained on the training renderings, scored on held-out ones
     python tools/judge_emoji.py card      # parta_emoji.md: judged accuracy of CFG samples of every name, FID, and how
                                           # often the default anagram and hybrid read as their prompts (20 seeds each)
+    python tools/judge_emoji.py sweep --scales 2,3,4,5,7   # judged accuracy at each γ (16 samples per name)
 
 The judge is models/classifier.py on 3 x 32 x 32: trained on the renderings the model trained on (tools/emoji_data.py,
 1000 per name, seed 0), scored on held-out augmentations (seed 1). FID is computed in its 128-d features against the
@@ -123,6 +124,23 @@ def hybrid_rate(den, judge, prompts, sigma: float, seeds=range(20), look_sigma: 
     return a / n, b / n, both / n
 
 
+def sweep(scales, per_name: int = 16, seed: int = 100) -> list[tuple[float, float]]:
+    """Judged accuracy of per_name CFG samples of every name at each scale (seeds other than the card's): which γ the
+    pages should open on for this backend."""
+    den, judge = load_backend(BACKEND), load_classifier("emoji")
+    out = []
+    for scale in scales:
+        t0 = time.time()
+        x, y = cfg_samples(den, per_name, scale, seed=seed)
+        labels = judged(x, judge)
+        per = {den.names[k]: accuracy(labels[y == k], y[y == k]) for k in range(len(den.names))}
+        worst = ", ".join(f"{n} {a:.0%}" for n, a in sorted(per.items(), key=lambda kv: kv[1])[:5])
+        out.append((scale, accuracy(labels, y)))
+        print(f"CFG {scale:g}: {out[-1][1]:.2%} of {len(y)} judged right ({per_name} per name, seed {seed}); weakest: {worst}; "
+              f"{time.time() - t0:.0f} s", flush=True)
+    return out
+
+
 def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     from ui.runs import COURSE_PROMPTS
 
@@ -208,8 +226,13 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["judge", "card"])
+    ap.add_argument("what", choices=["judge", "card", "sweep"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scales", default="2,3,4,5,7", help="sweep: the CFG scales, comma-separated")
+    ap.add_argument("--per-name", type=int, default=16, help="sweep: samples of each name at each scale")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    export_judge() if args.what == "judge" else card()
+    if args.what == "sweep":
+        sweep([float(s) for s in args.scales.split(",")], args.per_name)
+    else:
+        export_judge() if args.what == "judge" else card()

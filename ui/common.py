@@ -220,7 +220,7 @@ def first_test_images(name: str, count: int = 16) -> torch.Tensor:
     """test_images, uncached: held-out images of the backend's dataset, photos for the colour backends."""
     dataset = backend_dataset(name)
     if dataset in (None, "emoji"):  # DeepFloyd IF, the emoji backend: photos, as the course's test image
-        return photos(backend(name, "cpu").image_shape)
+        return photos(backend(name, "cpu").image_shape)[:count]
     return heldout_images(dataset, count)
 
 
