@@ -77,6 +77,15 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
     return best
 
 
+# Pairs of names this model's illusions work with (first, second, judged to read as both in how many of seeds 0..19 as
+# the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read as both
+# in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py over every pair of names; the pages offer them.
+ILLUSIONS = {
+    "anagram": (("baby", "lion", 17), ("volcano", "top hat", 16), ("mage", "volcano", 17), ("red apple", "balloon", 18)),
+    "hybrid": (("star", "light bulb", 18), ("crescent moon", "mage", 18), ("pizza", "baby", 16), ("rainbow", "rocket", 14)),
+}
+
+
 class EmojiDenoiser:
     """``eps = unet(x_t, t, class_labels=name index)``; prompts are free text mapped to names, the null class last."""
 
@@ -88,6 +97,7 @@ class EmojiDenoiser:
         self.unet = unet.eval()
         self.names = tuple(names)
         self.prompts = ()  # no class list: the pages' prompt boxes take text (and their defaults are the course's)
+        self.illusions = ILLUSIONS
         self.null_index = len(self.names)
         self.T = T
         self.clip_x0 = 1.0

@@ -93,3 +93,25 @@ def test_a_prompt_that_names_nothing_gets_a_message_not_a_traceback():
     at.text_input(key="text_prompt").set_value("a quantum computer").run()
     assert not at.exception
     assert any("names an emoji" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page, kind, keys", [("a8_anagrams.py", "anagram", ("anagram_p1", "anagram_p2")),
+                                              ("a9_hybrids.py", "hybrid", ("hybrid_far", "hybrid_near"))])  # fmt: skip
+def test_a_pair_this_model_draws_is_one_click_away_and_reads_as_both(den, page, kind, keys):
+    """The course's anagram and hybrid read as both in 0 of 20 seeds on this model; tools/search_illusions.py found
+    pairs of names that do (den.illusions). A button sets the page to a pair; the judge reads that pair's picture as
+    both of its names in most of a few seeds (the card: of 20)."""
+    from tools.judge_emoji import anagram_rate, hybrid_rate
+
+    first, second, both = den.illusions[kind][0]
+    assert both >= 10  # of 20 seeds, as found
+    at = open_page(page)
+    at.selectbox(key="backend").set_value(BACKEND).run()
+    before = image_urls(at)
+    at.button(key=f"{kind}_pair_0").click().run()
+    assert not at.exception and not at.error
+    assert [at.text_input(key=k).value for k in keys] == [first, second]
+    assert image_urls(at) != before
+    judge, seeds = load_classifier("emoji"), range(4)
+    rate = anagram_rate(den, judge, (first, second), seeds=seeds) if kind == "anagram" else hybrid_rate(den, judge, (first, second), 2.0, seeds=seeds)
+    assert rate[2] >= 0.5, rate  # read as both in 2 of 4 seeds at least (the course's pair: 0 of 20)

@@ -32,6 +32,15 @@ def pages() -> list[tuple[str, str]]:
     return [("", "welcome")] + [(f.removesuffix(".py"), f.removesuffix(".py")) for f, _ in PART_A + PART_B]
 
 
+def idle(page) -> None:
+    """Wait until the page has run and drawn: idle twice, 1.5 s apart (a cached function may start after the first)."""
+    busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
+    page.wait_for_timeout(1000)
+    for _ in range(2):
+        page.wait_for_function(f"() => !document.querySelector('{busy}') && !document.body.innerText.includes('Sampling ...')", timeout=300_000)
+        page.wait_for_timeout(1500)
+
+
 def main() -> None:
     names = {name for _, name in pages()}
     unknown = [a for a in sys.argv[1:] if a not in ("--lecture", "--emoji") and a not in names]
@@ -63,15 +72,20 @@ def main() -> None:
                     continue  # --emoji: the Part A pages (and the welcome page's pictures)
                 page.goto(f"http://127.0.0.1:{port}/{path}" + (f"?{query}" if query else ""))
                 page.get_by_text("Lab settings").first.wait_for(timeout=120_000)
-                busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
-                page.wait_for_timeout(1000)
-                for _ in range(2):  # idle twice, 1.5 s apart: a cached function may start after the first idle moment
-                    page.wait_for_function(f"() => !document.querySelector('{busy}') && !document.body.innerText.includes('Sampling ...')", timeout=300_000)
-                    page.wait_for_timeout(1500)
+                idle(page)
                 if name == "welcome":  # its pictures come from the warm-up
                     page.get_by_text("Computing:").first.wait_for(state="detached", timeout=300_000)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=not lecture)
                 print(out.relative_to(ROOT) / f"{name}.png", flush=True)
+                kind = {"a8_anagrams": "anagram", "a9_hybrids": "hybrid"}.get(name)
+                if emoji and kind:  # and the first pair of names this model's illusion works with (its button)
+                    from models.emoji_backend import ILLUSIONS
+
+                    first, second, _ = ILLUSIONS[kind][0]
+                    page.get_by_role("button", name=f"{first} / {second}").click()
+                    idle(page)
+                    page.screenshot(path=str(out / f"{name}_pair.png"), full_page=True)
+                    print(out.relative_to(ROOT) / f"{name}_pair.png", flush=True)
             browser.close()
     finally:
         server.terminate()

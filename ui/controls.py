@@ -47,3 +47,17 @@ def equation(latex: str, legend: str) -> None:
     """The course's equation of this page, and which control sets which symbol."""
     st.latex(latex)
     st.caption(legend)
+
+
+def pair_buttons(kind: str, den, widgets) -> None:
+    """On a backend that lists pairs of names its illusions work with (den.illusions[kind]: (first, second, judged
+    both in how many of 20 seeds)), a button per pair that sets the page's widgets to it: widgets(first, second) ->
+    {widget key: value}. The course's prompts stay the page's defaults."""
+    pairs = (getattr(den, "illusions", None) or {}).get(kind)
+    if not pairs:
+        return
+    st.caption("The course's prompts are beyond this small model: its judge reads them as both in 0 of 20 seeds (its "
+               "card). Pairs of its names that work, found by the judge over every pair (tools/search_illusions.py):")  # fmt: skip
+    for col, (i, (first, second, both)) in zip(st.columns(len(pairs)), enumerate(pairs)):
+        col.button(f"{first} / {second}", key=f"{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
+                   help=f"judged to read as both in {both} of 20 seeds at γ {CFG_SCALE:g}; another seed (sidebar) draws another")  # fmt: skip

@@ -4,8 +4,9 @@ import streamlit as st
 import torch
 
 import lab
+from lab.course import CFG_SCALE
 from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
-from ui.controls import equation, gamma_slider
+from ui.controls import equation, gamma_slider, pair_buttons
 from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
 
@@ -23,6 +24,8 @@ defaults = default_prompts("anagram", den)
 st.markdown("One image, several readings: as it is it shows prompt 1; through each view it shows that view's prompt.")
 if why := why_defaults("anagram", den):
     st.caption(why)
+pair_buttons("anagram", den, lambda first, second: {"anagram_n": 2, "anagram_p1": first, "anagram_p2": second,
+                                                    "anagram_view": "flip (upside down)", "anagram_gamma": CFG_SCALE})
 equation(r"\epsilon_k = V_k^{-1}\big(\mathrm{UNet}(V_k(x_t), t, p_k)\big),\quad \epsilon = \tfrac{1}{N}\textstyle\sum_k \epsilon_k,\quad V_1 = \mathrm{identity}",
          "N views (2, as the course, or 3, as visual_anagrams does), V_k and p_k below, each UNet estimate with CFG scale γ.")
 n_views = st.radio("Views", [2, 3], horizontal=True, key="anagram_n", help="three prompts seen three ways, as Geng et al.'s visual_anagrams does")

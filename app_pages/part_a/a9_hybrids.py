@@ -3,9 +3,10 @@
 import streamlit as st
 import torch
 
-from lab.filters import grey
+from lab.course import CFG_SCALE
+from lab.filters import grey, max_kernel_size
 from ui.common import current_backend, page_waits, prompt_input, settings, show
-from ui.controls import blur_sliders, equation, gamma_slider
+from ui.controls import blur_sliders, equation, gamma_slider, pair_buttons
 from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
 
@@ -36,6 +37,8 @@ defaults = default_prompts("hybrid", den)
 st.markdown("Low frequencies from one prompt (seen from far), high frequencies from another (seen up close).")
 if why := why_defaults("hybrid", den):
     st.caption(why)
+pair_buttons("hybrid", den, lambda far, near: {"hybrid_split": "frequency", "hybrid_bands": 2, "hybrid_far": far, "hybrid_near": near,
+                                               "hybrid_kernel": min(33, max_kernel_size(H, W)), "hybrid_sigma": 2.0, "hybrid_gamma": CFG_SCALE})
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
          "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
