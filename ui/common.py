@@ -46,6 +46,14 @@ class Settings:
         return min(self.size, LECTURE_WIDTH // max(1, n) - 12) if self.lecture else self.size
 
 
+def _new_backend() -> None:
+    """Another backend: the γ sliders open on its default γ again (ui.runs.default_gamma), not on the last one's."""
+    from ui.controls import GAMMA_KEYS
+
+    for key in GAMMA_KEYS:
+        st.session_state.pop(key, None)
+
+
 def sidebar() -> Settings:
     """The shared sidebar (called by Home.py before the page runs); its choices live in st.session_state."""
     with st.sidebar:
@@ -53,8 +61,8 @@ def sidebar() -> Settings:
         options = [*BACKENDS, *(RUN_PREFIX + job_id for job_id in trained_backends()), IF_NAME]
         if "backend" not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
             st.session_state["backend"] = st.query_params["backend"]
-        backend = st.selectbox("Backend", options, key="backend", help="the model every Part A page uses; "
-                               "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
+        backend = st.selectbox("Backend", options, key="backend", on_change=_new_backend, help="the model every Part A "
+                               "page uses; Part A backends you train on the Train live page are added when they finish")  # fmt: skip
         if backend.startswith(RUN_PREFIX):
             problem = run_problem(backend)
             if problem is not None:

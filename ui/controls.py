@@ -10,11 +10,20 @@ import lab
 from lab.course import CFG_SCALE
 from lab.filters import max_kernel_size
 from ui.results import describe
+from ui.runs import default_gamma
 
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
 
 
-def gamma_slider(key: str, default: float = CFG_SCALE) -> float:
+GAMMA_KEYS: set[str] = set()  # every gamma slider's key: the sidebar resets them to the new backend's default γ
+
+
+def gamma_slider(key: str, default: float | None = None) -> float:
+    """γ, opening on the backend's default (ui.runs.default_gamma: the course's 7 but where a backend has its own)."""
+    from ui.common import current_backend
+
+    GAMMA_KEYS.add(key)
+    default = default_gamma(current_backend()) if default is None else default
     gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
                       help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder")  # fmt: skip
     describe(gamma=gamma)

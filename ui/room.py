@@ -41,7 +41,7 @@ import lab
 from lab.batching import LoopBatcher
 from lab.compute import ComputeQueue
 from lab.filters import max_kernel_size
-from ui.runs import FORWARD_T, ITERATIVE_I_START, ONE_STEP_TS, Run, compute, default_prompts, one_step_run, preset_mask, sdedit_row
+from ui.runs import FORWARD_T, ITERATIVE_I_START, ONE_STEP_TS, Run, compute, default_gamma, default_prompts, one_step_run, preset_mask, sdedit_row
 
 log = logging.getLogger("diffusion_lab")
 
@@ -193,7 +193,8 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     image), page file -> its requests, in the course's order; tests/test_room.py opens each page after warming these
     and checks that it computes nothing new; the Welcome page shows their first pictures."""
     C, H, W = den.image_shape
-    run = lambda kind, prompts=("a high quality photo",), scale=7.0, **kw: Run(kind, backend, device, seed, prompts, scale, **kw)  # noqa: E731
+    gamma = default_gamma(den)
+    run = lambda kind, prompts=("a high quality photo",), scale=gamma, **kw: Run(kind, backend, device, seed, prompts, scale, **kw)  # noqa: E731
     ts = [*ONE_STEP_TS, FORWARD_T]
     noisy = lab.forward(x0.expand(len(ts), -1, -1, -1), torch.tensor(ts), den, generator=seed)
     t_iter = lab.strided_timesteps(den.T, 30)[ITERATIVE_I_START]
@@ -205,9 +206,9 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
         "a4_iterative.py": [run("iterative", scale=None, i_start=ITERATIVE_I_START, image=Run.pack(x0)), one_step_run(backend, device, seed, noisy_iter, [t_iter])],
         "a5_sample.py": [run("sample", scale=None, n=5)],
         "a6_cfg.py": [run("sample", (cfg_prompt,), n=5), run("sample", (cfg_prompt,), None, n=5)],
-        "a7_sdedit.py": sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], 7.0),  # its i_start slider starts in the row
+        "a7_sdedit.py": sdedit_row(backend, device, seed, x0, default_prompts("sdedit", den)[0], gamma),  # its i_start slider starts in the row
         "a72_inpaint.py": [run("inpaint", default_prompts("inpaint", den), image=Run.pack(x0), mask=Run.pack(preset_mask("top half", H, W)))],
-        "a73_text.py": sdedit_row(backend, device, seed, x0, text_prompt, 7.0),
+        "a73_text.py": sdedit_row(backend, device, seed, x0, text_prompt, gamma),
         "a8_anagrams.py": [run("anagram", default_prompts("anagram", den)[:2], views=("identity", "flip"))],
         "a9_hybrids.py": [run("hybrid", default_prompts("hybrid", den)[:2], kernel_size=min(33, max_kernel_size(H, W)), sigmas=(2.0,))],
     }  # fmt: skip

@@ -58,6 +58,12 @@ def why_defaults(page: str, den) -> str | None:
 NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("a castle",)}
 
 
+def default_gamma(den) -> float:
+    """The CFG scale γ the pages open with on this backend: the course's 7, or the backend's own (den.cfg_scale: the
+    emoji model's samples are judged best at 3, 85 % right at 7; parta_emoji.md)."""
+    return float(getattr(den, "cfg_scale", 7.0))
+
+
 def default_prompts(page: str, den) -> tuple[str, ...]:
     """The prompts `page` (a key of COURSE_PROMPTS) opens with on this backend."""
     classes = tuple(getattr(den, "prompts", ()) or ())
