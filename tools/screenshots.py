@@ -83,8 +83,10 @@ def main() -> None:
 
                     first, second, _ = ILLUSIONS[kind][0]
                     page.get_by_role("button", name=f"{first} / {second}").click()
+                    page.mouse.move(0, 0)  # no tooltip over the page
                     idle(page)
-                    page.screenshot(path=str(out / f"{name}_pair.png"), full_page=True)
+                    page.locator("img[src*='media']").first.scroll_into_view_if_needed()  # the pictures, not the form
+                    page.screenshot(path=str(out / f"{name}_pair.png"))
                     print(out.relative_to(ROOT) / f"{name}_pair.png", flush=True)
             browser.close()
     finally:
