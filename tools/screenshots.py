@@ -37,7 +37,8 @@ def idle(page) -> None:
     busy = "[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]"  # running, or a cached function computing
     page.wait_for_timeout(1000)
     for _ in range(2):
-        page.wait_for_function(f"() => !document.querySelector('{busy}') && !document.body.innerText.includes('Sampling ...')", timeout=300_000)
+        page.wait_for_function(f"() => !document.querySelector('{busy}') && !/Sampling [.][.][.]|: step \\d+ of \\d+|: starting|waiting: \\d+ request/"
+                               ".test(document.body.innerText)", timeout=300_000)  # a page's progress bar: its runs are not done
         page.wait_for_timeout(1500)
 
 
