@@ -77,6 +77,17 @@ def export_judge(per_name: int = JUDGE["per_name"], epochs: int = JUDGE["epochs"
     print(f"classifier_emoji: held-out accuracy {acc:.4f}")
 
 
+def hybrid_kernel(den) -> int:
+    """The hybrid page's blur kernel on this backend: 33, or the largest reflect padding allows."""
+    return min(33, max_kernel_size(*den.image_shape[1:]))
+
+
+def weakest(den, labels: torch.Tensor, y: torch.Tensor, n: int = 5) -> str:
+    """The n names judged right least often ("skull 0%, ghost 12%, ..."): labels read, y wanted."""
+    per = {den.names[k]: accuracy(labels[y == k], y[y == k]) for k in range(len(den.names))}
+    return ", ".join(f"{name} {a:.0%}" for name, a in sorted(per.items(), key=lambda kv: kv[1])[:n])
+
+
 @torch.no_grad()
 def judged(images: torch.Tensor, judge) -> torch.Tensor:
     """The judge's reading (name indices) of images (N, 3, H, W) in [-1, 1]."""
@@ -111,8 +122,7 @@ def hybrid_rate(den, judge, prompts, sigma: float, seeds=range(20), look_sigma: 
                 scale: float = CFG_SCALE) -> tuple[float, float, float]:  # fmt: skip
     """Over seeds: how often the judge reads the far prompt in the hybrid's low-pass (blurred with look_sigma, by
     default the hybrid's sigma), the near prompt in the hybrid as it is, and both."""
-    _, H, W = den.image_shape
-    k = min(33, max_kernel_size(H, W))
+    k = hybrid_kernel(den)
     far, near = (den.encode([p]).item() for p in prompts)
     a = b = both = 0
     for seed in seeds:
@@ -133,8 +143,7 @@ def sweep(scales, per_name: int = 16, seed: int = 100) -> list[tuple[float, floa
         t0 = time.time()
         x, y = cfg_samples(den, per_name, scale, seed=seed)
         labels = judged(x, judge)
-        per = {den.names[k]: accuracy(labels[y == k], y[y == k]) for k in range(len(den.names))}
-        worst = ", ".join(f"{n} {a:.0%}" for n, a in sorted(per.items(), key=lambda kv: kv[1])[:5])
+        worst = weakest(den, labels, y)
         out.append((scale, accuracy(labels, y)))
         print(f"CFG {scale:g}: {out[-1][1]:.2%} of {len(y)} judged right ({per_name} per name, seed {seed}); weakest: {worst}; "
               f"{time.time() - t0:.0f} s", flush=True)
@@ -155,9 +164,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         t0 = time.time()
         x, y = cfg_samples(den, per_name, scale)
         labels, feats = predict(judge, (x + 1) / 2)
-        per = {den.names[k]: accuracy(labels[y == k], y[y == k]) for k in range(len(den.names))}
-        worst = sorted(per.items(), key=lambda kv: kv[1])[:5]
-        rows.append((scale, accuracy(labels, y), frechet_distance(feats, ref_feats), worst, time.time() - t0))
+        rows.append((scale, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0))
         if scale == scales[0]:
             save_png(grid(x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]), nrow=16, low=-1, high=1),
                      WEIGHTS / "parta_emoji_samples.png")  # fmt: skip
@@ -206,14 +213,14 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         "",
         "| CFG scale | judged accuracy | FID | weakest names | time |",
         "|---|---|---|---|---|",
-        *(f"| {s:g} | {acc:.2%} | {fid:.2f} | {', '.join(f'{n} {a:.0%}' for n, a in worst)} | {t:.0f} s |" for s, acc, fid, worst, t in rows),
+        *(f"| {s:g} | {acc:.2%} | {fid:.2f} | {worst} | {t:.0f} s |" for s, acc, fid, worst, t in rows),
         "",
         f"Anagram, the page's default ({an[0]!r} as is, {an[1]!r} upside down: {den.name_of(an[0])} / {den.name_of(an[1])}), CFG 7, "
         f"20 seeds: as is read as {den.name_of(an[0])} {anagram[0]:.0%}, flipped read as {den.name_of(an[1])} {anagram[1]:.0%}, "
         f"both {anagram[2]:.0%}.",
         "",
         *(f"Hybrid, the page's default ({hy[0]!r} far, {hy[1]!r} near: {den.name_of(hy[0])} / {den.name_of(hy[1])}), kernel "
-          f"{min(33, max_kernel_size(32, 32))}, sigma {s:g}, CFG 7, 20 seeds: far read in its low-pass (blurred, sigma {s:g}) "
+          f"{hybrid_kernel(den)}, sigma {s:g}, CFG 7, 20 seeds: far read in its low-pass (blurred, sigma {s:g}) "
           f"{h[0]:.0%}, near read as it is {h[1]:.0%}, both {h[2]:.0%}." for s, h in hybrids.items()),
         "",
         "## Names",

@@ -32,9 +32,9 @@ import torch  # noqa: E402
 import lab  # noqa: E402
 from lab.batching import LoopBatcher  # noqa: E402
 from lab.course import CFG_SCALE  # noqa: E402
-from lab.filters import gaussian_blur, max_kernel_size  # noqa: E402
+from lab.filters import gaussian_blur  # noqa: E402
 from models.bundled import load_backend, load_classifier  # noqa: E402
-from tools.judge_emoji import BACKEND, anagram_rate, hybrid_rate  # noqa: E402
+from tools.judge_emoji import BACKEND, anagram_rate, hybrid_kernel, hybrid_rate  # noqa: E402
 
 SIGMA = 2.0  # the hybrid page's default
 
@@ -58,8 +58,7 @@ def make(den, kind: str, pair: tuple[int, int], n: int, seed: int, stride: int):
     common = dict(scale=CFG_SCALE, timesteps=lab.strided_timesteps(den.T, stride), generator=seed)
     if kind == "anagram":
         return lab.visual_anagrams(den, names, ("identity", "flip"), n, **common)
-    k = min(33, max_kernel_size(*den.image_shape[1:]))
-    return lab.make_hybrids(den, names, k, (SIGMA,), n, **common)
+    return lab.make_hybrids(den, names, hybrid_kernel(den), (SIGMA,), n, **common)
 
 
 def readings(den, judge, kind: str, x: torch.Tensor, pair: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +66,7 @@ def readings(den, judge, kind: str, x: torch.Tensor, pair: tuple[int, int]) -> t
     if kind == "anagram":
         first, second = probs(judge, x), probs(judge, lab.get_view("flip").view(x))
     else:
-        k = min(33, max_kernel_size(*den.image_shape[1:]))
-        first, second = probs(judge, gaussian_blur(x, k, SIGMA)), probs(judge, x)
+        first, second = probs(judge, gaussian_blur(x, hybrid_kernel(den), SIGMA)), probs(judge, x)
     return first[:, pair[0]], second[:, pair[1]]
 
 
@@ -91,8 +89,7 @@ def blur_survivors(den, judge, count: int) -> list[int]:
     from tools.judge_emoji import heldout
 
     x, y = heldout()
-    k = min(33, max_kernel_size(*den.image_shape[1:]))
-    p = probs(judge, gaussian_blur(x * 2 - 1, k, SIGMA))
+    p = probs(judge, gaussian_blur(x * 2 - 1, hybrid_kernel(den), SIGMA))
     read = torch.stack([p[y == c, c].mean() for c in range(len(den.names))])
     order = read.argsort(descending=True)[:count].tolist()
     print("far candidates (the judge's mean probability of the name in blurred renderings): "

@@ -14,6 +14,7 @@ import torch
 
 import lab
 from lab.compute import Progress
+from lab.course import CFG_SCALE
 from lab.images import to_uint8
 from models.bundled import PROMPTS
 
@@ -61,7 +62,7 @@ NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("
 def default_gamma(den) -> float:
     """The CFG scale γ the pages open with on this backend: the course's 7, or the backend's own (den.cfg_scale: the
     emoji model's samples are judged best at 3, 85 % right at 7; parta_emoji.md)."""
-    return float(getattr(den, "cfg_scale", 7.0))
+    return float(getattr(den, "cfg_scale", CFG_SCALE))
 
 
 def default_prompts(page: str, den) -> tuple[str, ...]:

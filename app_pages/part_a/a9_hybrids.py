@@ -10,6 +10,8 @@ from ui.controls import blur_sliders, equation, gamma_slider, pair_buttons
 from ui.results import describe
 from ui.runs import Run, default_prompts, run, why_defaults
 
+KERNEL, SIGMA = 33, 2.0  # the blur sliders' defaults (the course's), which the pair buttons set again
+
 
 def colour_hybrid(s, den) -> None:
     """Grey from one prompt, colour from another: the image in grey reads as the first, in colour as the second."""
@@ -38,7 +40,7 @@ st.markdown("Low frequencies from one prompt (seen from far), high frequencies f
 if why := why_defaults("hybrid", den):
     st.caption(why)
 pair_buttons("hybrid", den, lambda far, near: {"hybrid_split": "frequency", "hybrid_bands": 2, "hybrid_far": far, "hybrid_near": near,
-                                               "hybrid_kernel": min(33, max_kernel_size(H, W)), "hybrid_sigma": 2.0, "hybrid_gamma": CFG_SCALE})
+                                               "hybrid_kernel": min(KERNEL, max_kernel_size(H, W)), "hybrid_sigma": SIGMA, "hybrid_gamma": CFG_SCALE})
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
          "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
@@ -56,7 +58,7 @@ prompts = []
 for col, name, key, default in zip(c, names, keys, picks):
     with col:
         prompts.append(prompt_input(name, default, key=key, allow_null=False))
-kernel_size, sigma = blur_sliders("hybrid", H, W, 33, 2.0)
+kernel_size, sigma = blur_sliders("hybrid", H, W, KERNEL, SIGMA)
 sigmas = (sigma,)
 if bands == 3:
     sigma2 = st.slider("Blur sigma σ₂ (middle | near)", 0.1, 10.0, max(0.1, round(sigma / 2, 1)), 0.1, key="hybrid_sigma2")
