@@ -30,6 +30,10 @@ BUNDLED = {
     # Part A backends: class-conditional, T = 1000, DeepFloyd IF's schedule, images in [-1, 1] (SPEC's probe recipe)
     "parta_mnist": course_config("ddpm", **PART_A, epochs=153, max_steps=5500),
     "parta_fashion": course_config("ddpm", **PART_A, dataset="fashion_mnist", epochs=12, max_steps=5500),
+    # The Fall 2026 edition's digit backend: the same network, data and budget, trained by flow matching (t = 0 noise,
+    # t = 1 the image, target x1 - x0, the class dropped with p 0.1), sampled by 50 Euler steps (h = 0.02)
+    "parta_mnist_flow": course_config("flow", "class", D=32, batch_size=128, lr=2e-3, T=50, signed=True, sample_every=0,
+                                      epochs=153, max_steps=5500, snapshot_epochs=(5, 20)),
     # Part B: the course's settings on the bundled MNIST
     "denoiser": course_config("denoiser", **DENOISER_PASSES),
     "pure_noise": course_config("pure_noise", **DENOISER_PASSES),

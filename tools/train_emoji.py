@@ -1,12 +1,16 @@
-"""Train the colour backend (issue 14): class-conditional DDPM on emoji renderings, the exact recipe of its card.
+"""Train the colour backends: class-conditional DDPM or flow matching on emoji renderings, the exact recipes of their cards.
 
     python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train; resumes where it stopped
     python tools/train_emoji.py --export                          # its EMA weights -> models/weights/parta_emoji.safetensors
+    python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow (the Fall 2026 edition)
+    python tools/train_emoji.py --objective flow --export         # -> models/weights/parta_emoji_flow.safetensors
     python tools/train_emoji.py --init models/weights/parta_emoji.safetensors --lr 3e-4 --warmup 100 --steps 2500 \
         --run runs/emoji/more                                     # more steps from shipped weights (fresh optimizer)
 
 DDPM as the other Part A backends (Ho et al. 2020, Algorithm 1): T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule,
 eps prediction, images in [-1, 1], the null class (the last embedding) in place of the name with p 0.1 for CFG.
+Flow matching (Lipman et al. 2023, the course's Fall 2026 convention): x_t = (1 - t) eps + t x1 with t ~ U[0, 1],
+t = 0 noise and t = 1 the image, the network fed t * T as its timestep and trained on the velocity x1 - eps.
 AdamW, linear warm-up then cosine decay, an exponential moving average of the weights (what ships).
 Data: tools/emoji_data.py, --per-name augmentations of every name at 32 px, seed 0 (the judge's held-out set is seed 1).
 """
@@ -34,7 +38,9 @@ from tools.emoji_data import render  # noqa: E402
 
 RUN = ROOT / "runs" / "emoji" / "train"
 RECIPE = dict(size=SIZE, per_name=1000, data_seed=0, batch_size=64, lr=1e-3, warmup=200, steps=5000, p_uncond=0.1,
-              ema=0.999, T=1000, schedule="squaredcos_cap_v2", seed=0)  # fmt: skip
+              ema=0.999, T=1000, schedule="squaredcos_cap_v2", seed=0, objective="ddpm")  # fmt: skip
+RUNS = {"ddpm": RUN, "flow": ROOT / "runs" / "emoji" / "train_flow"}
+EXPORTS = {"ddpm": "parta_emoji", "flow": "parta_emoji_flow"}
 
 
 def dataset(size: int, per_name: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -85,10 +91,16 @@ def train(r: dict, run: Path) -> None:
         idx = torch.randint(0, len(images), (r["batch_size"],), generator=g)
         x0 = images[idx].float() / 127.5 - 1
         c = torch.where(torch.rand(len(idx), generator=g) < r["p_uncond"], null, labels[idx])
-        t = torch.randint(0, r["T"], (len(idx),), generator=g)
-        eps = torch.randn(x0.shape, generator=g)
-        a = abar[t].view(-1, 1, 1, 1)
-        loss = F.mse_loss(model(a.sqrt() * x0 + (1 - a).sqrt() * eps, t, class_labels=c).sample, eps)
+        if r.get("objective", "ddpm") == "flow":  # x1 is the image here (x0 of the DDPM line)
+            t = torch.rand(len(idx), generator=g)
+            eps = torch.randn(x0.shape, generator=g)
+            x_t = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x0
+            loss = F.mse_loss(model(x_t, t * r["T"], class_labels=c).sample, x0 - eps)
+        else:
+            t = torch.randint(0, r["T"], (len(idx),), generator=g)
+            eps = torch.randn(x0.shape, generator=g)
+            a = abar[t].view(-1, 1, 1, 1)
+            loss = F.mse_loss(model(a.sqrt() * x0 + (1 - a).sqrt() * eps, t, class_labels=c).sample, eps)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, r)
         opt.zero_grad()
@@ -131,15 +143,17 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=RECIPE["steps"])
-    ap.add_argument("--run", type=Path, default=RUN)
+    ap.add_argument("--objective", choices=("ddpm", "flow"), default="ddpm", help="DDPM (Fall 2024) or flow matching (Fall 2026)")
+    ap.add_argument("--run", type=Path, help="run folder (default: runs/emoji/train, or train_flow for flow)")
     ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
     ap.add_argument("--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors")
     args = ap.parse_args()
+    run = args.run or RUNS[args.objective]
     if args.export:
-        export(args.run, ROOT / "models" / "weights" / "parta_emoji.safetensors")
+        export(run, ROOT / "models" / "weights" / f"{EXPORTS[args.objective]}.safetensors")
     else:
         torch.set_num_threads(args.threads)
         init = {"init": args.init} if args.init else {}
-        train(dict(RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, **init), args.run)
+        train(dict(RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, objective=args.objective, **init), run)
