@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from ui.catalog import PART_A, PART_B
-from ui.common import run_page
-from ui.room import room
+from ui.catalog import PART_A, PART_B, Page
+from ui.shell import run_page
+from ui.state import room
 
 lecture_link = st.query_params.get("lecture") == "1"  # a lecturer's link opens with the sidebar closed
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide", initial_sidebar_state="collapsed" if lecture_link else "auto")
 
 
-def section(part: str, entries: list[tuple[str, str]]) -> list:
-    return [st.Page(f"app_pages/{part}/{f}", title=title, url_path=f.removesuffix(".py")) for f, title in entries]
+def section(part: str, entries: list[Page]) -> list:
+    return [st.Page(f"app_pages/{part}/{p.file}", title=p.title, url_path=p.url) for p in entries]
 
 
 pages = {

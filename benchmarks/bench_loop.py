@@ -1,4 +1,4 @@
-"""Benchmark of the one loop (issue 2): loop overhead, and the cost of a CFG, anagram and hybrid step.
+"""Benchmark of the one loop: loop overhead, and the cost of a CFG, anagram and hybrid step.
 
     python benchmarks/bench_loop.py [--batch 4] [--repeats 5] [--threads N]
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from diffusers import UNet2DConditionModel  # noqa: E402
 
@@ -31,7 +32,8 @@ from lab.diffusion import step  # noqa: E402
 from lab.filters import frequency_bands  # noqa: E402
 from lab.sampling import denoise  # noqa: E402
 from lab.schedules import strided_timesteps  # noqa: E402
-from models.deepfloyd import IFDenoiser, tiny_unet_config  # noqa: E402
+from models.deepfloyd.denoiser import IFDenoiser  # noqa: E402
+from tiny_if import tiny_unet_config  # noqa: E402  (tests/: a tiny IF-architecture UNet)
 
 
 def best_of(fn, repeats: int) -> float:

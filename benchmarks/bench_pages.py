@@ -1,4 +1,4 @@
-"""Benchmark of the Part A pages (issues 5, 14): server time per interaction on a bundled backend.
+"""Benchmark of the Part A pages: server time per interaction on a bundled backend.
 
     python benchmarks/bench_pages.py [--repeats 5] [--backend "Emoji (colour)"] [--runs-only]
 
@@ -42,16 +42,16 @@ def page_slider(page: str, key: str, values: list, repeats: int) -> float:
     return statistics.median(times)
 
 
-def uncached_run(kind: str, repeats: int, name: str = "MNIST digits", **kwargs) -> float:
-    from ui import runs
-    from ui.common import backend
+def uncached_run(kind, repeats: int, name: str = "MNIST digits", **kwargs) -> float:
+    """Median seconds of one request of kind (a serving.requests type) computed alone, a new seed each time."""
+    from serving.requests import compute
+    from ui.state import backend
 
     den = backend(name, "cpu")  # loaded once per server
     times = []
     for seed in range(repeats):
-        cfg = runs.Run(kind, name, "cpu", 1000 + seed, **kwargs)
         t0 = time.perf_counter()
-        runs.compute(cfg, den)
+        compute(kind(name, "cpu", 1000 + seed, **kwargs), den)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -97,17 +97,18 @@ def main() -> None:
     if not args.runs_only:
         print(f"slider move, 1.1 forward page (t):   {page_slider('a1_forward.py', 'forward_t', [100, 300, 600, 900], args.repeats):.3f} s (target <= 0.15)")
         print(f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)")
-    from ui.common import backend, first_test_images
-    from ui.runs import Run, default_prompts
+    from serving.defaults import default_prompts
+    from serving.requests import Anagram, SDEdit, pack
+    from ui.state import backend, first_test_images
 
     den = backend(args.backend, "cpu")
-    packed = Run.pack(first_test_images(args.backend, 1))
-    sdedit_prompt = default_prompts("text", den)  # a prompt that guides (the null one would skip CFG's second row)
+    packed = pack(first_test_images(args.backend, 1))
+    sdedit_prompt = default_prompts("text", den)[0]  # a prompt that guides (the null one would skip CFG's second row)
     anagram = default_prompts("anagram", den)[:2]
-    print(f"one SDEdit run (i_start 10, CFG 7, {sdedit_prompt[0]!r}): "
-          f"{uncached_run('sdedit', args.repeats, args.backend, prompts=sdedit_prompt, i_start=10, image=packed):.3f} s (target <= 1)")
+    print(f"one SDEdit run (i_start 10, CFG 7, {sdedit_prompt!r}): "
+          f"{uncached_run(SDEdit, args.repeats, args.backend, prompt=sdedit_prompt, i_start=10, image=packed):.3f} s (target <= 1)")
     print(f"one anagram (flip, CFG 7, {' / '.join(anagram)}): "
-          f"{uncached_run('anagram', args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)")
+          f"{uncached_run(Anagram, args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)")
     if not args.runs_only:
         print(f"cold start to the first result:       {cold_start():.2f} s (target <= 8)")
 

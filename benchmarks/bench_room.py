@@ -1,4 +1,4 @@
-"""Benchmark of a room on one server (issue 11): N browsers on one `streamlit run Home.py`, as a lecture uses it.
+"""Benchmark of a room on one server: N browsers on one `streamlit run Home.py`, as a lecture uses it.
 
     python benchmarks/bench_room.py [--sizes 1,4,30] [--steady 120] [--mean-gap 20] [--app DIR] [--json FILE]
 
@@ -17,7 +17,7 @@ the server's CPU (cores, averaged over the phase) and its peak memory (VmHWM). T
 cost per image, fp32 as the lab's exact path runs it and the server's fast path, against this CPU's GEMM peaks.
 --app runs another checkout's app (for example main before a change) with this benchmark's clients.
 
-Beyond one machine (issue 15): --cluster serves Part A from Ray Serve (DIFFUSION_LAB_CLUSTER=auto; a fresh
+Beyond one machine: --cluster serves Part A from Ray Serve (DIFFUSION_LAB_CLUSTER=auto; a fresh
 `ray start --head` per room, --ray-cpus CPUs, each backend's Serve replica --serve-cpus of them) and --replicas 1,2
 runs each room on that many app servers (client i on server i mod k, as a sticky load balancer spreads browsers);
 then the batch sizes Ray Serve formed are reported, and CPU is counted for the whole machine (the model runs in Ray's
@@ -218,11 +218,11 @@ def serve_stats() -> dict:
     """What the digit backend's Serve deployment did: requests, computed / joined / cached, the batch sizes it formed."""
     import ray
 
-    from ui.cluster import PartAOnRay
-    from ui.room import RoomSettings
+    from serving.serve import PartAOnRay
+    from serving.settings import ClusterSettings, RoomSettings
 
     try:
-        stats = PartAOnRay(RoomSettings(cluster="auto")).stats("MNIST digits")
+        stats = PartAOnRay(RoomSettings(), ClusterSettings(cluster="auto")).stats("MNIST digits")
     finally:
         ray.shutdown()
     sizes = stats.pop("batch_sizes")

@@ -1,4 +1,4 @@
-"""Benchmark of Part B (issue 4): training throughput of the lab's trainer vs a plain loop, and sampling time.
+"""Benchmark of Part B: training throughput of the lab's trainer vs a plain loop, and sampling time.
 
     python benchmarks/bench_train.py [--steps 30] [--D 64] [--batch 128] [--threads N]
 

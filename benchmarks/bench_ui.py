@@ -1,4 +1,4 @@
-"""Benchmark of live training (issue 6): the UI's cost on throughput, and the delay from a logged step to the chart.
+"""Benchmark of live training: the UI's cost on throughput, and the delay from a logged step to the chart.
 
     python benchmarks/bench_ui.py [--epochs 3] [--repeats 3] [--room 10]
 

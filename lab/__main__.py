@@ -10,12 +10,10 @@ import numpy as np
 import torch
 
 from lab.checkpoint import CheckpointError, load_trained
-from lab.data import CLASS_NAMES, DatasetMissing, download_mnist
-from lab.generate import class_grid, ddpm_sample, flow_sample
+from lab.data import DatasetMissing, download_mnist
+from lab.generate import class_grid, sample_trained
 from lab.images import grid, save_png
-from lab.schedules import make_alphas_cumprod
 from lab.train import CONDITIONS, EXPERIMENTS, TrainConfig, TrainingDiverged, course_config, train, with_overrides
-from models.course_backend import CourseDenoiser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,16 +113,9 @@ def _sample(args) -> int:
     labels = class_grid(10, args.per_class or 4) if classes else None
     n = len(labels) if classes else args.n
     steps = args.steps or config.T
-    if config.experiment == "ddpm":
-        if not 1 <= steps <= config.T:
-            raise ValueError(f"--steps must be in [1, {config.T}] for this model, got {steps}")
-        den = CourseDenoiser(model, make_alphas_cumprod(config.schedule, config.T), CLASS_NAMES[config.dataset] if classes else (),
-                             clip_x0=1.0 if config.signed else None)  # fmt: skip
-        images = ddpm_sample(den, labels, n, args.cfg, config.T // steps, g)
-    else:
-        images = flow_sample(model, labels, n, steps, args.cfg, g)
-    low = -1.0 if config.signed else 0.0
-    images = ((images.float() - low) / (1 - low)).clamp(0, 1)
+    if config.experiment == "ddpm" and not 1 <= steps <= config.T:
+        raise ValueError(f"--steps must be in [1, {config.T}] for this model, got {steps}")
+    images = sample_trained(model, config.to_dict(), labels, n, args.cfg, steps=steps, generator=g)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, images=images.numpy(), labels=(labels if classes else torch.full((n,), -1)).numpy())

@@ -19,10 +19,10 @@ from lab.guidance import Guide
 from lab.sampling import Callback, Inpaint, check_timesteps, denoise, run_unless_stepping
 from lab.schedules import strided_timesteps
 from lab.views import get_view
+from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
 
-DEFAULT_PROMPT = "a high quality photo"  # the course's "null" prompt
-UNCONDITIONAL = ""  # the course's negative prompt for CFG
 CFG_SCALE = 7.0  # gamma of 1.6
+HYBRID_KERNEL, HYBRID_SIGMA = 33, 2.0  # 1.9's Gaussian blur
 
 
 def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
@@ -148,7 +148,7 @@ def visual_anagrams(
 
 
 def make_hybrids(
-    denoiser: Denoiser, prompts: Sequence[str], kernel_size: int = 33, sigmas: Sequence[float] = (2.0,), n: int = 1,
+    denoiser: Denoiser, prompts: Sequence[str], kernel_size: int = HYBRID_KERNEL, sigmas: Sequence[float] = (HYBRID_SIGMA,), n: int = 1,
     scale: float | None = CFG_SCALE, timesteps: Sequence[int] | None = None, generator=None,
     callback: Callback | None = None,
 ) -> torch.Tensor:  # fmt: skip

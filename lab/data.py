@@ -10,6 +10,7 @@ Sources, in order of what works offline:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import struct
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+
+from lab.images import fit_image
 
 DATASETS = ("mnist", "fashion_mnist")
 SPLITS = ("train", "heldout")
@@ -27,10 +31,6 @@ MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mi
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "heldout": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-CLASS_NAMES = {
-    "mnist": tuple(str(k) for k in range(10)),
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 }
 
 
@@ -141,3 +141,29 @@ def download_mnist(folder: str | os.PathLike, timeout: float = 30.0) -> Path:
         tmp.write_bytes(payload)
         tmp.replace(target)
     return folder
+
+
+@functools.lru_cache(maxsize=8)
+def heldout_images(dataset: str, count: int = 16) -> torch.Tensor:
+    """One held-out image of each class first, then the others: (count, 1, 28, 28) in [-1, 1] (copy before changing)."""
+    heldout = load_dataset(dataset, "heldout")
+    per_class = [int((heldout.labels == k).nonzero()[0]) for k in range(10)]
+    rest = [i for i in range(len(heldout)) if i not in per_class]
+    idx = torch.tensor((per_class + rest)[:count])
+    return heldout.as_float(-1, 1)[idx]
+
+
+def photos(shape: tuple[int, int, int]) -> torch.Tensor:
+    """scikit-learn's sample photos (a temple in China, a flower), centre-cropped to shape (C, H, W), in [-1, 1]."""
+    from sklearn.datasets import load_sample_images  # scikit-learn (mlxtend brings it), imported when a photo is asked for
+
+    return torch.cat([fit_image(Image.fromarray(im), shape)[0] for im in load_sample_images().images])
+
+
+def test_images(dataset: str | None, shape: tuple[int, int, int], count: int = 16) -> torch.Tensor:
+    """A Part A backend's test images, never seen in training: held-out images of its data set, or photos for the
+    backends of colour pictures (dataset None or "emoji": DeepFloyd IF, the emoji backend), as the course's test image."""
+    if dataset in (None, "emoji"):
+        return photos(shape)[:count]
+    return heldout_images(dataset, count)
+

@@ -1,4 +1,5 @@
-"""Part B's samplers: DDPM through the one loop of Part A, flow matching by Euler steps, and the one-step denoiser.
+"""Part B's samplers: DDPM through the one loop of Part A, flow matching by Euler steps, and the one-step denoiser;
+``sample_trained`` samples any trained generator as it was trained (the pages, the trainer's grids and the CLI).
 
 References:
     [1] Ho et al., DDPM, 2020, Algorithm 2.   [2] Lipman et al., Flow Matching for Generative Modeling, 2023.
@@ -6,7 +7,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
@@ -14,7 +15,9 @@ from lab._checks import check_float, check_int
 from lab.diffusion import randn_like
 from lab.guidance import Guide
 from lab.sampling import denoise
-from lab.schedules import strided_timesteps
+from lab.schedules import make_alphas_cumprod, strided_timesteps
+from models.classes import CLASSES
+from models.course_backend import CourseDenoiser
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -80,3 +83,28 @@ def denoise_once(unet, x: torch.Tensor, sigma: float, generator: torch.Generator
     sigma = check_float("sigma", sigma, 0, None)
     z = x + sigma * randn_like(x, generator)
     return z, unet(z)
+
+
+def sample_trained(model, train: Mapping, labels: torch.Tensor | None, n: int, scale: float, *, steps: int | None = None,
+                   stride: int | None = None, generator: torch.Generator | None = None,
+                   callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
+    """Samples in [0, 1] of a trained DDPM or flow-matching UNet, as it was trained (train: its TrainConfig as a dict).
+
+    DDPM: timesteps T-1 .. 0 by stride (default T // steps), x0_hat clipped to [-1, 1] for a model of images in
+    [-1, 1], the data set's class prompts; flow matching: `steps` Euler steps (default its T). labels: one class
+    per sample (CFG with scale), None for n unconditional samples. callback gets each step's dict (its "x" in the
+    model's own range).
+    """
+    low = -1.0 if train.get("signed") else 0.0
+    classes = labels is not None and train.get("condition") == "class"
+    if train["experiment"] == "ddpm":
+        prompts = CLASSES[train.get("dataset", "mnist")].prompts if classes else ()
+        den = CourseDenoiser(model, make_alphas_cumprod(train["schedule"], train["T"]), prompts, clip_x0=1.0 if low < 0 else None)
+        stride = stride or max(1, train["T"] // check_int("steps", steps, 1, train["T"]))
+        images = ddpm_sample(den, labels if classes else None, n, scale, stride, generator, callback)
+    elif train["experiment"] == "flow":
+        images = flow_sample(model, labels if classes else None, n, steps or train["T"], scale, generator, callback)
+    else:
+        raise ValueError(f"a {train['experiment']} model does not sample: give a ddpm or flow model")
+    return ((images.float() - low) / (1 - low)).clamp(0, 1)
+

@@ -28,10 +28,9 @@ from lab._checks import check_float, check_int
 from lab.checkpoint import CheckpointError, checkpoint_step, latest_checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
 from lab.data import load_dataset
 from lab.diffusion import add_noise
-from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample, one_hot
+from lab.generate import class_grid, denoise_once, one_hot, sample_trained
 from lab.images import grid, save_png
 from lab.schedules import make_alphas_cumprod
-from models.course_backend import CourseDenoiser
 from models.unet import CourseUNet, UNetConfig
 
 EXPERIMENTS = ("denoiser", "pure_noise", "ddpm", "flow")
@@ -96,7 +95,9 @@ class TrainConfig:
             raise ValueError(f"unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
         return cls(**(d | {"snapshot_epochs": tuple(d.get("snapshot_epochs", ()))}))
 
-    def validate(self) -> TrainConfig:
+    def validate(self, cuda_elsewhere: bool = False) -> TrainConfig:
+        """This config with its values checked (ValueError names the setting) and precision "auto" resolved;
+        cuda_elsewhere: "cuda" is allowed on a machine without one (a Ray cluster's GPU trains the run)."""
         if self.experiment not in EXPERIMENTS:
             raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {self.experiment!r}")
         allowed = ("none",) if self.experiment in ("denoiser", "pure_noise") else ("time", "class")
@@ -110,7 +111,7 @@ class TrainConfig:
             check_int("max_steps", self.max_steps, 1, None)
         if self.grad_clip is not None:
             check_float("grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True)
-        check_device(self.device)
+        check_device(self.device, cuda_elsewhere)
         check_float("p_uncond", self.p_uncond, 0, 1)
         for name in ("sample_every", "sample_every_steps"):  # 0: none
             check_int(name, getattr(self, name), 0, None)
@@ -123,20 +124,13 @@ class TrainConfig:
         return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
 
 
-def no_remote_gpus() -> int:
-    return 0
-
-
-remote_gpus = no_remote_gpus  # GPUs of the Ray cluster that runs this process's training (lab.cluster sets it): 0 here
-
-
-def check_device(device: str) -> str:
-    """"cpu", "cuda" or "cuda:N" that this torch can use (or, for training on a Ray cluster with GPUs, "cuda": the
-    task gets a GPU of its own); ValueError saying what there is and what to do."""
+def check_device(device: str, cuda_elsewhere: bool = False) -> str:
+    """"cpu", "cuda" or "cuda:N" that this torch can use (or, with cuda_elsewhere, "cuda" for a run that a Ray cluster
+    with GPUs trains: the task gets a GPU of its own); ValueError saying what there is and what to do."""
     if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
     if device.startswith("cuda"):
-        if not torch.cuda.is_available() and device in ("cuda", "cuda:0") and remote_gpus() > 0:
+        if not torch.cuda.is_available() and device in ("cuda", "cuda:0") and cuda_elsewhere:
             return device  # checked again where the run trains
         if not torch.cuda.is_available():
             build = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
@@ -156,12 +150,12 @@ def native_precision(device: str) -> str:
     return "bf16" if native else "fp32"
 
 
-def course_config(experiment: str, condition: str | None = None, **overrides) -> TrainConfig:
-    """The course's settings for an experiment, with overrides."""
+def course_config(experiment: str, condition: str | None = None, *, cuda_elsewhere: bool = False, **overrides) -> TrainConfig:
+    """The course's settings for an experiment, with overrides (cuda_elsewhere: see TrainConfig.validate)."""
     if experiment not in COURSE:
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
     base = COURSE[experiment] | ({"condition": condition} if condition else {})
-    return TrainConfig(experiment=experiment, **(base | overrides)).validate()
+    return TrainConfig(experiment=experiment, **(base | overrides)).validate(cuda_elsewhere)
 
 
 @dataclass
@@ -193,31 +187,27 @@ def loss_fn(model: CourseUNet, config: TrainConfig, x: torch.Tensor, labels: tor
     return F.mse_loss(model(x_t, t, c), x - eps)
 
 
-def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, alphas_cumprod, per_class: int = 4) -> tuple[torch.Tensor, int]:
+def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, per_class: int = 4) -> tuple[torch.Tensor, int]:
     """The grid shown after an epoch, in [0, 1], and its images per row; per_class 1: the preview drawn every
     config.sample_every_steps steps (a row of 10, a quarter of the cost)."""
     g = torch.Generator().manual_seed(config.seed)
     model.eval()
-    low = -1.0 if config.signed else 0.0
     if config.experiment in ("denoiser", "pure_noise"):
+        low = -1.0 if config.signed else 0.0
         x = heldout[:10]
         z, out = denoise_once(model, x, config.sigma, g) if config.experiment == "denoiser" else (None, None)
         if config.experiment == "pure_noise":
             z = torch.randn(x.shape, generator=g).to(x.device)
             with torch.no_grad():
                 out = model(z)
-        images = torch.cat([x, z.clamp(low, 1), out.clamp(low, 1)])
+        images = ((torch.cat([x, z.clamp(low, 1), out.clamp(low, 1)]) - low) / (1 - low)).clamp(0, 1)
         nrow = 10
     else:
         labels = class_grid(10, per_class).to(heldout.device) if config.condition == "class" else None
-        if config.experiment == "ddpm":
-            den = CourseDenoiser(model, alphas_cumprod, prompts=[str(k) for k in range(10)] if labels is not None else ())
-            images = ddpm_sample(den, labels, 10 * per_class, config.cfg_scale, config.sample_stride, g)
-        else:
-            images = flow_sample(model, labels, 10 * per_class, config.T, config.cfg_scale, g)
+        images = sample_trained(model, config.to_dict(), labels, 10 * per_class, config.cfg_scale, stride=config.sample_stride, generator=g)
         nrow = per_class if labels is not None and per_class > 1 else 10
     model.train()
-    return ((images.float() - low) / (1 - low)).clamp(0, 1).cpu(), nrow
+    return images.cpu(), nrow
 
 
 _INIT_LOCK = threading.Lock()
@@ -234,7 +224,7 @@ def initial_model(config: TrainConfig) -> CourseUNet:
 RESUMABLE = ("lr", "epochs", "max_steps", "grad_clip", "checkpoint_every_s", "sample_every", "sample_every_steps", "device", "precision")  # what a resume may change
 
 
-def resumed_config(saved: TrainConfig, changes: dict) -> TrainConfig:
+def resumed_config(saved: TrainConfig, changes: dict, cuda_elsewhere: bool = False) -> TrainConfig:
     """The config a resumed run goes on with: saved, with changes to RESUMABLE settings applied. A change of any other
     setting (D, the experiment, the data...) cannot apply to the weights trained so far: ValueError naming it."""
     other = {k: v for k, v in changes.items() if k not in RESUMABLE and v != getattr(saved, k)}
@@ -242,7 +232,7 @@ def resumed_config(saved: TrainConfig, changes: dict) -> TrainConfig:
         detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {v!r}" for k, v in other.items())
         raise ValueError(f"a resumed run keeps its {', '.join(other)} ({detail}): start a new run for that. "
                          f"Resume can change {', '.join(RESUMABLE)}")  # fmt: skip
-    return replace(saved, **{k: v for k, v in changes.items() if k in RESUMABLE}).validate()
+    return replace(saved, **{k: v for k, v in changes.items() if k in RESUMABLE}).validate(cuda_elsewhere)
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, changes: dict | None = None,
@@ -339,7 +329,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
                 history.write(json.dumps({k: v for k, v in stats.items() if k != "kind"}) + "\n")
                 history.flush()
                 if config.sample_every_steps and progress.step % config.sample_every_steps == 0 and b + 1 < steps_per_epoch:
-                    images, nrow = sample_grid(model, config, heldout, alphas_cumprod, per_class=1)  # (an epoch's end draws its own)
+                    images, nrow = sample_grid(model, config, heldout, per_class=1)  # (an epoch's end draws its own)
                     png = save_png(grid(images, nrow), run_dir / "samples" / f"step_{progress.step:06d}.png", 2)
                     stats |= {"samples": images, "nrow": nrow, "samples_png": png}
                 if config.checkpoint_every_s is not None and time.monotonic() - last_checkpoint >= config.checkpoint_every_s:
@@ -353,7 +343,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
             scheduler.step()
             mean_loss = sum(progress.losses) / len(progress.losses)
             progress.epoch, progress.step_in_epoch, progress.losses = progress.epoch + 1, 0, []
-            yield _epoch_end(config, run_dir, progress.epoch, progress.step, mean_loss, model, heldout, alphas_cumprod, checkpoint)
+            yield _epoch_end(config, run_dir, progress.epoch, progress.step, mean_loss, model, heldout, checkpoint)
             last_checkpoint = time.monotonic()
         path = checkpoint(f"final_step_{progress.step:06d}")
         yield {"kind": "done", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
@@ -368,7 +358,7 @@ def _replace_periodic(run_dir: Path, newest: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, alphas_cumprod, checkpoint) -> dict:
+def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, checkpoint) -> dict:
     """Checkpoint (keep snapshot epochs and the newest), and a sample grid when one is due."""
     path = checkpoint(f"epoch_{epoch:03d}")
     _replace_periodic(run_dir, path)
@@ -378,7 +368,7 @@ def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, alphas_c
     event = {"kind": "epoch", "epoch": epoch, "step": step, "mean_loss": mean_loss, "checkpoint": path, "samples": None}
     due = (config.sample_every and epoch % config.sample_every == 0) or epoch in config.snapshot_epochs or epoch == config.epochs
     if due:
-        images, nrow = sample_grid(model, config, heldout, alphas_cumprod)
+        images, nrow = sample_grid(model, config, heldout)
         event |= {"samples": images, "nrow": nrow, "samples_png": save_png(grid(images, nrow), run_dir / "samples" / f"epoch_{epoch:03d}.png", 2)}
     return event
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from models.classes import CLASSES, PROMPTS
 from models.classifier import Classifier
 from models.course_backend import CourseDenoiser
 from models.files import CheckpointError, load_model_file, read_safetensors
@@ -18,19 +19,9 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset)
 BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
             "Emoji (colour)": ("parta_emoji", "emoji")}  # emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
-PROMPTS = {  # class k's prompt
-    "mnist": tuple(str(k) for k in range(10)),
-    "fashion_mnist": ("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat", "a sandal", "a shirt",
-                      "a sneaker", "a bag", "an ankle boot"),  # fmt: skip
-}
 # The single-step and pure-noise denoisers: the course shows them after its epochs 1 and 5 (passes over 60,000
 # digits); the bundled runs take their snapshots after as many images, 13 and 65 passes over the 4,500 bundled digits
 DENOISER_SNAPSHOTS = {1: 13, 5: 65}  # the course's epoch -> passes over the bundled digits
-ALIASES = {  # other ways to name a class
-    "mnist": {w: k for k, w in enumerate("zero one two three four five six seven eight nine".split())},
-    "fashion_mnist": {n: k for k, n in enumerate(("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                                                   "sneaker", "bag", "ankle boot"))},  # fmt: skip
-}
 
 
 def weights_path(stem: str) -> Path:
@@ -78,7 +69,8 @@ def course_backend(model, train: dict, device: str = "cpu") -> CourseDenoiser:
         raise ValueError(f"this model cannot be a Part A backend: {problem}")
     dataset = train["dataset"]
     alphas_cumprod = make_alphas_cumprod(train["schedule"], train["T"])
-    return CourseDenoiser(model.to(device), alphas_cumprod.to(device), PROMPTS[dataset], clip_x0=1.0, aliases=ALIASES[dataset])
+    classes = CLASSES[dataset]
+    return CourseDenoiser(model.to(device), alphas_cumprod.to(device), classes.prompts, clip_x0=1.0, aliases=classes.aliases)
 
 
 def load_course_model(stem: str, device: str = "cpu"):

@@ -6,23 +6,23 @@ Used for Part B's DDPM models (T = 300, linear betas, images in [0, 1]) and for 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
+from models.backend import NULL_PROMPTS, Denoiser
 from models.unet import CourseUNet, fold_batchnorm
 
-NULL_PROMPTS = ("", "a high quality photo")  # both mean "no class": the one-hot vector is all zeros
 
 
-class CourseDenoiser:
+class CourseDenoiser(Denoiser):
     """``eps = unet(x_t, t / T, one_hot(class))``; prompts name classes (``prompts[k]`` is class k)."""
 
     variance_type = "fixed_small"
-    row_timesteps = True  # t may be a (B,) tensor: one timestep per row (lab.batching batches calls at different t)
+    row_timesteps = True  # t may be a (B,) tensor: one timestep per row (a server batches calls at different t)
 
     def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor, prompts: Sequence[str] = (),
-                 clip_x0: float | None = None, aliases: dict[str, int] | None = None):  # fmt: skip
+                 clip_x0: float | None = None, aliases: Mapping[str, int] | None = None):  # fmt: skip
         self.unet = unet.eval()
         self.alphas_cumprod = alphas_cumprod
         self.T = len(alphas_cumprod)

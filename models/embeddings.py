@@ -21,9 +21,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from models.deepfloyd_errors import IFNoTextEncoder
-
-DEFAULT_PROMPTS = ("", "a high quality photo")  # the course's unconditional prompt and its "null" prompt
+from models.backend import NULL_PROMPTS as DEFAULT_PROMPTS  # the course's unconditional prompt and its "null" prompt
+from models.deepfloyd.errors import IFNoTextEncoder
 Encoder = Callable[[Sequence[str]], torch.Tensor]  # prompts -> (len(prompts), L, D)
 
 

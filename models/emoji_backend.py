@@ -1,4 +1,4 @@
-"""The colour Part A backend (issue 14): a class-conditional DDPM on emoji at 32 px whose prompts are free text.
+"""The colour Part A backend: a class-conditional DDPM on emoji at 32 px whose prompts are free text.
 
 A prompt maps to the nearest emoji name by its words ("an oil painting of an old man" -> old man, "people around a
 campfire" -> fire, "a lithograph of waterfalls" -> water wave); "" and "a high quality photo" are the null class
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from models.course_backend import NULL_PROMPTS
+from models.backend import NULL_PROMPTS, Denoiser
 from models.schedules import make_alphas_cumprod
 
 # Words that say how, not what (style, medium, filler): they never pick a name
@@ -86,19 +86,17 @@ ILLUSIONS = {
 }
 
 
-class EmojiDenoiser:
+class EmojiDenoiser(Denoiser):
     """``eps = unet(x_t, t, class_labels=name index)``; prompts are free text mapped to names, the null class last."""
 
     variance_type = "fixed_small"
-    row_timesteps = True  # t may be a (B,) tensor (lab.batching batches calls at different t)
-    free_text = True  # prompts are words, not a fixed list: pages show a text box and which name it read
+    row_timesteps = True  # t may be a (B,) tensor (a server batches calls at different t)
     cfg_scale = 3.0  # the pages' default γ on this model: its samples are judged best at 3-4 (~90 %), 85 % at the course's 7
+    illusions = ILLUSIONS  # pairs of names its anagrams and hybrids work with (the pages offer them)
 
     def __init__(self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000):
         self.unet = unet.eval()
-        self.names = tuple(names)
-        self.prompts = ()  # no class list: the pages' prompt boxes take text (and their defaults are the course's)
-        self.illusions = ILLUSIONS
+        self.names = tuple(names)  # a prompt is read as the nearest of these (name_of); the pages show a text box
         self.null_index = len(self.names)
         self.T = T
         self.clip_x0 = 1.0

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lab.schedules import make_alphas_cumprod  # noqa: E402
+from models.backend import Denoiser  # noqa: E402
 
 
-class ToyDenoiser:
+class ToyDenoiser(Denoiser):
     """The exact noise estimate for data that is one template image per class, plus a small random convolution
     with a position-dependent term so that no view is a symmetry of it. Samples stay bounded and land near the
     class template. Prompts "0".."K-1" are classes; "" and "a high quality photo" the null class (mean template)."""
@@ -75,7 +76,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A tiny DeepFloyd IF stage I (UNet, T5, tokenizer, scheduler) saved in the diffusers layout."""
-    from models.deepfloyd_tiny import save_tiny_if
+    from tiny_if import save_tiny_if
 
     return save_tiny_if(tmp_path_factory.mktemp("if") / "stage1")
 
@@ -83,7 +84,7 @@ def folder(tmp_path_factory):
 PAGE_SCRIPT = """
 import runpy
 import streamlit as st
-from ui.common import run_page
+from ui.shell import run_page
 run_page(lambda: runpy.run_path({path!r}), {page!r})
 """
 
@@ -110,6 +111,6 @@ def image_urls(at) -> list[str]:
     return [im.url for element in at.get("image") for im in element.proto.imgs]
 
 
-# The room warms every page's default result in the background when the app starts (ui/room.py); tests that are
+# The room warms every page's default result in the background when the app starts (serving/room.py); tests that are
 # not about warming would share their CPU with it, so it is off unless a test turns it on (servers inherit this).
 os.environ.setdefault("DIFFUSION_LAB_WARM", "0")

@@ -1,4 +1,4 @@
-"""The server's fast path (lab/batching.py, CourseDenoiser.for_inference): loops of several requests share model
+"""The server's fast path (serving/batching.py, CourseDenoiser.for_inference): loops of several requests share model
 calls, a row's output does not depend on what it is batched with, and samples made the fast way are judged as
 well as the exact way's."""
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lab
-from lab.batching import LoopBatcher
+from serving.batching import LoopBatcher
 from lab.metrics import accuracy, predict
 from models.bundled import load_backend, load_classifier
 

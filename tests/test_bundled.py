@@ -9,7 +9,8 @@ from lab.data import load_dataset
 from lab.denoiser import Denoiser
 from lab.metrics import accuracy, predict
 from lab.schedules import make_alphas_cumprod
-from models.bundled import BACKENDS, PROMPTS, WEIGHTS, load_backend, load_classifier, load_course_model
+from models.bundled import BACKENDS, WEIGHTS, load_backend, load_classifier, load_course_model
+from models.classes import PROMPTS
 
 MODELS = ["parta_mnist", "parta_fashion", "denoiser", "ddpm_time", "ddpm_class", "flow_time", "flow_class"]
 CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist", "classifier_emoji"]
@@ -108,10 +109,10 @@ def test_every_bundled_model_ships_its_training_loss_and_it_went_down(stem):
 
 
 def test_the_digit_models_anagram_and_hybrid_defaults_show_their_effect_not_a_free_one():
-    """The pages' defaults on the digit backend (ui.runs.CLASS_PICKS, said on the pages by WHY_PICKS): the judge reads
+    """The pages' defaults on the digit backend (serving.defaults.CLASS_PICKS, said on the pages by WHY_PICKS): the judge reads
     both prompts, and the effect is not one the view or the blur gives a plain sample of the other prompt anyway."""
     from lab.filters import gaussian_blur, max_kernel_size
-    from ui.runs import default_prompts
+    from serving.defaults import default_prompts
 
     den, judge = load_backend("MNIST digits").for_inference(), load_classifier("mnist")
     read = lambda x: predict(judge, (x + 1) / 2)[0]  # noqa: E731

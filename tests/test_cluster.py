@@ -1,4 +1,4 @@
-"""Beyond one machine (issue 15): Part A on Ray Serve and training runs as Ray tasks, on a local Ray that the tests
+"""Beyond one machine: Part A on Ray Serve and training runs as Ray tasks, on a local Ray that the tests
 start (2 CPUs, no GPU); and the default path, which imports nothing of Ray."""
 
 import json
@@ -15,11 +15,12 @@ import torch
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extras (requirements-dev.txt)")
 
-from lab.compute import Progress  # noqa: E402
 from lab.train import course_config  # noqa: E402
 from models.bundled import load_backend  # noqa: E402
-from ui.room import Room, RoomSettings  # noqa: E402
-from ui.runs import Run, sdedit_row  # noqa: E402
+from serving.queue import Progress  # noqa: E402
+from serving.requests import Anagram, Hybrid, Sample, sdedit_row  # noqa: E402
+from serving.room import Room  # noqa: E402
+from serving.settings import ClusterSettings, RoomSettings  # noqa: E402
 
 from test_restart import wait_for  # noqa: E402
 
@@ -105,7 +106,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from lab.cluster import NAMESPACE, RUNTIME_ENV
+    from serving.cluster import NAMESPACE, RUNTIME_ENV
 
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, namespace=NAMESPACE, runtime_env=RUNTIME_ENV, log_to_driver=False)
     yield
@@ -119,14 +120,14 @@ def local_ray():
 def rooms(local_ray):
     """The same room settings in process and on the cluster (no warm-up; Serve waits 50 ms to form a batch)."""
     here = Room(RoomSettings(warm=False))
-    there = Room(RoomSettings(warm=False, cluster="auto", serve_wait_ms=50))
+    there = Room(RoomSettings(warm=False), ClusterSettings(cluster="auto", serve_wait_ms=50))
     return here, there
 
 
-def requests(x0: torch.Tensor) -> list[Run]:
-    run = lambda kind, prompts, **kw: Run(kind, BACKEND, "cpu", 3, prompts, 7.0, **kw)  # noqa: E731
-    return [run("sample", ("seven",), n=2), run("anagram", ("two", "seven"), views=("identity", "flip")),
-            run("hybrid", ("one", "seven"), sigmas=(2.0,)), *sdedit_row(BACKEND, "cpu", 3, x0, "zero", 7.0, (3, 10))]  # fmt: skip
+def requests(x0: torch.Tensor) -> list:
+    common = (BACKEND, "cpu", 3)
+    return [Sample(*common, prompt="seven", scale=7.0, n=2), Anagram(*common, prompts=("two", "seven"), views=("identity", "flip"), scale=7.0),
+            Hybrid(*common, prompts=("one", "seven"), sigmas=(2.0,), scale=7.0), *sdedit_row(*common, x0, "zero", 7.0, (3, 10))]  # fmt: skip
 
 
 def test_a_part_a_run_through_ray_serve_equals_the_in_process_result_bit_for_bit(rooms):
@@ -144,8 +145,8 @@ def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_comp
     _, there = rooms
     den = load_backend(BACKEND)
     before = there.cluster.stats(BACKEND)
-    mine = [Run("sample", BACKEND, "cpu", seed, ("three",), 7.0) for seed in range(100, 106)]
-    theirs = mine[:2] + [Run("sample", BACKEND, "cpu", seed, ("eight",), 7.0) for seed in range(100, 104)]
+    mine = [Sample(BACKEND, "cpu", seed, prompt="three", scale=7.0) for seed in range(100, 106)]
+    theirs = mine[:2] + [Sample(BACKEND, "cpu", seed, prompt="eight", scale=7.0) for seed in range(100, 104)]
     results = {}
 
     def session(name, cfgs):  # a browser's requests, each on its own thread as the room's queue workers send them
@@ -169,7 +170,7 @@ def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_comp
 
 
 def test_a_training_run_on_ray_finishes_and_a_second_app_replica_lists_it(local_ray, tmp_path):
-    from lab.cluster_jobs import ClusterJobManager
+    from serving.cluster_jobs import ClusterJobManager
 
     one, two = ClusterJobManager(tmp_path / "runs"), ClusterJobManager(tmp_path / "runs")
     job = one.submit("alice", course_config("flow", "class", **TINY, max_steps=20))
@@ -185,8 +186,8 @@ def test_a_training_run_on_ray_finishes_and_a_second_app_replica_lists_it(local_
 
 
 def test_the_per_browser_cap_and_the_fair_order_hold_across_app_replicas(local_ray, tmp_path):
-    from lab.cluster_jobs import ClusterJobManager
-    from lab.jobs import RunLimit
+    from serving.cluster_jobs import ClusterJobManager
+    from serving.jobs import RunLimit
 
     one = ClusterJobManager(tmp_path / "runs", max_running=1, max_per_owner=1)
     two = ClusterJobManager(tmp_path / "runs")  # finds the cluster's manager, with the limits it was made with
@@ -201,7 +202,7 @@ def test_the_per_browser_cap_and_the_fair_order_hold_across_app_replicas(local_r
 
 
 def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_its_checkpoint(local_ray, tmp_path):
-    from lab.cluster_jobs import ClusterJobManager
+    from serving.cluster_jobs import ClusterJobManager
 
     m = ClusterJobManager(tmp_path / "runs")
     job = m.submit("carol", course_config("flow", "class", **TINY, max_steps=120, checkpoint_every_s=0.5))
@@ -227,12 +228,12 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
     from test_browser import serve_app
     from test_restart import page_of, run_of, start_run
 
-    from ui.cluster import PartAOnRay
+    from serving.serve import PartAOnRay
 
     runs = tmp_path / "runs"
     env = {"DIFFUSION_LAB_CLUSTER": ray.get_runtime_context().gcs_address, "DIFFUSION_LAB_RUNS": str(runs),
            "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "1", "DIFFUSION_LAB_SERVE_WAIT_MS": "50"}  # fmt: skip
-    before = PartAOnRay(RoomSettings(cluster="auto")).stats(BACKEND)
+    before = PartAOnRay(RoomSettings(), ClusterSettings(cluster="auto")).stats(BACKEND)
     with serve_app(env) as (one, _), serve_app(env) as (two, _):
         pictures = []
         for url in (one, two):
@@ -240,7 +241,7 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
                 assert not page.errors and page.images
                 pictures.append(page.images)
         assert pictures[0] == pictures[1]
-        after = PartAOnRay(RoomSettings(cluster="auto")).stats(BACKEND)
+        after = PartAOnRay(RoomSettings(), ClusterSettings(cluster="auto")).stats(BACKEND)
         assert after["requests"] - before["requests"] == 2 and after["computed"] - before["computed"] == 1
 
         start_run(one, "dana", epochs=50).close()
@@ -252,14 +253,12 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
         wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), TASK_S, what="the stop, seen from the first")
 
 
-def test_a_cuda_run_is_allowed_where_the_cluster_has_a_gpu_though_this_process_has_none(monkeypatch):
-    import lab.train
-
+def test_a_cuda_run_is_allowed_where_the_cluster_has_a_gpu_though_this_process_has_none():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU of its own")
     with pytest.raises(ValueError, match="use device cpu"):
         course_config("flow", "class", **TINY, device="cuda")
-    monkeypatch.setattr(lab.train, "remote_gpus", lambda: 1)  # what lab.cluster sets: the cluster's GPUs
-    assert course_config("flow", "class", **TINY, device="cuda").device == "cuda"
+    # what the cluster's job manager and the Train live page say where the cluster has GPUs
+    assert course_config("flow", "class", **TINY, device="cuda", cuda_elsewhere=True).device == "cuda"
     with pytest.raises(ValueError, match="use device cpu"):  # a task gets one GPU: it is cuda:0 there
-        course_config("flow", "class", **TINY, device="cuda:1")
+        course_config("flow", "class", **TINY, device="cuda:1", cuda_elsewhere=True)

@@ -1,4 +1,4 @@
-"""The room's compute queue (lab/compute.py): in-flight sharing, arrival order, places in line, dropping requests
+"""The room's compute queue (serving/queue.py): in-flight sharing, arrival order, places in line, dropping requests
 nobody waits for, a results cache bounded by bytes, errors, warm-up last."""
 
 import threading
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from lab.compute import ComputeQueue
+from serving.queue import ComputeQueue
 
 
 class Blocker:

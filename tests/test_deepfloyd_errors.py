@@ -15,13 +15,14 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNot
 
 import lab
 from lab.course import pure_noise
-from models import deepfloyd_loading as loading
-from models import deepfloyd_settings as settings_module
-from models.deepfloyd_errors import (
+from models.deepfloyd import loading
+from models.deepfloyd import settings as settings_module
+from models.deepfloyd.errors import (
     IFAccessDenied, IFMissingPackage, IFModelNotFound, IFNotCached, IFNotConfigured, IFOutOfMemory, IFUnavailable,
 )  # fmt: skip
-from models.deepfloyd_loading import IFSpeedWarning, T5PromptEncoder, load_stage1
-from models.deepfloyd_settings import IFSettings, if_status, load_settings
+from models.deepfloyd.loading import IFSpeedWarning, T5PromptEncoder, load_stage1
+from models.deepfloyd.settings import IFSettings, if_status
+from serving.settings import deepfloyd_settings as load_settings
 
 XL = "DeepFloyd/IF-I-XL-v1.0"
 

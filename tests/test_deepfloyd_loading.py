@@ -14,12 +14,13 @@ from safetensors.torch import load_file
 
 import lab
 from lab.schedules import strided_timesteps
-from models import deepfloyd_loading as loading
-from models.deepfloyd import IFDenoiser
-from models.deepfloyd_errors import IFModelNotFound, IFNoTextEncoder, IFNotConfigured
-from models.deepfloyd_loading import IFSpeedWarning, load_stage1, load_stage2, pipeline_kwargs, variant_for
-from models.deepfloyd_settings import choose_device, choose_dtype, has_package, load_settings, use_offload
-from models.deepfloyd_tiny import save_tiny_if
+from models.deepfloyd import loading
+from models.deepfloyd.denoiser import IFDenoiser
+from models.deepfloyd.errors import IFModelNotFound, IFNoTextEncoder, IFNotConfigured
+from models.deepfloyd.loading import IFSpeedWarning, load_stage1, load_stage2, pipeline_kwargs, variant_for
+from models.deepfloyd.settings import choose_device, choose_dtype, has_package, use_offload
+from serving.settings import deepfloyd_settings as load_settings
+from tiny_if import save_tiny_if
 
 SHORT = strided_timesteps(1000, 250)  # 750, 500, 250, 0 and the step to clean: the course's loop, fewer steps
 

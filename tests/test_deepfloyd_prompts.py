@@ -12,11 +12,11 @@ import pytest
 import torch
 from diffusers import IFPipeline
 
-from models.deepfloyd import IFDenoiser, tiny_unet_config
-from models.deepfloyd_errors import IFMissingPackage, IFNoTextEncoder
-from models.deepfloyd_loading import IFSpeedWarning, T5PromptEncoder, load_stage1
-from models.deepfloyd_settings import IFSettings, has_package
-from models.deepfloyd_tiny import WORDS, tiny_tokenizer
+from models.deepfloyd.denoiser import IFDenoiser
+from models.deepfloyd.errors import IFMissingPackage, IFNoTextEncoder
+from models.deepfloyd.loading import IFSpeedWarning, T5PromptEncoder, load_stage1
+from models.deepfloyd.settings import IFSettings, has_package
+from tiny_if import WORDS, tiny_tokenizer, tiny_unet_config
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 
 

@@ -20,7 +20,8 @@ from lab.diffusion import CLEAN, DynamicThreshold, step
 from lab.guidance import cfg
 from lab.sampling import denoise
 from lab.schedules import strided_timesteps
-from models.deepfloyd import IF_SCHEDULER_CONFIG, IFDenoiser, tiny_unet_config
+from models.deepfloyd.denoiser import IF_SCHEDULER_CONFIG, IFDenoiser
+from tiny_if import tiny_unet_config
 
 TS = strided_timesteps(1000, 30)
 OPTIONS = {  # name: (diffusers scheduler overrides, our step options)

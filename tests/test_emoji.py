@@ -1,4 +1,4 @@
-"""The colour backend (issue 14): its prompt mapping, that it loads as a lab Denoiser, that the judge reads its
+"""The colour backend: its prompt mapping, that it loads as a lab Denoiser, that the judge reads its
 samples as their prompts, and that the Part A pages run on it."""
 
 import pytest
@@ -70,7 +70,7 @@ def test_the_judge_reads_cfg_samples_as_their_names(den):
     assert (read == wanted).float().mean() >= 0.7  # the card: ~90 % of 928 at gamma 3, [den.names[k] for k in read]
 
 
-@pytest.mark.parametrize("page", ["a7_sdedit.py", "a8_anagrams.py", "a9_hybrids.py"])
+@pytest.mark.parametrize("page", ["a7_0_sdedit.py", "a8_anagrams.py", "a9_hybrids.py"])
 def test_part_a_pages_run_on_the_colour_backend_with_the_courses_prompts(page):
     at = open_page(page)
     at.selectbox(key="backend").set_value(BACKEND).run()
@@ -88,7 +88,7 @@ def test_part_a_pages_run_on_the_colour_backend_with_the_courses_prompts(page):
 
 
 def test_a_prompt_that_names_nothing_gets_a_message_not_a_traceback():
-    at = open_page("a73_text.py")
+    at = open_page("a7_3_text.py")
     at.selectbox(key="backend").set_value(BACKEND).run()
     at.text_input(key="text_prompt").set_value("a quantum computer").run()
     assert not at.exception

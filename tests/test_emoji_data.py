@@ -1,4 +1,4 @@
-"""tools/emoji_data.py: the colour art with names that Part A's colour backend is to be trained on (issue 14)."""
+"""tools/emoji_data.py: the colour art with names that Part A's colour backend is to be trained on."""
 
 import numpy as np
 import pytest

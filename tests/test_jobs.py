@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from lab.jobs import Job, JobManager
+from serving.jobs import Job, JobManager
 from lab.train import course_config
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
@@ -144,7 +144,7 @@ def test_a_runs_pace_reads_its_recent_steps_not_one_short_batch(tmp_path):
 
 
 def test_a_browser_may_have_two_runs_going_and_the_queue_is_fair_between_browsers(tmp_path):
-    from lab.jobs import RunLimit
+    from serving.jobs import RunLimit
 
     finished_run(tmp_path, "interrupted", "alice", time.time(), latest="epoch_0001")  # stopped, resumable
     manager = JobManager(tmp_path, max_running=1, max_per_owner=2)

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT, image_urls, open_page
 from ui import catalog
 
-PART_A = [f for f, _ in catalog.PART_A]
+PART_A = [page.file for page in catalog.PART_A]
 # page: its controls as (kind, key, a new value), the design card's (t, i_start, gamma, blur kernel and sigma) wherever
 # the page has their idea; None: the page has no control whose output AppTest can see
 CONTROLS = {
@@ -17,10 +17,10 @@ CONTROLS = {
     "a4_iterative.py": [("slider", "iterative_i_start", 20), ("slider", "iterative_blur_kernel", 9), ("slider", "iterative_blur_sigma", 4.0)],
     "a5_sample.py": [("slider", "sample_n", 3)],
     "a6_cfg.py": [("slider", "cfg_gamma", 2.0)],
-    "a7_sdedit.py": [("slider", "test_image_Test image", 3), ("slider", "sdedit_i_start", 5), ("slider", "sdedit_gamma", 2.0)],
-    "a71_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas and moves these
-    "a72_inpaint.py": [("radio", "inpaint_mask", "left half"), ("slider", "inpaint_gamma", 2.0)],
-    "a73_text.py": [("selectbox", "text_prompt", "3"), ("slider", "text_i_start", 3), ("slider", "text_gamma", 2.0)],
+    "a7_0_sdedit.py": [("slider", "test_image_Test image", 3), ("slider", "sdedit_i_start", 5), ("slider", "sdedit_gamma", 2.0)],
+    "a7_1_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas and moves these
+    "a7_2_inpaint.py": [("radio", "inpaint_mask", "left half"), ("slider", "inpaint_gamma", 2.0)],
+    "a7_3_text.py": [("selectbox", "text_prompt", "3"), ("slider", "text_i_start", 3), ("slider", "text_gamma", 2.0)],
     "a8_anagrams.py": [("selectbox", "anagram_view", "rotate 180"), ("slider", "anagram_gamma", 2.0), ("radio", "anagram_n", 3)],
     "a9_hybrids.py": [("slider", "hybrid_sigma", 4.0), ("slider", "hybrid_kernel", 9), ("slider", "hybrid_gamma", 2.0), ("radio", "hybrid_bands", 3)],
 }
@@ -62,11 +62,11 @@ def test_lecture_mode_and_seed_apply_to_every_page():
     assert not [s for s in at.slider if s.key == "sample_n"]  # fewer controls in lecture mode
 
 
-@pytest.mark.parametrize("page", ["a7_sdedit.py", "a4_iterative.py", "a0_sampling.py"])
+@pytest.mark.parametrize("page", ["a7_0_sdedit.py", "a4_iterative.py", "a0_sampling.py"])
 def test_a_lecture_link_opens_lecture_mode_with_rows_that_fit_a_projector(page, monkeypatch):
     import streamlit as st
 
-    from ui.common import LECTURE_WIDTH
+    from ui.state import LECTURE_WIDTH
 
     rows, image = [], st.image
     monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((images, width)) or image(images, *a, width=width, **k))
@@ -102,10 +102,10 @@ def test_deepfloyd_if_not_configured_says_so_and_the_lab_keeps_working(monkeypat
     assert image_urls(at)  # the page still works, on the bundled MNIST backend
 
 
-@pytest.mark.parametrize("page", ["a7_sdedit.py", "a8_anagrams.py", "a9_hybrids.py", "a72_inpaint.py"])
+@pytest.mark.parametrize("page", ["a7_0_sdedit.py", "a8_anagrams.py", "a9_hybrids.py", "a7_2_inpaint.py"])
 def test_pages_run_on_deepfloyd_if_loaded_from_a_local_folder(tmp_path_factory, monkeypatch, page):
-    from models.deepfloyd_tiny import save_tiny_if
-    from ui.common import if_backend
+    from tiny_if import save_tiny_if
+    from ui.state import if_backend
 
     folder = tmp_path_factory.getbasetemp() / "tiny_if"
     if not (folder / "model_index.json").exists():
@@ -118,3 +118,27 @@ def test_pages_run_on_deepfloyd_if_loaded_from_a_local_folder(tmp_path_factory, 
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.text_input  # IF takes free-text prompts
     assert image_urls(at)
+
+
+def test_the_sampling_page_upsamples_with_deepfloyd_if_stage_two_where_it_is_set(tmp_path_factory, monkeypatch):
+    """The course's optional part: stage I's samples, then stage II's 256 px of each (here tiny stages, as loaded)."""
+    from tiny_if import save_tiny_if
+    from ui.state import if_backend, if_upsampler
+
+    base = tmp_path_factory.getbasetemp()
+    for stage, folder in ((1, base / "tiny_if"), (2, base / "tiny_if_stage2")):
+        if not (folder / "model_index.json").exists():
+            save_tiny_if(folder, stage=stage)
+    monkeypatch.setenv("DIFFUSION_LAB_IF_MODEL", str(base / "tiny_if"))
+    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(base / "if_cache"))
+    if_backend.clear()
+    at = open_page("a0_sampling.py")
+    at.selectbox(key="backend").set_value("DeepFloyd IF").run()
+    assert not at.exception and not at.error and not [t for t in at.toggle if t.key == "sampling_stage2"]  # not set: no toggle
+    monkeypatch.setenv("DIFFUSION_LAB_IF_STAGE2", str(base / "tiny_if_stage2"))
+    if_upsampler.clear()
+    at.select_slider(key="sampling_steps").set_value((5, 10)).run()
+    at.toggle(key="sampling_stage2").set_value(True).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
+    assert captions.count("5 steps, stage II") == 3 and captions.count("10 steps") == 3  # each prompt's row, then upsampled

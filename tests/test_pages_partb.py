@@ -73,7 +73,7 @@ def test_the_loss_figure_built_without_validation_is_the_validated_figure(log_sc
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
-    from ui.training import manager
+    from ui.state import manager
 
     monkeypatch.setenv("DIFFUSION_LAB_RUNS", str(tmp_path))
     manager.clear()
@@ -112,7 +112,7 @@ def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
 
 
 def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs):
-    from ui.training import manager
+    from ui.state import manager
 
     at = start_tiny_run(3)
     assert not at.exception
@@ -131,7 +131,7 @@ def test_training_page_starts_a_run_whose_curve_grows_and_stops_and_resumes(runs
 
 
 def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
-    from ui.training import manager
+    from ui.state import manager
 
     at = start_tiny_run(1)  # the lecturer starts a run
     job = manager().jobs(owner_of(at))[0]
@@ -151,8 +151,8 @@ def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
 
 def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages(runs):
     from models.bundled import BACKENDS
-    from ui.common import RUN_PREFIX
-    from ui.training import manager
+    from ui.state import TRAINED_PREFIX as RUN_PREFIX
+    from ui.state import manager
 
     at = start_tiny_run(1, "Part A backend")
     owner = owner_of(at)
@@ -183,7 +183,7 @@ def test_a_course_ddpm_run_is_refused_as_a_part_a_backend_with_the_reason():
 
 
 def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs, monkeypatch):
-    from ui.training import manager
+    from ui.state import manager
 
     monkeypatch.setenv("DIFFUSION_LAB_RUNS_PER_BROWSER", "1")
     manager.clear()
@@ -200,7 +200,7 @@ def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs
 
 def test_resume_takes_the_new_learning_rate_and_the_buttons_and_runs_shown_follow_at_once(runs):
     """Resume showed "running" with Stop still disabled until a reload, and a second Start kept showing the first run."""
-    from ui.training import manager
+    from ui.state import manager
 
     at = start_tiny_run(20)
     first = manager().jobs(owner_of(at))[0]
@@ -220,8 +220,8 @@ def test_resume_takes_the_new_learning_rate_and_the_buttons_and_runs_shown_follo
 
 
 def test_messages_for_the_browser_name_runs_not_the_servers_paths(runs):
-    from ui.common import for_browser
-    from ui.training import ROOT
+    from serving.settings import ROOT
+    from ui.messages import for_browser
 
     error = f"CheckpointError: {runs.resolve()}/20261123-101010-abcdef/checkpoints/epoch_001/state.json has no 'epoch'"
     assert for_browser(error) == "CheckpointError: run 20261123-101010-abcdef: checkpoints/epoch_001/state.json has no 'epoch'"

@@ -1,33 +1,107 @@
-"""Rules of the repository: models/ <- lab/ <- ui/ import one way and never streamlit below ui/; CI runs the README's test command."""
+"""Rules of the repository: the packages import one way (models <- lab <- serving <- ui <- app_pages), never Streamlit
+below ui/, no import cycle anywhere; CI runs the README's test command; the settings are documented."""
 
 import ast
 import re
 import tomllib
+from collections import defaultdict
 
 from conftest import ROOT
 
+PACKAGES = ("models", "lab", "serving", "ui")
+# ui/ in tiers: a module imports ui/ modules of its own tier or below, never above (and, as everywhere, in no cycle)
+UI_TIERS = [
+    {"ui.catalog", "ui.state"},  # the server's singletons and the session
+    {"ui.messages", "ui.results", "ui.display", "ui.inputs", "ui.controls", "ui.progress", "ui.sdedit_view", "ui.training", "ui.partb"},
+    {"ui.shell"},  # the sidebar and run_page
+]
 
-def imported_packages(path) -> set[str]:
-    """The top-level packages a file imports, at module level or inside functions."""
+
+def module_name(path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imports(path) -> set[str]:
+    """The modules a file imports, at module level or inside functions (from a import b: a.b where that is a module,
+    else a)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        names |= {a.name for a in node.names} if isinstance(node, ast.Import) else set()
-        names |= {node.module or ""} if isinstance(node, ast.ImportFrom) and not node.level else set()
-    return {n.split(".")[0] for n in names}
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            submodules = {f"{node.module}.{a.name}" for a in node.names if module_path(f"{node.module}.{a.name}") is not None}
+            names |= submodules if len(submodules) == len(node.names) else submodules | {node.module}
+    return names
 
 
-def test_lab_and_models_do_not_import_streamlit():
-    for path in [*ROOT.glob("lab/**/*.py"), *ROOT.glob("models/**/*.py")]:
+def module_path(name: str):
+    base = ROOT / name.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_packages(path) -> set[str]:
+    """The top-level packages a file imports."""
+    return {n.split(".")[0] for n in imports(path)}
+
+
+def our_modules() -> dict[str, set[str]]:
+    """Every module of the packages -> the modules of the packages it imports."""
+    graph = {}
+    for package in PACKAGES:
+        for path in ROOT.glob(f"{package}/**/*.py"):
+            graph[module_name(path)] = {n for n in imports(path) if n.split(".")[0] in PACKAGES and module_path(n) is not None}
+    return graph
+
+
+def test_lab_models_and_serving_do_not_import_streamlit():
+    for path in [*ROOT.glob("lab/**/*.py"), *ROOT.glob("models/**/*.py"), *ROOT.glob("serving/**/*.py")]:
         assert "streamlit" not in imported_packages(path), path
 
 
 def test_the_layers_import_one_way():
-    """models/ (networks, their files and schedules, backends) <- lab/ (algorithms, training) <- ui/ <- app_pages/:
-    the arrow runs one way, so each layer can be used (and tested) without the ones above it."""
-    above = {"models": {"lab", "ui", "app_pages"}, "lab": {"ui", "app_pages"}, "ui": {"app_pages"}}
+    """models/ (networks, their files and schedules, backends) <- lab/ (algorithms, training) <- serving/ (what a
+    server shares) <- ui/ <- app_pages/: the arrow runs one way, so each layer can be used (and tested) without the
+    ones above it."""
+    above = {"models": {"lab", "serving", "ui", "app_pages"}, "lab": {"serving", "ui", "app_pages"},
+             "serving": {"ui", "app_pages"}, "ui": {"app_pages"}}  # fmt: skip
     for layer, forbidden in above.items():
         for path in ROOT.glob(f"{layer}/**/*.py"):
             assert not imported_packages(path) & forbidden, f"{path.relative_to(ROOT)} imports {imported_packages(path) & forbidden}"
+
+
+def test_ui_imports_its_tiers_one_way():
+    tier = {name: i for i, names in enumerate(UI_TIERS) for name in names}
+    graph = our_modules()
+    ui_modules = {m for m in graph if m.startswith("ui.") and m != "ui"}
+    assert ui_modules == set(tier), ui_modules ^ set(tier)  # every ui module has its tier
+    for module in ui_modules:
+        for target in graph[module]:
+            if target.startswith("ui."):
+                assert tier[target] <= tier[module], f"{module} (tier {tier[module]}) imports {target} (tier {tier[target]})"
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between any modules of the packages, imports inside functions included."""
+    graph, state, cycles = our_modules(), defaultdict(int), []
+
+    def visit(module, stack):
+        state[module] = 1  # on the stack
+        for target in sorted(graph.get(module, ())):
+            if state[target] == 1:
+                cycles.append(stack[stack.index(target):] + [target])
+            elif state[target] == 0:
+                visit(target, stack + [target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if state[module] == 0:
+            visit(module, [module])
+    assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
@@ -59,3 +133,24 @@ def test_streamlit_does_not_collect_all_garbage_after_every_rerun():
     # (benchmarks/bench_ui.py: the server's share went from 0.21 to 0.04 cores with it off)
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
+
+
+def test_every_setting_is_documented_once_and_the_docs_name_no_other():
+    """docs/operating.md's table lists every DIFFUSION_LAB_* variable serving.settings declares, with its default; the
+    README and the docs name no variable it does not declare."""
+    from serving.settings import VARIABLES
+
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    rows = dict(re.findall(r"^\| `(DIFFUSION_LAB_\w+)` \| ([^|]+) \|", operating, re.M))
+    assert rows == {v.name: v.default for v in VARIABLES}
+    declared = {v.name for v in VARIABLES}
+    for doc in [ROOT / "README.md", *ROOT.glob("docs/*.md")]:
+        named = set(re.findall(r"DIFFUSION_LAB_[A-Z0-9_]*[A-Z0-9]", doc.read_text()))
+        assert named <= declared, (doc.name, named - declared)
+
+
+def test_code_and_docs_speak_of_the_project_not_of_its_work_history():
+    for path in [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *(p for d in (*PACKAGES, "app_pages", "tests", "tools", "benchmarks")
+                                                               for p in ROOT.glob(f"{d}/**/*.py"))]:  # fmt: skip
+        text = path.read_text()
+        assert not re.search(r"\bissues? \d+\b", text, re.I), (path.relative_to(ROOT), re.findall(r".{30}\bissues? \d+\b.{10}", text, re.I))

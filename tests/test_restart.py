@@ -1,4 +1,4 @@
-"""Nothing lost when the server stops (issue 12), tested as it runs: `streamlit run Home.py`, runs started from the
+"""Nothing lost when the server stops, tested as it runs: `streamlit run Home.py`, runs started from the
 Train live page by clients that speak the browser's protocol, then the server killed (kill -9, with or without its
 training process) or stopped (SIGTERM), and started again on the same runs folder.
 
@@ -47,13 +47,13 @@ def logged(run: Path) -> list[dict]:
 
 
 def training_pid(run: Path) -> int | None:
-    """The pid of the run's training process (python -m lab._train_child RUN_DIR ...), None once it has ended."""
+    """The pid of the run's training process (python -m serving.train_child RUN_DIR ...), None once it has ended."""
     for proc in Path("/proc").iterdir():
         try:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"lab._train_child" in cmd and str(run.resolve()).encode() in cmd:
+        if b"serving.train_child" in cmd and str(run.resolve()).encode() in cmd:
             return int(proc.name)
     return None
 

@@ -18,7 +18,7 @@ def downloads(at) -> list:
     return [e for e in at.get("download_button")]
 
 
-@pytest.mark.parametrize("page", ["a1_forward.py", "a4_iterative.py", "a7_sdedit.py", "a9_hybrids.py"])
+@pytest.mark.parametrize("page", ["a1_forward.py", "a4_iterative.py", "a7_0_sdedit.py", "a9_hybrids.py"])
 def test_every_row_of_pictures_has_a_download(page):
     at = open_page(page)
     rows = [e for e in at.get("image") if len(e.proto.imgs) >= 1]
@@ -36,19 +36,19 @@ def test_a_downloaded_row_holds_every_picture_with_its_caption():
 
 def test_export_holds_the_pages_visited_with_their_settings_and_opens_offline():
     results = {}
-    for page, settings in (("a7_sdedit.py", ("sdedit_gamma", 3.0)), ("a9_hybrids.py", ("hybrid_sigma", 4.0))):
+    for page, settings in (("a7_0_sdedit.py", ("sdedit_gamma", 3.0)), ("a9_hybrids.py", ("hybrid_sigma", 4.0))):
         at = open_page(page)
         at.slider(key=settings[0]).set_value(settings[1]).run()
         results |= at.session_state[KEY]
-    assert list(results) == ["a7_sdedit.py", "a9_hybrids.py"]
-    blob = export_zip(results, order=["a9_hybrids.py", "a7_sdedit.py"])  # the course's order, given by the app
+    assert list(results) == ["a7_0_sdedit.py", "a9_hybrids.py"]
+    blob = export_zip(results, order=["a9_hybrids.py", "a7_0_sdedit.py"])  # the course's order, given by the app
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
         html = z.read("index.html").decode()
         listing = json.loads(z.read("settings.json"))
         pngs = [n for n in z.namelist() if n.endswith(".png")]
         assert all(Image.open(io.BytesIO(z.read(n))).format == "PNG" for n in pngs)
-    assert html.index("a9_hybrids.py") < html.index("a7_sdedit.py")
-    sdedit = listing["a7_sdedit.py"]
+    assert html.index("a9_hybrids.py") < html.index("a7_0_sdedit.py")
+    sdedit = listing["a7_0_sdedit.py"]
     assert len(pngs) == sum(len(rows) for rows in listing.values()) >= 4
     first = next(iter(sdedit.values()))
     assert first["settings"]["gamma"] == "3" and first["settings"]["backend"] == "MNIST digits"
@@ -67,7 +67,7 @@ def test_export_escapes_what_a_user_typed():
 
 
 def test_a_page_waiting_for_input_still_offers_the_export():
-    at = open_page("a72_inpaint.py")
+    at = open_page("a7_2_inpaint.py")
     at.radio(key="inpaint_source").set_value("upload").run()  # nothing uploaded yet: the page waits
     assert not at.exception and not at.get("image")
     assert [b for b in downloads(at) if b.key == "export_results"], "the sidebar's export is gone"

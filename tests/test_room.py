@@ -1,4 +1,4 @@
-"""A room on one server (ui/room.py over lab/compute.py and lab/batching.py), tested as it runs: `streamlit run
+"""A room on one server (serving/room.py over serving/queue.py and serving/batching.py), tested as it runs: `streamlit run
 Home.py` driven by clients that speak the browser's protocol (tests/remote_client.py), and AppTest for the warm-up.
 
 - two browsers that open the same page at once cost one computation, and see the same pictures;
@@ -83,35 +83,33 @@ def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_
 
 
 def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_nothing(monkeypatch):
-    from ui.partb import sample_model
-    from ui.room import room
+    import ui.state
+    from ui.state import generator_samples, room
 
     monkeypatch.setenv("DIFFUSION_LAB_WARM", "1")
-    monkeypatch.setattr("ui.room.PART_B_WARM_AFTER_IDLE_S", 0.5)  # Part B's warm-up waits for a quiet room: not long here
+    monkeypatch.setattr("serving.room.PART_B_WARM_AFTER_IDLE_S", 0.5)  # Part B's warm-up waits for a quiet room: not long here
     room.clear()
-    sample_model.clear()  # Part B's samples too: from the warm-up, not from an earlier test
+    generator_samples.clear()  # Part B's samples too: from the warm-up, not from an earlier test
     try:
         open_page("a1_forward.py")  # the first page of a fresh server: the room is made and starts warming
         r = room()
         assert r.warmed.wait(600)
         before = dict(r.queue.counts)
         assert before["computed"] >= 25 and before["failed"] == 0, before
-        for page, _ in catalog.PART_A:
-            if page == "a71_inputs.py":  # nothing to compute until an upload or a drawing
+        for page in catalog.PART_A:
+            if page.url == "a71_inputs":  # nothing to compute until an upload or a drawing
                 continue
-            at = open_page(page)
+            at = open_page(page.file)
             assert image_urls(at), page
             assert r.queue.counts["computed"] == before["computed"], f"{page} computed something the warm-up did not"
         assert r.queue.counts["cached"] > before["cached"]
         at = open_page("welcome.py", "home")  # a picture of each section that computes, from the warm-up's results
         captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
-        assert captions == [title for page, title in catalog.PART_A if page not in ("a1_forward.py", "a2_blur.py", "a71_inputs.py")]
+        assert captions == [page.title for page in catalog.PART_A if page.url not in ("a1_forward", "a2_blur", "a71_inputs")]
         assert not at.caption or "Computing" not in at.caption[-1].value
         assert r.queue.counts["computed"] == before["computed"]
-        import ui.partb
-
-        sampled, ddpm_sample = [], ui.partb.ddpm_sample  # Part B's generators page opens from the warm-up's samples
-        monkeypatch.setattr(ui.partb, "ddpm_sample", lambda *a, **k: sampled.append(1) or ddpm_sample(*a, **k))
+        sampled, sample_trained = [], ui.state.sample_trained  # Part B's generators page opens from the warm-up's samples
+        monkeypatch.setattr(ui.state, "sample_trained", lambda *a, **k: sampled.append(1) or sample_trained(*a, **k))
         assert image_urls(open_page("b2_generators.py", "part_b")) and not sampled
     finally:
         room.clear()
@@ -121,7 +119,7 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
 def test_the_warm_up_edits_the_one_picture_a_page_opens_on(name):
     """The warm-up's (and the page benchmark's) x0 is first_test_images(name, 1): the image pick_test_image shows
     first. On the photo backends it was both photos, so SDEdit's warmed rows were requests no page makes."""
-    from ui.common import first_test_images
+    from ui.state import first_test_images
 
     x0, all_images = first_test_images(name, 1), first_test_images(name)
     assert x0.shape == (1, *load_backend(name).image_shape)
@@ -129,8 +127,8 @@ def test_the_warm_up_edits_the_one_picture_a_page_opens_on(name):
 
 
 def test_the_waiting_message_counts_the_requests_ahead_then_the_steps():
-    from lab.compute import Progress
-    from ui.runs import status
+    from serving.queue import Progress
+    from ui.progress import status
 
     class Ticket:
         def __init__(self, position, done=0, total=33, finished=False):
@@ -154,17 +152,16 @@ def test_the_waiting_message_counts_the_requests_ahead_then_the_steps():
 def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take():
     from dataclasses import fields
 
-    import ui.room
-    from ui.room import RoomSettings
+    from serving.settings import RoomSettings
 
-    for f in fields(RoomSettings):  # each setting's variable is the one the module's docstring documents
-        assert f"DIFFUSION_LAB_{f.name.upper()} " in ui.room.__doc__, f.name
+    for f in fields(RoomSettings):  # each setting's variable is DIFFUSION_LAB_<its name>, documented where it is declared
+        assert f.metadata["env"] == f"DIFFUSION_LAB_{f.name.upper()}" and f.metadata["doc"], f.name
 
     s = RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "4", "DIFFUSION_LAB_FAST": "0", "DIFFUSION_LAB_WARM_SEEDS": "1, 100"})
     assert (s.compute_workers, s.fast, s.warm_seeds, s.warm) == (4, False, (1, 100), True)
     with pytest.raises(ValueError, match="DIFFUSION_LAB_COMPUTE_WORKERS='many': it takes a whole number"):
         RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "many"})
-    with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='yes': it takes 0 or 1"):
-        RoomSettings.from_env({"DIFFUSION_LAB_FAST": "yes"})
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='maybe': it takes 0 or 1"):
+        RoomSettings.from_env({"DIFFUSION_LAB_FAST": "maybe"})
     with pytest.raises(ValueError, match="multiple of DIFFUSION_LAB_BATCH_QUANTUM"):
         RoomSettings.from_env({"DIFFUSION_LAB_BATCH_ROWS": "10"})

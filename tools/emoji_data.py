@@ -1,4 +1,4 @@
-"""Colour art with names for Part A's colour backend (issue 14): emoji of Debian's fonts-noto-color-emoji.
+"""Colour art with names for Part A's colour backend: emoji of Debian's fonts-noto-color-emoji.
 
     python tools/emoji_data.py --size 32 --per-name 200 --out runs/emoji/emoji_32.npz
 

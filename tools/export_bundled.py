@@ -27,14 +27,12 @@ from safetensors.torch import save_file  # noqa: E402
 
 from lab.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from lab.data import load_dataset  # noqa: E402
-from lab.generate import class_grid, ddpm_sample, denoise_once, flow_sample  # noqa: E402
+from lab.generate import class_grid, denoise_once, sample_trained  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
 from lab.metrics import accuracy, denoiser_mse, frechet_distance, predict  # noqa: E402
-from lab.schedules import make_alphas_cumprod  # noqa: E402
 from lab.train import TrainConfig, read_history  # noqa: E402
-from models.bundled import PROMPTS, WEIGHTS, load_classifier  # noqa: E402
+from models.bundled import WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
-from models.course_backend import CourseDenoiser  # noqa: E402
 from models.files import save_model_file  # noqa: E402
 from tools.train_bundled import BUNDLED, NOTES, SNAPSHOT_WEIGHTS  # noqa: E402
 
@@ -63,15 +61,7 @@ def export_loss(name: str, run: Path, points: int = 1500) -> str:
 def generate(model, config: TrainConfig, per_class: int, scale: float, g, ddpm_stride: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Samples in [0, 1] (and their labels): per_class of each class, or 10 * per_class without classes."""
     labels = class_grid(10, per_class) if config.condition == "class" else None
-    n = 10 * per_class
-    if config.experiment == "ddpm":
-        den = CourseDenoiser(model, make_alphas_cumprod(config.schedule, config.T), PROMPTS[config.dataset] if labels is not None else (),
-                             clip_x0=1.0 if config.signed else None)  # fmt: skip
-        images = ddpm_sample(den, labels, n, scale, ddpm_stride, g)
-    else:
-        images = flow_sample(model, labels, n, config.T, scale, g)
-    low = -1.0 if config.signed else 0.0
-    return ((images - low) / (1 - low)).clamp(0, 1), labels
+    return sample_trained(model, config.to_dict(), labels, 10 * per_class, scale, stride=ddpm_stride, generator=g), labels
 
 
 def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Tensor, train_mean: torch.Tensor, stride: int) -> list[str]:

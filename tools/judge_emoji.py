@@ -1,4 +1,4 @@
-"""The colour backend's judge and card (issue 14): judged, not eyeballed.
+"""The colour backend's judge and card: judged, not eyeballed.
 
     python tools/judge_emoji.py judge     # classifier_emoji: trained on the training renderings, scored on held-out ones
     python tools/judge_emoji.py card      # parta_emoji.md: judged accuracy of CFG samples of every name, FID, and how
@@ -151,7 +151,7 @@ def sweep(scales, per_name: int = 16, seed: int = 100) -> list[tuple[float, floa
 
 
 def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
-    from ui.runs import COURSE_PROMPTS
+    from serving.defaults import COURSE_PROMPTS
 
     torch.set_num_threads(2)
     den, judge = load_backend(BACKEND), load_classifier("emoji")

@@ -29,7 +29,7 @@ def pages() -> list[tuple[str, str]]:
     """(URL path, screenshot name) of every page."""
     from ui.catalog import PART_A, PART_B
 
-    return [("", "welcome")] + [(f.removesuffix(".py"), f.removesuffix(".py")) for f, _ in PART_A + PART_B]
+    return [("", "welcome")] + [(page.url, page.url) for page in PART_A + PART_B]
 
 
 def idle(page) -> None:

@@ -1,4 +1,4 @@
-"""Which pairs of names make illusions on the colour backend (issue 14), found by its judge, not by eye.
+"""Which pairs of names make illusions on the colour backend, found by its judge, not by eye.
 
     python tools/search_illusions.py anagram   # flip anagrams: every pair of names, then the best, then 20 seeds
     python tools/search_illusions.py hybrid    # hybrids (far, near) at the page's kernel and sigma 2, the same way
@@ -10,7 +10,7 @@ this small model. This searches every pair of its names in three rounds, each on
    a coarse sampler (timesteps by 90, 12 steps), scored by the judge's probabilities (their product);
 2. the best --keep pairs: 8 images each on the pages' sampler (timesteps by 30, 34 steps), counted;
 3. the best --final pairs: as the page makes them, one image per seed, seeds 0..19 (tools/judge_emoji.py's rates).
-All loops of a round run through one lab.batching.LoopBatcher, as the room runs its requests: one model call per step.
+All loops of a round run through one serving.batching.LoopBatcher, as the room runs its requests: one model call per step.
 The result (JSON) goes to --out; models/emoji_backend.py's ILLUSIONS lists what the pages offer.
 """
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import lab  # noqa: E402
-from lab.batching import LoopBatcher  # noqa: E402
+from serving.batching import LoopBatcher  # noqa: E402
 from lab.course import CFG_SCALE  # noqa: E402
 from lab.filters import gaussian_blur  # noqa: E402
 from models.bundled import load_backend, load_classifier  # noqa: E402

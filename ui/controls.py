@@ -9,19 +9,15 @@ import streamlit as st
 import lab
 from lab.course import CFG_SCALE
 from lab.filters import max_kernel_size
+from serving.defaults import default_gamma
 from ui.results import describe
-from ui.runs import default_gamma
-
-SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
-
+from ui.state import current_backend
 
 GAMMA_KEYS: set[str] = set()  # every gamma slider's key: the sidebar resets them to the new backend's default γ
 
 
 def gamma_slider(key: str, default: float | None = None) -> float:
-    """γ, opening on the backend's default (ui.runs.default_gamma: the course's 7 but where a backend has its own)."""
-    from ui.common import current_backend
-
+    """γ, opening on the backend's default (serving.defaults.default_gamma: the course's 7 but where a backend has its own)."""
     GAMMA_KEYS.add(key)
     default = default_gamma(current_backend()) if default is None else default
     gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
@@ -62,7 +58,7 @@ def pair_buttons(kind: str, den, widgets) -> None:
     """On a backend that lists pairs of names its illusions work with (den.illusions[kind]: (first, second, judged
     both in how many of 20 seeds)), a button per pair that sets the page's widgets to it: widgets(first, second) ->
     {widget key: value}. The course's prompts stay the page's defaults."""
-    pairs = (getattr(den, "illusions", None) or {}).get(kind)
+    pairs = den.illusions.get(kind)
     if not pairs:
         return
     st.caption("The course's prompts are beyond this small model: its judge reads them as both in 0 of 20 seeds (its "

@@ -1,4 +1,5 @@
-"""Shared by the Part B pages: bundled and trained models, cached sampling, display of [0, 1] images."""
+"""Shared by the Part B pages: the models a page offers (bundled and this browser's runs), held-out digits, loss
+curves, and display of [0, 1] images and labelled class grids."""
 
 from __future__ import annotations
 
@@ -10,31 +11,15 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from lab.checkpoint import load_trained
 from lab.data import load_dataset
-from lab.generate import class_grid, ddpm_sample, flow_sample
 from lab.images import grid, to_uint8
-from lab.schedules import make_alphas_cumprod
 from lab.train import read_history
-from models.bundled import PROMPTS, WEIGHTS, load_course_model
-from models.course_backend import CourseDenoiser
-from ui.common import crisp, settings
+from models.bundled import WEIGHTS
+from serving.defaults import GENERATORS
+from ui.display import crisp
 from ui.results import download_row
-from ui.training import loss_figure, manager, owner_id
-
-GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
-              "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
-
-
-@st.cache_resource(show_spinner="Loading the model ...")
-def bundled_model(stem: str):
-    return load_course_model(stem)
-
-
-@st.cache_resource(show_spinner="Loading the run ...")
-def run_model(run_dir: str):
-    model, config = load_trained(run_dir)
-    return model, config
+from ui.state import bundled_model, manager, owner_id, settings
+from ui.training import loss_figure
 
 
 @st.cache_data(show_spinner=False)
@@ -50,39 +35,6 @@ def generator_choices() -> dict[str, tuple[str, dict]]:
         if job.status == "done" and job.config.experiment in ("ddpm", "flow"):
             out[f"your run {job.id} ({job.config.experiment}, {job.config.condition})"] = (str(job.run_dir), job.config.to_dict())
     return out
-
-
-@st.cache_data(show_spinner="Sampling ...", max_entries=64)
-def sample_model(source: str, gamma: float, steps: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Samples in [0, 1] of a bundled stem or a run folder, and every few steps of the trajectory (for the GIF)."""
-    model, config = bundled_model(source) if not Path(source).is_dir() else run_model(source)
-    classes = config["condition"] == "class"
-    labels = class_grid(10, 4) if classes else None
-    low = -1.0 if config.get("signed") else 0.0
-    frames = []
-    g = torch.Generator().manual_seed(seed)
-    record = lambda step: frames.append(((step["x"] - low) / (1 - low)).clamp(0, 1))  # noqa: E731
-    if config["experiment"] == "ddpm":
-        den = CourseDenoiser(model, make_alphas_cumprod(config["schedule"], config["T"]), PROMPTS[config["dataset"]] if classes else ())
-        images = ddpm_sample(den, labels, 40, gamma, max(1, config["T"] // steps), g, record)
-    else:
-        images = flow_sample(model, labels, 40, steps, gamma, g, record)
-    keep = frames[:: max(1, len(frames) // 30)] + [frames[-1]]
-    return ((images - low) / (1 - low)).clamp(0, 1), keep
-
-
-GENERATOR_GAMMA, GENERATOR_STEPS = 5.0, {"ddpm": 30}  # the generators page's defaults (flow: its T Euler steps)
-
-
-def default_steps(config: dict) -> int:
-    return GENERATOR_STEPS.get(config["experiment"], config["T"])
-
-
-def warm_generators(seed: int) -> None:
-    """The generators page's first picture (its first model, default gamma and steps) into the cache, so that a room
-    opening the page is served at once (ui/room.py calls it at server start)."""
-    stem = next(iter(GENERATORS))
-    sample_model(stem, GENERATOR_GAMMA, default_steps(bundled_model(stem)[1]), seed)
 
 
 def loss_curve(source: str, log_scale: bool = True) -> None:

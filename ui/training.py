@@ -1,64 +1,17 @@
-"""The training page's parts: the server's job manager, the browser's owner id, and the live run view."""
+"""The training page's parts: a run's live view (status, loss curve, metrics, samples), its failure advice, and the
+read-only follow link."""
 
 from __future__ import annotations
 
-import atexit
 import math
-import os
-import uuid
 from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-from lab.jobs import Job, JobManager
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@st.cache_resource
-def manager() -> JobManager:
-    """One job manager per server: at most DIFFUSION_LAB_MAX_JOBS runs at once (1 on a CPU, else 2), at most
-    DIFFUSION_LAB_RUNS_PER_BROWSER (2) queued or running per browser; finished runs of browsers not seen for
-    DIFFUSION_LAB_RUNS_MAX_AGE_DAYS (30) are removed when the server starts. When the server stops, its running runs
-    checkpoint (it waits DIFFUSION_LAB_STOP_WAIT_S, 10 s, for them) and its queued runs are queued again at restart.
-    With DIFFUSION_LAB_CLUSTER set, runs are Ray tasks of DIFFUSION_LAB_TRAIN_CPUS (1) CPUs and one job manager serves
-    every app replica (lab/cluster_jobs.py); an app replica that stops leaves them running."""
-    env = os.environ
-    limits = (runs_root(), int(env.get("DIFFUSION_LAB_MAX_JOBS", 2 if torch.cuda.is_available() else 1)),
-              int(env.get("DIFFUSION_LAB_RUNS_PER_BROWSER", 2)))  # fmt: skip
-    if env.get("DIFFUSION_LAB_CLUSTER"):  # runs are Ray tasks, managed for every app replica by one actor (issue 15)
-        from lab.cluster import connect
-        from lab.cluster_jobs import ClusterJobManager
-
-        connect(env["DIFFUSION_LAB_CLUSTER"])
-        m = ClusterJobManager(*limits, cpus=float(env.get("DIFFUSION_LAB_TRAIN_CPUS", 1)))
-    else:
-        m = JobManager(*limits)
-    m.cleanup(float(env.get("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30)) * 86400)
-    atexit.register(m.shutdown, float(env.get("DIFFUSION_LAB_STOP_WAIT_S", 10)))
-    return m
-
-
-def runs_root() -> Path:
-    """The runs folder (DIFFUSION_LAB_RUNS, default runs/jobs): on a cluster, a path every node and replica sees."""
-    return Path(os.environ.get("DIFFUSION_LAB_RUNS", ROOT / "runs" / "jobs"))
-
-
-def checkpoint_every_s() -> float:
-    """Seconds between a run's periodic checkpoints (DIFFUSION_LAB_CHECKPOINT_EVERY_S, default 60): a killed server or
-    process loses at most this much training."""
-    return float(os.environ.get("DIFFUSION_LAB_CHECKPOINT_EVERY_S", 60))
-
-
-def owner_id() -> str:
-    """This browser's id, kept in the URL so that a refresh finds its runs again."""
-    owner = st.query_params.get("owner") or st.session_state.get("owner") or uuid.uuid4().hex[:12]
-    st.session_state["owner"] = owner  # kept when another page's URL has no query string
-    if st.query_params.get("owner") != owner:
-        st.query_params["owner"] = owner
-    return owner
+from serving.jobs import Job
+from ui.messages import for_browser
+from ui.state import manager
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -105,8 +58,6 @@ def job_view(job: Job, log_scale: bool) -> None:
     label = f"queued, position {position}" if position else job.status
     st.markdown(f"**{job.config.experiment} ({job.config.condition}), D = {job.config.D}** · run `{job.id}` · {label}")
     if job.error:
-        from ui.common import for_browser
-
         st.error(for_browser(failure_advice(job, m.checkpoint_step(job.id))))
     elif job.status == "stopped" and not m.has_checkpoint(job.id):
         st.info("This run stopped before its first checkpoint: Resume starts it again from its settings.")

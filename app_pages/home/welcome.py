@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ui.catalog import PART_A
-from ui.common import settings, show_thumbnails
+from ui.display import show_thumbnails
+from ui.state import settings
 
 st.title("Diffusion Lab")
 s = settings()
@@ -28,4 +29,4 @@ An interactive lab for Berkeley CS180/280A *Fun with Diffusion Models*.
 """
 )
 st.subheader("What each section makes")
-show_thumbnails(dict(PART_A))
+show_thumbnails({page.url: page.title for page in PART_A})

@@ -3,9 +3,14 @@
 import streamlit as st
 import torch
 
-from ui.common import current_backend, prompt_input, settings, show
+from serving.defaults import SAMPLING_STEPS, default_prompts, sampling_stride
+from serving.requests import Sample, pack
+from serving.settings import deepfloyd_settings
 from ui.controls import equation, gamma_slider
-from ui.runs import Run, default_prompts, run_all
+from ui.display import show
+from ui.inputs import prompt_input
+from ui.progress import results
+from ui.state import IF_NAME, current_backend, settings, upsampled
 
 st.title("0 · Sampling")
 s, den = settings(), current_backend()
@@ -14,9 +19,15 @@ equation(r"\epsilon = \epsilon_u + \gamma\,(\epsilon_c - \epsilon_u)", "ε_c und
 defaults = default_prompts("sampling", den)
 prompts = [prompt_input(f"Prompt {i + 1}", defaults[i], key=f"sampling_prompt_{i}", allow_null=False) for i in range(3)]
 gamma = gamma_slider("sampling_gamma")
-steps = st.select_slider("Numbers of inference steps", options=[5, 10, 20, 34, 50, 100], value=(10, 34), key="sampling_steps")
-cfgs = [Run("sample", s.backend, s.device, s.seed, (prompt,), gamma, stride=max(1, den.T // n)) for prompt in prompts for n in steps]
-results = iter(run_all(cfgs, st.progress(0.0)))
+steps = st.select_slider("Numbers of inference steps", options=[5, 10, 20, 34, 50, 100], value=SAMPLING_STEPS, key="sampling_steps")
+requests = [Sample(s.backend, s.device, s.seed, prompt=prompt, scale=gamma, stride=sampling_stride(den, n)) for prompt in prompts for n in steps]
+out = iter(results(requests, st.progress(0.0)))
+stage2 = s.backend == IF_NAME and deepfloyd_settings().stage2 is not None and st.toggle(
+    "Upsample with stage II (64 -> 256 px)", key="sampling_stage2", help="the course's optional part: DeepFloyd IF's "
+    "super-resolution stage, conditioned on the same prompt (DIFFUSION_LAB_IF_STAGE2)")  # fmt: skip
 for prompt in prompts:
     st.markdown(f"**{prompt}**")
-    show(torch.cat([next(results).images for _ in steps]), [f"{n} steps" for n in steps], name=prompt)
+    row = torch.cat([next(out).images for _ in steps])
+    show(row, [f"{n} steps" for n in steps], name=prompt)
+    if stage2:
+        show(upsampled(pack(row), den.image_shape, prompt, s.seed), [f"{n} steps, stage II" for n in steps], s.large, name=f"{prompt}, stage II")

@@ -4,17 +4,20 @@ import streamlit as st
 import torch
 
 import lab
-from ui.common import current_backend, pick_test_image, settings, show
+from serving.defaults import FORWARD_T, ONE_STEP_TS
+from ui.display import show
+from ui.inputs import pick_test_image
 from ui.results import describe
+from ui.state import current_backend, settings
 
 st.title("1.1 · The forward process")
 st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad \epsilon \sim \mathcal N(0, I)")
 st.caption("The image is scaled down and noise is added; t is the slider below, ε comes from the sidebar's seed.")
 s, den = settings(), current_backend()
 x0 = pick_test_image()
-t = st.slider("Timestep t", 0, den.T - 1, 500, key="forward_t")
+t = st.slider("Timestep t", 0, den.T - 1, FORWARD_T, key="forward_t")
 describe(t=t)
-ts = [250, 500, 750]
+ts = list(ONE_STEP_TS)
 noisy = lab.forward(x0.expand(4, -1, -1, -1), torch.tensor([t, *ts]), den, generator=s.seed)
 show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.large)
 st.subheader("The course's row")

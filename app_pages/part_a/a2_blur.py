@@ -4,8 +4,11 @@ import streamlit as st
 import torch
 
 import lab
-from ui.common import current_backend, pick_test_image, settings, show
+from serving.defaults import ONE_STEP_TS
 from ui.controls import blur_sliders, equation
+from ui.display import show
+from ui.inputs import pick_test_image
+from ui.state import current_backend, settings
 
 st.title("1.2 · Classical denoising")
 st.markdown("A Gaussian blur removes noise, and the edges with it. Try to find a kernel that helps.")
@@ -15,7 +18,7 @@ s, den = settings(), current_backend()
 x0 = pick_test_image()
 C, H, W = den.image_shape
 kernel_size, sigma = blur_sliders("blur", H, W, 5, 1.0)
-ts = [250, 500, 750]
+ts = list(ONE_STEP_TS)
 noisy = lab.forward(x0.expand(3, -1, -1, -1), torch.tensor(ts), den, generator=s.seed)
 show(noisy, [f"noisy, t = {t}" for t in ts])
 show(lab.gaussian_blur(noisy, kernel_size, sigma), [f"blurred, t = {t}" for t in ts])

@@ -4,9 +4,13 @@ import streamlit as st
 import torch
 
 import lab
-from ui.common import current_backend, frames_row, pick_test_image, settings, show, trajectory_viewer
+from serving.defaults import ITERATIVE_I_START
+from serving.requests import Iterative, OneStep, pack
 from ui.controls import blur_sliders, equation, i_start_slider
-from ui.runs import ITERATIVE_I_START, Run, one_step_run, run_all
+from ui.display import frames_row, show, trajectory_viewer
+from ui.inputs import pick_test_image
+from ui.progress import results
+from ui.state import current_backend, settings
 
 st.title("1.4 · Iterative denoising")
 st.markdown("From $t$ = strided_timesteps[i_start], step A.3 walks down the strided timesteps (990, 960, ..., 0).")
@@ -22,8 +26,8 @@ with c1:
 with c2:
     kernel_size, sigma = blur_sliders("iterative_blur", *den.image_shape[1:], 5, 2.0)
 noisy = lab.forward(x0, t, den, generator=s.seed)
-res, one_step = run_all([Run("iterative", s.backend, s.device, s.seed, scale=None, stride=stride, i_start=i_start, image=Run.pack(x0)),
-                    one_step_run(s.backend, s.device, s.seed, noisy, [t])], st.progress(0.0))  # fmt: skip
+res, one_step = results([Iterative(s.backend, s.device, s.seed, stride=stride, i_start=i_start, image=pack(x0)),
+                         OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=[t])], st.progress(0.0))  # fmt: skip
 st.subheader(f"From t = {t}: iterative vs one-step vs blur")
 show(torch.cat([x0, noisy, res.images, one_step.images, lab.gaussian_blur(noisy, kernel_size, sigma)]),
      ["original", f"noisy, t = {t}", "iteratively denoised", "one-step", f"Gaussian blur ({kernel_size}, {sigma:g})"])  # fmt: skip

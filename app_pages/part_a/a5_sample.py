@@ -2,18 +2,23 @@
 
 import streamlit as st
 
-from ui.common import prompt_input, settings, show, trajectory_viewer
+from lab.course import DEFAULT_PROMPT
+from serving.defaults import SAMPLES
+from serving.requests import Sample
 from ui.controls import equation
-from ui.runs import Run, run
+from ui.display import show, trajectory_viewer
+from ui.inputs import prompt_input
+from ui.progress import result
+from ui.state import settings
 
 st.title("1.5 · Sampling from pure noise")
 st.markdown("`iterative_denoise` with i_start = 0 and x = pure noise, prompt \"a high quality photo\", no CFG.")
 equation(r"x_{990} \sim \mathcal N(0, I),\qquad x_{t'} = \frac{\sqrt{\bar\alpha_{t'}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}\,x_t + v_\sigma",
          "the step of 1.4 from i_start = 0; the noise comes from the sidebar's seed.")
 s = settings()
-prompt = prompt_input("Prompt", "a high quality photo", key="sample_prompt")
-n = 5 if s.lecture else st.slider("Samples", 1, 16, 5, key="sample_n")
-res = run(Run("sample", s.backend, s.device, s.seed, (prompt,), None, n=n), st.progress(0.0))
+prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="sample_prompt")
+n = SAMPLES if s.lecture else st.slider("Samples", 1, 16, SAMPLES, key="sample_n")
+res = result(Sample(s.backend, s.device, s.seed, prompt=prompt, scale=None, n=n), st.progress(0.0))
 show(res.images, [f"sample {i + 1}" for i in range(n)])
 with st.expander("Trajectory of sample 1"):
     trajectory_viewer(res.frames, res.frame_labels, key="sample")

@@ -5,10 +5,14 @@ import torch
 
 import lab
 from lab.course import CFG_SCALE
-from ui.common import current_backend, prompt_input, settings, show, trajectory_viewer
+from serving.defaults import default_prompts, why_defaults
+from serving.requests import Anagram
 from ui.controls import equation, gamma_slider, pair_buttons
+from ui.display import show, trajectory_viewer
+from ui.inputs import prompt_input
+from ui.progress import result
 from ui.results import describe
-from ui.runs import Run, default_prompts, run, why_defaults
+from ui.state import current_backend, settings
 
 VIEWS = {"flip (upside down)": "flip", "rotate 180": "rotate_180", "rotate 90 clockwise": "rotate_cw",
          "rotate 90 counter-clockwise": "rotate_ccw", "negate": "negate", "mirror": "hflip", "skew": "skew",
@@ -46,11 +50,11 @@ for v, label in zip(views, labels):
                    "of the pixels (flip, rotations, skew, the permutations, jigsaw, inner circle, square hinge) or a negation.")
 if len({v.name for v in views}) < len(views):
     st.warning("Two prompts share a view: the image cannot read as both through it. Pick different views.")
-if any(v.name == "negate" for v in views) and getattr(den, "prompts", None):
+if any(v.name == "negate" for v in views) and den.prompts:
     st.warning("Negate on a 28 px bundled model: the negated image has a white background, which no training image has, so "
                "no picture reads as both prompts and the result is noise. A view must keep the noise Gaussian and the "
                "image one the model knows: try flip or a rotation.")  # fmt: skip
-res = run(Run("anagram", s.backend, s.device, s.seed, tuple(prompts), gamma, views=("identity", *(v.name for v in views))), st.progress(0.0))
+res = result(Anagram(s.backend, s.device, s.seed, prompts=tuple(prompts), views=("identity", *(v.name for v in views)), scale=gamma), st.progress(0.0))
 show(torch.cat([res.images, *(v.view(res.images) for v in views)]),
      [f"as is: {prompts[0]}", *(f"{label}: {p}" for label, p in zip(labels, prompts[1:]))], s.large)  # fmt: skip
 with st.expander("Trajectory"):

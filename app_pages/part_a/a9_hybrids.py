@@ -3,14 +3,17 @@
 import streamlit as st
 import torch
 
-from lab.course import CFG_SCALE
-from lab.filters import grey, max_kernel_size
-from ui.common import current_backend, page_waits, prompt_input, settings, show
+from lab.course import CFG_SCALE, HYBRID_SIGMA
+from lab.filters import grey
+from serving.defaults import default_prompts, hybrid_kernel, why_defaults
+from serving.requests import ColourHybrid, Hybrid
 from ui.controls import blur_sliders, equation, gamma_slider, pair_buttons
+from ui.display import show
+from ui.inputs import prompt_input
+from ui.messages import page_waits
+from ui.progress import result
 from ui.results import describe
-from ui.runs import Run, default_prompts, run, why_defaults
-
-KERNEL, SIGMA = 33, 2.0  # the blur sliders' defaults (the course's), which the pair buttons set again
+from ui.state import current_backend, settings
 
 
 def colour_hybrid(s, den) -> None:
@@ -28,7 +31,7 @@ def colour_hybrid(s, den) -> None:
     with c2:
         p2 = prompt_input("Colour prompt", defaults[1], key="colour_colour", allow_null=False)
     gamma = gamma_slider("colour_gamma")
-    res = run(Run("colour_hybrid", s.backend, s.device, s.seed, (p1, p2), gamma), st.progress(0.0))
+    res = result(ColourHybrid(s.backend, s.device, s.seed, prompts=(p1, p2), scale=gamma), st.progress(0.0))
     show(torch.cat([res.images, grey(res.images)]), [f"in colour: {p2}", f"in grey: {p1}"], s.large)
 
 
@@ -40,7 +43,7 @@ st.markdown("Low frequencies from one prompt (seen from far), high frequencies f
 if why := why_defaults("hybrid", den):
     st.caption(why)
 pair_buttons("hybrid", den, lambda far, near: {"hybrid_split": "frequency", "hybrid_bands": 2, "hybrid_far": far, "hybrid_near": near,
-                                               "hybrid_kernel": min(KERNEL, max_kernel_size(H, W)), "hybrid_sigma": SIGMA, "hybrid_gamma": CFG_SCALE})
+                                               "hybrid_kernel": hybrid_kernel(den), "hybrid_sigma": HYBRID_SIGMA, "hybrid_gamma": CFG_SCALE})
 equation(r"\epsilon = f_{\text{lowpass}}(\epsilon_1) + f_{\text{highpass}}(\epsilon_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}} = 1 - G_{k,\sigma} *",
          "ε_1 under the far prompt, ε_2 under the near one, each with CFG scale γ; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ ε_1 + (G_σ₂ − G_σ₁) ε_2 + (1 − G_σ₂) ε_3, σ₁ > σ₂.")  # fmt: skip
@@ -58,7 +61,7 @@ prompts = []
 for col, name, key, default in zip(c, names, keys, picks):
     with col:
         prompts.append(prompt_input(name, default, key=key, allow_null=False))
-kernel_size, sigma = blur_sliders("hybrid", H, W, KERNEL, SIGMA)
+kernel_size, sigma = blur_sliders("hybrid", H, W, hybrid_kernel(den), HYBRID_SIGMA)
 sigmas = (sigma,)
 if bands == 3:
     sigma2 = st.slider("Blur sigma σ₂ (middle | near)", 0.1, 10.0, max(0.1, round(sigma / 2, 1)), 0.1, key="hybrid_sigma2")
@@ -68,7 +71,7 @@ if bands == 3:
         sigma2 = sigma / 2
     sigmas = (sigma, sigma2)
 gamma = gamma_slider("hybrid_gamma")
-res = run(Run("hybrid", s.backend, s.device, s.seed, tuple(prompts), gamma, kernel_size=kernel_size, sigmas=sigmas), st.progress(0.0))
+res = result(Hybrid(s.backend, s.device, s.seed, prompts=tuple(prompts), kernel_size=kernel_size, sigmas=sigmas, scale=gamma), st.progress(0.0))
 st.markdown("The same image at several sizes: the small one reads as the far prompt, the large one as the near prompt.")
 cols = st.columns([1, 2, 4])
 for col, size in zip(cols, (40, 120, 360)):

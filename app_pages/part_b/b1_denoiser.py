@@ -5,8 +5,8 @@ import torch
 
 from lab.generate import denoise_once
 from models.bundled import DENOISER_SNAPSHOTS, WEIGHTS
-from ui.common import settings
-from ui.partb import loss_curve, bundled_model, heldout, show01
+from ui.partb import heldout, loss_curve, show01
+from ui.state import bundled_model, settings
 
 SIGMAS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0]
 # The course's epochs 1 and 5 are passes 13 and 65 over the bundled digits (models/weights/denoiser.md); the last

@@ -3,11 +3,12 @@
 import streamlit as st
 
 from lab.images import gif_bytes, grid
-from models.bundled import PROMPTS, WEIGHTS
-from ui.common import settings
-from ui.partb import (GENERATOR_GAMMA, GENERATORS, class_columns, default_steps, generator_choices, labelled_grid, loss_curve,
-                      sample_model, show01)
+from models.bundled import WEIGHTS
+from models.classes import PROMPTS
+from serving.defaults import GENERATOR_GAMMA, GENERATORS, generator_steps
+from ui.partb import class_columns, generator_choices, labelled_grid, loss_curve, show01
 from ui.results import describe, download_row
+from ui.state import generator_samples, settings
 
 st.title("Part B 2 · Diffusion and flow matching from scratch")
 st.markdown("The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
@@ -20,9 +21,9 @@ classes = config["condition"] == "class"
 c = st.columns(3)
 gamma = c[0].slider("CFG scale γ", 0.0, 10.0, GENERATOR_GAMMA, 0.5, key="b2_gamma", disabled=not classes)
 steps = c[1].select_slider("Sampling steps", [10, 30, 50, 100, 300] if config["experiment"] == "ddpm" else [5, 10, 20, 50, 100],
-                           default_steps(config), key="b2_steps")  # fmt: skip
+                           generator_steps(config), key="b2_steps")  # fmt: skip
 describe(model=name, gamma=gamma, steps=steps)
-images, frames = sample_model(source, gamma, steps, s.seed)
+images, frames = generator_samples(source, gamma, steps, s.seed)
 if classes:  # a column per class, headed by its name
     st.subheader(f"4 samples per class ({steps} steps)")
     names = list(PROMPTS[config.get("dataset", "mnist")])

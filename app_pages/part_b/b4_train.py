@@ -4,11 +4,11 @@ from functools import partial
 
 import streamlit as st
 
-import lab.train
-from lab.jobs import RunLimit
 from lab.train import PART_A_BACKEND, course_config
-from ui.common import page_waits
-from ui.training import checkpoint_every_s, follow_link, live_view, manager, owner_id
+from serving.jobs import RunLimit
+from ui.messages import page_waits
+from ui.state import checkpoint_every_s, cuda_elsewhere, manager, owner_id
+from ui.training import follow_link, live_view
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -35,7 +35,8 @@ with st.form("train_form"):
     lr = c[3].select_slider("Learning rate", LEARNING_RATES, 3e-3, key="train_lr")
     every = c[5].select_slider("Preview every", [0, 20, 50, 100, 200], 50, format_func=lambda n: f"{n} steps" if n else "never",
                                key="train_sample_steps", help="a row of samples, one per class, every this many steps (a grid comes after every epoch)")  # fmt: skip
-    gpus = st.session_state.get("device") == "cuda" or lab.train.remote_gpus() > 0  # here, or the cluster's (issue 15)
+    elsewhere = cuda_elsewhere()  # a GPU of the Ray cluster that trains the runs, though this machine has none
+    gpus = st.session_state.get("device") == "cuda" or elsewhere
     device = c[4].selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
@@ -43,7 +44,8 @@ if start:
     condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
     extra = PART_A_BACKEND if experiment == PART_A else {}
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
-                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, sample_every_steps=every, checkpoint_every_s=checkpoint_every_s(), **extra)  # fmt: skip
+                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, sample_every_steps=every, checkpoint_every_s=checkpoint_every_s(),
+                           cuda_elsewhere=elsewhere, **extra)  # fmt: skip
     try:
         st.session_state["train_pick"] = m.submit(owner, config).id  # the page shows the run just started
     except RunLimit as e:

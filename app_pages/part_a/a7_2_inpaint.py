@@ -4,9 +4,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import canvas_strokes, current_backend, mask_overlay, page_waits, pick_test_image, prompt_input, rgb, settings, show, uploaded_image
+from serving.defaults import INPAINT_MASK, MASKS, default_prompts, preset_mask
+from serving.requests import Inpaint, pack
 from ui.controls import equation, gamma_slider
-from ui.runs import MASKS, Run, default_prompts, preset_mask, run
+from ui.display import mask_overlay, rgb, show
+from ui.inputs import canvas_strokes, pick_test_image, prompt_input, uploaded_image
+from ui.messages import page_waits
+from ui.progress import result
+from ui.state import current_backend, settings
 
 st.title("1.7.2 · Inpainting")
 st.markdown("The mask (magenta) is where new content goes; everywhere else the original is kept, noised to each step's level.")
@@ -16,7 +21,7 @@ s, den = settings(), current_backend()
 _, H, W = den.image_shape
 c1, c2 = st.columns(2)
 source = c1.radio("Image", ["test image", "upload"], horizontal=True, key="inpaint_source")
-kind = c2.radio("Mask", [*MASKS, "draw"], horizontal=True, key="inpaint_mask")
+kind = c2.radio("Mask", [*MASKS, "draw"], index=list(MASKS).index(INPAINT_MASK), horizontal=True, key="inpaint_mask")
 x0 = pick_test_image() if source == "test image" else uploaded_image("Upload an image", key="inpaint_upload")
 if x0 is None:
     page_waits()
@@ -36,7 +41,7 @@ with c3:
     prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
 with c4:
     gamma = gamma_slider("inpaint_gamma")
-res = run(Run("inpaint", s.backend, s.device, s.seed, (prompt,), gamma, image=Run.pack(x0), mask=Run.pack(mask)), st.progress(0.0))
+res = result(Inpaint(s.backend, s.device, s.seed, image=pack(x0), mask=pack(mask), prompt=prompt, scale=gamma), st.progress(0.0))
 m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
 show(torch.cat([rgb(x0), mask_overlay(torch.full_like(rgb(x0), -0.6), m, 1.0), mask_overlay(rgb(x0), m), rgb(res.images)]),
      ["original", "mask (magenta)", "to replace", "inpainted"])  # fmt: skip

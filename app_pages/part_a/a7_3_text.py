@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from ui.common import current_backend, pick_test_image
+from serving.defaults import default_prompts
 from ui.controls import equation
-from ui.runs import default_prompts
-from ui.views import SDEDIT_EQUATION, sdedit_view
+from ui.inputs import pick_test_image
+from ui.sdedit_view import SDEDIT_EQUATION, sdedit_view
+from ui.state import current_backend
 
 st.title("1.7.3 · Text-conditional image-to-image")
 st.markdown("SDEdit guided by a prompt: the image drifts towards the prompt as i_start gets smaller.")

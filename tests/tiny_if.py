@@ -1,8 +1,8 @@
-"""Tiny DeepFloyd-IF-architecture pipelines, built offline from configs, saved in the diffusers folder layout.
+"""Test fixtures: tiny DeepFloyd-IF-architecture pipelines, built offline from configs, saved in the diffusers layout.
 
 The real weights cannot be downloaded here (SPEC); these folders have the same layout and component classes
 (``IFPipeline``: UNet, T5 encoder, T5 tokenizer, DDPMScheduler; ``IFSuperResolutionPipeline``: the same plus
-the image-noising scheduler), so ``models.deepfloyd_loading`` loads them through exactly the code path that a
+the image-noising scheduler), so ``models.deepfloyd.loading`` loads them through exactly the code path that a
 user's local folder takes. Random weights: the outputs are noise-like, the shapes and the plumbing are real.
 """
 
@@ -14,7 +14,7 @@ import torch
 from diffusers import DDPMScheduler, IFPipeline, IFSuperResolutionPipeline, UNet2DConditionModel
 from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-from models.deepfloyd import IF_SCHEDULER_CONFIG, tiny_unet_config
+from models.deepfloyd.denoiser import IF_SCHEDULER_CONFIG
 
 WORDS = (
     "a high quality photo of dog an oil painting snowy mountain village man wearing hat rocket ship old people "
@@ -23,6 +23,19 @@ WORDS = (
 # stage II-style schedulers: the image-noising one (adds noise_level to the upscaled image) and the sampling one
 IF_II_NOISING_CONFIG = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2", "variance_type": "fixed_small"}
 IF_II_SCHEDULER_CONFIG = IF_SCHEDULER_CONFIG | {"thresholding": True, "sample_max_value": 1.0}
+
+
+def tiny_unet_config(sample_size: int = 64, text_dim: int = 64) -> dict:
+    """A tiny UNet2DConditionModel config of DeepFloyd IF's architecture, for tests and benchmarks (SPEC)."""
+    return dict(
+        sample_size=sample_size, in_channels=3, out_channels=6, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        cross_attention_dim=32, encoder_hid_dim=text_dim, attention_head_dim=8, addition_embed_type="text",
+        addition_embed_type_num_heads=2, cross_attention_norm="group_norm", resnet_time_scale_shift="scale_shift",
+        act_fn="gelu",
+    )  # fmt: skip
 
 
 def tiny_tokenizer() -> T5Tokenizer:

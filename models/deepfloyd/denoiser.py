@@ -3,7 +3,7 @@
 The UNet is called as the course calls it, ``unet(x_t, t, encoder_hidden_states=prompt_embeds)``, and
 returns (B, 6, H, W): channels 0-2 the noise estimate, 3-5 the variance output of the "learned_range"
 scheduler (SPEC). Prompts are T5 embeddings, looked up by prompt text in a ``PromptEmbeddings`` store (memory,
-disk cache, T5 on demand; ``models.embeddings``). Loading the real model: ``models.deepfloyd_loading``.
+disk cache, T5 on demand; ``models.embeddings``). Loading the real model: ``models.deepfloyd.loading``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from models.deepfloyd_errors import oom_guard
+from models.backend import Denoiser
+from models.deepfloyd.errors import oom_guard
 from models.embeddings import PromptEmbeddings
 from models.schedules import make_alphas_cumprod
 
@@ -28,20 +29,7 @@ IF_SCHEDULER_CONFIG = {
 }
 
 
-def tiny_unet_config(sample_size: int = 64, text_dim: int = 64) -> dict:
-    """A tiny UNet2DConditionModel config of DeepFloyd IF's architecture, for tests and benchmarks (SPEC)."""
-    return dict(
-        sample_size=sample_size, in_channels=3, out_channels=6, layers_per_block=1, block_out_channels=(32, 64),
-        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
-        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
-        cross_attention_dim=32, encoder_hid_dim=text_dim, attention_head_dim=8, addition_embed_type="text",
-        addition_embed_type_num_heads=2, cross_attention_norm="group_norm", resnet_time_scale_shift="scale_shift",
-        act_fn="gelu",
-    )  # fmt: skip
-
-
-class IFDenoiser:
+class IFDenoiser(Denoiser):
     """An IF-architecture UNet (6 output channels) with its prompt embeddings, as a ``lab.Denoiser``."""
 
     variance_type = "learned_range"

@@ -28,11 +28,11 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from lab.checkpoint import checkpoint_step
 from lab.train import TrainConfig, read_history, resumed_config
-
-ROOT = Path(__file__).resolve().parents[1]  # the training process runs from here, to import lab
+from serving.settings import ROOT
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
 RECENT = 20  # steps: the window of a run's current pace (its ETA, its images/s)
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
@@ -101,10 +101,10 @@ class ChildFailed(RuntimeError):
 
 
 def _events_of_child(job: Job, resume: bool):
-    """Train job in its own process (`python -m lab._train_child`: the server's threads and the training never wait
+    """Train job in its own process (`python -m serving.train_child`: the server's threads and the training never wait
     for each other on the GIL) and yield its events. Stop is passed on; a process that dies without a word
     (killed, out of memory) is an error."""
-    args = [sys.executable, "-m", "lab._train_child", str(job.run_dir.resolve()), json.dumps(job.config.to_dict())]
+    args = [sys.executable, "-m", "serving.train_child", str(job.run_dir.resolve()), json.dumps(job.config.to_dict())]
     args += ["--resume"] if resume else []
     job.run_dir.mkdir(parents=True, exist_ok=True)
     with open(job.run_dir / "train.log", "ab") as log:
@@ -159,9 +159,11 @@ def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
 class JobManager:
     """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
 
-    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None):
+    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None,
+                 cuda_elsewhere: Callable[[], bool] = lambda: False):  # fmt: skip
         self.root = Path(root)
         self.events = events or _events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
+        self.cuda_elsewhere = cuda_elsewhere  # whether runs may ask for cuda that this machine lacks (a Ray cluster's GPU)
         self.max_running = max_running
         self.max_per_owner = max_per_owner  # runs one browser may have queued or running at once
         self._jobs: dict[str, Job] = {}
@@ -220,7 +222,7 @@ class JobManager:
 
     def submit(self, owner: str, config: TrainConfig) -> Job:
         """Queue a new run for owner; it starts as soon as a slot is free and its turn comes (RunLimit: too many)."""
-        config = config.validate()
+        config = config.validate(self.cuda_elsewhere())
         self._check_limit(owner)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         job = Job(job_id, owner, config, self.root / job_id)
@@ -237,7 +239,7 @@ class JobManager:
         if not job.finished or job.status == "done":
             raise ValueError(f"run {job_id} is {job.status}: only a stopped or failed run can be resumed")
         self._check_limit(job.owner)
-        job.config = resumed_config(job.config, changes)
+        job.config = resumed_config(job.config, changes, self.cuda_elsewhere())
         from_checkpoint = self.has_checkpoint(job_id)
         job.status, job.error, job.resumes = "queued", None, job.resumes + 1
         job.steps = job.steps if from_checkpoint else []

@@ -5,7 +5,7 @@ diffusers' own ``IFPipeline.from_pretrained`` with the text encoder, safety chec
 (the course's way [1]). fp16 on CUDA, fp32 on a CPU with an ``IFSpeedWarning``; model CPU offload and attention
 slicing as set. T5 is loaded only to encode prompts that are not cached, and freed after. Stage II
 (``IFSuperResolutionPipeline``, 64 -> 256) is loaded on demand by the same rules. Every failure is an
-``IFUnavailable`` whose message names the fix (``models.deepfloyd_errors``).
+``IFUnavailable`` whose message names the fix (``models.deepfloyd.errors``).
 
 References:
     [1] CS180 Project 5 notebook; diffusers' DeepFloyd IF docs (IFPipeline, enable_model_cpu_offload).
@@ -24,12 +24,12 @@ import huggingface_hub
 import torch
 from diffusers import IFPipeline, IFSuperResolutionPipeline
 
-from models.deepfloyd import IFDenoiser
-from models.deepfloyd_errors import (
+from models.deepfloyd.denoiser import IFDenoiser
+from models.deepfloyd.errors import (
     PINS, IFModelNotFound, IFNotConfigured, IFUnavailable, explain_load_error, missing_package, oom_guard,
 )  # fmt: skip
-from models.deepfloyd_settings import (
-    ENV, STAGE1_IDS, STAGE2_IDS, IFSettings, choose_device, choose_dtype, has_package, is_local, load_settings,
+from models.deepfloyd.settings import (
+    ENV, STAGE1_IDS, STAGE2_IDS, IFSettings, choose_device, choose_dtype, has_package, is_local,
     text_encoder_source, tokenizer_loadable, use_offload,
 )  # fmt: skip
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
@@ -202,9 +202,8 @@ def _every_failure_explained(what: str, env: str):
 
 
 @_every_failure_explained("DeepFloyd IF stage I", ENV["model"])
-def load_stage1(settings: IFSettings | None = None) -> IFDenoiser:
+def load_stage1(settings: IFSettings) -> IFDenoiser:
     """DeepFloyd IF stage I as a lab ``Denoiser``, prompts from the cache, the .pth, or T5 on demand."""
-    settings = load_settings() if settings is None else settings
     if settings.model is None:
         ids = f"{STAGE1_IDS[0]} (or IF-I-L-v1.0, IF-I-M-v1.0)"
         raise IFNotConfigured("DeepFloyd IF is off.", f"set {ENV['model']} to {ids} or to a local folder.")

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from ui.common import current_backend, pick_test_image
+from serving.defaults import default_prompts
 from ui.controls import equation
-from ui.runs import default_prompts
-from ui.views import SDEDIT_EQUATION, sdedit_view
+from ui.inputs import pick_test_image
+from ui.sdedit_view import SDEDIT_EQUATION, sdedit_view
+from ui.state import current_backend
 
 st.title("1.7 · Image-to-image translation (SDEdit)")
 st.markdown("The more noise (smaller i_start), the more the model invents; the less, the closer to the original.")

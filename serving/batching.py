@@ -63,7 +63,7 @@ class LoopBatcher:
         if quantum < 1 or max_rows < quantum or max_rows % quantum:
             raise ValueError(f"max_rows must be a positive multiple of quantum, got max_rows {max_rows}, quantum {quantum}")
         self.denoiser, self.max_rows, self.quantum = denoiser, max_rows, quantum
-        self.row_timesteps = bool(getattr(denoiser, "row_timesteps", False))
+        self.row_timesteps = denoiser.row_timesteps
         self.threads = threads or torch.get_num_threads()  # the model's torch threads (torch's default: the cores)
         self.lock = device_lock(denoiser.device)
         self.stats = {"steps": 0, "model_calls": 0, "rows": 0, "padded_rows": 0, "most_loops": 0}

@@ -1,20 +1,19 @@
-"""Part A on Ray Serve (issue 15): when DIFFUSION_LAB_CLUSTER is set, the room sends each computation to a Serve
-deployment of its backend instead of computing it in this process. Imported only then (ui/room.py).
+"""Part A on Ray Serve: when DIFFUSION_LAB_CLUSTER is set, the room sends each computation to a Serve deployment of
+its backend instead of computing it in this process. Imported only then (serving.room).
 
 A deployment per (bundled backend, device), shared by every app replica of the cluster (found by name; the first
-replica that needs it deploys it). Its entry point takes a frozen ``ui.runs.Run`` and returns its ``Result``:
+replica that needs it deploys it). Its entry point takes a frozen ``serving.requests.Request`` and returns its
+``Result``:
 
 - identical requests are computed once across app replicas (in flight: joined; finished: a bytes-bounded cache), as
   each replica's own compute queue does for its browsers;
 - the others are grouped by Serve's dynamic batching (``@serve.batch``: up to DIFFUSION_LAB_SERVE_BATCH requests, or
   what arrived within DIFFUSION_LAB_SERVE_WAIT_MS), and a batch's loops run as one through the replica's
-  ``lab.batching.LoopBatcher``: one model call per step for all of them (batches in flight at once share the calls
-  too), on the same fast path, padding and therefore the same bits as the in-process room.
+  ``serving.batching.LoopBatcher``: one model call per step for all of them (batches in flight at once share the
+  calls too), on the same fast path, padding and therefore the same bits as the in-process room.
 
-Settings (environment variables, with the room's: ui/room.py): DIFFUSION_LAB_SERVE_REPLICAS (1 per backend),
-DIFFUSION_LAB_SERVE_BATCH (32), DIFFUSION_LAB_SERVE_WAIT_MS (10), DIFFUSION_LAB_SERVE_CPUS (1: CPUs, and torch
-threads, of a replica; a replica on cuda asks for a GPU too). DeepFloyd IF and a browser's own trained runs stay in the
-app's process.
+Settings: serving.settings.ClusterSettings (replicas, batch size and wait, CPUs of a replica; a replica on cuda asks
+for a GPU too) and the room's. DeepFloyd IF and a browser's own trained runs stay in the app's process.
 """
 
 from __future__ import annotations
@@ -22,47 +21,43 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import ray.exceptions
 import torch
 from ray import serve
 
-from lab.batching import LoopBatcher
-from lab.cluster import RUNTIME_ENV, connect
-from models.bundled import BACKENDS
-from ui.runs import Result, Run, compute
+from models.bundled import BACKENDS, load_backend
+from serving.batching import LoopBatcher
+from serving.cluster import RUNTIME_ENV, connect
+from serving.queue import ResultsStore
+from serving.requests import Request, Result, compute
+from serving.settings import ClusterSettings, RoomSettings
 
 
 @serve.deployment
 class PartA:
     """One backend's Part A computations for the whole cluster (see the module docstring)."""
 
-    def __init__(self, backend: str, device: str, settings):
-        from models.bundled import load_backend
-
-        threads = max(1, int(settings.serve_cpus))
+    def __init__(self, backend: str, device: str, settings: RoomSettings, cluster: ClusterSettings):
+        threads = max(1, int(cluster.serve_cpus))
         torch.set_num_threads(threads)
         self.den = load_backend(backend, device)
-        fast = self.den.for_inference() if settings.fast and hasattr(self.den, "for_inference") else None
-        self.batcher = None if fast is None else LoopBatcher(fast, max_rows=settings.batch_rows, quantum=settings.batch_quantum, threads=threads)
-        self.pool = ThreadPoolExecutor(settings.serve_batch * 4, thread_name_prefix="part-a")
-        self.max_bytes = settings.results_mb << 20
-        self.results: OrderedDict[Run, Result] = OrderedDict()
-        self.bytes = 0
-        self.inflight: dict[Run, asyncio.Future] = {}
+        self.batcher = LoopBatcher(self.den.for_inference(), max_rows=settings.batch_rows, quantum=settings.batch_quantum,
+                                   threads=threads) if settings.fast else None  # fmt: skip
+        self.pool = ThreadPoolExecutor(cluster.serve_batch * 4, thread_name_prefix="part-a")
+        self.results = ResultsStore(settings.results_mb << 20, sizeof=lambda result: result.nbytes)  # one event loop: no lock
+        self.inflight: dict[Request, asyncio.Future] = {}
         self.counts = {"requests": 0, "computed": 0, "joined": 0, "cached": 0}
         self.batch_sizes: list[int] = []
-        self.compute_batch.set_max_batch_size(settings.serve_batch)
-        self.compute_batch.set_batch_wait_timeout_s(settings.serve_wait_ms / 1000)
+        self.compute_batch.set_max_batch_size(cluster.serve_batch)
+        self.compute_batch.set_batch_wait_timeout_s(cluster.serve_wait_ms / 1000)
 
-    async def __call__(self, cfg: Run) -> Result:
+    async def __call__(self, cfg: Request) -> Result:
         self.counts["requests"] += 1
         if cfg in self.results:
-            self.results.move_to_end(cfg)
             self.counts["cached"] += 1
-            return self.results[cfg]
+            return self.results.get(cfg)
         if cfg in self.inflight:
             self.counts["joined"] += 1
             return await asyncio.shield(self.inflight[cfg])
@@ -72,7 +67,7 @@ class PartA:
             result = await self.compute_batch(cfg)
             if isinstance(result, BaseException):
                 raise result
-            self._store(cfg, result)
+            self.results.put(cfg, result)
             future.set_result(result)
             return result
         except BaseException as e:
@@ -82,26 +77,17 @@ class PartA:
             del self.inflight[cfg]
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01, max_concurrent_batches=8)
-    async def compute_batch(self, cfgs: list[Run]) -> list:
+    async def compute_batch(self, cfgs: list[Request]) -> list:
         """A batch of distinct requests: their loops run together (one model call per step); each result or error."""
         self.batch_sizes.append(len(cfgs))
         self.counts["computed"] += len(cfgs)
         loop = asyncio.get_running_loop()
         return await asyncio.gather(*(loop.run_in_executor(self.pool, self._compute, cfg) for cfg in cfgs), return_exceptions=True)
 
-    def _compute(self, cfg: Run) -> Result:
+    def _compute(self, cfg: Request) -> Result:
         if self.batcher is None:
             return compute(cfg, self.den)
         return compute(cfg, self.batcher.denoiser, None, self.batcher.run)
-
-    def _store(self, cfg: Run, result: Result) -> None:
-        if result.nbytes > self.max_bytes:
-            return
-        self.results[cfg] = result
-        self.bytes += result.nbytes
-        while self.bytes > self.max_bytes:
-            _, evicted = self.results.popitem(last=False)
-            self.bytes -= evicted.nbytes
 
     def stats(self) -> dict:
         """What this replica did: requests, computed / joined / cached, the batch sizes Serve formed, model calls."""
@@ -115,9 +101,9 @@ def app_name(backend: str, device: str) -> str:
 class PartAOnRay:
     """The room's way to Ray Serve: the deployment handle of each backend, deployed on first use."""
 
-    def __init__(self, settings):
-        self.settings = settings
-        connect(settings.cluster)
+    def __init__(self, settings: RoomSettings, cluster: ClusterSettings):
+        self.settings, self.cluster = settings, cluster
+        connect(cluster.cluster)
         self._handles: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
@@ -139,13 +125,13 @@ class PartAOnRay:
             return serve.get_app_handle(name)
         except Exception:  # noqa: BLE001  (Serve says "not found" in several ways across versions)
             pass
-        s = self.settings
-        options = {"num_cpus": s.serve_cpus, "num_gpus": 1 if device.startswith("cuda") else 0, "runtime_env": RUNTIME_ENV}
-        deployment = PartA.options(num_replicas=s.serve_replicas, max_ongoing_requests=max(64, 4 * s.serve_batch), ray_actor_options=options)
+        c = self.cluster
+        options = {"num_cpus": c.serve_cpus, "num_gpus": 1 if device.startswith("cuda") else 0, "runtime_env": RUNTIME_ENV}
+        deployment = PartA.options(num_replicas=c.serve_replicas, max_ongoing_requests=max(64, 4 * c.serve_batch), ray_actor_options=options)
         serve.start(proxy_location="Disabled")
-        return serve.run(deployment.bind(backend, device, s), name=name, route_prefix=None)
+        return serve.run(deployment.bind(backend, device, self.settings, c), name=name, route_prefix=None)
 
-    def compute(self, cfg: Run) -> Result:
+    def compute(self, cfg: Request) -> Result:
         try:
             return self.handle(cfg.backend, cfg.device).remote(cfg).result()
         except ray.exceptions.RayTaskError as e:  # the computation's own error (bad input...), as it said it

@@ -1,12 +1,12 @@
-"""Training runs on a Ray cluster (issue 15): one job manager for the cluster, each run a Ray task on a node that has
-what it asks for, run folders on a path every node and every app replica sees (DIFFUSION_LAB_RUNS).
+"""Training runs on a Ray cluster: one job manager for the cluster, each run a Ray task on a node that has what it
+asks for, run folders on a path every node and every app replica sees (DIFFUSION_LAB_RUNS).
 
-Imported only when DIFFUSION_LAB_CLUSTER is set (ui/training.py): without it nothing of Ray is imported.
+Imported only when DIFFUSION_LAB_CLUSTER is set (ui.state.manager): without it nothing of Ray is imported.
 
 - ``train_task``: ``lab.train.train`` as a Ray streaming-generator task (``num_cpus``, and a GPU when the run asks
-  for cuda). Its events come back as ``lab._train_child``'s do; a stop is a file in the run folder that the task
+  for cuda). Its events come back as ``serving.train_child``'s do; a stop is a file in the run folder that the task
   checks at every step (it then checkpoints and ends, as a stopped process does).
-- ``events_on_ray``: ``lab.jobs.JobManager``'s executor for such tasks. A task that raises fails its run with the
+- ``events_on_ray``: ``serving.jobs.JobManager``'s executor for such tasks. A task that raises fails its run with the
   error; a worker that dies (killed, out of memory, its node lost) fails it with a message that says to resume, and
   a resume goes on from the run's last checkpoint, on whichever node has room.
 - ``JobsActor``: a ``JobManager`` in a detached actor named after the runs folder: every app replica submits, lists,
@@ -26,8 +26,10 @@ from pathlib import Path
 import ray
 import ray.exceptions
 
-from lab.cluster import NAMESPACE, RUNTIME_ENV, use_cluster_gpus
-from lab.jobs import ChildFailed, Job, JobManager
+from lab.train import TrainConfig
+from serving.cluster import NAMESPACE, RUNTIME_ENV, cluster_gpus
+from serving.jobs import ChildFailed, Job, JobManager
+from serving.train_child import job_events
 
 STOP_FILE = "stop"  # in a run's folder: the run checkpoints and ends at its next step
 
@@ -37,16 +39,13 @@ def train_task(run_dir: str, config: dict, resume: bool, threads: int):
     """Train on this node, yielding lab.train's events without tensors (the first says where it runs)."""
     import torch
 
-    from lab._train_child import job_events
-    from lab.train import TrainConfig
-
     torch.set_num_threads(max(1, threads))
     yield {"kind": "node", "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
     yield from job_events(TrainConfig.from_dict(config), run_dir, resume, (Path(run_dir) / STOP_FILE).exists)
 
 
 def events_on_ray(job: Job, resume: bool, cpus: float = 1):
-    """lab.jobs' executor: the run as a Ray task with the resources it needs; its events, as a process's."""
+    """serving.jobs' executor: the run as a Ray task with the resources it needs; its events, as a process's."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     stop_file = job.run_dir / STOP_FILE
     stop_file.unlink(missing_ok=True)
@@ -86,11 +85,11 @@ def _pass_stop_on(job: Job, stop_file: Path, ended: threading.Event) -> None:
 
 @ray.remote
 class JobsActor:
-    """The cluster's job manager (a lab.jobs.JobManager whose runs are Ray tasks); app replicas call ``call``."""
+    """The cluster's job manager (a serving.jobs.JobManager whose runs are Ray tasks); app replicas call ``call``."""
 
     def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float):
-        use_cluster_gpus()  # a cuda run is checked against the cluster's GPUs, not this actor's node
-        self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus))
+        self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus),
+                                  cuda_elsewhere=lambda: cluster_gpus() > 0)  # a cuda run is checked against the cluster's GPUs
 
     def call(self, method: str, *args, **kwargs):
         return getattr(self.manager, method)(*args, **kwargs)
@@ -105,7 +104,7 @@ def actor_name(root: Path) -> str:
 
 
 class ClusterJobManager:
-    """An app replica's job manager on a cluster: lab.jobs.JobManager's methods, answered by the cluster's JobsActor
+    """An app replica's job manager on a cluster: serving.jobs.JobManager's methods, answered by the cluster's JobsActor
     (created by the first replica that asks, with its limits; found by the others)."""
 
     def __init__(self, root: str | Path, max_running: int = 1, max_per_owner: int = 2, cpus: float = 1):

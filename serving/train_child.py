@@ -1,4 +1,4 @@
-"""The training process of a job (lab.jobs): ``python -m lab._train_child RUN_DIR CONFIG_JSON [--resume]``.
+"""The training process of a job (serving.jobs): ``python -m serving.train_child RUN_DIR CONFIG_JSON [--resume]``.
 
 Runs lab.train.train and writes its events (no tensors) to stdout, one JSON object per line. The run stops at the
 next step with a checkpoint on "stop" on stdin, on stdin closing or stdout breaking (the server went away, killed or
@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from lab.train import RESUMABLE, TrainConfig, train
+from serving.settings import training_settings
 
 
 def job_events(config: TrainConfig, run_dir, resume: bool, stop):
     """lab.train.train's events for a job, as plain data (no tensors, paths as text): what a process writes and a Ray
-    task (lab.cluster_jobs) yields; the job's settings now are those a resume may change."""
+    task (serving.cluster_jobs) yields; the job's settings now are those a resume may change."""
     changes = {k: getattr(config, k) for k in RESUMABLE}
     for event in train(config, run_dir, resume=resume, changes=changes, stop=stop):
         yield {k: str(v) if isinstance(v, Path) else v for k, v in event.items() if k not in ("samples", "config")}
@@ -32,8 +33,9 @@ def job_events(config: TrainConfig, run_dir, resume: bool, stop):
 
 def main(argv: list[str]) -> int:
     run_dir, config, resume = argv[0], TrainConfig.from_dict(json.loads(argv[1])), "--resume" in argv[2:]
-    if os.environ.get("DIFFUSION_LAB_TRAIN_THREADS"):
-        torch.set_num_threads(int(os.environ["DIFFUSION_LAB_TRAIN_THREADS"]))
+    threads = training_settings().train_threads
+    if threads:
+        torch.set_num_threads(threads)
     stop = threading.Event()
 
     def watch_stdin() -> None:

@@ -1,117 +1,60 @@
 """Settings of the DeepFloyd IF backend, and its status for the app's sidebar (without loading anything heavy).
 
-Each setting comes from an environment variable, else from the ``[deepfloyd]`` table of a TOML config file
-(``DIFFUSION_LAB_CONFIG``, else ``diffusion-lab.toml`` in the working directory), else its default:
-
-    DIFFUSION_LAB_IF_MODEL            stage I: DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, IF-I-M-v1.0) or a local folder
-    DIFFUSION_LAB_IF_STAGE2           stage II (64 -> 256): DeepFloyd/IF-II-L-v1.0 (or IF-II-M-v1.0) or a folder
-    DIFFUSION_LAB_IF_TEXT_ENCODER     where T5 comes from: auto (stage I's), a hub id or folder, or none
-    DIFFUSION_LAB_IF_EMBEDDINGS       a course .pth of precomputed prompt embeddings, imported at load
-    DIFFUSION_LAB_DEVICE              auto, cpu, cuda, cuda:1, ...
-    DIFFUSION_LAB_IF_OFFLOAD          model CPU offload: auto (on for GPUs under 24 GiB), on, off
-    DIFFUSION_LAB_IF_ATTENTION_SLICING  on / off
-    DIFFUSION_LAB_CACHE               cache folder for prompt embeddings (default ~/.cache/diffusion-lab)
-
-The hub token is never a setting: huggingface_hub reads HF_TOKEN or the token saved by ``hf auth login``.
+``IFSettings`` declares each setting with its environment variable (``serving.settings`` reads them, from the
+environment, else from the ``[deepfloyd]`` table of a TOML config file, else the default; docs/operating.md lists
+them). The hub token is never a setting: huggingface_hub reads HF_TOKEN or the token saved by ``hf auth login``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 
 import huggingface_hub
 from huggingface_hub import constants as hub_constants
 import torch
 
-from models.deepfloyd_errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
+from models.deepfloyd.errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
+from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
 
 STAGE1_IDS = ("DeepFloyd/IF-I-XL-v1.0", "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
 STAGE2_IDS = ("DeepFloyd/IF-II-L-v1.0", "DeepFloyd/IF-II-M-v1.0")
-CONFIG_ENV, CONFIG_FILE = "DIFFUSION_LAB_CONFIG", "diffusion-lab.toml"
-ENV = {
-    "model": "DIFFUSION_LAB_IF_MODEL", "stage2": "DIFFUSION_LAB_IF_STAGE2",
-    "text_encoder": "DIFFUSION_LAB_IF_TEXT_ENCODER", "embeddings": "DIFFUSION_LAB_IF_EMBEDDINGS",
-    "device": "DIFFUSION_LAB_DEVICE", "offload": "DIFFUSION_LAB_IF_OFFLOAD",
-    "attention_slicing": "DIFFUSION_LAB_IF_ATTENTION_SLICING", "cache_dir": "DIFFUSION_LAB_CACHE",
-}  # fmt: skip
 OFFLOAD_BELOW_GIB = 24  # "auto" offloads on GPUs with less memory: stage I XL (8.6 GB) + T5-XXL (9.5 GB) fp16
-TRUE, FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
-OFFLOAD = {"auto": "auto", "on": "on", "off": "off"} | dict.fromkeys(TRUE, "on") | dict.fromkeys(FALSE[:-1], "off")
+
+
+def variable(name: str, default, doc: str, takes: str):
+    """A setting read from environment variable ``name`` (``takes``: the values it accepts, for its messages)."""
+    return field(default=default, metadata={"env": name, "doc": doc, "takes": takes})
 
 
 @dataclass(frozen=True)
 class IFSettings:
-    model: str | None = None  # stage I: hub id or local folder in the diffusers layout; None: IF is off
-    stage2: str | None = None  # stage II: hub id or local folder; None: no upsampling
-    text_encoder: str | None = "auto"  # T5: "auto" (stage I's source, if it has one), a hub id, a folder; None: off
-    embeddings: str | None = None  # a course .pth (dict prompt -> tensor) imported at load; None: none
-    device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
-    offload: str = "auto"  # model CPU offload: "auto" (on for GPUs under OFFLOAD_BELOW_GIB), "on", "off"
-    attention_slicing: bool = False  # compute attention in slices: less memory, slower
-    cache_dir: str = "~/.cache/diffusion-lab"  # prompt embeddings cache (safetensors), shared by all IF sizes
+    model: str | None = variable("DIFFUSION_LAB_IF_MODEL", None, "stage I: DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, "
+                                 "IF-I-M-v1.0), or a local folder in the diffusers layout; unset: IF is off", "optional")
+    stage2: str | None = variable("DIFFUSION_LAB_IF_STAGE2", None, "stage II (64 -> 256 px, the sampling page's optional "
+                                  "upsampling): DeepFloyd/IF-II-L-v1.0 (or IF-II-M-v1.0) or a folder; unset: off", "optional")
+    text_encoder: str | None = variable("DIFFUSION_LAB_IF_TEXT_ENCODER", "auto", "where T5 comes from: auto (stage I's "
+                                        "source), a hub id or folder, or none (cached and imported prompts only)", "optional")
+    embeddings: str | None = variable("DIFFUSION_LAB_IF_EMBEDDINGS", None, "a course .pth of precomputed prompt "
+                                      "embeddings (a dict prompt -> tensor), imported at load", "optional")
+    device: str = variable("DIFFUSION_LAB_DEVICE", "auto", "IF's device: auto (CUDA if there is one), cpu, cuda, cuda:1 ...", "device")
+    offload: str = variable("DIFFUSION_LAB_IF_OFFLOAD", "auto", "model CPU offload: auto (on for GPUs under 24 GiB), on, off", "auto_on_off")
+    attention_slicing: bool = variable("DIFFUSION_LAB_IF_ATTENTION_SLICING", False, "compute attention in slices: less "
+                                       "memory, slower (on / off)", "on_off")
+    cache_dir: str = variable("DIFFUSION_LAB_CACHE", "~/.cache/diffusion-lab", "the prompt-embedding cache (safetensors), "
+                              "shared by all IF sizes", "folder")
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
+
+
+ENV = {f.name: f.metadata["env"] for f in fields(IFSettings) if "env" in f.metadata}  # field -> its variable
 
 
 def is_local(source: str) -> bool:
     """A local folder (absolute, relative or ~ path that exists, or any path-looking value) rather than a hub id."""
     path = Path(source).expanduser()
     return path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1 or "\\" in source
-
-
-def _parse(name: str, value, where: str):
-    """A setting's value from a string (env) or a TOML value (file); IFNotConfigured names the setting."""
-    if name == "attention_slicing":
-        text = str(value).strip().lower()
-        if isinstance(value, bool) or text in TRUE + FALSE:
-            return value if isinstance(value, bool) else text in TRUE
-        raise IFNotConfigured(f"{where} is {value!r}.", f"set {where} to on or off.")
-    text = str(value).strip()
-    if name == "offload":
-        if isinstance(value, bool) or text.lower() in OFFLOAD:
-            return ("on" if value else "off") if isinstance(value, bool) else OFFLOAD[text.lower()]
-        raise IFNotConfigured(f"{where} is {value!r}.", f"set {where} to auto, on or off.")
-    if name == "device":
-        if text.lower() in ("", "auto"):
-            return "auto"
-        try:
-            torch.device(text)
-        except RuntimeError:
-            raise IFNotConfigured(f"{where} is {value!r}, not a device.", f"set {where} to auto, cpu, cuda or cuda:N.") from None  # fmt: skip
-        return text
-    if name in ("model", "stage2", "embeddings", "text_encoder"):
-        return None if text.lower() in ("", "none", "off") else text
-    return text or IFSettings.cache_dir  # cache_dir
-
-
-def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> IFSettings:
-    """Settings from the environment, then the config file, then the defaults."""
-    environ = os.environ if environ is None else environ
-    path = Path(config_file or environ.get(CONFIG_ENV) or CONFIG_FILE).expanduser()
-    table: dict = {}
-    if path.is_file():
-        try:
-            table = tomllib.loads(path.read_text()).get("deepfloyd", {})
-        except tomllib.TOMLDecodeError as e:
-            raise IFNotConfigured(f"the config file {path} is not valid TOML ({e}).", f"fix or remove {path}.") from None
-        unknown = set(table) - set(ENV)
-        if unknown:
-            raise IFNotConfigured(f"{path} [deepfloyd] has unknown keys {sorted(unknown)}.", f"use only {sorted(ENV)}.")
-    values, sources = {}, []
-    for name, var in ENV.items():
-        if var in environ:
-            values[name], where = _parse(name, environ[var], var), f"env {var}"
-        elif name in table:
-            values[name], where = _parse(name, table[name], f"{name} in {path}"), f"file {path}"
-        else:
-            continue
-        sources.append((name, where))
-    return replace(IFSettings(**values), sources=tuple(sources))
 
 
 def choose_device(setting: str = "auto") -> torch.device:
@@ -218,11 +161,8 @@ def _describe(source: str, label: str, env: str, problems: list[str]) -> str:
     return f"{source} (hub, {'cached' if cached else 'downloaded on first load'})"
 
 
-def if_status(settings: IFSettings | None = None) -> IFStatus:
+def if_status(s: IFSettings) -> IFStatus:
     """What is configured, what is missing and the fix, for the UI; loads no model and makes no network call."""
-    from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder  # light: safetensors only
-
-    s = load_settings() if settings is None else settings
     items: list[tuple[str, str]] = []
     problems: list[str] = []
     if s.model is None:

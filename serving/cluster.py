@@ -1,4 +1,4 @@
-"""The lab on a Ray cluster (issue 15): connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
+"""The lab on a Ray cluster: connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
 
 DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine or, if there is none, starts one
 (``ray start --head``: it outlives the app; ``ray stop`` ends it); any other value is a Ray address
@@ -15,7 +15,7 @@ import threading
 
 import ray
 
-from lab.jobs import ROOT
+from serving.settings import ROOT
 
 NAMESPACE = "diffusion-lab"
 RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
@@ -57,7 +57,6 @@ def connect(address: str) -> None:
                 ray.init(address="auto", **common)
         else:
             ray.init(address=address, **common)
-        use_cluster_gpus()
 
 
 def start_local_head() -> None:
@@ -68,12 +67,6 @@ def start_local_head() -> None:
 
 
 def cluster_gpus() -> int:
-    """GPUs in the cluster now (nodes come and go)."""
+    """GPUs in the cluster now (nodes come and go): a training run may ask for cuda where there is one, though the
+    app's own machine has none (lab.train.TrainConfig.validate's cuda_elsewhere)."""
     return int(ray.cluster_resources().get("GPU", 0))
-
-
-def use_cluster_gpus() -> None:
-    """Training configs may ask for cuda where the cluster has a GPU, though this process sees none (lab.train)."""
-    import lab.train
-
-    lab.train.remote_gpus = cluster_gpus

@@ -1,13 +1,18 @@
-"""Views that more than one page draws: SDEdit's controls and results (1.7, 1.7.1, 1.7.3)."""
+"""SDEdit's controls and results, drawn by three pages (1.7, 1.7.1, 1.7.3)."""
 
 from __future__ import annotations
 
 import streamlit as st
 import torch
 
-from ui.common import current_backend, prompt_input, settings, show
-from ui.controls import SDEDIT_I_START, gamma_slider, i_start_slider
-from ui.runs import SDEDIT_ROW, run_all, sdedit_row
+from lab.course import DEFAULT_PROMPT
+from serving.defaults import SDEDIT_I_START, SDEDIT_ROW
+from serving.requests import sdedit_row
+from ui.controls import gamma_slider, i_start_slider
+from ui.display import show
+from ui.inputs import prompt_input
+from ui.progress import results
+from ui.state import current_backend, settings
 
 SDEDIT_EQUATION = r"x_t = \sqrt{\bar\alpha_t}\,x_{orig} + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad t = \mathrm{strided\_timesteps}[i_{start}],\quad x_{orig}' = \mathrm{iterative\_denoise\_cfg}(x_t, i_{start}, \gamma)"
 
@@ -22,11 +27,11 @@ def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> No
         gamma = gamma_slider(f"{key}_gamma")
     with c3:
         i_start, t = i_start_slider(f"{key}_i_start", den.T, SDEDIT_I_START)
-    if (getattr(den, "prompts", None) or getattr(den, "free_text", False)) and prompt == "a high quality photo" and gamma != 1:
+    if (den.prompts or den.names) and prompt == DEFAULT_PROMPT and gamma != 1:
         st.caption("With the null prompt the conditional and unconditional estimates coincide: γ changes nothing. "
-                   f"Pick a {'name' if getattr(den, 'free_text', False) else 'class'} to guide.")
-    runs = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
-    *row, single = [r.images for r in run_all(runs, st.progress(0.0))]
+                   f"Pick a {'name' if den.names else 'class'} to guide.")
+    requests = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
+    *row, single = [r.images for r in results(requests, st.progress(0.0))]
     show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}")
     st.subheader("The course's row")
     show(torch.cat([*row, x0]), [f"i_start = {i}" for i in SDEDIT_ROW] + [tag], name=f"{tag}, the course's row")

@@ -1,11 +1,13 @@
-"""The room's compute queue: one computation per request key, started in arrival order on a bounded pool.
+"""The room's compute queue: one computation per request key, started in arrival order on a bounded pool, and the
+results store it (and a Ray Serve replica: serving.serve) keeps finished results in.
 
 A page asks for a result by a hashable key (its frozen config) and a function that computes it. As Go's
 ``singleflight.Group``, a key already queued or running is joined, not computed again: thirty browsers that ask
 for the same picture cost one computation. As a ``concurrent.futures`` pool, requests start in arrival order on
 ``workers`` threads, each caller holding a ``Ticket`` (a future with its place in line and its progress). A
 request whose callers all left before it started is set aside and, after ``grace_s``, dropped without running
-(a caller that comes back in time keeps its place). Finished results stay in an LRU cache bounded by bytes.
+(a caller that comes back in time keeps its place). Finished results stay in a ``ResultsStore``: least recently used
+first out, bounded by bytes.
 Warm-up requests (``keep``) run only when no request with a caller is waiting.
 
 ``fn(progress)`` runs on a worker thread; it may report ``progress.total`` and ``progress.done`` as it goes. This
@@ -34,7 +36,7 @@ class Progress:
 
 
 @dataclass(eq=False)
-class Request:
+class Flight:
     key: Hashable
     fn: Callable[[Progress], Any]
     seq: int  # arrival order
@@ -46,10 +48,47 @@ class Request:
     future: Future = field(default_factory=Future)
 
 
+class ResultsStore:
+    """Finished results by key, at most max_bytes of them (sizeof(value) each): the least recently used leave first.
+    Not locked: its owner holds its own lock around it (or runs on one event loop)."""
+
+    def __init__(self, max_bytes: int, sizeof: Callable[[Any], int]):
+        self.max_bytes, self.sizeof = max_bytes, sizeof
+        self._results: OrderedDict = OrderedDict()  # key -> (value, bytes), least recently used first
+        self.bytes = 0
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._results
+
+    def get(self, key: Hashable) -> Any | None:
+        """The value (now the most recently used), None if there is none."""
+        if key not in self._results:
+            return None
+        self._results.move_to_end(key)
+        return self._results[key][0]
+
+    def peek(self, key: Hashable) -> Any | None:
+        """The value, without counting as a use."""
+        return self._results[key][0] if key in self._results else None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep value, unless it alone is over the bound; evict the least recently used until within it."""
+        size = self.sizeof(value)
+        if size > self.max_bytes:
+            return
+        if key in self._results:
+            self.bytes -= self._results.pop(key)[1]
+        self._results[key] = (value, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, evicted) = self._results.popitem(last=False)
+            self.bytes -= evicted
+
+
 class Ticket:
     """One caller's hold on a request: its result, its place in line, its progress; release() when leaving."""
 
-    def __init__(self, queue: ComputeQueue, request: Request, counted: bool):
+    def __init__(self, queue: ComputeQueue, request: Flight, counted: bool):
         self.queue, self.request, self._held = queue, request, counted
 
     def position(self) -> int | None:
@@ -84,12 +123,11 @@ class ComputeQueue:
                  initializer: Callable[[], None] | None = None):  # fmt: skip
         if workers < 1 or max_bytes < 0:
             raise ValueError(f"workers must be >= 1 and max_bytes >= 0, got {workers} and {max_bytes}")
-        self.workers, self.max_bytes, self.sizeof, self.grace_s = workers, max_bytes, sizeof, grace_s
+        self.workers, self.grace_s = workers, grace_s
         self.on_compute = on_compute  # called with a key as its computation starts (a log, a test's counter)
         self.initializer = initializer  # run by each worker thread first, as ThreadPoolExecutor's (torch's threads)
-        self._results: OrderedDict = OrderedDict()  # key -> (value, bytes), least recently used first
-        self._bytes = 0
-        self._inflight: dict[Hashable, Request] = {}  # queued and running requests
+        self.results = ResultsStore(max_bytes, sizeof)
+        self._inflight: dict[Hashable, Flight] = {}  # queued and running requests
         self._last_asked = time.monotonic()  # when a caller last submitted (idle_s)
         self._cond = threading.Condition()
         self._seq = itertools.count()
@@ -105,15 +143,14 @@ class ComputeQueue:
         with self._cond:
             if not keep:
                 self._last_asked = time.monotonic()
-            if key in self._results:
-                self._results.move_to_end(key)
+            if key in self.results:
                 self.counts["cached"] += 1
-                request = Request(key, fn, -1, state="done")
-                request.future.set_result(self._results[key][0])
+                request = Flight(key, fn, -1, state="done")
+                request.future.set_result(self.results.get(key))
                 return Ticket(self, request, counted=False)
             request = self._inflight.get(key)
             if request is None:
-                request = self._inflight[key] = Request(key, fn, next(self._seq))
+                request = self._inflight[key] = Flight(key, fn, next(self._seq))
                 self._cond.notify()
             else:
                 self.counts["joined"] += 1
@@ -125,7 +162,7 @@ class ComputeQueue:
 
     def cached(self, key: Hashable) -> Any | None:
         with self._cond:
-            return self._results[key][0] if key in self._results else None
+            return self.results.peek(key)
 
     def idle_s(self) -> float:
         """Seconds since a caller last submitted a request or had one running (0 while one is queued or running):
@@ -142,29 +179,29 @@ class ComputeQueue:
 
     @property
     def cached_bytes(self) -> int:
-        return self._bytes
+        return self.results.bytes
 
     # --- the queue
 
-    def _release(self, request: Request) -> None:
+    def _release(self, request: Flight) -> None:
         with self._cond:
             self._last_asked = time.monotonic()
             request.waiters -= 1
             if request.waiters == 0 and request.state == "queued" and not request.keep:
                 request.left_at = time.monotonic()  # set aside: dropped after grace_s unless somebody comes back
 
-    def _position(self, request: Request) -> int | None:
+    def _position(self, request: Flight) -> int | None:
         with self._cond:
             if request.state != "queued":
                 return None
             return sum(1 for r in self._inflight.values() if r.state == "queued" and self._before(r, request))
 
     @staticmethod
-    def _before(a: Request, b: Request) -> bool:
+    def _before(a: Flight, b: Flight) -> bool:
         """a starts before b: requests somebody waits for first, then warm-up ones; each in arrival order."""
         return (not a.waiters, a.seq) < (not b.waiters, b.seq)
 
-    def _next(self) -> Request | None:
+    def _next(self) -> Flight | None:
         """The next request to run (under the lock); drops those nobody came back for within grace_s."""
         now, best = time.monotonic(), None
         for r in list(self._inflight.values()):
@@ -206,16 +243,5 @@ class ComputeQueue:
             with self._cond:
                 request.state = "done"
                 del self._inflight[request.key]
-                self._store(request.key, value)
+                self.results.put(request.key, value)
             request.future.set_result(value)
-
-    def _store(self, key: Hashable, value: Any) -> None:
-        """Cache value; evict the least recently used until the cache holds at most max_bytes (under the lock)."""
-        size = self.sizeof(value)
-        if size > self.max_bytes:
-            return
-        self._results[key] = (value, size)
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, (_, evicted) = self._results.popitem(last=False)
-            self._bytes -= evicted

@@ -1,0 +1,138 @@
+"""What each Part A page opens with: its prompts, CFG scale and other settings per backend, and so the requests a page
+makes when opened (``default_requests``), which the room warms at start and the Welcome page shows.
+
+The pages read their defaults from here and the room's warm-up asks for the same requests, so that a room opening a
+page together is served from the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import lab
+from lab.course import CFG_SCALE, DEFAULT_PROMPT, HYBRID_KERNEL, HYBRID_SIGMA
+from lab.filters import max_kernel_size
+from models.classes import PROMPTS
+from serving.requests import Anagram, Hybrid, Inpaint, Iterative, OneStep, Request, Sample, pack, sdedit_row
+
+SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
+SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
+ONE_STEP_TS = (250, 500, 750)  # the course's t of 1.1 to 1.3
+FORWARD_T = 500  # the t slider's start on 1.1 and 1.3
+ITERATIVE_I_START = 10  # 1.4's i_start (t = 690)
+SAMPLING_STEPS = (10, 34)  # page 0's two numbers of inference steps
+SAMPLES = 5  # 1.5 and 1.6: the course's five samples
+INPAINT_MASK = "top half"  # 1.7.2's mask as the page opens
+
+# The prompts a page starts with: the course's (free-text backends: DeepFloyd IF), or classes of a class backend
+COURSE_PROMPTS = {
+    "sampling": ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"),
+    "cfg": (DEFAULT_PROMPT,),
+    "sdedit": (DEFAULT_PROMPT,),  # IF: "" is the null prompt, so gamma matters with this one
+    "inpaint": (DEFAULT_PROMPT,),
+    "text": ("a rocket ship",),
+    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
+                "an oil painting of a snowy mountain village"),  # the third: the page's three views
+    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
+    "colour": ("a lithograph of a skull", "an oil painting of people around a campfire"),  # grey, colour
+}
+CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0), "colour": (0, 1)}  # class indices
+WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundled classifier (README, "Every page")
+    "anagram": "On the digit model the default is 2 ↔ 7 through the flip: the classifier reads both in 16 of 16 seeds, "
+               "and a plain 2 flipped reads as 7 in none, so the flip alone does not give it (with three views, 4 "
+               "through the rotation: all three read in 7 of 8 seeds).",
+    "hybrid": "On the digit model the default is 1 far, 7 near: the classifier reads the 7 as it is and a 1 once blurred "
+              "(σ 3) in 15 of 16 seeds; a plain 7 blurred reads as 1 in 1 of 16. At 28 px the far digit is a faint "
+              "stroke: the course's 64 px colour pictures teach this better.",
+}  # fmt: skip
+# (sdedit, inpaint: the class of the first test image, which gamma then sharpens: on a class backend the null class
+# would make gamma do nothing)
+
+# On a backend whose prompts are words that name classes (the emoji backend), "a high quality photo" is the null class,
+# so the pages where the course uses it (and a page must guide for gamma to matter) start on a name instead
+NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("a castle",)}
+
+MASKS = {  # inpainting masks: 1 where new content goes
+    "top half": lambda m: m[: m.shape[0] // 2].fill(1), "bottom half": lambda m: m[m.shape[0] // 2 :].fill(1),
+    "left half": lambda m: m[:, : m.shape[1] // 2].fill(1), "right half": lambda m: m[:, m.shape[1] // 2 :].fill(1),
+    "centre square": lambda m: m[m.shape[0] // 4 : 3 * m.shape[0] // 4, m.shape[1] // 4 : 3 * m.shape[1] // 4].fill(1),
+}  # fmt: skip
+
+
+def preset_mask(name: str, H: int, W: int) -> np.ndarray:
+    mask = np.zeros((H, W), np.float32)
+    MASKS[name](mask)
+    return mask
+
+
+def why_defaults(page: str, den) -> str | None:
+    """What the page's default prompts show on the digit backend and how that was measured (None elsewhere)."""
+    return WHY_PICKS.get(page) if den.prompts == PROMPTS["mnist"] else None
+
+
+def default_gamma(den) -> float:
+    """The CFG scale γ the pages open with on this backend: the course's 7, or the backend's own (den.cfg_scale: the
+    emoji model's samples are judged best at 3, 85 % right at 7; parta_emoji.md)."""
+    return CFG_SCALE if den.cfg_scale is None else float(den.cfg_scale)
+
+
+def default_prompts(page: str, den) -> tuple[str, ...]:
+    """The prompts `page` (a key of COURSE_PROMPTS) opens with on this backend."""
+    if den.names:
+        return NAMED_PICKS.get(page, COURSE_PROMPTS[page])
+    if not den.prompts:
+        return COURSE_PROMPTS[page]
+    return tuple(den.prompts[k % len(den.prompts)] for k in CLASS_PICKS[page])
+
+
+def hybrid_kernel(den) -> int:
+    """1.9's kernel size on this backend: the course's 33, or the largest its images allow."""
+    return min(HYBRID_KERNEL, max_kernel_size(*den.image_shape[1:]))
+
+
+def sampling_stride(den, steps: int) -> int:
+    """Page 0's stride for a number of inference steps."""
+    return max(1, den.T // steps)
+
+
+def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> dict[str, list[Request]]:
+    """What each Part A page asks for when opened with its defaults on this backend and seed (x0: the first test
+    image), page (its URL name) -> its requests, in the course's order; tests/test_room.py opens each page after
+    warming these and checks that it computes nothing new; the Welcome page shows their first pictures."""
+    C, H, W = den.image_shape
+    gamma = default_gamma(den)
+    ts = [*ONE_STEP_TS, FORWARD_T]
+    noisy = lab.forward(x0.expand(len(ts), -1, -1, -1), torch.tensor(ts), den, generator=seed)
+    t_iter = lab.strided_timesteps(den.T, 30)[ITERATIVE_I_START]
+    noisy_iter = lab.forward(x0, t_iter, den, generator=seed)
+    cfg_prompt, text_prompt = default_prompts("cfg", den)[0], default_prompts("text", den)[0]
+    common = (backend, device, seed)
+    image = pack(x0)
+    return {
+        "a0_sampling": [Sample(*common, prompt=p, scale=gamma, stride=sampling_stride(den, n))
+                        for p in default_prompts("sampling", den) for n in SAMPLING_STEPS],
+        "a3_one_step": [OneStep(*common, image=pack(noisy), ts=ts)],
+        "a4_iterative": [Iterative(*common, image=image, i_start=ITERATIVE_I_START),
+                         OneStep(*common, image=pack(noisy_iter), ts=[t_iter])],
+        "a5_sample": [Sample(*common, scale=None, n=SAMPLES)],
+        "a6_cfg": [Sample(*common, prompt=cfg_prompt, scale=gamma, n=SAMPLES), Sample(*common, prompt=cfg_prompt, scale=None, n=SAMPLES)],
+        "a7_sdedit": sdedit_row(*common, x0, default_prompts("sdedit", den)[0], gamma, SDEDIT_ROW),  # its i_start slider starts in the row
+        "a72_inpaint": [Inpaint(*common, image=image, mask=pack(preset_mask(INPAINT_MASK, H, W)), prompt=default_prompts("inpaint", den)[0], scale=gamma)],
+        "a73_text": sdedit_row(*common, x0, text_prompt, gamma, SDEDIT_ROW),
+        "a8_anagrams": [Anagram(*common, prompts=default_prompts("anagram", den)[:2], views=("identity", "flip"), scale=gamma)],
+        "a9_hybrids": [Hybrid(*common, prompts=default_prompts("hybrid", den)[:2], kernel_size=hybrid_kernel(den), sigmas=(HYBRID_SIGMA,), scale=gamma)],
+    }  # fmt: skip
+
+
+# Part B's generators page: its models (bundled stem -> label; the first is the one it opens on) and defaults
+GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
+              "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
+GENERATOR_GAMMA, GENERATOR_STEPS = 5.0, {"ddpm": 30}  # CFG scale; sampling steps (flow: its T Euler steps)
+GENERATOR_SAMPLES = 40  # 4 per digit
+
+
+def generator_steps(config: dict) -> int:
+    """The generators page's sampling steps for a model (its training config as a dict)."""
+    return GENERATOR_STEPS.get(config["experiment"], config["T"])
+

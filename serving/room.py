@@ -1,0 +1,120 @@
+"""The room: what every browser of one server shares for Part A, its compute queue, and the defaults it warms.
+
+One ``Room`` per server (the app keeps it in st.cache_resource): a ``serving.queue.ComputeQueue`` that computes each
+distinct request once (in-flight sharing, arrival order, a results store bounded by bytes), and for each backend the
+denoiser the server computes with: on the fast path (the default) a ``serving.batching.LoopBatcher`` over
+``for_inference()`` (BatchNorm folded, channels_last) that runs the loops of all running requests as one, a model
+call per round for all; on the exact path the backend itself, each request's loop run alone as ``lab`` runs it.
+``warm_defaults`` computes, in the background, every Part A page's default result for the default backend and seed
+(and a lecture's seeds and backends), so a room that opens a page together is served from the cache.
+
+The room is given its loaders (backend by name and device, the test images of a backend) and what more to warm
+(Part B's page): it never imports the app's Streamlit code. Settings: serving.settings.RoomSettings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import fields
+from typing import Callable
+
+import torch
+
+from serving.batching import LoopBatcher
+from serving.defaults import default_requests
+from serving.queue import ComputeQueue
+from serving.requests import Request, compute
+from serving.settings import ClusterSettings, RoomSettings
+
+log = logging.getLogger("diffusion_lab")
+Loader = Callable[[str, str], object]  # (backend name, device) -> the backend, loaded once
+
+
+class Room:
+    """The server's compute queue and serving backends (see the module docstring)."""
+
+    def __init__(self, settings: RoomSettings, cluster: ClusterSettings | None = None):
+        self.settings = settings
+        self.model_threads = settings.model_threads or torch.get_num_threads()  # read before a worker sets its own
+        on_compute = self._log_line if settings.compute_log else None
+        self.queue = ComputeQueue(settings.compute_workers, settings.results_mb << 20, sizeof=lambda r: r.nbytes, on_compute=on_compute,
+                                  initializer=lambda: torch.set_num_threads(1))  # a worker's own torch ops are small
+        self._serving: dict[int, object] = {}
+        self._lock = threading.Lock()
+        self.warmed = threading.Event()  # set once the warm-up (if any) has finished
+        self.cluster = None
+        if cluster is not None and cluster.cluster:  # Ray only when asked for: its import is the optional dependency's
+            from serving.serve import PartAOnRay
+
+            self.cluster = PartAOnRay(settings, cluster)
+
+    def serving(self, den) -> LoopBatcher | None:
+        """The batcher that runs backend den's loops on the fast path (one per backend), None on the exact path."""
+        if not self.settings.fast:
+            return None
+        with self._lock:
+            if id(den) not in self._serving:
+                batcher = LoopBatcher(den.for_inference(), max_rows=self.settings.batch_rows, quantum=self.settings.batch_quantum,
+                                      threads=self.model_threads)  # fmt: skip
+                self._serving[id(den)] = (den, batcher)  # den kept: its id is not reused while it is here
+            return self._serving[id(den)][1]
+
+    def job(self, request: Request, den):
+        """What a queue worker runs for request: compute it, its loop run with the other requests' (fast path) or alone;
+        on a cluster, its backend's Serve deployment computes it."""
+        if self.cluster is not None and self.cluster.serves(request.backend):
+            return lambda progress: self.cluster.compute(request)
+        batcher = self.serving(den)
+        if batcher is None:
+            return lambda progress: compute(request, den, progress)
+        return lambda progress: compute(request, batcher.denoiser, progress, batcher.run)
+
+    def submit(self, requests: list[Request], load: Loader) -> list:
+        """Tickets for the requests (each on its backend, loaded by load): joined, cached or queued."""
+        return [self.queue.submit(r, self.job(r, load(r.backend, r.device))) for r in requests]
+
+    def warm(self, requests: list[tuple[Request, object]]) -> list:
+        """Queue requests nobody waits for yet; they run when no browser's request waits (serving.queue keep)."""
+        return [self.queue.submit(request, self.job(request, den), keep=True) for request, den in requests]
+
+    def _log_line(self, request: Request) -> None:
+        said = " ".join(f"{f.name}={getattr(request, f.name)}" for f in fields(request)
+                        if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes))  # fmt: skip
+        with open(self.settings.compute_log, "a") as f:
+            f.write(f"{time.time():.3f} {request.kind} {request.backend} {said}\n")
+
+
+PART_B_WARM_AFTER_IDLE_S = 15.0  # the room asked for nothing this long: Part B's warm-up may start
+
+
+def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, test_images: Callable[[str], torch.Tensor],
+                  quiet: list[Callable[[int], None]] = ()) -> None:  # fmt: skip
+    """Every Part A page's default requests for the backends and seeds (test_images(name): the picture a page opens on),
+    then, once the room has asked for nothing for PART_B_WARM_AFTER_IDLE_S, quiet(seed) on one core (Part B's
+    generators page); r.warmed is set when all are done. Run it on a thread of its own."""
+    try:
+        warmed, t0 = 0, time.perf_counter()
+        for name in backends:
+            den = load(name, "cpu")
+            x0 = test_images(name)
+            for seed in seeds:
+                for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
+                    for ticket in r.warm([(request, den) for request in page]):  # page meanwhile waits for one page's warm-up
+                        ticket.wait()
+                        warmed += 1
+        log.info("warmed %d Part A default results in %.1f s", warmed, time.perf_counter() - t0)
+        if quiet:
+            while r.queue.idle_s() < PART_B_WARM_AFTER_IDLE_S:  # Part B's generators page is ~15 s of both cores: it
+                time.sleep(1.0)  # waits for a quiet room, then takes one core (a room that comes in keeps the other)
+            torch.set_num_threads(1)
+            for seed in seeds:
+                for warm in quiet:
+                    warm(seed)
+                    warmed += 1
+        log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
+    except Exception:  # warming is a courtesy: the pages compute what they need anyway
+        log.exception("warming the pages' defaults failed")
+    finally:
+        r.warmed.set()

@@ -1,0 +1,274 @@
+"""Every ``DIFFUSION_LAB_*`` setting: declared once (name, default, what it does), parsed here, one way.
+
+Settings come from environment variables, read when the server makes what they configure (the room, the job
+manager, DeepFloyd IF). DeepFloyd IF's may also come from the ``[deepfloyd]`` table of a TOML file (``CONFIG``),
+with the same keys as ``IFSettings``' fields; the environment wins. A value that cannot be read is a ``ValueError``
+that names the variable and what it takes (for IF an ``IFNotConfigured``, which the sidebar shows with its fix).
+An empty variable is an unset one. docs/operating.md lists every variable (a test keeps it and ``VARIABLES`` equal).
+
+Sections: ``RoomSettings`` (Part A computations), ``ClusterSettings`` (Ray), ``TrainingSettings`` (Train live's
+jobs), ``IFSettings`` (DeepFloyd IF; declared in models.deepfloyd.settings, beside the code whose messages name its
+variables).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from models.deepfloyd.errors import IFNotConfigured
+from models.deepfloyd.settings import IFSettings
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository: the training process runs from here, to import lab
+TRUE, FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
+
+
+class SettingError(ValueError):
+    """A variable whose value cannot be read; the message names it (label) and what it takes."""
+
+    def __init__(self, label: str, value, takes: str):
+        super().__init__(f"{label}={value!r}: it takes {takes}")
+        self.label, self.value, self.takes = label, value, takes
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in TRUE + FALSE:
+        raise ValueError
+    return text.lower() in TRUE
+
+
+def _whole(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError
+    return value
+
+
+def _optional(text: str) -> str | None:
+    return None if text.lower() in ("", "none", "off") else text
+
+
+def _auto_on_off(text: str) -> str:
+    if text.lower() in ("auto", "on", "off"):
+        return text.lower()
+    return "on" if _bool(text) else "off"
+
+
+def _device(text: str) -> str:
+    if text.lower() in ("", "auto"):
+        return "auto"
+    try:
+        torch.device(text)
+    except RuntimeError:
+        raise ValueError from None
+    return text
+
+
+# kind -> (what it takes, for messages; how a string becomes the value)
+KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "whole": ("a whole number >= 1", _whole(1)),
+    "whole0": ("a whole number >= 0", _whole(0)),
+    "number": ("a number >= 0", _number),
+    "bool": ("0 or 1 (or off / on, false / true, no / yes)", _bool),
+    "seeds": ("a comma-separated list of whole numbers", lambda text: tuple(int(s) for s in text.split(","))),
+    "names": ("a comma-separated list of names", lambda text: tuple(s.strip() for s in text.split(",") if s.strip())),
+    "text": ("text", str),
+    "path": ("a path", str),
+    # DeepFloyd IF's (IFSettings)
+    "optional": ("a hub id or a folder, or none", _optional),
+    "folder": ("a folder", str),
+    "device": ("auto, cpu, cuda or cuda:N", _device),
+    "auto_on_off": ("auto, on or off", _auto_on_off),
+    "on_off": ("on or off", _bool),
+}
+
+
+def variable(name: str, default, doc: str, kind: str, shown: str | None = None):
+    """A dataclass field read from environment variable ``name`` (``kind``: a key of KINDS; ``shown``: the default as
+    the docs say it, where it is computed). A callable default is a factory."""
+    meta = {"env": name, "doc": doc, "takes": kind, "shown": shown}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """What every browser of one server shares for Part A (serving.room)."""
+
+    compute_workers: int = variable("DIFFUSION_LAB_COMPUTE_WORKERS", 32, "requests computed at once; their loops' model "
+                                    "calls are batched together", "whole")
+    results_mb: int = variable("DIFFUSION_LAB_RESULTS_MB", 256, "memory the finished results may hold (MB)", "whole")
+    fast: bool = variable("DIFFUSION_LAB_FAST", True, "1: batched model calls on a folded channels_last copy of the "
+                          "backend; 0: the exact path, each request's calls as lab makes them", "bool")
+    batch_rows: int = variable("DIFFUSION_LAB_BATCH_ROWS", 64, "most rows in one model call (more on a GPU)", "whole")
+    batch_quantum: int = variable("DIFFUSION_LAB_BATCH_QUANTUM", 4, "model calls are padded to a multiple of this many "
+                                  "rows (a row's output then never depends on its batch: serving/batching.py)", "whole")
+    model_threads: int = variable("DIFFUSION_LAB_MODEL_THREADS", 0, "torch threads of the model calls; 0: torch's "
+                                  "default, one per core", "whole0", "torch's")
+    warm: bool = variable("DIFFUSION_LAB_WARM", True, "1: compute every page's default result at start", "bool")
+    warm_seeds: tuple[int, ...] = variable("DIFFUSION_LAB_WARM_SEEDS", (), "more seeds to warm (a lecture's, e.g. 1,100)", "seeds", "none")
+    warm_backends: tuple[str, ...] = variable("DIFFUSION_LAB_WARM_BACKENDS", (), "more bundled backends to warm (e.g. "
+                                              "Fashion-MNIST)", "names", "none")
+    compute_log: str | None = variable("DIFFUSION_LAB_COMPUTE_LOG", None, "a file that gets a line per computation "
+                                       "started (what the server computed)", "path", "none")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RoomSettings:
+        settings = parse(cls, env)
+        if settings.batch_rows % settings.batch_quantum:
+            raise SettingError("DIFFUSION_LAB_BATCH_ROWS", settings.batch_rows, "a multiple of DIFFUSION_LAB_BATCH_QUANTUM")
+        return settings
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The lab on a Ray cluster (serving.cluster, serving.serve, serving.cluster_jobs): Part A on Ray Serve, training
+    as Ray tasks. Without DIFFUSION_LAB_CLUSTER nothing of Ray is imported."""
+
+    cluster: str = variable("DIFFUSION_LAB_CLUSTER", "", "auto (the cluster on this machine, started if there is "
+                            "none) or a Ray address (ray://head:10001): Part A on Ray Serve, training as Ray tasks; "
+                            "unset: all in the app's process", "text", "none")
+    serve_replicas: int = variable("DIFFUSION_LAB_SERVE_REPLICAS", 1, "on a cluster: Serve replicas per backend", "whole")
+    serve_batch: int = variable("DIFFUSION_LAB_SERVE_BATCH", 32, "on a cluster: @serve.batch's most requests per batch", "whole")
+    serve_wait_ms: int = variable("DIFFUSION_LAB_SERVE_WAIT_MS", 10, "on a cluster: how long @serve.batch waits to fill "
+                                  "a batch (ms)", "whole")
+    serve_cpus: int = variable("DIFFUSION_LAB_SERVE_CPUS", 1, "on a cluster: CPUs, and torch threads, of a Serve "
+                               "replica (a replica on cuda asks for a GPU too)", "whole")
+    train_cpus: float = variable("DIFFUSION_LAB_TRAIN_CPUS", 1.0, "on a cluster: CPUs (and torch threads) of a training "
+                                 "task", "number")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterSettings:
+        return parse(cls, env)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Train live's jobs (serving.jobs): where runs live, how many train at once, how long they are kept."""
+
+    runs: str = variable("DIFFUSION_LAB_RUNS", lambda: str(ROOT / "runs" / "jobs"), "the runs folder (checkpoints, "
+                         "history, samples); on a cluster, a path every node and app replica sees", "path", "runs/jobs")
+    max_jobs: int = variable("DIFFUSION_LAB_MAX_JOBS", lambda: 2 if torch.cuda.is_available() else 1, "runs that train "
+                             "at once; the others wait in a fair queue", "whole", "1 on a CPU, 2 on a GPU")
+    runs_per_browser: int = variable("DIFFUSION_LAB_RUNS_PER_BROWSER", 2, "runs one browser may have queued or "
+                                     "running at once", "whole")
+    runs_max_age_days: float = variable("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30.0, "finished runs of browsers not seen "
+                                        "for this many days are removed when the server starts", "number")
+    stop_wait_s: float = variable("DIFFUSION_LAB_STOP_WAIT_S", 10.0, "a stopping server waits this long for its "
+                                  "running runs to checkpoint (s)", "number")
+    checkpoint_every_s: float = variable("DIFFUSION_LAB_CHECKPOINT_EVERY_S", 60.0, "seconds between a run's periodic "
+                                         "checkpoints: a killed server or process loses at most this much", "number")
+    train_threads: int = variable("DIFFUSION_LAB_TRAIN_THREADS", 0, "torch threads of a training process; 0: torch's, "
+                                  "one per core", "whole0", "torch's")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrainingSettings:
+        return parse(cls, env)
+
+
+CONFIG = "DIFFUSION_LAB_CONFIG"  # a TOML file whose [deepfloyd] table sets IFSettings' fields
+CONFIG_DEFAULT = "diffusion-lab.toml"  # in the working directory
+CONFIG_DOC = ("a TOML file whose [deepfloyd] table sets DeepFloyd IF's settings, keys as in IFSettings "
+              "(model = \"DeepFloyd/IF-I-XL-v1.0\"); the environment wins")  # fmt: skip
+SECTIONS = (RoomSettings, ClusterSettings, TrainingSettings, IFSettings)
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str  # as the docs say it
+    doc: str
+    section: str
+
+
+def _shown(f) -> str:
+    if f.metadata.get("shown") is not None:
+        return f.metadata["shown"]
+    value = f.default
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+VARIABLES = tuple(
+    Variable(f.metadata["env"], _shown(f), f.metadata["doc"], section.__name__)
+    for section in SECTIONS for f in fields(section) if "env" in f.metadata
+) + (Variable(CONFIG, CONFIG_DEFAULT, CONFIG_DOC, "IFSettings"),)  # fmt: skip
+
+
+def parse(cls, env: Mapping[str, str] | None = None, table: Mapping[str, Any] | None = None, where: str = ""):
+    """cls (a section) from DIFFUSION_LAB_<...> variables of env (default: the process's environment), else from
+    table (a config file's, named where), else its defaults; SettingError names the variable and what it takes."""
+    env = os.environ if env is None else env
+    table = table or {}
+    values, sources = {}, []
+    for f in fields(cls):
+        if "env" not in f.metadata:
+            continue
+        name, kind = f.metadata["env"], f.metadata["takes"]
+        takes, read = KINDS[kind]
+        raw = env.get(name, "").strip()
+        if raw:
+            source, label = raw, name
+        elif f.name in table:
+            source, label = table[f.name], f"{f.name} in {where}"
+        else:
+            continue
+        try:
+            values[f.name] = source if isinstance(source, bool) and kind in ("bool", "on_off") else read(str(source).strip())
+        except ValueError:
+            raise SettingError(label, source, takes) from None
+        sources.append((f.name, f"env {name}" if label == name else f"file {where}"))
+    settings = cls(**values)
+    if any(f.name == "sources" for f in fields(cls)):
+        settings = replace(settings, sources=tuple(sources))
+    return settings
+
+
+def room_settings(env: Mapping[str, str] | None = None) -> RoomSettings:
+    return RoomSettings.from_env(env)
+
+
+def cluster_settings(env: Mapping[str, str] | None = None) -> ClusterSettings:
+    return ClusterSettings.from_env(env)
+
+
+def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
+    return TrainingSettings.from_env(env)
+
+
+def deepfloyd_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> IFSettings:
+    """IF's settings: the environment, then the [deepfloyd] table of the config file, then the defaults; a value or a
+    file that cannot be read is an IFNotConfigured naming it and the fix."""
+    env = os.environ if env is None else env
+    path = Path(config_file or env.get(CONFIG) or CONFIG_DEFAULT).expanduser()
+    table: dict = {}
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text()).get("deepfloyd", {})
+        except tomllib.TOMLDecodeError as e:
+            raise IFNotConfigured(f"the config file {path} is not valid TOML ({e}).", f"fix or remove {path}.") from None
+        known = {f.name for f in fields(IFSettings) if "env" in f.metadata}
+        unknown = set(table) - known
+        if unknown:
+            raise IFNotConfigured(f"{path} [deepfloyd] has unknown keys {sorted(unknown)}.", f"use only {sorted(known)}.")
+    try:
+        return parse(IFSettings, env, table, str(path))
+    except SettingError as e:
+        raise IFNotConfigured(f"{e.label} is {e.value!r}.", f"set {e.label} to {e.takes}.") from None

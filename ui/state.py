@@ -1,0 +1,229 @@
+"""What the pages read their state from: the server's singletons (st.cache_resource: the room, the job manager, the
+loaded backends and models) and this browser's session (its sidebar choices, its owner id).
+
+The bottom of ui/: it imports nothing of ui/ but the page catalogue. The room and the job manager are made from
+serving/ with their settings (serving.settings) the first time a page asks for them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from lab.checkpoint import load_trained
+from lab.data import test_images as dataset_test_images
+from lab.generate import class_grid, sample_trained
+from models.bundled import BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
+from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, generator_steps
+from serving.jobs import JobManager
+from serving.requests import unpack
+from serving.room import Room, warm_defaults
+from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, deepfloyd_settings
+
+IF_NAME = "DeepFloyd IF"
+TRAINED_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
+DEFAULT_SEED = 180  # a seed the course's students used
+LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector with the sidebar closed
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str  # a name of models.bundled.BACKENDS, IF_NAME, or TRAINED_PREFIX + a finished run's id
+    device: str  # "cpu" or "cuda"
+    seed: int  # the one seed every page uses, as the course asks
+    lecture: bool  # large images, fewer controls
+
+    @property
+    def size(self) -> int:
+        """Display width of one image, in pixels."""
+        return 224 if self.lecture else 128
+
+    @property
+    def large(self) -> int:
+        """Display width of a page's main picture: large, and in lecture mode still above a 720 px projector's fold."""
+        return 280 if self.lecture else 256
+
+    def row_size(self, n: int) -> int:
+        """Width of each of n images in a row: in lecture mode as large as fits a 1280 px projector without wrapping."""
+        return min(self.size, LECTURE_WIDTH // max(1, n) - 12) if self.lecture else self.size
+
+
+def settings() -> Settings:
+    """The sidebar's choices, for a page (the shell sets them before the page runs)."""
+    return st.session_state["settings"]
+
+
+# --- the server's singletons
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def backend(name: str, device: str):
+    """One loaded backend per (name, device), shared by every session of this server (IF: its own settings)."""
+    if name.startswith(TRAINED_PREFIX):
+        model, train = load_trained(trained_run(name).run_dir)
+        return course_backend(model, train, device)
+    return if_backend() if name == IF_NAME else load_backend(name, device)
+
+
+@st.cache_resource(show_spinner="Loading DeepFloyd IF ...")
+def if_backend():
+    """DeepFloyd IF stage I as a lab Denoiser, loaded once per server from its settings (environment / TOML)."""
+    from models.deepfloyd.loading import load_stage1  # diffusers' IF pipeline: imported when IF is asked for
+
+    return load_stage1(deepfloyd_settings())
+
+
+@st.cache_resource(show_spinner="Loading DeepFloyd IF stage II ...")
+def if_upsampler():
+    """DeepFloyd IF stage II (64 -> 256 px), sharing stage I's prompt embeddings; loaded once per server when asked for."""
+    from models.deepfloyd.loading import load_stage2  # diffusers' IF pipelines: imported when IF is asked for
+
+    return load_stage2(deepfloyd_settings(), if_backend())
+
+
+@st.cache_data(show_spinner="Upsampling with stage II ...", max_entries=32)
+def upsampled(images: bytes, shape: tuple[int, int, int], prompt: str, seed: int) -> torch.Tensor:
+    """Stage II's upsampling of stage I results (B, *shape; serving.requests.pack) under their prompt, IF's defaults;
+    once per server for each."""
+    return if_upsampler()(unpack(images, -1, *shape), prompt, generator=torch.Generator().manual_seed(seed))
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def bundled_model(stem: str):
+    """A bundled Part B model: (UNet, its training config as a dict)."""
+    return load_course_model(stem)
+
+
+@st.cache_resource(show_spinner="Loading the run ...")
+def run_model(run_dir: str):
+    """A finished run's model: (UNet, its training config as a dict)."""
+    return load_trained(run_dir)
+
+
+@st.cache_resource
+def room() -> Room:
+    """The server's room; at start it warms the pages' defaults in the background (Part B's too, once it is quiet)."""
+    settings = RoomSettings.from_env()
+    r = Room(settings, ClusterSettings.from_env())
+    if settings.warm:
+        backends = [next(iter(BACKENDS)), *settings.warm_backends]
+        seeds = [DEFAULT_SEED, *settings.warm_seeds]
+        args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators])
+        threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True).start()
+    return r
+
+
+@st.cache_resource
+def manager():
+    """One job manager per server (serving.settings.TrainingSettings: limits, runs folder, clean-up); with
+    DIFFUSION_LAB_CLUSTER set, runs are Ray tasks and one manager serves every app replica (serving.cluster_jobs).
+    When the server stops, its running runs checkpoint and its queued runs are queued again at restart."""
+    s, cluster = TrainingSettings.from_env(), ClusterSettings.from_env()
+    limits = (Path(s.runs), s.max_jobs, s.runs_per_browser)
+    if cluster.cluster:  # runs are Ray tasks, managed for every app replica by one actor (Ray: imported only then)
+        from serving.cluster import connect
+        from serving.cluster_jobs import ClusterJobManager
+
+        connect(cluster.cluster)
+        m = ClusterJobManager(*limits, cpus=cluster.train_cpus)
+    else:
+        m = JobManager(*limits)
+    m.cleanup(s.runs_max_age_days * 86400)
+    atexit.register(m.shutdown, s.stop_wait_s)
+    return m
+
+
+def runs_root() -> Path:
+    """The runs folder (DIFFUSION_LAB_RUNS)."""
+    return Path(TrainingSettings.from_env().runs)
+
+
+def checkpoint_every_s() -> float:
+    """Seconds between a run's periodic checkpoints (DIFFUSION_LAB_CHECKPOINT_EVERY_S)."""
+    return TrainingSettings.from_env().checkpoint_every_s
+
+
+def cuda_elsewhere() -> bool:
+    """Whether a run may ask for cuda that this machine lacks: the Ray cluster that trains it has a GPU."""
+    if not ClusterSettings.from_env().cluster:
+        return False
+    from serving.cluster import cluster_gpus  # Ray: imported only on a cluster
+
+    return cluster_gpus() > 0
+
+
+@st.cache_data(show_spinner="Sampling ...", max_entries=64)
+def generator_samples(source: str, gamma: float, steps: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Part B's generators page: samples in [0, 1] of a bundled stem or a run folder (4 per class, or 40), and every
+    few steps of the trajectory (for the GIF); one sampling per setting for the whole server."""
+    model, config = bundled_model(source) if not Path(source).is_dir() else run_model(source)
+    low = -1.0 if config.get("signed") else 0.0
+    labels = class_grid(10, GENERATOR_SAMPLES // 10) if config["condition"] == "class" else None
+    frames = []
+    record = lambda step: frames.append(((step["x"] - low) / (1 - low)).clamp(0, 1))  # noqa: E731
+    images = sample_trained(model, config, labels, GENERATOR_SAMPLES, gamma, steps=steps, generator=torch.Generator().manual_seed(seed),
+                            callback=record)  # fmt: skip
+    return images, frames[:: max(1, len(frames) // 30)] + [frames[-1]]
+
+
+def warm_generators(seed: int) -> None:
+    """The generators page's first picture (its first model, default CFG scale and steps) into the cache, so that a room
+    opening the page is served at once (the room's warm-up calls it once the room is quiet)."""
+    stem = next(iter(GENERATORS))
+    generator_samples(stem, GENERATOR_GAMMA, generator_steps(bundled_model(stem)[1]), seed)
+
+
+# --- this browser
+
+
+def owner_id() -> str:
+    """This browser's id, kept in the URL so that a refresh finds its runs again."""
+    owner = st.query_params.get("owner") or st.session_state.get("owner") or uuid.uuid4().hex[:12]
+    st.session_state["owner"] = owner  # kept when another page's URL has no query string
+    if st.query_params.get("owner") != owner:
+        st.query_params["owner"] = owner
+    return owner
+
+
+def trained_backends() -> list[str]:
+    """Ids of this browser's finished runs that can drive the Part A pages (class DDPM, T = 1000), newest first."""
+    try:
+        jobs = manager().jobs(owner_id())
+    except ValueError:  # the training cluster does not answer: the page says so when it needs it
+        return []
+    return [job.id for job in jobs if job.status == "done" and part_a_problem(job.config.to_dict()) is None]
+
+
+def trained_run(name: str):
+    """The job behind a "Your run <id>" backend name."""
+    return manager().get(name.removeprefix(TRAINED_PREFIX))
+
+
+def backend_dataset(name: str) -> str | None:
+    """The dataset a backend was trained on (None for DeepFloyd IF: photos)."""
+    if name == IF_NAME:
+        return None
+    return trained_run(name).config.dataset if name.startswith(TRAINED_PREFIX) else BACKENDS[name][1]
+
+
+def current_backend():
+    s = settings()
+    return backend(s.backend, s.device)
+
+
+@st.cache_data(show_spinner=False)
+def test_images(name: str, count: int = 16) -> torch.Tensor:
+    """Held-out images of the backend's dataset, (count, C, H, W) in [-1, 1], never seen in training; photos for the
+    colour backends (IF, emoji)."""
+    return first_test_images(name, count)
+
+
+def first_test_images(name: str, count: int = 16) -> torch.Tensor:
+    """test_images, uncached (the room's warm-up asks for the first: the picture a page opens on)."""
+    return dataset_test_images(backend_dataset(name), backend(name, "cpu").image_shape, count)
