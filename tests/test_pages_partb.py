@@ -25,10 +25,13 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
     assert at.get("plotly_chart")  # the training loss
     before = image_urls(at)
+    at.select_slider(key="b2_steps").set_value(10).run()  # fewer steps: a third of the sampling for what follows
+    assert not at.exception and image_urls(at) != before
+    before = image_urls(at)
     at.slider(key="b2_gamma").set_value(1.0).run()
     assert not at.exception and image_urls(at) != before
-    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()
-    assert not at.exception and not at.error
+    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()  # 10 steps are one of its choices too
+    assert not at.exception and not at.error and at.select_slider(key="b2_steps").value == 10
 
 
 def test_the_generators_grid_has_a_labelled_column_per_class():
