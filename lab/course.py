@@ -16,7 +16,8 @@ from lab._checks import check_image, check_int
 from lab.denoiser import Denoiser
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
-from lab.sampling import Callback, Inpaint, check_timesteps, denoise, run_unless_stepping
+from lab.processes import check_timesteps
+from lab.sampling import Callback, Inpaint, denoise, run_unless_stepping
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
@@ -34,7 +35,14 @@ def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
 
 def default_timesteps(denoiser: Denoiser, stride: int = 30) -> list[int]:
     """The course's strided timesteps for this backend: 990, 960, ..., 0 for T = 1000."""
+    _check_noise(denoiser)
     return strided_timesteps(denoiser.T, stride)
+
+
+def _check_noise(denoiser: Denoiser) -> None:
+    if denoiser.prediction != "epsilon":
+        raise ValueError("this is a Fall 2024 (DDPM) function and this backend predicts a velocity (Fall 2026, flow): "
+                         "use lab.flow.sample, lab.flow.edit ... with it, or pick a DDPM backend")  # fmt: skip
 
 
 def pure_noise(denoiser: Denoiser, n: int, generator=None) -> torch.Tensor:
@@ -46,11 +54,13 @@ def pure_noise(denoiser: Denoiser, n: int, generator=None) -> torch.Tensor:
 
 def forward(im: torch.Tensor, t, denoiser: Denoiser, generator=None) -> torch.Tensor:
     """1.1: noisy_im = forward(im, t), Eq. A.1/A.2, with the backend's alphas_cumprod."""
+    _check_noise(denoiser)
     return diffusion.forward(im, t, denoiser.alphas_cumprod, as_generator(generator))
 
 
 def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str = DEFAULT_PROMPT) -> torch.Tensor:
     """1.3: x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t), eps_hat from one model call."""
+    _check_noise(denoiser)
     check_image("x_t", x_t, denoiser.image_shape)
     t = check_int("t", t, 0, denoiser.T - 1)
     with torch.no_grad():
@@ -67,6 +77,7 @@ def _one_step(alphas_cumprod: torch.Tensor, x_t: torch.Tensor, t: int, cond: tor
 
 def _guide(denoiser: Denoiser, prompts: Sequence[str], scale: float | None, **terms) -> Guide:
     """A Guide over the prompts' conditions: no CFG for scale None, else CFG against the unconditional prompt ""."""
+    _check_noise(denoiser)
     rows = denoiser.encode([*prompts] + ([] if scale is None else [UNCONDITIONAL]))  # one call: one T5 load on IF
     conds = [rows[i : i + 1] for i in range(len(prompts))]
     if scale is None:
