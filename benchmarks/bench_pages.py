@@ -26,12 +26,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def page_slider(page: str, key: str, values: list, repeats: int) -> float:
+def page_slider(page: str, key: str, values: list, repeats: int, folder: str = "part_a", query: dict | None = None) -> float:
+    """Median seconds of an AppTest rerun of the page after its slider key moved to each value (+ the repeat's index)."""
     from streamlit.testing.v1 import AppTest
 
     from conftest import PAGE_SCRIPT
 
-    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_a" / page), page=page), default_timeout=300).run()
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / folder / page), page=page, url=None), default_timeout=300)
+    at.query_params.update(query or {})
+    at.run()
     times = []
     for r in range(repeats):
         for v in values:

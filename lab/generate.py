@@ -33,48 +33,35 @@ def class_grid(num_classes: int, per_class: int) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
+def _class_guide(denoiser: CourseDenoiser, labels: torch.Tensor | None, scale: float) -> Guide:
+    """CFG for the labels' one-hot classes against no class (all zeros), or the unconditional estimate alone."""
+    zeros = torch.zeros(1, denoiser.num_classes, device=denoiser.device)
+    if labels is None or not denoiser.num_classes:
+        return Guide([zeros])
+    return Guide([one_hot(labels.to(denoiser.device), denoiser.num_classes)], uncond=zeros, scale=scale)
+
+
 def ddpm_sample(denoiser, labels: torch.Tensor | None, n: int, scale: float = 5.0, stride: int = 1,
                 generator: torch.Generator | None = None, callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
     """DDPM ancestral sampling [1] with the lab's loop: timesteps T-1 .. 0 by stride, CFG for labels."""
     n = len(labels) if labels is not None else check_int("n", n, 1, None)
     x = randn_like(torch.empty(n, *denoiser.image_shape, dtype=denoiser.dtype, device=denoiser.device), generator)
-    if labels is None or not denoiser.num_classes:
-        guide = Guide([torch.zeros(1, denoiser.num_classes, device=denoiser.device)])
-    else:
-        cond = one_hot(labels.to(denoiser.device), denoiser.num_classes)
-        guide = Guide([cond], uncond=torch.zeros(1, denoiser.num_classes, device=denoiser.device), scale=scale)
     ts = strided_timesteps(denoiser.T, check_int("stride", stride, 1, denoiser.T))
-    return denoise(denoiser, x, ts, guide, generator=generator, callback=callback, clip_x0=denoiser.clip_x0)
+    return denoise(denoiser, x, ts, _class_guide(denoiser, labels, scale), generator=generator, callback=callback, clip_x0=denoiser.clip_x0)
 
 
-@torch.no_grad()
 def flow_sample(unet, labels: torch.Tensor | None, n: int, steps: int = 50, scale: float = 5.0,
-                generator: torch.Generator | None = None, callback: Callable | None = None,
-                shape: tuple[int, int, int] = (1, 28, 28)) -> torch.Tensor:  # fmt: skip
-    """Euler integration of dx/dt = u(x_t, t) from noise (t = 0) to data (t = 1) in steps of 1/steps [2].
-
-    With labels, u = u_uncond + scale (u_cond - u_uncond) (CFG), both from one batched call.
-    """
+                generator: torch.Generator | None = None, callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
+    """Euler integration of dx/dt = u(x_t, t) from noise (t = 0) to data (t = 1) in steps of 1/steps [2], with the
+    lab's loop (the linear flow process). With labels, u = u_uncond + scale (u_cond - u_uncond) (CFG), both from one
+    batched call."""
     steps = check_int("steps", steps, 1, None)
     scale = check_float("scale", scale, 0, None)
     n = len(labels) if labels is not None else check_int("n", n, 1, None)
-    device = next(unet.parameters()).device
-    x = randn_like(torch.empty(n, *shape, device=device), generator)
-    classes = unet.config.num_classes
-    if labels is not None and classes:
-        c = torch.cat([one_hot(labels.to(device), classes), torch.zeros(n, classes, device=device)])  # (2n, classes)
-    for i in range(steps):
-        t = torch.full((n,), i / steps, device=device)
-        if labels is not None and classes:
-            u_c, u_u = unet(torch.cat([x, x]), torch.cat([t, t]), c).chunk(2)
-            u = u_u + scale * (u_c - u_u)
-        else:
-            u = unet(x, t, torch.zeros(n, classes, device=device) if classes else None)
-        x_next = x + u / steps
-        if callback is not None:
-            callback({"i": i, "t": i / steps, "t_next": (i + 1) / steps, "x_t": x, "x": x_next, "x1_hat": x + (1 - i / steps) * u})
-        x = x_next
-    return x
+    den = CourseDenoiser(unet, None)
+    x = randn_like(torch.empty(n, *den.image_shape, device=den.device), generator)
+    times = [i / steps for i in range(steps)]  # 0, 1/steps, ..., then the last step to 1
+    return denoise(den, x, times, _class_guide(den, labels, scale), callback=callback)
 
 
 @torch.no_grad()

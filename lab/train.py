@@ -45,6 +45,8 @@ COURSE = {  # the course's hyperparameters (SPEC, Part B)
 # What makes a class-conditioned DDPM usable by the Part A pages (their t = 250/500/750 and strided 990 -> 0 need
 # T = 1000): DeepFloyd IF's schedule and images in [-1, 1]; sample grids on the strided timesteps, CFG 3.
 PART_A_BACKEND = dict(T=1000, schedule="squaredcos_cap_v2", signed=True, sample_stride=30, cfg_scale=3.0)
+# A flow model for the Fall 2026 pages: images in [-1, 1], sample grids by the pages' 50 Euler steps (h = 0.02)
+PART_A_FLOW_BACKEND = dict(T=50, signed=True)
 
 
 class TrainingDiverged(RuntimeError):

@@ -1,4 +1,4 @@
-"""The models shipped in models/weights/: two Part A backends, the Part B course models, two classifiers.
+"""The models shipped in models/weights/: the Part A backends of both editions, the Part B course models, the judges.
 
 Every file is fp16 safetensors with its config in the metadata, and has a card (NAME.md) that says how it was
 trained and what it scores. tools/train_bundled.py and tools/export_bundled.py make them.
@@ -16,9 +16,12 @@ from models.files import CheckpointError, load_model_file, read_safetensors
 from models.schedules import make_alphas_cumprod
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-# Part A backends: name shown in the app -> (file stem, dataset)
+# Part A backends: name shown in the app -> (file stem, dataset); the Fall 2024 edition's (DDPM) and the Fall 2026
+# edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
 BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
-            "Emoji (colour)": ("parta_emoji", "emoji")}  # emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
+            "Emoji (colour)": ("parta_emoji", "emoji")}  # fmt: skip
+FLOW_BACKENDS = {"MNIST digits (flow)": ("parta_mnist_flow", "mnist"), "Emoji (colour, flow)": ("parta_emoji_flow", "emoji")}
+ALL_BACKENDS = BACKENDS | FLOW_BACKENDS
 # The single-step and pure-noise denoisers: the course shows them after its epochs 1 and 5 (passes over 60,000
 # digits); the bundled runs take their snapshots after as many images, 13 and 65 passes over the 4,500 bundled digits
 DENOISER_SNAPSHOTS = {1: 13, 5: 65}  # the course's epoch -> passes over the bundled digits
@@ -34,9 +37,9 @@ def weights_path(stem: str) -> Path:
 
 def load_backend(name: str = "MNIST digits", device: str = "cpu"):
     """A bundled Part A backend as a lab Denoiser: prompts name classes (emoji: words that name them), "" is unconditional."""
-    if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
-    stem, dataset = BACKENDS[name]
+    if name not in ALL_BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(ALL_BACKENDS)}, got {name!r}")
+    stem, dataset = ALL_BACKENDS[name]
     if dataset == "emoji":
         return load_emoji_backend(stem, device)
     model, meta = load_model_file(weights_path(stem))
@@ -50,26 +53,31 @@ def load_emoji_backend(stem: str = "parta_emoji", device: str = "cpu"):
 
     model, meta = load_emoji_file(weights_path(stem))
     train = meta["train"]
-    return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"])
+    return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"], train.get("objective", "ddpm"))
 
 
 def part_a_problem(train: dict) -> str | None:
-    """Why a trained model cannot drive the Part A pages (None: it can): they need lab.train.PART_A_BACKEND's DDPM."""
-    if train.get("experiment") != "ddpm" or train.get("condition") != "class":
-        return "the Part A pages need a class-conditioned DDPM"
-    if train.get("T") != 1000 or not train.get("signed"):
+    """Why a trained model cannot drive the Part A pages (None: it can): the Fall 2024 pages need lab.train.PART_A_BACKEND's
+    DDPM, the Fall 2026 pages a class-conditioned flow model of images in [-1, 1]."""
+    if train.get("experiment") not in ("ddpm", "flow") or train.get("condition") != "class":
+        return "the Part A pages need a class-conditioned DDPM or flow-matching model"
+    if train.get("experiment") == "ddpm" and (train.get("T") != 1000 or not train.get("signed")):
         return "the Part A pages need T = 1000 and images in [-1, 1] (train it as a Part A backend)"
+    if not train.get("signed"):
+        return "the Fall 2026 Part A pages need images in [-1, 1] (train it as a Part A backend (Fall 2026, flow))"
     return None
 
 
 def course_backend(model, train: dict, device: str = "cpu") -> CourseDenoiser:
-    """A class-conditioned course DDPM (bundled or trained by a user) as a Part A Denoiser: prompts name classes."""
+    """A class-conditioned course model (bundled or trained by a user) as a Part A Denoiser, prompts naming classes:
+    a DDPM for the Fall 2024 pages, a flow-matching model (velocity) for the Fall 2026 ones."""
     problem = part_a_problem(train)
     if problem:
         raise ValueError(f"this model cannot be a Part A backend: {problem}")
-    dataset = train["dataset"]
+    classes = CLASSES[train["dataset"]]
+    if train["experiment"] == "flow":
+        return CourseDenoiser(model.to(device), None, classes.prompts, aliases=classes.aliases)
     alphas_cumprod = make_alphas_cumprod(train["schedule"], train["T"])
-    classes = CLASSES[dataset]
     return CourseDenoiser(model.to(device), alphas_cumprod.to(device), classes.prompts, clip_x0=1.0, aliases=classes.aliases)
 
 

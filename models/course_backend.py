@@ -1,7 +1,9 @@
-"""The course UNet as a lab ``Denoiser``: DDPM eps prediction, classes as prompts, "" as the null class.
+"""The course UNet as a lab ``Denoiser``: classes as prompts, "" as the null class; DDPM's noise prediction, or flow
+matching's velocity.
 
-Used for Part B's DDPM models (T = 300, linear betas, images in [0, 1]) and for the bundled Part A backends
-(T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, images in [-1, 1], fixed variance).
+Used for Part B's models (DDPM: T = 300, linear betas; flow matching; images in [0, 1]) and for the bundled Part A
+backends: the Fall 2024 edition's DDPM (T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, images in [-1, 1], fixed
+variance) and the Fall 2026 edition's flow (t = 0 noise to 1 the image, images in [-1, 1]).
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from models.unet import CourseUNet, fold_batchnorm
 
 
 class CourseDenoiser(Denoiser):
-    """``eps = unet(x_t, t / T, one_hot(class))``; prompts name classes (``prompts[k]`` is class k)."""
+    """``eps = unet(x_t, t / T, one_hot(class))`` (DDPM, t an integer timestep), or, given no alphas_cumprod,
+    ``v = unet(x_t, t, one_hot(class))`` (flow matching, t in [0, 1]); prompts name classes (``prompts[k]`` is class k)."""
 
     variance_type = "fixed_small"
-    row_timesteps = True  # t may be a (B,) tensor: one timestep per row (a server batches calls at different t)
+    row_timesteps = True  # t may be a (B,) tensor: one time per row (a server batches calls at different t)
 
-    def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor, prompts: Sequence[str] = (),
+    def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor | None, prompts: Sequence[str] = (),
                  clip_x0: float | None = None, aliases: Mapping[str, int] | None = None):  # fmt: skip
         self.unet = unet.eval()
         self.alphas_cumprod = alphas_cumprod
-        self.T = len(alphas_cumprod)
+        self.prediction = "epsilon" if alphas_cumprod is not None else "velocity"
+        self.T = 0 if alphas_cumprod is None else len(alphas_cumprod)
         self.prompts = tuple(prompts)  # class k's prompt; empty for a time-only model
         self.num_classes = unet.config.num_classes
         if self.prompts and len(self.prompts) != self.num_classes:
@@ -37,12 +41,14 @@ class CourseDenoiser(Denoiser):
         self.device, self.dtype = param.device, param.dtype
         self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
 
-    def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """eps (B, C, 28, 28) of x_t at timestep t (an int, or (B,) integers) under one-hot cond (B, num_classes)."""
+    def __call__(self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """eps (B, C, 28, 28) of x_t at timestep t (an int, or (B,) integers), or its velocity at t in [0, 1] (a number
+        or (B,) of them), under one-hot cond (B, num_classes)."""
+        scale = 1 if self.prediction == "velocity" else self.T
         if isinstance(t, torch.Tensor):
-            t_in = (t.to(x_t.device, torch.float64) / self.T).float()  # as an int t: t / T in double, then float32
+            t_in = (t.to(x_t.device, torch.float64) / scale).float()  # as an int t: t / T in double, then float32
         else:
-            t_in = torch.full((x_t.shape[0],), t / self.T, device=x_t.device)
+            t_in = torch.full((x_t.shape[0],), t / scale, device=x_t.device)
         with torch.no_grad():
             eps = self.unet(x_t.contiguous(memory_format=self.memory_format), t_in, cond if self.num_classes else None)
         return eps.contiguous(), None

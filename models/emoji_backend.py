@@ -86,29 +86,44 @@ ILLUSIONS = {
 }
 
 
+# The flow model (Fall 2026): its pages' default w, and its pairs (first, second, seeds of 20 read as both: rotated by
+# 180 degrees for anagrams, far / near for hybrids at the scaled blur), found by tools/search_illusions.py --flow
+FLOW_CFG_W = 2.0
+FLOW_ILLUSIONS: dict = {}
+
+
 class EmojiDenoiser(Denoiser):
-    """``eps = unet(x_t, t, class_labels=name index)``; prompts are free text mapped to names, the null class last."""
+    """``eps = unet(x_t, t, class_labels=name index)`` (DDPM), or ``v = unet(x_t, t * T, ...)`` for t in [0, 1] (flow
+    matching, objective "flow": tools/train_emoji.py); prompts are free text mapped to names, the null class last."""
 
     variance_type = "fixed_small"
     row_timesteps = True  # t may be a (B,) tensor (a server batches calls at different t)
     cfg_scale = 3.0  # the pages' default γ on this model: its samples are judged best at 3-4 (~90 %), 85 % at the course's 7
     illusions = ILLUSIONS  # pairs of names its anagrams and hybrids work with (the pages offer them)
 
-    def __init__(self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000):
+    def __init__(self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000, objective: str = "ddpm"):
         self.unet = unet.eval()
         self.names = tuple(names)  # a prompt is read as the nearest of these (name_of); the pages show a text box
         self.null_index = len(self.names)
-        self.T = T
-        self.clip_x0 = 1.0
         size = unet.config.sample_size
         self.image_shape = (3, size, size)
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
+        self.time_scale = 1  # the UNet's timestep per unit of t
+        if objective == "flow":  # Fall 2026: t in [0, 1] fed as t * T, velocity prediction
+            self.prediction, self.time_scale, self.T = "velocity", T, 0
+            self.cfg_scale, self.illusions = FLOW_CFG_W, FLOW_ILLUSIONS
+        else:
+            self.T, self.clip_x0 = T, 1.0
+            self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
 
-    def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """eps (B, 3, S, S) of x_t at timestep t (an int, or (B,) integers) under name indices cond (B,)."""
-        t_in = t.to(x_t.device) if isinstance(t, torch.Tensor) else torch.full((x_t.shape[0],), t, device=x_t.device)
+    def __call__(self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """eps (B, 3, S, S) of x_t at timestep t (an int, or (B,) integers), or its velocity at t in [0, 1] (a number or
+        (B,) of them), under name indices cond (B,)."""
+        if isinstance(t, torch.Tensor):
+            t_in = t.to(x_t.device) * self.time_scale
+        else:
+            t_in = torch.full((x_t.shape[0],), t * self.time_scale, device=x_t.device)
         with torch.no_grad():
             eps = self.unet(x_t, t_in, class_labels=cond.to(x_t.device)).sample
         return eps, None

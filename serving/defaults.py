@@ -1,5 +1,5 @@
 """What each Part A page opens with: its prompts, CFG scale and other settings per backend, and so the requests a page
-makes when opened (``default_requests``), which the room warms at start and the Welcome page shows.
+makes when opened (``default_requests``: both editions'), which the room warms at start and the Welcome page shows.
 
 The pages read their defaults from here and the room's warm-up asks for the same requests, so that a room opening a
 page together is served from the cache.
@@ -13,8 +13,10 @@ import torch
 import lab
 from lab.course import CFG_SCALE, DEFAULT_PROMPT, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import max_kernel_size
+from lab.flow import ANAGRAM_VIEWS, CFG_W, EDIT_STARTS, EULER_T, NOISY_TS, hybrid_blur, noisy_row
 from models.classes import PROMPTS
-from serving.requests import Anagram, Hybrid, Inpaint, Iterative, OneStep, Request, Sample, pack, sdedit_row
+from serving.requests import (Anagram, FlowAnagram, FlowEuler, FlowHybrid, FlowOneStep, FlowSample, Hybrid, Inpaint, Iterative,
+                              OneStep, Request, Sample, edit_row, pack, sdedit_row)
 
 SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
@@ -97,9 +99,11 @@ def sampling_stride(den, steps: int) -> int:
 
 
 def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> dict[str, list[Request]]:
-    """What each Part A page asks for when opened with its defaults on this backend and seed (x0: the first test
-    image), page (its URL name) -> its requests, in the course's order; tests/test_room.py opens each page after
-    warming these and checks that it computes nothing new; the Welcome page shows their first pictures."""
+    """What each Part A page of the backend's edition asks for when opened with its defaults on this backend and seed
+    (x0: the first test image), page (its URL name) -> its requests, in the course's order; tests/test_room.py opens
+    each page after warming these and checks that it computes nothing new; the Welcome page shows their first pictures."""
+    if den.prediction == "velocity":
+        return flow_default_requests(backend, device, seed, den, x0)
     C, H, W = den.image_shape
     gamma = default_gamma(den)
     ts = [*ONE_STEP_TS, FORWARD_T]
@@ -136,3 +140,61 @@ def generator_steps(config: dict) -> int:
     """The generators page's sampling steps for a model (its training config as a dict)."""
     return GENERATOR_STEPS.get(config["experiment"], config["T"])
 
+
+# --- the Fall 2026 edition's pages (flow backends)
+
+FLOW_T = 0.5  # the t slider's start on 1.1 and 1.3
+FLOW_SAMPLES = 5  # 1.6 and 2.1: the course's five samples
+FLOW_EDIT_START = 0.25  # 3.1's single large edit starts here (one of the course's row, so it costs nothing more)
+FLOW_COURSE_PROMPTS = {  # the course's, on a free-text backend; a class backend picks classes (FLOW_CLASS_PICKS)
+    "cfg": (DEFAULT_PROMPT,),
+    "edit": (DEFAULT_PROMPT,),
+    "text": ("a photograph of a rocket on a launch pad",),
+    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
+                "an oil painting of a snowy mountain village"),  # the third: the page's three views
+    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
+}
+FLOW_CLASS_PICKS = {"cfg": (3,), "edit": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0)}
+FLOW_NAMED_PICKS = {"cfg": ("a rocket ship",), "edit": ("a castle",)}  # names: the null prompt would make w do nothing
+
+
+def flow_w(den) -> float:
+    """The CFG scale w the Fall 2026 pages open with on this backend: the course's 7, or the backend's own."""
+    return CFG_W if den.cfg_scale is None else float(den.cfg_scale)
+
+
+def flow_prompts(page: str, den) -> tuple[str, ...]:
+    """The prompts a Fall 2026 page (a key of FLOW_COURSE_PROMPTS) opens with on this backend."""
+    if den.names:
+        return FLOW_NAMED_PICKS.get(page, FLOW_COURSE_PROMPTS[page])
+    if not den.prompts:
+        return FLOW_COURSE_PROMPTS[page]
+    return tuple(den.prompts[k % len(den.prompts)] for k in FLOW_CLASS_PICKS[page])
+
+
+def flow_hybrid_blur(den) -> tuple[int, float]:
+    """3.4's kernel and sigma on this backend: the course's at 512 px, scaled to its size (sigma to the slider's 0.1)."""
+    kernel, sigma = hybrid_blur(den.image_shape[1])
+    return min(kernel, max_kernel_size(*den.image_shape[1:])), max(0.1, round(sigma, 1))
+
+
+def flow_default_requests(backend: str, device: str, seed: int, den, x1: torch.Tensor) -> dict[str, list[Request]]:
+    """What each Fall 2026 page asks for when opened with its defaults (default_requests: a flow backend's)."""
+    w = flow_w(den)
+    common = (backend, device, seed)
+    noisy = pack(noisy_row(x1, [*NOISY_TS, FLOW_T], seed))
+    x_t = pack(noisy_row(x1, [EULER_T], seed))
+    kernel, sigma = flow_hybrid_blur(den)
+    starts = tuple(dict.fromkeys((*EDIT_STARTS, FLOW_EDIT_START)))
+    return {
+        "f1_3_one_step": [FlowOneStep(*common, image=noisy, ts=[*NOISY_TS, FLOW_T])],
+        "f1_4_velocity": [FlowOneStep(*common, image=pack(noisy_row(x1, NOISY_TS, seed)), ts=NOISY_TS)],
+        "f1_5_euler": [FlowEuler(*common, image=x_t, t_start=EULER_T), FlowOneStep(*common, image=x_t, ts=[EULER_T])],
+        "f1_6_sample": [FlowSample(*common, w=None, n=FLOW_SAMPLES)],
+        "f2_1_cfg": [FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=w, n=FLOW_SAMPLES),
+                     FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=None, n=FLOW_SAMPLES)],
+        "f3_1_edit": edit_row(*common, x1, flow_prompts("edit", den)[0], w, starts),
+        "f3_2_text": edit_row(*common, x1, flow_prompts("text", den)[0], w, starts),
+        "f3_3_anagrams": [FlowAnagram(*common, prompts=flow_prompts("anagram", den)[:2], views=ANAGRAM_VIEWS, w=w)],
+        "f3_4_hybrids": [FlowHybrid(*common, prompts=flow_prompts("hybrid", den)[:2], kernel_size=kernel, sigmas=(sigma,), w=w)],
+    }  # fmt: skip

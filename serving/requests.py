@@ -2,8 +2,10 @@
 
 A request names what it is computed under (backend, device, seed) and its settings; it is hashable, so it keys the
 room's queue and results store (two browsers that ask for the same request share one computation), and it pickles,
-so a Ray Serve replica computes it as well. ``compute`` runs a request's loop on a backend, recording the first
-image's trajectory; ``run_loop`` is where a server runs many requests' loops as one (serving.batching).
+so a Ray Serve replica computes it as well. The Fall 2024 edition's requests (``DDPMRequest``: strided timesteps) run
+lab's course functions, the Fall 2026 edition's (``FlowRequest``: Euler steps of a step size) lab.flow's. ``compute``
+runs a request's loop on a backend, recording the first image's trajectory; ``run_loop`` is where a server runs many
+requests' loops as one (serving.batching).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import numpy as np
 import torch
 
 import lab
+import lab.flow as flow
 from lab.course import CFG_SCALE, DEFAULT_PROMPT, HYBRID_KERNEL, HYBRID_SIGMA
+from lab.flow import ANAGRAM_VIEWS, CFG_W, STEP_SIZE
 from lab.images import to_uint8
+from lab.processes import euler_times
 from serving.queue import Progress
 
 
@@ -37,22 +42,47 @@ class Request:
     backend: str
     device: str
     seed: int
-    stride: int = field(default=30, kw_only=True)  # strided timesteps: T-1 rounded down to a multiple of stride, ..., 0
 
     kind: ClassVar[str]  # its name in the server's compute log
     what: ClassVar[str]  # what the page's progress bar says runs
+    clamp: ClassVar[bool] = True  # its result clamped to [-1, 1] (False: the raw estimates, to compute with)
+    step_keys: ClassVar[tuple[str, str]]  # the loop callback's next time and clean estimate (the process's names)
 
-    def loop(self, den, timesteps: list[int], callback, progress: Progress):
+    def times(self, den) -> list:
+        """The times its loop runs through."""
+        raise NotImplementedError
+
+    def loop(self, den, times: list, callback, progress: Progress):
         """Its lab entry point, unrun (under lab.stepping()): the loop's generator of model calls."""
         raise NotImplementedError
 
-    def total_steps(self, timesteps: list[int]) -> int:
+    def total_steps(self, times: list) -> int:
         """Model calls of its loop (the progress bar's steps)."""
-        return len(timesteps)
+        return len(times)
+
+    @staticmethod
+    def label(t, t_next) -> str:
+        """A trajectory frame's caption: the step from t to t_next."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DDPMRequest(Request):
+    """The Fall 2024 edition's requests: DDPM down the strided timesteps."""
+
+    stride: int = field(default=30, kw_only=True)  # strided timesteps: T-1 rounded down to a multiple of stride, ..., 0
+    step_keys: ClassVar[tuple[str, str]] = ("t_prev", "x0_hat")
+
+    def times(self, den) -> list[int]:
+        return lab.strided_timesteps(den.T, self.stride)
+
+    @staticmethod
+    def label(t, t_next) -> str:
+        return f"t = {t} -> {'clean' if t_next == lab.CLEAN else t_next}"
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sample(Request):
+class Sample(DDPMRequest):
     """0, 1.5, 1.6: n images from pure noise, with CFG at scale (None: without)."""
 
     prompt: str = DEFAULT_PROMPT
@@ -61,12 +91,12 @@ class Sample(Request):
     kind: ClassVar[str] = "sample"
     what: ClassVar[str] = "sampling"
 
-    def loop(self, den, timesteps, callback, progress):
-        return lab.sample(den, self.n, self.prompt, self.scale, timesteps=timesteps, generator=self.seed, callback=callback)
+    def loop(self, den, times, callback, progress):
+        return lab.sample(den, self.n, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Iterative(Request):
+class Iterative(DDPMRequest):
     """1.4: the image noised to timesteps[i_start], denoised from there (iterative_denoise, or _cfg with a scale)."""
 
     image: bytes  # (1, C, H, W) float32 in [-1, 1] (pack)
@@ -76,19 +106,19 @@ class Iterative(Request):
     kind: ClassVar[str] = "iterative"
     what: ClassVar[str] = "iterative denoising"
 
-    def loop(self, den, timesteps, callback, progress):
-        x_t = lab.forward(unpack(self.image, -1, *den.image_shape), timesteps[self.i_start], den, generator=self.seed)
-        common = dict(timesteps=timesteps, generator=self.seed, callback=callback)
+    def loop(self, den, times, callback, progress):
+        x_t = lab.forward(unpack(self.image, -1, *den.image_shape), times[self.i_start], den, generator=self.seed)
+        common = dict(timesteps=times, generator=self.seed, callback=callback)
         if self.scale is None:
             return lab.iterative_denoise(den, x_t, self.i_start, self.prompt, **common)
         return lab.iterative_denoise_cfg(den, x_t, self.i_start, self.prompt, self.scale, **common)
 
-    def total_steps(self, timesteps):
-        return len(timesteps) - self.i_start
+    def total_steps(self, times):
+        return len(times) - self.i_start
 
 
 @dataclass(frozen=True, kw_only=True)
-class SDEdit(Request):
+class SDEdit(DDPMRequest):
     """1.7, 1.7.1, 1.7.3: the image noised to timesteps[i_start] and denoised with CFG under prompt."""
 
     image: bytes  # (1, C, H, W) float32 in [-1, 1] (pack)
@@ -98,16 +128,16 @@ class SDEdit(Request):
     kind: ClassVar[str] = "sdedit"
     what: ClassVar[str] = "SDEdit"
 
-    def loop(self, den, timesteps, callback, progress):
+    def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return lab.sdedit(den, image, self.i_start, self.prompt, self.scale, timesteps=timesteps, generator=self.seed, callback=callback)
+        return lab.sdedit(den, image, self.i_start, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
 
-    def total_steps(self, timesteps):
-        return len(timesteps) - self.i_start
+    def total_steps(self, times):
+        return len(times) - self.i_start
 
 
 @dataclass(frozen=True, kw_only=True)
-class Inpaint(Request):
+class Inpaint(DDPMRequest):
     """1.7.2: pure noise denoised with the image kept outside the mask after every step (A.5)."""
 
     image: bytes  # (1, C, H, W) float32 in [-1, 1] (pack)
@@ -117,14 +147,14 @@ class Inpaint(Request):
     kind: ClassVar[str] = "inpaint"
     what: ClassVar[str] = "inpainting"
 
-    def loop(self, den, timesteps, callback, progress):
+    def loop(self, den, times, callback, progress):
         C, H, W = den.image_shape
         image, mask = unpack(self.image, -1, C, H, W), unpack(self.mask, H, W)
-        return lab.inpaint(den, image, mask, self.prompt, self.scale, timesteps=timesteps, generator=self.seed, callback=callback)
+        return lab.inpaint(den, image, mask, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Anagram(Request):
+class Anagram(DDPMRequest):
     """1.8: an image that reads as prompts[k] through views[k]."""
 
     prompts: tuple[str, ...]
@@ -134,13 +164,13 @@ class Anagram(Request):
     kind: ClassVar[str] = "anagram"
     what: ClassVar[str] = "visual anagram"
 
-    def loop(self, den, timesteps, callback, progress):
-        return lab.visual_anagrams(den, self.prompts, self.views, self.n, self.scale, timesteps=timesteps, generator=self.seed,
+    def loop(self, den, times, callback, progress):
+        return lab.visual_anagrams(den, self.prompts, self.views, self.n, self.scale, timesteps=times, generator=self.seed,
                                    callback=callback)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hybrid(Request):
+class Hybrid(DDPMRequest):
     """1.9: low frequencies from prompts[0] (far), high from prompts[-1] (near); three prompts: three bands."""
 
     prompts: tuple[str, ...]
@@ -151,13 +181,13 @@ class Hybrid(Request):
     kind: ClassVar[str] = "hybrid"
     what: ClassVar[str] = "hybrid image"
 
-    def loop(self, den, timesteps, callback, progress):
-        return lab.make_hybrids(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.scale, timesteps=timesteps,
+    def loop(self, den, times, callback, progress):
+        return lab.make_hybrids(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.scale, timesteps=times,
                                 generator=self.seed, callback=callback)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
-class ColourHybrid(Request):
+class ColourHybrid(DDPMRequest):
     """1.9's colour split: the grey part from prompts[0], the colour part from prompts[1] (Factorized Diffusion)."""
 
     prompts: tuple[str, str]
@@ -166,12 +196,12 @@ class ColourHybrid(Request):
     kind: ClassVar[str] = "colour_hybrid"
     what: ClassVar[str] = "colour hybrid"
 
-    def loop(self, den, timesteps, callback, progress):
-        return lab.colour_hybrids(den, self.prompts, self.n, self.scale, timesteps=timesteps, generator=self.seed, callback=callback)
+    def loop(self, den, times, callback, progress):
+        return lab.colour_hybrids(den, self.prompts, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
-class OneStep(Request):
+class OneStep(DDPMRequest):
     """1.3: the one-step estimate of each noisy image, at its own timestep (one model call each)."""
 
     image: bytes  # (B, C, H, W) float32: the noisy images x_t (pack)
@@ -183,11 +213,11 @@ class OneStep(Request):
     def __post_init__(self):
         object.__setattr__(self, "ts", tuple(int(t) for t in self.ts))
 
-    def loop(self, den, timesteps, callback, progress):
+    def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
         return _chain([lab.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
 
-    def total_steps(self, timesteps):
+    def total_steps(self, times):
         return len(self.ts)
 
 
@@ -196,7 +226,7 @@ class Result:
     images: torch.Tensor  # (B, C, H, W) in [-1, 1]
     frames: list  # uint8 images at the backend's resolution, one per step: the first image's trajectory
     frame_labels: list  # "t = 990 -> 960" per frame
-    x0_frames: list  # uint8 images: the one-step estimate x0_hat at each step
+    x0_frames: list  # uint8 images: the step's clean estimate at each step (x0_hat; the flow's x1_hat)
 
     @property
     def nbytes(self) -> int:
@@ -204,11 +234,144 @@ class Result:
         return self.images.numel() * self.images.element_size() + sum(f.nbytes for f in self.frames + self.x0_frames)
 
 
+@dataclass(frozen=True)
+class FlowRequest(Request):
+    """The Fall 2026 edition's requests: Euler steps of step_size on a flow backend, from its start to t = 1."""
+
+    step_size: float = field(default=STEP_SIZE, kw_only=True)
+    step_keys: ClassVar[tuple[str, str]] = ("t_next", "x1_hat")
+
+    def times(self, den) -> list[float]:
+        return euler_times(self.start(), self.step_size)
+
+    def start(self) -> float:
+        """Where its steps start: 0 (pure noise), an edit's t_start."""
+        return 0.0
+
+    @staticmethod
+    def label(t, t_next) -> str:
+        return f"t = {t:.2f} -> {t_next:.2f}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowSample(FlowRequest):
+    """1.6, 2.1: n images from pure noise, with CFG at w (None: without)."""
+
+    prompt: str = DEFAULT_PROMPT
+    w: float | None = CFG_W
+    n: int = 1
+    kind: ClassVar[str] = "flow_sample"
+    what: ClassVar[str] = "sampling"
+
+    def loop(self, den, times, callback, progress):
+        return flow.sample(den, self.n, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowOneStep(FlowRequest):
+    """1.3, 1.4, 1.5: the one-step estimate x1_hat of each noisy image x_t, at its own t (one model call each),
+    unclamped (1.4 reads the velocity from it)."""
+
+    image: bytes  # (B, C, H, W) float32: the noisy images x_t (pack)
+    ts: tuple[float, ...]  # the t of each image
+    prompt: str = DEFAULT_PROMPT
+    kind: ClassVar[str] = "flow_one_step"
+    what: ClassVar[str] = "one-step denoising"
+    clamp: ClassVar[bool] = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "ts", tuple(float(t) for t in self.ts))
+
+    def loop(self, den, times, callback, progress):
+        image = unpack(self.image, -1, *den.image_shape)
+        return _chain([flow.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
+
+    def total_steps(self, times):
+        return len(self.ts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowEuler(FlowRequest):
+    """1.5: Euler steps from a noisy image x_t at t_start to t = 1, under prompt (CFG at w; None: none)."""
+
+    image: bytes  # (1, C, H, W) float32: x_t (pack)
+    t_start: float
+    prompt: str = DEFAULT_PROMPT
+    w: float | None = None
+    kind: ClassVar[str] = "flow_euler"
+    what: ClassVar[str] = "Euler sampling"
+
+    def start(self) -> float:
+        return self.t_start
+
+    def loop(self, den, times, callback, progress):
+        x_t = unpack(self.image, -1, *den.image_shape)
+        return flow.sample_from(den, x_t, self.t_start, self.prompt, self.w, self.step_size, callback=callback)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowEdit(FlowRequest):
+    """3.1, 3.2: the image noised to t_start, then Euler with CFG under prompt."""
+
+    image: bytes  # (1, C, H, W) float32 in [-1, 1] (pack)
+    t_start: float
+    prompt: str = DEFAULT_PROMPT
+    w: float | None = CFG_W
+    kind: ClassVar[str] = "flow_edit"
+    what: ClassVar[str] = "editing"
+
+    def start(self) -> float:
+        return self.t_start
+
+    def loop(self, den, times, callback, progress):
+        image = unpack(self.image, -1, *den.image_shape)
+        return flow.edit(den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowAnagram(FlowRequest):
+    """3.3: an image that reads as prompts[k] through views[k] (the course's: the rotation by 180 degrees)."""
+
+    prompts: tuple[str, ...]
+    views: tuple[str, ...] = ANAGRAM_VIEWS
+    w: float | None = CFG_W
+    n: int = 1
+    kind: ClassVar[str] = "flow_anagram"
+    what: ClassVar[str] = "visual anagram"
+
+    def loop(self, den, times, callback, progress):
+        return flow.visual_anagrams(den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowHybrid(FlowRequest):
+    """3.4: low frequencies from prompts[0] (far), high from prompts[-1] (near); three prompts: three bands."""
+
+    prompts: tuple[str, ...]
+    kernel_size: int
+    sigmas: tuple[float, ...]
+    w: float | None = CFG_W
+    n: int = 1
+    kind: ClassVar[str] = "flow_hybrid"
+    what: ClassVar[str] = "hybrid image"
+
+    def loop(self, den, times, callback, progress):
+        return flow.make_hybrids(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.w, self.step_size,
+                                 generator=self.seed, callback=callback)  # fmt: skip
+
+
 def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None,
                starts: tuple[int, ...]) -> list[SDEdit]:  # fmt: skip
     """1.7's row: SDEdit of x0 from each i_start of starts."""
     image = pack(x0)
     return [SDEdit(backend, device, seed, image=image, i_start=i, prompt=prompt, scale=scale) for i in starts]
+
+
+def edit_row(backend: str, device: str, seed: int, x1: torch.Tensor, prompt: str, w: float | None,
+             starts: tuple[float, ...]) -> list[FlowEdit]:  # fmt: skip
+    """3.1's row: the edit of x1 from each start time of starts."""
+    image = pack(x1)
+    return [FlowEdit(backend, device, seed, image=image, t_start=t, prompt=prompt, w=w) for t in starts]
 
 
 def compute(request: Request, den, progress: Progress | None = None, run_loop: Callable | None = None) -> Result:
@@ -219,21 +382,23 @@ def compute(request: Request, den, progress: Progress | None = None, run_loop: C
     """
     progress = progress or Progress()
     run_loop = run_loop or (lambda steps: lab.run_steps(steps, den))
-    timesteps = lab.strided_timesteps(den.T, request.stride)
-    frames, labels, x0s = [], [], []
-    progress.total = request.total_steps(timesteps)
+    times = request.times(den)
+    frames, labels, estimates = [], [], []
+    progress.total = request.total_steps(times)
+    next_key, estimate_key = request.step_keys
 
     def callback(step: dict) -> None:  # the tensors are kept (the loop makes new ones each step), made images at the end
         frames.append(step["x"][:1])
-        x0s.append(step["x0_hat"][:1])
-        labels.append(f"t = {step['t']} -> {'clean' if step['t_prev'] == lab.CLEAN else step['t_prev']}")
+        estimates.append(step[estimate_key][:1])
+        labels.append(request.label(step["t"], step[next_key]))
         progress.done += 1
 
     with lab.stepping():  # each entry point returns its loop, for run_loop
-        steps = request.loop(den, timesteps, callback, progress)
-    out = run_loop(steps).clamp(-1, 1)
+        steps = request.loop(den, times, callback, progress)
+    out = run_loop(steps)
+    out = out.clamp(-1, 1) if request.clamp else out
     as_images = lambda xs: list(to_uint8(torch.cat(xs), -1, 1)) if xs else []  # noqa: E731
-    return Result(out, as_images(frames), labels, as_images(x0s))
+    return Result(out, as_images(frames), labels, as_images(estimates))
 
 
 def _chain(loops: list, progress: Progress):

@@ -6,7 +6,7 @@ with the same keys as ``IFSettings``' fields; the environment wins. A value that
 that names the variable and what it takes (for IF an ``IFNotConfigured``, which the sidebar shows with its fix).
 An empty variable is an unset one. docs/operating.md lists every variable (a test keeps it and ``VARIABLES`` equal).
 
-Sections: ``RoomSettings`` (Part A computations), ``ClusterSettings`` (Ray), ``TrainingSettings`` (Train live's
+Sections: ``RoomSettings`` (Part A computations, the default edition), ``ClusterSettings`` (Ray), ``TrainingSettings`` (Train live's
 jobs), ``IFSettings`` (DeepFloyd IF; declared in models.deepfloyd.settings, beside the code whose messages name its
 variables).
 """
@@ -34,6 +34,12 @@ class SettingError(ValueError):
     def __init__(self, label: str, value, takes: str):
         super().__init__(f"{label}={value!r}: it takes {takes}")
         self.label, self.value, self.takes = label, value, takes
+
+
+def _choice(text: str, choices: tuple[str, ...]) -> str:
+    if text not in choices:
+        raise ValueError
+    return text
 
 
 def _bool(text: str) -> bool:
@@ -89,6 +95,7 @@ KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "names": ("a comma-separated list of names", lambda text: tuple(s.strip() for s in text.split(",") if s.strip())),
     "text": ("text", str),
     "path": ("a path", str),
+    "edition": ("2024 or 2026", lambda text: _choice(text, ("2024", "2026"))),
     # DeepFloyd IF's (IFSettings)
     "optional": ("a hub id or a folder, or none", _optional),
     "folder": ("a folder", str),
@@ -109,8 +116,11 @@ def variable(name: str, default, doc: str, kind: str, shown: str | None = None):
 
 @dataclass(frozen=True)
 class RoomSettings:
-    """What every browser of one server shares for Part A (serving.room)."""
+    """What every browser of one server shares for Part A (serving.room), and the edition its pages open in."""
 
+    edition: str = variable("DIFFUSION_LAB_EDITION", "2024", "the course's edition Part A opens in: 2024 (DDPM, "
+                            "DeepFloyd IF) or 2026 (flow matching, PixNerd); a browser picks its own in the sidebar or "
+                            "with ?edition=", "edition")
     compute_workers: int = variable("DIFFUSION_LAB_COMPUTE_WORKERS", 32, "requests computed at once; their loops' model "
                                     "calls are batched together", "whole")
     results_mb: int = variable("DIFFUSION_LAB_RESULTS_MB", 256, "memory the finished results may hold (MB)", "whole")

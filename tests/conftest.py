@@ -85,19 +85,27 @@ PAGE_SCRIPT = """
 import runpy
 import streamlit as st
 from ui.shell import run_page
-run_page(lambda: runpy.run_path({path!r}), {page!r})
+run_page(lambda: runpy.run_path({path!r}), {page!r}, url={url!r})
 """
 
 
+def page_url(page: str) -> str | None:
+    """A page file's address (ui.catalog), None for the Welcome page."""
+    from ui.catalog import EDITIONS, PART_B
+
+    return next((p.url for e in [*(e.pages for e in EDITIONS.values()), PART_B] for p in e if p.file == page), None)
+
+
 def open_page(page: str, part: str = "part_a", query: dict | None = None):
-    """AppTest of a page as Home.py runs it (sidebar, then the page inside run_page's error handling).
+    """AppTest of a page as Home.py runs it (sidebar, then the page inside run_page's error handling), at its address
+    (a Part A page opens its edition).
 
     AppTest's switch_page would run the page file alone, without the router's sidebar. query: the URL's
     query parameters (a browser's owner id).
     """
     from streamlit.testing.v1 import AppTest
 
-    script = PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / part / page), page=page)
+    script = PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / part / page), page=page, url=page_url(page))
     at = AppTest.from_string(script, default_timeout=300)
     at.query_params.update(query or {})
     at.run()

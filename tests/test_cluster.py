@@ -54,7 +54,7 @@ sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
 from conftest import PAGE_SCRIPT
 from streamlit.testing.v1 import AppTest
 for page, part in (("a8_anagrams.py", "part_a"), ("b4_train.py", "part_b")):
-    at = AppTest.from_string(PAGE_SCRIPT.format(path=str({str(ROOT)!r} + "/app_pages/" + part + "/" + page), page=page), default_timeout=120)
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str({str(ROOT)!r} + "/app_pages/" + part + "/" + page), page=page, url=None), default_timeout=120)
     at.query_params["owner"] = "nobody"
     at.run()
     assert not at.exception, at.exception

@@ -146,7 +146,7 @@ def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
     assert [b.key for b in room.get("download_button")] == ["export_results"]  # but the sidebar's export
     assert room.query_params.get("owner") != owner_of(at)  # the follower is not the lecturer
     assert manager().jobs(owner_of(at))[0].status in ("queued", "running", "done")
-    stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4"))
+    stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4", url="b4_train"))
     stale.query_params["follow"] = "nosuchrun"
     stale.run(timeout=120)
     assert any("no run 'nosuchrun'" in e.value for e in stale.error) and not stale.exception

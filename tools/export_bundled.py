@@ -82,7 +82,7 @@ def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Te
         path = save_png(grid(torch.cat([y, train_mean.expand(1, 1, 28, 28)]), 11), WEIGHTS / f"{name}_epoch_{epoch:03d}.png", 2)
         out.append(path.name)
     else:
-        scale = 7.0 if name.startswith("parta") else 5.0
+        scale = (8.0 if config.experiment == "flow" else 7.0) if name.startswith("parta") else 5.0  # the course's (w 7: gamma 8)
         images, labels = generate(model, config, 4, scale, g, stride)
         path = save_png(grid(images, 4 if labels is not None else 10), WEIGHTS / f"{name}_epoch_{epoch:03d}.png", 2)
         out.append(path.name)
@@ -147,9 +147,10 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
         classifier = load_classifier(config.dataset)
         classifier_acc = accuracy(predict(classifier, heldout)[0], heldout_labels)
         scales = (7.0, 3.0) if name.startswith("parta") else (5.0,)
+        flow_backend = name.startswith("parta") and config.experiment == "flow"  # the Fall 2026 edition's: CFG as w
         sampler = (f"DDPM, timesteps {config.T - 1 - (config.T - 1) % ddpm_stride} .. 0 by {ddpm_stride} "
                    f"({len(range(config.T - 1 - (config.T - 1) % ddpm_stride, -1, -ddpm_stride))} steps)" if config.experiment == "ddpm"
-                   else f"Euler, {config.T} steps")  # fmt: skip
+                   else f"Euler, {config.T} steps (h = {1 / config.T:g})")  # fmt: skip
         ref = heldout if len(heldout) <= 2000 else heldout[:2000]
         _, ref_feats = predict(classifier, ref)
         floor_imgs = train_set.as_float()[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))[: 10 * per_class]]
@@ -157,10 +158,11 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
         lines += [f"Sampler: {sampler}; {10 * per_class} samples ({per_class} per class where classes apply), seed 0.",
                   f"Judge: classifier_{config.dataset} (held-out accuracy {classifier_acc:.2%}); FID in its 128-d feature space "
                   f"against {len(ref)} held-out images; floor (as many real training images): {floor:.2f}.", "",
-                  "| CFG scale | classifier accuracy | FID |", "|---|---|---|"]  # fmt: skip
+                  f"| {'CFG w (v = v_c + w (v_c - v_u))' if flow_backend else 'CFG scale'} | classifier accuracy | FID |", "|---|---|---|"]  # fmt: skip
         for scale in scales if config.condition == "class" else (None,):
             t0 = time.time()
-            images, labels = generate(model, config, per_class, scale or 0.0, torch.Generator().manual_seed(0), ddpm_stride)
+            gamma = (scale + 1 if flow_backend else scale) if scale is not None else 0.0  # w = gamma - 1
+            images, labels = generate(model, config, per_class, gamma, torch.Generator().manual_seed(0), ddpm_stride)
             predicted, feats = predict(classifier, images)
             acc = f"{accuracy(predicted, labels):.2%}" if labels is not None else "n/a (no classes)"
             lines.append(f"| {scale if scale is not None else 'none'} | {acc} | {frechet_distance(feats, ref_feats):.2f} |")

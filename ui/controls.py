@@ -9,7 +9,8 @@ import streamlit as st
 import lab
 from lab.course import CFG_SCALE
 from lab.filters import max_kernel_size
-from serving.defaults import default_gamma
+from lab.flow import STEP_SIZE
+from serving.defaults import default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
 
@@ -66,3 +67,44 @@ def pair_buttons(kind: str, den, widgets) -> None:
     for col, (i, (first, second, both)) in zip(st.columns(len(pairs)), enumerate(pairs)):
         col.button(f"{first} / {second}", key=f"{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
                    help=f"judged to read as both in {both} of 20 seeds at γ {CFG_SCALE:g}; another seed (sidebar) draws another")  # fmt: skip
+
+
+def w_slider(key: str, default: float | None = None) -> float:
+    """The Fall 2026 edition's CFG scale w, opening on the backend's default (serving.defaults.flow_w)."""
+    GAMMA_KEYS.add(key)
+    default = flow_w(current_backend()) if default is None else default
+    w = st.slider("CFG scale w", 0.0, 15.0, default, 0.5, key=key,
+                  help="v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder")  # fmt: skip
+    describe(w=w)
+    return w
+
+
+TIMES = tuple(round(k / 100, 2) for k in range(100))  # the times a slider offers: 0.00 .. 0.99
+
+
+def time_slider(key: str, default: float, label: str = "Time t") -> float:
+    """t of the linear flow, in [0, 1): 0 is pure noise, 1 the image."""
+    t = st.select_slider(label, TIMES, default, key=key, format_func=lambda v: f"{v:.2f}",
+                         help="x_t = (1 − t) ε + t x₁: 0 is pure noise, towards 1 the image")  # fmt: skip
+    describe(t=t)
+    return t
+
+
+def start_slider(key: str, default: float) -> float:
+    """The start time t_s of an edit (this edition's i_start): smaller is more noise, more invented."""
+    t = st.select_slider("Start time t_s", TIMES[1:], default, key=key, format_func=lambda v: f"{v:.2f}",
+                         help="the time the image is noised to before the Euler steps: near 0 almost pure noise, "
+                              "larger keeps more of the image")  # fmt: skip
+    describe(t_start=t)
+    return t
+
+
+STEP_SIZES = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+
+
+def step_size_slider(key: str, default: float = STEP_SIZE) -> float:
+    """Euler's step size h: smaller follows the flow more closely (more model calls); larger shows Euler's error."""
+    h = st.select_slider("Step size h", STEP_SIZES, default, key=key, help="x_{t+h} = x_t + h v: 0.02 is the course's (50 "
+                         "updates from noise); a large h takes few steps along straight lines, and the picture suffers")  # fmt: skip
+    describe(h=h)
+    return h

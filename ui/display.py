@@ -7,6 +7,7 @@ import functools
 from io import BytesIO
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 from PIL import Image
@@ -63,6 +64,31 @@ def mask_overlay(x: torch.Tensor, mask: torch.Tensor, alpha: float = 0.6) -> tor
     return x * (1 - alpha * mask) + alpha * mask * MAGENTA
 
 
+def signed_images(*updates: torch.Tensor) -> list[torch.Tensor]:
+    """Signed images (updates, differences) on one symmetric scale for all, 0 at mid-grey: each divided by the largest
+    magnitude among them, in [-1, 1] as show() takes images."""
+    top = max(float(u.abs().max()) for u in updates) or 1.0
+    return [u / top for u in updates]
+
+
+def error_maps(errors: torch.Tensor, titles: list[str], key: str) -> None:
+    """Per-pixel error maps (K, 1, H, W) as Plotly heatmaps side by side, on one linear scale from 0 to the largest
+    error of them all (hover reads the value)."""
+    top = float(errors.max()) or 1.0
+    K = errors.shape[0]
+    traces = [dict(type="heatmap", z=errors[i, 0].tolist(), coloraxis="coloraxis", xaxis=f"x{i + 1}", yaxis=f"y{i + 1}",
+                   hovertemplate="x %{x}, y %{y}: E = %{z:.3f}<extra></extra>") for i in range(K)]  # fmt: skip
+    gap = 0.04
+    width = (1 - gap * (K - 1)) / K
+    layout = dict(height=300, margin=dict(l=10, r=10, t=30, b=10), coloraxis=dict(cmin=0, cmax=top, colorscale="Viridis", colorbar=dict(title=dict(text="E"))),
+                  annotations=[dict(text=title, x=i * (width + gap) + width / 2, y=1.0, xref="paper", yref="paper", showarrow=False,
+                                    yanchor="bottom") for i, title in enumerate(titles)])  # fmt: skip
+    for i in range(K):
+        layout[f"xaxis{i + 1}"] = dict(domain=[i * (width + gap), i * (width + gap) + width], showticklabels=False, constrain="domain")
+        layout[f"yaxis{i + 1}"] = dict(autorange="reversed", showticklabels=False, scaleanchor=f"x{i + 1}", anchor=f"x{i + 1}")
+    st.plotly_chart(go.Figure(data=traces, layout=layout, _validate=False), key=key)
+
+
 def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
     """Several trajectory frames in a row."""
     size = settings().row_size(len(frames))
@@ -84,7 +110,7 @@ def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> 
     c2.download_button("Download the trajectory (GIF)", gif, f"{key}.gif", "image/gif", key=f"{key}_gif")
 
 
-THUMBNAIL = {"a0_sampling": 1, "a7_sdedit": 4, "a73_text": 2}  # which default request pictures a page (else its first)
+THUMBNAIL = {"a0_sampling": 1, "a7_sdedit": 4, "a73_text": 2, "f3_1_edit": 5, "f3_2_text": 5}  # which default request pictures a page (else its first)
 
 
 def show_thumbnails(titles: dict[str, str]) -> None:

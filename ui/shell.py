@@ -1,5 +1,6 @@
-"""The shell every page runs in: the shared sidebar (backend, device, seed, lecture mode; DeepFloyd IF's status) and
-``run_page``, which draws it, then the page, and turns any error into a message on the page."""
+"""The shell every page runs in: the shared sidebar (the course's edition and its pages, backend, device, seed, lecture
+mode; DeepFloyd IF's status) and ``run_page``, which draws it, then the page, and turns any error into a message on the
+page. Home.py routes to the pages."""
 
 from __future__ import annotations
 
@@ -10,39 +11,74 @@ import torch
 
 from lab.checkpoint import CheckpointError
 from lab.images import ImageRejected
-from models.bundled import BACKENDS
+from models.bundled import BACKENDS, FLOW_BACKENDS
 from models.deepfloyd.errors import IFUnavailable
 from models.deepfloyd.settings import if_status
 from serving.settings import deepfloyd_settings
-from ui.catalog import PART_A, PART_B
+from ui.catalog import EDITION_OF, EDITIONS, PART_B, TWINS
 from ui.controls import GAMMA_KEYS
 from ui.display import LECTURE_CSS
 from ui.messages import PageWaits, for_browser
 from ui.results import export_button, start_page
-from ui.state import DEFAULT_SEED, IF_NAME, TRAINED_PREFIX, Settings, backend, if_backend, trained_backends
+from ui.state import DEFAULT_SEED, IF_NAME, TRAINED_PREFIX, Settings, backend, default_edition, if_backend, trained_backends
 
 log = logging.getLogger("diffusion_lab")
+BACKEND_KEY = {"2024": "backend", "2026": "flow_backend"}  # each edition remembers its own backend
+
+
+def menu(pages: dict, edition: str) -> None:
+    """The sidebar's pages: Welcome, the edition's Part A in its numbering, Part B."""
+    st.page_link(pages[""], label="Welcome", icon="🏠")
+    e = EDITIONS[edition]
+    st.caption(f"**Part A · {e.name}**: {e.method}")
+    for p in e.pages:
+        st.page_link(pages[p.url], label=p.title)
+    st.caption("**Part B**: diffusion and flow matching from scratch")
+    for p in PART_B:
+        st.page_link(pages[p.url], label=p.title)
 
 
 def _new_backend() -> None:
-    """Another backend: the γ sliders open on its default γ again (serving.defaults.default_gamma), not on the last one's."""
+    """Another backend: the γ and w sliders open on its default again (serving.defaults), not on the last one's."""
     for key in GAMMA_KEYS:
         st.session_state.pop(key, None)
 
 
-def sidebar() -> Settings:
-    """The shared sidebar (drawn before the page runs); its choices live in st.session_state."""
+def pick_edition(url: str | None) -> str:
+    """The course's edition: a Part A page's own; else this browser's choice, a link's ?edition=, the server's default."""
+    if url in EDITION_OF and st.session_state.get("shown_url") != url:  # opening a page of an edition opens the edition
+        st.session_state["edition"] = EDITION_OF[url]  # (a link, the menu; not a rerun of the page it is on)
+    elif "edition" not in st.session_state:
+        st.session_state["edition"] = st.query_params.get("edition") if st.query_params.get("edition") in EDITIONS else default_edition()
+    labels = {k: f"{e.name} · {e.method}" for k, e in EDITIONS.items()}
+    edition = st.selectbox("Edition", list(EDITIONS), format_func=labels.get, key="edition", on_change=_new_backend,
+                           help="the course's edition Part A follows: its sections, equations and models; ?edition=2026 "
+                                "in a link opens the lab on it")  # fmt: skip
+    if st.query_params.get("edition") != edition:
+        st.query_params["edition"] = edition
+    st.session_state["shown_url"] = url
+    return edition
+
+
+def sidebar(pages: dict | None = None, url: str | None = None) -> Settings:
+    """The shared sidebar (drawn before the page runs); its choices live in st.session_state. pages: the router's, to
+    draw the menu (the tests run a page without it)."""
     with st.sidebar:
+        edition = pick_edition(url)
+        if pages is not None:
+            menu(pages, edition)
         st.header("Lab settings")
-        options = [*BACKENDS, *(TRAINED_PREFIX + job_id for job_id in trained_backends()), IF_NAME]
-        if "backend" not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
-            st.session_state["backend"] = st.query_params["backend"]
-        name = st.selectbox("Backend", options, key="backend", on_change=_new_backend, help="the model every Part A "
-                            "page uses; Part A backends you train on the Train live page are added when they finish")  # fmt: skip
+        bundled = FLOW_BACKENDS if edition == "2026" else BACKENDS
+        options = [*bundled, *(TRAINED_PREFIX + job_id for job_id in trained_backends(edition)), *([IF_NAME] if edition == "2024" else [])]
+        key = BACKEND_KEY[edition]
+        if key not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
+            st.session_state[key] = st.query_params["backend"]
+        name = st.selectbox("Backend", options, key=key, on_change=_new_backend, help="the model every Part A page uses; "
+                            "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
         problem = run_problem(name) if name.startswith(TRAINED_PREFIX) else if_sidebar() if name == IF_NAME else None
         if problem is not None:
-            st.error(f"{problem} Using MNIST digits meanwhile.")
-            name = "MNIST digits"
+            st.error(f"{problem} Using {options[0]} meanwhile.")
+            name = options[0]
         devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
         device = st.selectbox("Device", devices, key="device")
         seed = int(st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED, key="seed", help="reused by every page"))
@@ -54,7 +90,7 @@ def sidebar() -> Settings:
             st.query_params["lecture"] = "1" if lecture else "0"
     if lecture:
         st.markdown(LECTURE_CSS, unsafe_allow_html=True)
-    return Settings(name, device, seed, lecture)
+    return Settings(name, device, seed, lecture, edition)
 
 
 def run_problem(name: str) -> str | None:
@@ -84,10 +120,13 @@ def if_sidebar() -> str | None:
     return None
 
 
-def run_page(render, title: str = "") -> None:
-    """Draw the sidebar, then the page; an error becomes a message on the page, never a traceback."""
-    st.session_state["settings"] = s = sidebar()
-    start_page(title, {"backend": s.backend, "seed": str(s.seed)})
+def run_page(render, title: str = "", pages: dict | None = None, url: str | None = None) -> None:
+    """Draw the sidebar, then the page; an error becomes a message on the page, never a traceback. A Part A page of
+    the other edition than the sidebar's (the user just switched) gives way to its twin in the chosen edition."""
+    st.session_state["settings"] = s = sidebar(pages, url)
+    if pages is not None and url in EDITION_OF and EDITION_OF[url] != s.edition:
+        st.switch_page(pages[TWINS[url]])
+    start_page(export_name(title, url), {"edition": EDITIONS[s.edition].name, "backend": s.backend, "seed": str(s.seed)})
     try:
         render()
     except PageWaits:
@@ -99,4 +138,9 @@ def run_page(render, title: str = "") -> None:
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
     finally:  # after the page, its rows counted (a page waiting for input ends early, with page_waits)
         with st.sidebar:
-            export_button([page.title for page in PART_A + PART_B])
+            export_button([export_name(p.title, p.url) for e in EDITIONS.values() for p in e.pages] + [p.title for p in PART_B])
+
+
+def export_name(title: str, url: str | None) -> str:
+    """A page's name in "Export my results": its title, a Fall 2026 page's with its edition (both have a 1.2, a 1.3 ...)."""
+    return f"{EDITIONS['2026'].name} · {title}" if EDITION_OF.get(url) == "2026" else title

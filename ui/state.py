@@ -19,7 +19,7 @@ import torch
 from lab.checkpoint import load_trained
 from lab.data import test_images as dataset_test_images
 from lab.generate import class_grid, sample_trained
-from models.bundled import BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
+from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
 from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, generator_steps
 from serving.jobs import JobManager
 from serving.requests import unpack
@@ -34,10 +34,11 @@ LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str  # a name of models.bundled.BACKENDS, IF_NAME, or TRAINED_PREFIX + a finished run's id
+    backend: str  # a name of models.bundled.ALL_BACKENDS, IF_NAME, or TRAINED_PREFIX + a finished run's id
     device: str  # "cpu" or "cuda"
     seed: int  # the one seed every page uses, as the course asks
     lecture: bool  # large images, fewer controls
+    edition: str = "2024"  # the course's edition Part A follows: "2024" (DDPM) or "2026" (flow); ui.catalog.EDITIONS
 
     @property
     def size(self) -> int:
@@ -112,7 +113,7 @@ def room() -> Room:
     settings = RoomSettings.from_env()
     r = Room(settings, ClusterSettings.from_env())
     if settings.warm:
-        backends = [next(iter(BACKENDS)), *settings.warm_backends]
+        backends = [next(iter(BACKENDS)), next(iter(FLOW_BACKENDS)), *settings.warm_backends]  # both editions' defaults
         seeds = [DEFAULT_SEED, *settings.warm_seeds]
         args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators])
         threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True).start()
@@ -191,13 +192,22 @@ def owner_id() -> str:
     return owner
 
 
-def trained_backends() -> list[str]:
-    """Ids of this browser's finished runs that can drive the Part A pages (class DDPM, T = 1000), newest first."""
+def trained_backends(edition: str = "2024") -> list[str]:
+    """Ids of this browser's finished runs that can drive an edition's Part A pages, newest first: class DDPMs with
+    T = 1000 (Fall 2024), class flow-matching models (Fall 2026), of images in [-1, 1]."""
     try:
         jobs = manager().jobs(owner_id())
     except ValueError:  # the training cluster does not answer: the page says so when it needs it
         return []
-    return [job.id for job in jobs if job.status == "done" and part_a_problem(job.config.to_dict()) is None]
+    experiment = "flow" if edition == "2026" else "ddpm"
+    return [job.id for job in jobs if job.status == "done" and job.config.experiment == experiment
+            and part_a_problem(job.config.to_dict()) is None]  # fmt: skip
+
+
+@st.cache_resource
+def default_edition() -> str:
+    """The edition Part A opens in on this server (DIFFUSION_LAB_EDITION)."""
+    return RoomSettings.from_env().edition
 
 
 def trained_run(name: str):
@@ -209,7 +219,7 @@ def backend_dataset(name: str) -> str | None:
     """The dataset a backend was trained on (None for DeepFloyd IF: photos)."""
     if name == IF_NAME:
         return None
-    return trained_run(name).config.dataset if name.startswith(TRAINED_PREFIX) else BACKENDS[name][1]
+    return trained_run(name).config.dataset if name.startswith(TRAINED_PREFIX) else ALL_BACKENDS[name][1]
 
 
 def current_backend():

@@ -7,12 +7,12 @@ from lab.course import CFG_SCALE, HYBRID_SIGMA
 from lab.filters import grey
 from serving.defaults import default_prompts, hybrid_kernel, why_defaults
 from serving.requests import ColourHybrid, Hybrid
-from ui.controls import blur_sliders, equation, gamma_slider, pair_buttons
+from ui.controls import equation, gamma_slider, pair_buttons
 from ui.display import show
+from ui.illusions import hybrid_controls, show_sizes
 from ui.inputs import prompt_input
 from ui.messages import page_waits
 from ui.progress import result
-from ui.results import describe
 from ui.state import current_backend, settings
 
 
@@ -52,28 +52,7 @@ split = st.radio("Split", ["frequency", "colour"], horizontal=True, key="hybrid_
 if split == "colour":
     colour_hybrid(s, den)
     page_waits()
-bands = st.radio("Bands", [2, 3], horizontal=True, key="hybrid_bands", help="three prompts: low, middle and high frequencies")
-c = st.columns(bands)
-names = ["Far (low frequencies)", *(["Middle frequencies"] if bands == 3 else []), "Near (high frequencies)"]
-keys = ["hybrid_far", *(["hybrid_middle"] if bands == 3 else []), "hybrid_near"]
-picks = [defaults[0], *([defaults[2]] if bands == 3 else []), defaults[1]]
-prompts = []
-for col, name, key, default in zip(c, names, keys, picks):
-    with col:
-        prompts.append(prompt_input(name, default, key=key, allow_null=False))
-kernel_size, sigma = blur_sliders("hybrid", H, W, hybrid_kernel(den), HYBRID_SIGMA)
-sigmas = (sigma,)
-if bands == 3:
-    sigma2 = st.slider("Blur sigma σ₂ (middle | near)", 0.1, 10.0, max(0.1, round(sigma / 2, 1)), 0.1, key="hybrid_sigma2")
-    describe(sigma2=sigma2)
-    if sigma2 >= sigma:
-        st.warning(f"σ₂ must be smaller than σ ({sigma:g}): the middle band is what lies between the two blurs. Using σ / 2.")
-        sigma2 = sigma / 2
-    sigmas = (sigma, sigma2)
+prompts, kernel_size, sigmas = hybrid_controls("hybrid", den, defaults, hybrid_kernel(den), HYBRID_SIGMA)
 gamma = gamma_slider("hybrid_gamma")
 res = result(Hybrid(s.backend, s.device, s.seed, prompts=tuple(prompts), kernel_size=kernel_size, sigmas=sigmas, scale=gamma), st.progress(0.0))
-st.markdown("The same image at several sizes: the small one reads as the far prompt, the large one as the near prompt.")
-cols = st.columns([1, 2, 4])
-for col, size in zip(cols, (40, 120, 360)):
-    with col:
-        show(res.images, [f"{size} px"], size)
+show_sizes(res.images)

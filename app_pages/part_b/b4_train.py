@@ -4,7 +4,7 @@ from functools import partial
 
 import streamlit as st
 
-from lab.train import PART_A_BACKEND, course_config
+from lab.train import PART_A_BACKEND, PART_A_FLOW_BACKEND, course_config
 from serving.jobs import RunLimit
 from ui.messages import page_waits
 from ui.state import checkpoint_every_s, cuda_elsewhere, manager, owner_id
@@ -15,18 +15,20 @@ st.markdown("Runs train in the background: leave the page, refresh, come back; t
             "The server trains a limited number of runs at once and queues the rest.")  # fmt: skip
 st.caption("Finished DDPM and flow-matching runs appear on the Part B generators page; a finished **Part A backend** "
            "(class-conditioned DDPM with T = 1000 and DeepFloyd IF's schedule) also joins the sidebar's Backend list "
-           "and drives every Part A page.")  # fmt: skip
+           "of the Fall 2024 edition and drives every Part A page; a **Part A backend (Fall 2026, flow)** (class-"
+           "conditioned flow matching of images in [-1, 1]) joins the Fall 2026 edition's.")  # fmt: skip
 m = manager()
 if follow_link():  # a room following the lecturer's run: the run, live, and no buttons
     page_waits()
 owner = owner_id()
 PART_A = "Part A backend"
+PART_A_FLOW = "Part A backend (Fall 2026, flow)"
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A]
+EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A, PART_A_FLOW]
 with st.form("train_form"):
     c = st.columns(3)
     experiment = c[0].selectbox("Experiment", EXPERIMENTS, key="train_exp")
-    method = c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method", help="a Part A backend is always DDPM")
+    method = c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method", help="a Part A backend is DDPM (Fall 2024); Part A backend (Fall 2026, flow) flow matching")
     dataset = c[2].selectbox("Dataset", ["mnist", "fashion_mnist"], key="train_dataset")
     c = st.columns(6)
     D = c[0].select_slider("D", [8, 16, 32, 64, 128], 16, key="train_D")
@@ -40,9 +42,9 @@ with st.form("train_form"):
     device = c[4].selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
-    exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or method == "DDPM" else "flow"
+    exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or (method == "DDPM" and experiment != PART_A_FLOW) else "flow"
     condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
-    extra = PART_A_BACKEND if experiment == PART_A else {}
+    extra = {PART_A: PART_A_BACKEND, PART_A_FLOW: PART_A_FLOW_BACKEND}.get(experiment, {})
     config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
                            grad_clip=1.0, snapshot_epochs=(), sample_every=1, sample_every_steps=every, checkpoint_every_s=checkpoint_every_s(),
                            cuda_elsewhere=elsewhere, **extra)  # fmt: skip

@@ -1,0 +1,25 @@
+"""1.1 Noisy training inputs: x_t = (1 - t) eps + t x1 (A.1), one eps for every t."""
+
+import streamlit as st
+import torch
+
+import lab.flow as flow
+from serving.defaults import FLOW_T
+from ui.controls import equation, time_slider
+from ui.display import show
+from ui.inputs import pick_test_image
+from ui.state import settings
+
+st.title("1.1 · Noisy training inputs")
+equation(r"x_t = (1 - t)\,\epsilon + t\,x_1,\quad \epsilon \sim \mathcal N(0, I),\quad t \in [0, 1]",
+         "t = 0 is pure noise, t = 1 the image; t is the slider below, ε (one for every t) comes from the sidebar's seed.")
+s = settings()
+x1 = pick_test_image()
+t = time_slider("noisy_t", FLOW_T)
+ts = list(flow.NOISY_TS)
+x_t = flow.noisy_row(x1, [t, *ts], s.seed)  # one eps for every t
+show(torch.cat([x1, x_t[:1]]), ["original", f"t = {t:.2f}"], s.large)
+st.subheader("The course's row")
+show(torch.cat([x1, x_t[1:]]), ["original", *[f"t = {v:.2f}" for v in ts]])
+st.caption(f"At t = {t:.2f} the image is weighted {t:.2f} and the noise {1 - t:.2f}: the signal-to-noise ratio is "
+           f"{t / max(1 - t, 1e-9):.2f}.")

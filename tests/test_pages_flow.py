@@ -1,0 +1,87 @@
+"""AppTest for every Fall 2026 (flow) page on the bundled flow backends: no exception, each design-card control
+changes what it shows, and the edition follows the page, the link and the sidebar."""
+
+import pytest
+
+from conftest import ROOT, image_urls, open_page
+from ui import catalog
+
+FLOW = [page.file for page in catalog.PART_A_FLOW]
+# page: its controls as (kind, key, a new value): the design card's (t, the start time, w, blur kernel and sigma, the
+# step size h) wherever the page has their idea
+CONTROLS = {
+    "f1_1_noisy.py": [("select_slider", "noisy_t", 0.9)],
+    "f1_2_blur.py": [("slider", "flow_blur_kernel", 9), ("slider", "flow_blur_sigma", 3.0)],
+    "f1_3_one_step.py": [("select_slider", "flow_one_step_t", 0.1)],
+    "f1_4_velocity.py": [("selectbox", "velocity_prompt", "3"), ("slider", "test_image_Test image", 2)],
+    "f1_5_euler.py": [("select_slider", "euler_h", 0.25), ("slider", "euler_blur_kernel", 9), ("slider", "euler_blur_sigma", 4.0)],
+    "f1_6_sample.py": [("slider", "flow_sample_n", 3), ("select_slider", "flow_sample_h", 0.1)],
+    "f2_1_cfg.py": [("slider", "flow_cfg_w", 2.0)],
+    "f3_1_edit.py": [("slider", "test_image_Test image", 3), ("select_slider", "edit_test_start", 0.5), ("slider", "edit_test_w", 2.0)],
+    "f3_2_text.py": [("selectbox", "flow_text_prompt", "3"), ("select_slider", "flow_text_start", 0.1), ("slider", "flow_text_w", 2.0)],
+    "f3_3_anagrams.py": [("selectbox", "flow_anagram_view", "flip (upside down)"), ("slider", "flow_anagram_w", 2.0), ("radio", "flow_anagram_n", 3)],
+    "f3_4_hybrids.py": [("slider", "flow_hybrid_sigma", 2.0), ("slider", "flow_hybrid_kernel", 9), ("slider", "flow_hybrid_w", 2.0), ("radio", "flow_hybrid_bands", 3)],
+}
+
+
+def open_flow_page(page: str, query: dict | None = None):
+    return open_page(page, "part_a_flow", query)
+
+
+def test_every_flow_page_is_listed_exists_and_has_a_twin():
+    assert sorted(FLOW) == sorted(CONTROLS)
+    assert all((ROOT / "app_pages" / "part_a_flow" / p).exists() for p in FLOW)
+    for edition in catalog.EDITIONS.values():
+        for page in edition.pages:
+            twin = catalog.TWINS[page.url]
+            assert catalog.EDITION_OF[twin] != catalog.EDITION_OF[page.url], page.url
+
+
+@pytest.mark.parametrize("page", sorted(CONTROLS))
+def test_flow_page_runs_on_the_flow_backend_and_each_of_its_controls_changes_the_output(page):
+    at = open_flow_page(page)
+    assert at.selectbox(key="edition").value == "2026" and at.selectbox(key="flow_backend").value == "MNIST digits (flow)"
+    for kind, key, value in CONTROLS[page]:
+        before = image_urls(at)
+        assert before, "the page shows images"
+        getattr(at, kind)(key=key).set_value(value).run()
+        assert not at.exception and not at.error, (key, [e.value for e in at.error])
+        assert image_urls(at) != before, f"moving {key} changed no picture"
+
+
+def test_the_velocity_page_shows_its_error_maps_on_one_scale():
+    at = open_flow_page("f1_4_velocity.py")
+    (chart,) = at.get("plotly_chart")
+    import json
+
+    spec = json.loads(chart.proto.spec)
+    heatmaps = [trace for trace in spec["data"] if trace["type"] == "heatmap"]
+    assert len(heatmaps) == 3 and all(trace["coloraxis"] == "coloraxis" for trace in heatmaps)  # one colour scale
+    top = max(max(max(row) for row in trace["z"]) for trace in heatmaps)
+    assert spec["layout"]["coloraxis"]["cmin"] == 0 and spec["layout"]["coloraxis"]["cmax"] == pytest.approx(top)
+
+
+def test_euler_sampling_says_the_mse_of_each_method_and_a_larger_step_takes_fewer_updates():
+    at = open_flow_page("f1_5_euler.py")
+    captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
+    assert any(c.startswith("Euler: MSE") for c in captions) and any(c.startswith("one-step: MSE") for c in captions)
+    assert any("25 updates of h = 0.02" in h.value for h in at.subheader)
+    at.select_slider(key="euler_h").set_value(0.25).run()
+    assert any("2 updates of h = 0.25" in h.value for h in at.subheader)
+
+
+def test_a_link_opens_the_edition_and_each_edition_keeps_its_own_backend():
+    welcome = open_page("welcome.py", "home", query={"edition": "2026"})
+    assert welcome.selectbox(key="edition").value == "2026"
+    assert welcome.selectbox(key="flow_backend").options == ["MNIST digits (flow)", "Emoji (colour, flow)"]
+    assert "Fall 2026" in welcome.markdown[0].value
+    at = open_page("a6_cfg.py")  # a Fall 2024 page opens its edition
+    assert at.selectbox(key="edition").value == "2024" and at.selectbox(key="backend").value == "MNIST digits"
+    assert "DeepFloyd IF" in at.selectbox(key="backend").options
+
+
+def test_the_emoji_flow_backend_reads_the_courses_prompts():
+    at = open_flow_page("f3_3_anagrams.py", query={"backend": "Emoji (colour, flow)"})
+    assert at.selectbox(key="flow_backend").value == "Emoji (colour, flow)"
+    assert not at.error and at.text_input(key="flow_anagram_p1").value == "an oil painting of an old man"
+    assert any("read as **old man**" in c.value for c in at.caption)
