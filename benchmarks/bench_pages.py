@@ -1,11 +1,18 @@
 """Benchmark of the Part A pages: server time per interaction on a bundled backend.
 
     python benchmarks/bench_pages.py [--repeats 5] [--backend "Emoji (colour)"] [--runs-only]
+    python benchmarks/bench_pages.py --flow [--repeats 5] [--backend "Emoji (colour, flow)"]
 
 - a slider move on the forward and blur pages: AppTest run time of the page script after the move (targets <= 0.15 s);
 - one SDEdit run (i_start 10, CFG 7) and one anagram (flip, CFG 7), uncached (targets <= 1 s and <= 2 s);
 - cold start: `streamlit run Home.py` in a fresh process until a browser (headless Chromium) shows the first
   result image of the forward page (target <= 8 s).
+--flow, the Fall 2026 pages on a flow backend (default "MNIST digits (flow)"):
+- a slider move on 1.1 (t), 1.2 (the blur kernel) and 1.4 (the test image: three one-step velocities), AppTest run
+  time of the page after the move (target <= 0.2 s);
+- 3.1's edit row (7 start times, w = 7) and 2.1's 5 + 5 samples, each a page's requests computed together by a room
+  (its queue and loop batcher, as the server computes them: one model call per step for the requests), uncached
+  (targets <= 2 s each).
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def page_slider(page: str, key: str, values: list, repeats: int, folder: str = "part_a", query: dict | None = None) -> float:
-    """Median seconds of an AppTest rerun of the page after its slider key moved to each value (+ the repeat's index)."""
+def page_slider(page: str, key: str, values: list, repeats: int, folder: str = "part_a", query: dict | None = None,
+                kind: str = "slider") -> float:  # fmt: skip
+    """Median seconds of an AppTest rerun of the page after its slider key moved to each value (+ the repeat's index;
+    a select_slider's: the values themselves)."""
     from streamlit.testing.v1 import AppTest
 
     from conftest import PAGE_SCRIPT
@@ -39,7 +48,7 @@ def page_slider(page: str, key: str, values: list, repeats: int, folder: str = "
     for r in range(repeats):
         for v in values:
             t0 = time.perf_counter()
-            at.slider(key=key).set_value(v + r).run()
+            (at.slider(key=key).set_value(v + r) if kind == "slider" else at.select_slider(key=key).set_value(v)).run()
             times.append(time.perf_counter() - t0)
             assert not at.exception
     return statistics.median(times)
@@ -57,6 +66,43 @@ def uncached_run(kind, repeats: int, name: str = "MNIST digits", **kwargs) -> fl
         compute(kind(name, "cpu", 1000 + seed, **kwargs), den)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def room_run(requests_of, repeats: int, name: str) -> float:
+    """Median seconds of a page's requests computed together by a room (warm-up off), a new seed each time."""
+    from serving.room import Room
+    from serving.settings import RoomSettings
+    from ui.state import backend
+
+    room = Room(RoomSettings(warm=False))
+    times = []
+    for seed in range(repeats):
+        t0 = time.perf_counter()
+        for ticket in room.submit(requests_of(2000 + seed), backend):
+            ticket.result()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def flow_pages(args) -> None:
+    """The Fall 2026 pages' interactions (see the module docstring)."""
+    import lab.flow as flow
+    from serving.defaults import FLOW_SAMPLES, flow_prompts
+    from serving.requests import FlowSample, edit_row
+    from ui.state import backend, first_test_images
+
+    name = args.backend if args.backend != "MNIST digits" else "MNIST digits (flow)"
+    query = {"backend": name}
+    print(f"slider move, 1.1 noisy inputs (t):      {page_slider('f1_1_noisy.py', 'noisy_t', [0.1, 0.3, 0.6, 0.9], args.repeats, 'part_a_flow', query, 'select'):.3f} s (target <= 0.2)")
+    print(f"slider move, 1.2 blur (kernel):         {page_slider('f1_2_blur.py', 'flow_blur_kernel', [3, 7, 11, 15], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)")
+    print(f"slider move, 1.4 velocity (test image): {page_slider('f1_4_velocity.py', 'test_image_Test image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)")
+    den, x1 = backend(name, "cpu"), first_test_images(name, 1)
+    w, prompt = flow.CFG_W, flow_prompts("cfg", den)[0]
+    edit = room_run(lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, flow.EDIT_STARTS), args.repeats, name)
+    print(f"3.1's edit row (7 start times, w = {w:g}): {edit:.3f} s (target <= 2)")
+    cfg = room_run(lambda seed: [FlowSample(name, "cpu", seed, prompt=prompt, w=w, n=FLOW_SAMPLES),
+                                 FlowSample(name, "cpu", seed, prompt=prompt, w=None, n=FLOW_SAMPLES)], args.repeats, name)  # fmt: skip
+    print(f"2.1's 5 + 5 samples (w = {w:g}, {prompt!r}): {cfg:.3f} s (target <= 2)")
 
 
 def cold_start() -> float:
@@ -95,8 +141,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="MNIST digits", help='a bundled Part A backend, e.g. "Emoji (colour)"')
     ap.add_argument("--runs-only", action="store_true", help="only the SDEdit and anagram runs (no sliders, no cold start)")
+    ap.add_argument("--flow", action="store_true", help="the Fall 2026 pages on a flow backend")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; backend {args.backend}")
+    if args.flow:
+        return flow_pages(args)
     if not args.runs_only:
         print(f"slider move, 1.1 forward page (t):   {page_slider('a1_forward.py', 'forward_t', [100, 300, 600, 900], args.repeats):.3f} s (target <= 0.15)")
         print(f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)")

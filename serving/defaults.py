@@ -154,7 +154,10 @@ FLOW_COURSE_PROMPTS = {  # the course's, on a free-text backend; a class backend
                 "an oil painting of a snowy mountain village"),  # the third: the page's three views
     "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
 }
-FLOW_CLASS_PICKS = {"cfg": (3,), "edit": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0)}
+# the digits' anagram and hybrid picked by the judge over every pair (tools/search_illusions.py --backend "MNIST digits
+# (flow)"): 2 / 7 through the rotation reads as both in 17 of 20 seeds (a plain 2 turned reads as 7 in none); 1 far /
+# 2 near at the scaled blur in 14 of 20
+FLOW_CLASS_PICKS = {"cfg": (3,), "edit": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 2, 0)}
 FLOW_NAMED_PICKS = {"cfg": ("a rocket ship",), "edit": ("a castle",)}  # names: the null prompt would make w do nothing
 
 

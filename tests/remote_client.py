@@ -148,6 +148,13 @@ class RemoteClient:
         traces = [(t, json.loads(spec)["data"]) for t, spec in self.charts]
         return [(t, data[0]["x"][-1]) for t, data in traces if data and data[0].get("x")]
 
+    def choose(self, label: str, option: str, timeout: float = 120.0) -> dict:
+        """Choose an option of a selectbox (by its shown text) and wait for the page's rerun (see change)."""
+        self.widgets[label] = WidgetState(id=self.ids[label], string_value=option)
+        sent = time.time()
+        self._rerun()
+        return self._timed(sent, timeout)
+
     def set_int(self, label: str, value: int) -> None:
         self.widgets[label] = WidgetState(id=self.ids[label], int_value=value)
 

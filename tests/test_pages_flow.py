@@ -85,3 +85,43 @@ def test_the_emoji_flow_backend_reads_the_courses_prompts():
     assert at.selectbox(key="flow_backend").value == "Emoji (colour, flow)"
     assert not at.error and at.text_input(key="flow_anagram_p1").value == "an oil painting of an old man"
     assert any("read as **old man**" in c.value for c in at.caption)
+
+
+def test_switching_the_edition_in_the_sidebar_goes_to_the_same_idea_in_the_other_edition():
+    """On a real server (st.switch_page needs the router): from 1.7 SDEdit, picking Fall 2026 opens 3.1's editing, on
+    the flow backend, and back."""
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+
+    with serve_app({}) as (url, _), RemoteClient(url, "a7_sdedit") as client:
+        assert client.shows("The more noise (smaller i_start)") and not client.errors
+        client.choose("Edition", "Fall 2026 · flow matching (PixNerd)")
+        assert client.shows("The earlier the start time") and not client.errors and client.images
+        client.choose("Edition", "Fall 2024 · DDPM (DeepFloyd IF)")
+        assert client.shows("The more noise (smaller i_start)") and not client.errors
+
+
+def test_the_digit_flow_models_anagram_and_hybrid_defaults_show_their_effect_not_a_free_one():
+    """The Fall 2026 pages' defaults on the digit flow backend (serving.defaults.FLOW_CLASS_PICKS): the judge reads both
+    prompts, and the effect is not one the rotation or the blur gives a plain sample of the other prompt anyway."""
+    import lab
+    import lab.flow as flow
+    from lab.filters import gaussian_blur
+    from lab.metrics import predict
+    from models.bundled import load_backend, load_classifier
+    from serving.defaults import flow_hybrid_blur, flow_prompts
+
+    den, judge = load_backend("MNIST digits (flow)").for_inference(), load_classifier("mnist")
+    read = lambda x: predict(judge, (x + 1) / 2)[0]  # noqa: E731
+    turn = lab.get_view("rotate_180")
+    first, second = flow_prompts("anagram", den)[:2]
+    x = flow.visual_anagrams(den, [first, second], n=8, generator=0)
+    plain = flow.visual_anagrams(den, [first] * 2, ("identity", "identity"), n=8, generator=0)
+    assert ((read(x) == int(first)) & (read(turn.view(x)) == int(second))).float().mean() >= 0.75
+    assert (read(turn.view(plain)) == int(second)).float().mean() <= 0.25
+    far, near = flow_prompts("hybrid", den)[:2]
+    k, s = flow_hybrid_blur(den)
+    x = flow.make_hybrids(den, [far, near], k, (s,), 8, generator=0)
+    plain = flow.visual_anagrams(den, [near] * 2, ("identity", "identity"), n=8, generator=0)
+    assert ((read(gaussian_blur(x, k, s)) == int(far)) & (read(x) == int(near))).float().mean() >= 0.5
+    assert (read(gaussian_blur(plain, k, s)) == int(far)).float().mean() <= 0.25

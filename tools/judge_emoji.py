@@ -1,9 +1,10 @@
-"""The colour backend's judge and card: judged, not eyeballed.
+"""The colour backends' judge and cards: judged, not eyeballed.
 
     python tools/judge_emoji.py judge     # classifier_emoji: trained on the training renderings, scored on held-out ones
     python tools/judge_emoji.py card      # parta_emoji.md: judged accuracy of CFG samples of every name, FID, and how
                                           # often the default anagram and hybrid read as their prompts (20 seeds each)
     python tools/judge_emoji.py sweep --scales 2,3,4,5,7   # judged accuracy at each γ (16 samples per name)
+    python tools/judge_emoji.py --flow card / sweep        # the same for the Fall 2026 flow model (CFG as w)
 
 The judge is models/classifier.py on 3 x 32 x 32: trained on the renderings the model trained on (tools/emoji_data.py,
 1000 per name, seed 0), scored on held-out augmentations (seed 1). FID is computed in its 128-d features against the
@@ -22,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import lab  # noqa: E402
+import lab.flow as flow  # noqa: E402
 from lab.course import CFG_SCALE  # noqa: E402
 from lab.filters import gaussian_blur, max_kernel_size  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
@@ -35,6 +38,46 @@ from tools.train_emoji import RECIPE, dataset  # noqa: E402
 
 HELDOUT = dict(per_name=50, seed=1)  # the judge's held-out renderings (never trained on)
 BACKEND = "Emoji (colour)"
+
+
+@dataclass(frozen=True)
+class Edition:
+    """How a backend's edition makes the pages' pictures: its sampler, its anagram view, its hybrid blur, its CFG."""
+
+    name: str  # "2024" (DDPM: CFG gamma) or "2026" (flow: CFG w)
+    view: str  # the anagram page's view
+    scale: float  # the illusion pages' CFG (gamma 7; w 7)
+
+    def sample(self, den, n, prompt, scale, generator, coarse=False):
+        if self.name == "2026":
+            return flow.sample(den, n, prompt, scale, step_size=1 / 12 if coarse else flow.STEP_SIZE, generator=generator)
+        return lab.sample(den, n, prompt, scale, timesteps=lab.strided_timesteps(den.T, 90 if coarse else 30), generator=generator)
+
+    def anagram(self, den, prompts, n, scale, generator, coarse=False):
+        if self.name == "2026":
+            return flow.visual_anagrams(den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
+        return lab.visual_anagrams(den, prompts, ("identity", self.view), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
+
+    def hybrid(self, den, prompts, n, scale, generator, sigma=None, coarse=False):
+        kernel, default = self.blur(den)
+        if self.name == "2026":
+            return flow.make_hybrids(den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
+        return lab.make_hybrids(den, prompts, kernel, (sigma or default,), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
+
+    def blur(self, den) -> tuple[int, float]:
+        """The hybrid page's kernel and sigma on this backend."""
+        if self.name == "2026":
+            from serving.defaults import flow_hybrid_blur
+
+            return flow_hybrid_blur(den)
+        return hybrid_kernel(den), 2.0
+
+
+EDITIONS = {"2024": Edition("2024", "flip", CFG_SCALE), "2026": Edition("2026", "rotate_180", flow.CFG_W)}
+
+
+def edition_of(den) -> Edition:
+    return EDITIONS["2026" if den.prediction == "velocity" else "2024"]
 
 
 def heldout() -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,38 +138,49 @@ def judged(images: torch.Tensor, judge) -> torch.Tensor:
 
 
 def cfg_samples(den, per_name: int, scale: float, seed: int = 0, names: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """per_name CFG samples of each name (or of names), on the pages' strided timesteps: images, labels."""
+    """per_name CFG samples of each name (or of names), as the pages sample (strided timesteps; flow: h = 0.02):
+    images, labels. scale: gamma (DDPM) or w (flow)."""
     names = range(len(den.names)) if names is None else names
     out, labels = [], []
     for k in names:
-        out.append(lab.sample(den, per_name, den.names[k], scale, generator=seed * 1000 + k))
+        out.append(edition_of(den).sample(den, per_name, den.names[k], scale, generator=seed * 1000 + k))
         labels += [k] * per_name
     return torch.cat(out), torch.tensor(labels)
 
 
-def anagram_rate(den, judge, prompts, view: str = "flip", seeds=range(20), scale: float = CFG_SCALE) -> tuple[float, float, float]:
+def class_of(den, prompt: str) -> int:
+    """The class a prompt names: a name index (emoji), or the one-hot row's class (digits)."""
+    c = den.encode([prompt])
+    return int(c.argmax()) if c.ndim == 2 else int(c.item())
+
+
+def anagram_rate(den, judge, prompts, view: str | None = None, seeds=range(20), scale: float | None = None) -> tuple[float, float, float]:
     """Over seeds, as the page makes them (one image per seed): how often the judge reads prompt 0 as is, prompt 1
-    through the view, and both."""
-    v = lab.get_view(view)
-    k0, k1 = (den.encode([p]).item() for p in prompts)
+    through the view (the edition's: flip, rotate_180), and both."""
+    e = edition_of(den)
+    v = lab.get_view(view or e.view)
+    k0, k1 = (class_of(den, p) for p in prompts)
     a = b = both = 0
     for seed in seeds:
-        x = lab.visual_anagrams(den, prompts, ("identity", view), 1, scale, generator=seed)
+        x = e.anagram(den, prompts, 1, e.scale if scale is None else scale, seed) if view in (None, e.view) else \
+            lab.visual_anagrams(den, prompts, ("identity", view), 1, scale or e.scale, generator=seed)  # fmt: skip
         r0, r1 = judged(x, judge).item() == k0, judged(v.view(x), judge).item() == k1
         a, b, both = a + r0, b + r1, both + (r0 and r1)
     n = len(seeds)
     return a / n, b / n, both / n
 
 
-def hybrid_rate(den, judge, prompts, sigma: float, seeds=range(20), look_sigma: float | None = None,
-                scale: float = CFG_SCALE) -> tuple[float, float, float]:  # fmt: skip
+def hybrid_rate(den, judge, prompts, sigma: float | None = None, seeds=range(20), look_sigma: float | None = None,
+                scale: float | None = None) -> tuple[float, float, float]:  # fmt: skip
     """Over seeds: how often the judge reads the far prompt in the hybrid's low-pass (blurred with look_sigma, by
-    default the hybrid's sigma), the near prompt in the hybrid as it is, and both."""
-    k = hybrid_kernel(den)
-    far, near = (den.encode([p]).item() for p in prompts)
+    default the hybrid's sigma: the edition's default), the near prompt in the hybrid as it is, and both."""
+    e = edition_of(den)
+    k, default = e.blur(den)
+    sigma = sigma or default
+    far, near = (class_of(den, p) for p in prompts)
     a = b = both = 0
     for seed in seeds:
-        x = lab.make_hybrids(den, prompts, k, (sigma,), 1, scale, generator=seed)
+        x = e.hybrid(den, prompts, 1, e.scale if scale is None else scale, seed, sigma)
         r0 = judged(gaussian_blur(x, k, look_sigma or sigma), judge).item() == far
         r1 = judged(x, judge).item() == near
         a, b, both = a + r0, b + r1, both + (r0 and r1)
