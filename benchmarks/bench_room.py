@@ -24,6 +24,9 @@ then the batch sizes Ray Serve formed are reported, and CPU is counted for the w
 processes, not the servers').
 
     python benchmarks/bench_room.py --cluster --sizes 30,100 --replicas 1,2 --no-inference
+
+--edition 2026 runs the same rooms on the Fall 2026 edition's counterparts (1.1 noisy inputs, 2.1 CFG, 3.1 editing,
+3.3 anagrams, 3.4 hybrids: a page opens its edition, on its default backend, the digit flow model).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
+FLOW_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams", "f3_4_hybrids"]  # --edition 2026: their counterparts
 
 
 def machine_cpu_seconds() -> float:
@@ -138,7 +142,7 @@ def burst(urls: list[str], page: str, n: int, seed_base: int) -> dict:
             "distinct_seeds": len(set(seeds))}
 
 
-def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: int) -> dict:
+def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: int, pages: list[str] = PAGES) -> dict:
     from remote_client import RemoteClient
 
     rng = random.Random(0)
@@ -146,7 +150,7 @@ def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: 
     latencies, errors, lock = [], [], threading.Lock()
 
     def client(i: int) -> None:
-        with RemoteClient(urls[i % len(urls)], PAGES[i % len(PAGES)]) as c:
+        with RemoteClient(urls[i % len(urls)], pages[i % len(pages)]) as c:
             end, k = time.time() + seconds, 0
             while True:
                 time.sleep(gaps[i][k])
@@ -163,7 +167,7 @@ def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: 
 
 
 def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: Path | None, replicas: int = 1,
-         cluster: dict | None = None) -> dict:  # fmt: skip
+         cluster: dict | None = None, page_names: list[str] = PAGES) -> dict:  # fmt: skip
     from remote_client import RemoteClient
     from test_browser import serve_app
 
@@ -183,14 +187,14 @@ def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: 
         cpu = lambda: machine_cpu_seconds() if cluster else sum(cpu_seconds(p) for p in pids)  # noqa: E731
         t0, c0 = time.time(), cpu()
         pages = {}
-        for k, page in enumerate(PAGES):
+        for k, page in enumerate(page_names):
             pages[page] = burst(urls, page, n, seed_base=1000 * (k + 1))
             print(f"  {n} clients, burst {page}: first {summary(pages[page]['first'])}, change {summary(pages[page]['change'])}",
                   flush=True)  # fmt: skip
         out["burst_cores"] = (cpu() - c0) / (time.time() - t0)
         out["burst"] = pages
         t0, c0, s0 = time.time(), cpu(), sum(cpu_seconds(p) for p in pids)
-        out["steady"] = steady(urls, n, steady_s, mean_gap, seed_base=100_000) if steady_s > 0 else {"latencies": [], "errors": []}
+        out["steady"] = steady(urls, n, steady_s, mean_gap, seed_base=100_000, pages=page_names) if steady_s > 0 else {"latencies": [], "errors": []}
         out["steady_cores"] = (cpu() - c0) / (time.time() - t0)
         if cluster:  # the app servers' own share in the steady phase (pages, reruns, PNGs): what sizes the app replicas
             out["steady_server_cores"] = (sum(cpu_seconds(p) for p in pids) - s0) / (time.time() - t0)
@@ -291,6 +295,8 @@ def main() -> None:
     parser.add_argument("--no-inference", action="store_true", help="skip the in-process inference measurement")
     parser.add_argument("--replicas", default="1", help="app servers per room, comma-separated (clients spread over them)")
     parser.add_argument("--cluster", action="store_true", help="Part A on Ray Serve: a local `ray start --head` per room")
+    parser.add_argument("--edition", choices=("2024", "2026"), default="2024", help="2026: the Fall 2026 pages (1.1, 2.1, "
+                        "3.1, 3.3, 3.4 on the digit flow backend) instead of 1.1, 1.6, 1.7, 1.8, 1.9")  # fmt: skip
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)")
     parser.add_argument("--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)")
     args = parser.parse_args()
@@ -304,7 +310,9 @@ def main() -> None:
         print(json.dumps(report["peaks"]), json.dumps(report["inference"]), flush=True)
     cluster = {"cpus": args.ray_cpus, "serve_cpus": args.serve_cpus} if args.cluster else None
     report["cluster"] = cluster
-    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster)
+    pages = FLOW_PAGES if args.edition == "2026" else PAGES
+    report["edition"] = args.edition
+    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster, pages)
                        for n in args.sizes.split(",") for k in args.replicas.split(",")]  # fmt: skip
     print_tables(report)
     if args.json:

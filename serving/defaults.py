@@ -81,11 +81,16 @@ def default_gamma(den) -> float:
 
 def default_prompts(page: str, den) -> tuple[str, ...]:
     """The prompts `page` (a key of COURSE_PROMPTS) opens with on this backend."""
+    return _picks(page, den, COURSE_PROMPTS, CLASS_PICKS, NAMED_PICKS)
+
+
+def _picks(page: str, den, course: dict, class_picks: dict, named: dict) -> tuple[str, ...]:
+    """An edition's prompts for a page: the course's (free text), its named picks (a backend of names), or classes."""
     if den.names:
-        return NAMED_PICKS.get(page, COURSE_PROMPTS[page])
+        return named.get(page, course[page])
     if not den.prompts:
-        return COURSE_PROMPTS[page]
-    return tuple(den.prompts[k % len(den.prompts)] for k in CLASS_PICKS[page])
+        return course[page]
+    return tuple(den.prompts[k % len(den.prompts)] for k in class_picks[page])
 
 
 def hybrid_kernel(den) -> int:
@@ -168,11 +173,7 @@ def flow_w(den) -> float:
 
 def flow_prompts(page: str, den) -> tuple[str, ...]:
     """The prompts a Fall 2026 page (a key of FLOW_COURSE_PROMPTS) opens with on this backend."""
-    if den.names:
-        return FLOW_NAMED_PICKS.get(page, FLOW_COURSE_PROMPTS[page])
-    if not den.prompts:
-        return FLOW_COURSE_PROMPTS[page]
-    return tuple(den.prompts[k % len(den.prompts)] for k in FLOW_CLASS_PICKS[page])
+    return _picks(page, den, FLOW_COURSE_PROMPTS, FLOW_CLASS_PICKS, FLOW_NAMED_PICKS)
 
 
 def flow_hybrid_blur(den) -> tuple[int, float]:

@@ -125,3 +125,20 @@ def test_the_digit_flow_models_anagram_and_hybrid_defaults_show_their_effect_not
     plain = flow.visual_anagrams(den, [near] * 2, ("identity", "identity"), n=8, generator=0)
     assert ((read(gaussian_blur(x, k, s)) == int(far)) & (read(x) == int(near))).float().mean() >= 0.5
     assert (read(gaussian_blur(plain, k, s)) == int(far)).float().mean() <= 0.25
+
+
+@pytest.mark.parametrize("page", ["f3_1_edit.py", "f1_5_euler.py"])
+def test_a_lecture_link_sizes_the_flow_pages_rows_for_a_projector_and_the_export_keeps_them(page, monkeypatch):
+    import streamlit as st
+
+    from ui.results import KEY
+    from ui.state import LECTURE_WIDTH
+
+    rows, image = [], st.image
+    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((images, width)) or image(images, *a, width=width, **k))
+    at = open_flow_page(page, query={"lecture": "1"})
+    assert at.toggle(key="lecture").value
+    sizes = [(len(images) if isinstance(images, list) else 1, width) for images, width in rows]
+    assert sizes and all(n * (width + 12) <= LECTURE_WIDTH for n, width in sizes), sizes
+    exported = at.session_state[KEY]
+    assert list(exported) == [f"Fall 2026 · {page}"] and len(next(iter(exported.values()))) >= 2  # its rows, by edition

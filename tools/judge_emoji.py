@@ -188,10 +188,13 @@ def hybrid_rate(den, judge, prompts, sigma: float | None = None, seeds=range(20)
     return a / n, b / n, both / n
 
 
-def sweep(scales, per_name: int = 16, seed: int = 100) -> list[tuple[float, float]]:
-    """Judged accuracy of per_name CFG samples of every name at each scale (seeds other than the card's): which γ the
-    pages should open on for this backend."""
-    den, judge = load_backend(BACKEND), load_classifier("emoji")
+FLOW_BACKEND = "Emoji (colour, flow)"
+
+
+def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -> list[tuple[float, float]]:
+    """Judged accuracy of per_name CFG samples of every name at each scale (seeds other than the card's): which γ (w
+    for the flow model) the pages should open on for this backend."""
+    den, judge = load_backend(backend), load_classifier("emoji")
     out = []
     for scale in scales:
         t0 = time.time()
@@ -285,15 +288,96 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     print("\n".join(lines))
 
 
+def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hybrid")) -> None:
+    """parta_emoji_flow.md: the Fall 2026 colour model's card (metrics at each w, the course's illusions, the judge's
+    pairs from runs/illusions_*_Emoji_(colour,_flow).json where the search wrote them)."""
+    from models.emoji_unet import load_emoji_file
+    from serving.defaults import FLOW_COURSE_PROMPTS
+
+    torch.set_num_threads(2)
+    den, judge = load_backend(FLOW_BACKEND), load_classifier("emoji")
+    e = edition_of(den)
+    x_ref, _ = heldout()
+    _, ref_feats = predict(judge, x_ref)
+    floor = frechet_distance(ref_feats[0::2], ref_feats[1::2])
+    rows = []
+    for w in scales:
+        t0 = time.time()
+        x, y = cfg_samples(den, per_name, w)
+        labels, feats = predict(judge, (x.clamp(-1, 1) + 1) / 2)
+        rows.append((w, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0))
+        if w == scales[-1]:
+            save_png(grid(x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]), nrow=16, low=-1, high=1),
+                     WEIGHTS / "parta_emoji_flow_samples.png")  # fmt: skip
+    an, hy = FLOW_COURSE_PROMPTS["anagram"][:2], FLOW_COURSE_PROMPTS["hybrid"][:2]
+    anagram, hybrid = anagram_rate(den, judge, an), hybrid_rate(den, judge, hy)
+    kernel, sigma = e.blur(den)
+    r = load_emoji_file(WEIGHTS / "parta_emoji_flow.safetensors")[1]["train"]
+    found = []
+    for kind in pairs_files:
+        path = ROOT / "runs" / f"illusions_{kind}_{FLOW_BACKEND.replace(' ', '_')}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            found += [f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |" for p in result["final"][:4]]
+    lines = [
+        "# parta_emoji_flow: Part A in colour for the Fall 2026 edition (flow matching), offline",
+        "",
+        "- Model: the same network as parta_emoji (diffusers `UNet2DModel`, models/emoji_unet.py, "
+        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, fp16 safetensors), fed t * {r['T']} as its timestep.",
+        f"- Experiment: class-conditional flow matching, the course's Fall 2026 convention: x_t = (1 - t) eps + t x1 with t ~ "
+        f"U[0, 1] (t = 0 noise, t = 1 the image), the velocity x1 - eps as the target, images in [-1, 1], the null class for a "
+        f"name with p {r['p_uncond']} (CFG).",
+        f"- Data: as parta_emoji's (tools/emoji_data.py, {r['per_name']} augmentations per name at {r['size']} px, seed "
+        f"{r['data_seed']}).",
+        f"- Exact command: `python tools/train_emoji.py --objective flow --threads 1 --steps {r['steps']}`, then `python "
+        "tools/train_emoji.py --objective flow --export`; this card: `python tools/judge_emoji.py --flow card`.",
+        f"- Trained: {r['steps_done']} steps of batch {r['batch_size']} (AdamW {r['lr']:g}, {r['warmup']} warm-up steps, cosine "
+        f"decay; EMA {r['ema']} of the weights ships), {r['elapsed_s'] / 60:.0f} min on a 2-core x86_64 CPU (torch "
+        f"{torch.__version__}, {r['threads']} thread, beside other work; paused while benchmarks ran; no GPU was lent).",
+        f"- Figure: parta_emoji_flow_samples.png (4 samples of every name at w {scales[-1]:g}, the pages' default).",
+        "",
+        "## Metrics",
+        "",
+        f"Sampler: Euler, 50 steps (h = 0.02), as the pages; {per_name} samples per name, seed 0. Judge: classifier_emoji; "
+        f"FID in its features against {len(x_ref)} held-out renderings (floor {floor:.2f}; CFG's saturated colours lie far "
+        "from the renderings in the judge's features: read the accuracy).",
+        "",
+        "| CFG w (v = v_c + w (v_c - v_u)) | judged accuracy | FID | weakest names | time |",
+        "|---|---|---|---|---|",
+        *(f"| {w:g} | {acc:.2%} | {fid:.2f} | {worst} | {t:.0f} s |" for w, acc, fid, worst, t in rows),
+        "",
+        f"Anagram, the course's ({an[0]!r} as is, {an[1]!r} rotated by 180 degrees: {den.name_of(an[0])} / {den.name_of(an[1])}), "
+        f"w {e.scale:g}, 20 seeds: as is {anagram[0]:.0%}, rotated {anagram[1]:.0%}, both {anagram[2]:.0%}.",
+        "",
+        f"Hybrid, the course's ({hy[0]!r} far, {hy[1]!r} near), kernel {kernel}, sigma {sigma:g} (265 and 16 at 512 px, scaled "
+        f"to {den.image_shape[1]} px), w {e.scale:g}, 20 seeds: far read in its low-pass {hybrid[0]:.0%}, near as it is "
+        f"{hybrid[1]:.0%}, both {hybrid[2]:.0%}.",
+        "",
+        *(["## Pairs that work (tools/search_illusions.py --backend \"Emoji (colour, flow)\")", "",
+           "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
+           "makes them over seeds 0..19 (w 7); the pages offer these as buttons:", "",
+           "| illusion | first / second (anagram: as is / rotated; hybrid: far / near) | read as both |", "|---|---|---|", *found, ""]
+          if found else []),
+        "## Names",
+        "",
+        ", ".join(den.names),
+    ]
+    (WEIGHTS / "parta_emoji_flow.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=["judge", "card", "sweep"])
+    ap.add_argument("--flow", action="store_true", help="the Fall 2026 colour model (Emoji (colour, flow)): CFG as w")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scales", default="2,3,4,5,7", help="sweep: the CFG scales, comma-separated")
     ap.add_argument("--per-name", type=int, default=16, help="sweep: samples of each name at each scale")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.what == "sweep":
-        sweep([float(s) for s in args.scales.split(",")], args.per_name)
+        sweep([float(s) for s in args.scales.split(",")], args.per_name, backend=FLOW_BACKEND if args.flow else BACKEND)
+    elif args.what == "card":
+        flow_card() if args.flow else card()
     else:
-        export_judge() if args.what == "judge" else card()
+        export_judge()
