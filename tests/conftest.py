@@ -89,6 +89,23 @@ run_page(lambda: runpy.run_path({path!r}), {page!r}, url={url!r})
 """
 
 
+@pytest.fixture
+def image_rows(monkeypatch):
+    """Every st.image call's row as (how many pictures, their width), the page still drawing them."""
+    import streamlit as st
+
+    rows, image = [], st.image
+    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((len(images) if isinstance(images, list) else 1, width)) or image(images, *a, width=width, **k))
+    return rows
+
+
+def fits_projector(rows) -> bool:
+    """No row wraps on a projector: n pictures and their gaps within the lecture width."""
+    from ui.state import LECTURE_WIDTH
+
+    return bool(rows) and all(n * (width + 12) <= LECTURE_WIDTH for n, width in rows)
+
+
 def page_url(page: str) -> str | None:
     """A page file's address (ui.catalog), None for the Welcome page."""
     from ui.catalog import EDITIONS, PART_B

@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, image_urls, open_page
+from conftest import ROOT, fits_projector, image_urls, open_page
 from ui import catalog
 
 PART_A = [page.file for page in catalog.PART_A]
@@ -63,18 +63,11 @@ def test_lecture_mode_and_seed_apply_to_every_page():
 
 
 @pytest.mark.parametrize("page", ["a7_0_sdedit.py", "a4_iterative.py", "a0_sampling.py"])
-def test_a_lecture_link_opens_lecture_mode_with_rows_that_fit_a_projector(page, monkeypatch):
-    import streamlit as st
-
-    from ui.state import LECTURE_WIDTH
-
-    rows, image = [], st.image
-    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((images, width)) or image(images, *a, width=width, **k))
+def test_a_lecture_link_opens_lecture_mode_with_rows_that_fit_a_projector(page, image_rows):
     at = open_page(page, query={"lecture": "1"})
     assert at.toggle(key="lecture").value
-    sizes = [(len(images) if isinstance(images, list) else 1, width) for images, width in rows]
-    assert sizes and all(n * (width + 12) <= LECTURE_WIDTH for n, width in sizes), sizes  # no row wraps (4 + 1)
-    assert max(width for _, width in sizes) >= 224  # and the pictures are large
+    assert fits_projector(image_rows), image_rows  # no row wraps (4 + 1)
+    assert max(width for _, width in image_rows) >= 224  # and the pictures are large
     assert {"gamma", "i_start", "kernel", "sigma"} & {s.key.split("_")[-1] for s in at.slider}  # the design card stays
 
 

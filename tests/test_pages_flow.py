@@ -3,7 +3,7 @@ changes what it shows, and the edition follows the page, the link and the sideba
 
 import pytest
 
-from conftest import ROOT, image_urls, open_page
+from conftest import ROOT, fits_projector, image_urls, open_page
 from ui import catalog
 
 FLOW = [page.file for page in catalog.PART_A_FLOW]
@@ -128,17 +128,27 @@ def test_the_digit_flow_models_anagram_and_hybrid_defaults_show_their_effect_not
 
 
 @pytest.mark.parametrize("page", ["f3_1_edit.py", "f1_5_euler.py"])
-def test_a_lecture_link_sizes_the_flow_pages_rows_for_a_projector_and_the_export_keeps_them(page, monkeypatch):
-    import streamlit as st
-
+def test_a_lecture_link_sizes_the_flow_pages_rows_for_a_projector_and_the_export_keeps_them(page, image_rows):
     from ui.results import KEY
-    from ui.state import LECTURE_WIDTH
 
-    rows, image = [], st.image
-    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((images, width)) or image(images, *a, width=width, **k))
     at = open_flow_page(page, query={"lecture": "1"})
     assert at.toggle(key="lecture").value
-    sizes = [(len(images) if isinstance(images, list) else 1, width) for images, width in rows]
-    assert sizes and all(n * (width + 12) <= LECTURE_WIDTH for n, width in sizes), sizes
+    assert fits_projector(image_rows), image_rows
     exported = at.session_state[KEY]
     assert list(exported) == [f"Fall 2026 · {page}"] and len(next(iter(exported.values()))) >= 2  # its rows, by edition
+
+
+@pytest.mark.parametrize("page, part, key, scale, inert", [("f3_1_edit.py", "part_a_flow", "edit_test", "w", 0.0),
+                                                           ("a7_0_sdedit.py", "part_a", "sdedit", "gamma", 1.0)])
+def test_an_edit_with_the_null_prompt_on_a_class_backend_says_guidance_changes_nothing(page, part, key, scale, inert):
+    from lab.course import DEFAULT_PROMPT
+
+    def notes(at):
+        return [c.value for c in at.caption if "coincide" in c.value]
+
+    at = open_page(page, part)
+    assert at.selectbox(key=f"{key}_prompt").options and not notes(at)  # a class picked: guidance acts
+    at.selectbox(key=f"{key}_prompt").set_value(DEFAULT_PROMPT).run()
+    assert not at.exception and len(notes(at)) == 1 and "Pick a class" in notes(at)[0]
+    at.slider(key=f"{key}_{scale}").set_value(inert).run()  # no guidance at all: nothing to warn about
+    assert not at.exception and not notes(at)

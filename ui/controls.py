@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 import lab
-from lab.course import CFG_SCALE
+from lab.course import CFG_SCALE, DEFAULT_PROMPT
 from lab.filters import max_kernel_size
 from lab.flow import STEP_SIZE
 from serving.defaults import default_gamma, flow_w
@@ -108,3 +108,11 @@ def step_size_slider(key: str, default: float = STEP_SIZE) -> float:
                          "updates from noise); a large h takes few steps along straight lines, and the picture suffers")  # fmt: skip
     describe(h=h)
     return h
+
+
+def null_prompt_note(prompt: str, inert: bool, estimates: str, scale: str) -> None:
+    """Say so when guidance cannot act: a class backend given the null prompt (conditional = unconditional)."""
+    den = current_backend()
+    if (den.prompts or den.names) and prompt == DEFAULT_PROMPT and not inert:
+        st.caption(f"With the null prompt the conditional and unconditional {estimates} coincide: {scale} changes nothing. "
+                   f"Pick a {'name' if den.names else 'class'} to guide.")

@@ -8,21 +8,20 @@ import streamlit as st
 import torch
 
 import lab.flow as flow
-from lab.course import DEFAULT_PROMPT
 from serving.defaults import FLOW_EDIT_START
 from serving.requests import edit_row
-from ui.controls import start_slider, w_slider
+from ui.controls import null_prompt_note, start_slider, w_slider
 from ui.display import show
 from ui.inputs import prompt_input
 from ui.progress import results
-from ui.state import current_backend, settings
+from ui.state import settings
 
 EDIT_EQUATION = r"x_{t_s} = (1 - t_s)\,\epsilon + t_s\,x_1,\quad x_{t+h} = x_t + h\,\big(v_c + w\,(v_c - v_u)\big),\quad t = t_s, t_s + h, \dots \to 1"
 
 
 def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str) -> None:
     """Prompt, w and the start time t_s; the edit from t_s, large, beside the original; then the course's row."""
-    s, den = settings(), current_backend()
+    s = settings()
     c1, c2, c3 = st.columns(3)
     with c1:
         prompt = prompt_input("Prompt", default_prompt, key=f"{key}_prompt")
@@ -30,9 +29,7 @@ def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str) -> None
         w = w_slider(f"{key}_w")
     with c3:
         t_start = start_slider(f"{key}_start", FLOW_EDIT_START)
-    if (den.prompts or den.names) and prompt == DEFAULT_PROMPT and w != 0:
-        st.caption("With the null prompt the conditional and unconditional velocities coincide: w changes nothing. "
-                   f"Pick a {'name' if den.names else 'class'} to guide.")
+    null_prompt_note(prompt, w == 0, "velocities", "w")
     starts = tuple(dict.fromkeys((*flow.EDIT_STARTS, t_start)))  # the chosen start in the row: computed once
     row = [r.images for r in results(edit_row(s.backend, s.device, s.seed, x1, prompt, w, starts), st.progress(0.0))]
     single = row[starts.index(t_start)]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from lab.course import DEFAULT_PROMPT
 from serving.defaults import SDEDIT_I_START, SDEDIT_ROW
 from serving.requests import sdedit_row
-from ui.controls import gamma_slider, i_start_slider
+from ui.controls import gamma_slider, i_start_slider, null_prompt_note
 from ui.display import show
 from ui.inputs import prompt_input
 from ui.progress import results
@@ -27,9 +26,7 @@ def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> No
         gamma = gamma_slider(f"{key}_gamma")
     with c3:
         i_start, t = i_start_slider(f"{key}_i_start", den.T, SDEDIT_I_START)
-    if (den.prompts or den.names) and prompt == DEFAULT_PROMPT and gamma != 1:
-        st.caption("With the null prompt the conditional and unconditional estimates coincide: γ changes nothing. "
-                   f"Pick a {'name' if den.names else 'class'} to guide.")
+    null_prompt_note(prompt, gamma == 1, "estimates", "γ")
     requests = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
     *row, single = [r.images for r in results(requests, st.progress(0.0))]
     show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}")
