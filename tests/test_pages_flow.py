@@ -152,3 +152,29 @@ def test_an_edit_with_the_null_prompt_on_a_class_backend_says_guidance_changes_n
     assert not at.exception and len(notes(at)) == 1 and "Pick a class" in notes(at)[0]
     at.slider(key=f"{key}_{scale}").set_value(inert).run()  # no guidance at all: nothing to warn about
     assert not at.exception and not notes(at)
+
+
+@pytest.mark.parametrize("page, kind, keys", [("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
+                                              ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near"))])  # fmt: skip
+def test_a_pair_the_colour_flow_model_draws_is_one_click_away_at_the_w_it_was_judged_at(page, kind, keys):
+    """The judge found pairs of names the flow emoji model's illusions read as both in (at w 7, the course's); a
+    button sets the page to the pair and to that w (the page opens on the model's own default), and a few seeds of
+    that pair read as both."""
+    from lab.flow import CFG_W
+    from models.bundled import load_backend, load_classifier
+    from tools.judge_emoji import anagram_rate, hybrid_rate
+
+    den = load_backend("Emoji (colour, flow)")
+    first, second, both = den.illusions[kind][0]
+    assert both >= 10  # of 20 seeds, as found
+    at = open_flow_page(page, query={"backend": "Emoji (colour, flow)"})
+    assert at.slider(key=f"flow_{kind}_w").value == den.cfg_scale
+    at.slider(key=f"flow_{kind}_w").set_value(1.0).run()
+    before = image_urls(at)
+    at.button(key=f"flow_{kind}_pair_0").click().run()
+    assert not at.exception and not at.error
+    assert [at.text_input(key=k).value for k in keys] == [first, second] and at.slider(key=f"flow_{kind}_w").value == CFG_W
+    assert image_urls(at) != before
+    judge, seeds = load_classifier("emoji"), range(4)
+    rate = (anagram_rate if kind == "anagram" else hybrid_rate)(den, judge, (first, second), seeds=seeds)
+    assert rate[2] >= 0.5, rate  # read as both in 2 of 4 seeds at least

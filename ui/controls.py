@@ -9,7 +9,7 @@ import streamlit as st
 import lab
 from lab.course import CFG_SCALE, DEFAULT_PROMPT
 from lab.filters import max_kernel_size
-from lab.flow import STEP_SIZE
+from lab.flow import CFG_W, STEP_SIZE
 from serving.defaults import default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
@@ -64,9 +64,10 @@ def pair_buttons(kind: str, den, widgets) -> None:
         return
     st.caption("The course's prompts are beyond this small model: its judge reads them as both in 0 of 20 seeds (its "
                "card). Pairs of its names that work, found by the judge over every pair (tools/search_illusions.py):")  # fmt: skip
+    scale = f"w {CFG_W:g}" if den.prediction == "velocity" else f"γ {CFG_SCALE:g}"  # the scale the buttons set and the judge used
     for col, (i, (first, second, both)) in zip(st.columns(len(pairs)), enumerate(pairs)):
         col.button(f"{first} / {second}", key=f"{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
-                   help=f"judged to read as both in {both} of 20 seeds at γ {CFG_SCALE:g}; another seed (sidebar) draws another")  # fmt: skip
+                   help=f"judged to read as both in {both} of 20 seeds at {scale}; another seed (sidebar) draws another")  # fmt: skip
 
 
 def w_slider(key: str, default: float | None = None) -> float:
