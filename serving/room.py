@@ -6,7 +6,8 @@ denoiser the server computes with: on the fast path (the default) a ``serving.ba
 ``for_inference()`` (BatchNorm folded, channels_last) that runs the loops of all running requests as one, a model
 call per round for all; on the exact path the backend itself, each request's loop run alone as ``lab`` runs it.
 ``warm_defaults`` computes, in the background, every Part A page's default result for the default backend and seed
-(and a lecture's seeds and backends), so a room that opens a page together is served from the cache.
+(and a lecture's seeds and backends), so a room that opens a page together is served from the cache: the server's
+edition first, the other edition's once the room is quiet.
 
 The room is given its loaders (backend by name and device, the test images of a backend) and what more to warm
 (Part B's page): it never imports the app's Streamlit code. Settings: serving.settings.RoomSettings.
@@ -90,13 +91,14 @@ PART_B_WARM_AFTER_IDLE_S = 15.0  # the room asked for nothing this long: Part B'
 
 
 def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, test_images: Callable[[str], torch.Tensor],
-                  quiet: list[Callable[[int], None]] = ()) -> None:  # fmt: skip
+                  quiet: list[Callable[[int], None]] = (), later: list[str] = ()) -> None:  # fmt: skip
     """Every Part A page's default requests for the backends and seeds (test_images(name): the picture a page opens on),
-    then, once the room has asked for nothing for PART_B_WARM_AFTER_IDLE_S, quiet(seed) on one core (Part B's
-    generators page); r.warmed is set when all are done. Run it on a thread of its own."""
-    try:
-        warmed, t0 = 0, time.perf_counter()
-        for name in backends:
+    then, once the room has asked for nothing for PART_B_WARM_AFTER_IDLE_S, those of the later backends (the other
+    edition's: a room that comes in meanwhile is served first) and quiet(seed) on one core (Part B's generators page);
+    r.warmed is set when all are done. Run it on a thread of its own."""
+    def pages(names: list[str]) -> int:
+        warmed = 0
+        for name in names:
             den = load(name, "cpu")
             x0 = test_images(name)
             for seed in seeds:
@@ -104,11 +106,23 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
                     for ticket in r.warm([(request, den) for request in page]):  # page meanwhile waits for one page's warm-up
                         ticket.wait()
                         warmed += 1
+        return warmed
+
+    def until_quiet() -> None:
+        while r.queue.idle_s() < PART_B_WARM_AFTER_IDLE_S:
+            time.sleep(1.0)
+
+    try:
+        t0 = time.perf_counter()
+        warmed = pages(backends)
         log.info("warmed %d Part A default results in %.1f s", warmed, time.perf_counter() - t0)
+        if later:
+            until_quiet()
+            warmed += pages(later)
+            log.info("warmed %d Part A default results of both editions in %.1f s", warmed, time.perf_counter() - t0)
         if quiet:
-            while r.queue.idle_s() < PART_B_WARM_AFTER_IDLE_S:  # Part B's generators page is ~15 s of both cores: it
-                time.sleep(1.0)  # waits for a quiet room, then takes one core (a room that comes in keeps the other)
-            torch.set_num_threads(1)
+            until_quiet()  # Part B's generators page is ~15 s of both cores: it waits for a quiet room, then takes one core
+            torch.set_num_threads(1)  # (a room that comes in keeps the other)
             for seed in seeds:
                 for warm in quiet:
                     warm(seed)

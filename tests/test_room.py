@@ -168,3 +168,37 @@ def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take
         RoomSettings.from_env({"DIFFUSION_LAB_FAST": "maybe"})
     with pytest.raises(ValueError, match="multiple of DIFFUSION_LAB_BATCH_QUANTUM"):
         RoomSettings.from_env({"DIFFUSION_LAB_BATCH_ROWS": "10"})
+
+
+def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_room_is_quiet():
+    """A room that comes in while the lecturer's edition is warm must not wait behind the other edition's warm-up:
+    the later backends' defaults are asked for only once nobody has asked for anything for a while."""
+    from serving.room import warm_defaults
+
+    class Ticket:
+        def wait(self):
+            return None
+
+    class Queue:
+        quiet = threading.Event()
+
+        def idle_s(self):
+            return 1e9 if self.quiet.is_set() else 0.0
+
+    class FakeRoom:  # records what the warm-up asks for
+        queue, warmed, asked = Queue(), threading.Event(), []
+
+        def warm(self, requests):
+            self.asked += [request for request, _ in requests]
+            return [Ticket() for _ in requests]
+
+    r, dens = FakeRoom(), {name: load_backend(name) for name in ("MNIST digits", "MNIST digits (flow)")}
+    thread = threading.Thread(target=warm_defaults, args=(r, ["MNIST digits"], [0], lambda name, _: dens[name],
+                                                          lambda name: torch.zeros(1, 1, 28, 28), (), ["MNIST digits (flow)"]))
+    thread.start()
+    time.sleep(2.0)  # the lecturer's edition is warmed; the room is never quiet yet
+    assert r.asked and {request.backend for request in r.asked} == {"MNIST digits"} and not r.warmed.is_set()
+    Queue.quiet.set()
+    thread.join(60)
+    assert r.warmed.is_set() and {request.backend for request in r.asked} == {"MNIST digits", "MNIST digits (flow)"}
+    assert all(request.backend == "MNIST digits" for request in r.asked[: len(r.asked) // 2])  # the server's edition first

@@ -113,9 +113,10 @@ def room() -> Room:
     settings = RoomSettings.from_env()
     r = Room(settings, ClusterSettings.from_env())
     if settings.warm:
-        backends = [next(iter(BACKENDS)), next(iter(FLOW_BACKENDS)), *settings.warm_backends]  # both editions' defaults
+        ours, other = (FLOW_BACKENDS, BACKENDS) if settings.edition == "2026" else (BACKENDS, FLOW_BACKENDS)
+        backends = [next(iter(ours)), *settings.warm_backends]  # the server's edition first, the other's when it is quiet
         seeds = [DEFAULT_SEED, *settings.warm_seeds]
-        args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators])
+        args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators], [next(iter(other))])
         threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True).start()
     return r
 
