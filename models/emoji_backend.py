@@ -86,10 +86,14 @@ ILLUSIONS = {
 }
 
 
-# The flow model (Fall 2026): its pages' default w, and its pairs (first, second, seeds of 20 read as both: rotated by
-# 180 degrees for anagrams, far / near for hybrids at the scaled blur), found by tools/search_illusions.py --flow
+# The flow model (Fall 2026): its pages' default w (judged right 99.1 % at w 2, 99.4 % at 1, 98.7 % at 3: its card), and
+# its pairs (first, second, seeds of 20 read as both at w 7, the course's: rotated by 180 degrees for anagrams, far / near
+# for hybrids at the course's blur scaled), found by tools/search_illusions.py --backend "Emoji (colour, flow)"
 FLOW_CFG_W = 2.0
-FLOW_ILLUSIONS: dict = {}
+FLOW_ILLUSIONS = {
+    "anagram": (("rose", "red apple", 20), ("strawberry", "watermelon", 20), ("mage", "volcano", 20), ("butterfly", "camping", 20)),
+    "hybrid": (("crescent moon", "snow-capped mountain", 19), ("fire", "butterfly", 19), ("rainbow", "rocket", 18), ("star", "light bulb", 17)),
+}
 
 
 class EmojiDenoiser(Denoiser):
