@@ -99,8 +99,11 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
     def pages(names: list[str]) -> int:
         warmed = 0
         for name in names:
-            den = load(name, "cpu")
-            x0 = test_images(name)
+            try:
+                den, x0 = load(name, "cpu"), test_images(name)
+            except Exception:  # one backend that cannot load (a misspelt DIFFUSION_LAB_WARM_BACKENDS) costs only itself
+                log.exception("not warming %r", name)
+                continue
             for seed in seeds:
                 for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
                     for ticket in r.warm([(request, den) for request in page]):  # page meanwhile waits for one page's warm-up

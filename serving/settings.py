@@ -14,6 +14,7 @@ variables).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -85,6 +86,8 @@ def _device(text: str) -> str:
     return text
 
 
+_NAME_COMMA = re.compile(r",(?![^()]*\))")  # a comma between names, not one inside a name's parentheses ("Emoji (colour, flow)")
+
 # kind -> (what it takes, for messages; how a string becomes the value)
 KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "whole": ("a whole number >= 1", _whole(1)),
@@ -92,7 +95,7 @@ KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "number": ("a number >= 0", _number),
     "bool": ("0 or 1 (or off / on, false / true, no / yes)", _bool),
     "seeds": ("a comma-separated list of whole numbers", lambda text: tuple(int(s) for s in text.split(","))),
-    "names": ("a comma-separated list of names", lambda text: tuple(s.strip() for s in text.split(",") if s.strip())),
+    "names": ("a comma-separated list of names", lambda text: tuple(s.strip() for s in _NAME_COMMA.split(text) if s.strip())),
     "text": ("text", str),
     "path": ("a path", str),
     "edition": ("2024 or 2026", lambda text: _choice(text, ("2024", "2026"))),

@@ -162,6 +162,8 @@ def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take
 
     s = RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "4", "DIFFUSION_LAB_FAST": "0", "DIFFUSION_LAB_WARM_SEEDS": "1, 100"})
     assert (s.compute_workers, s.fast, s.warm_seeds, s.warm) == (4, False, (1, 100), True)
+    names = RoomSettings.from_env({"DIFFUSION_LAB_WARM_BACKENDS": "Emoji (colour, flow), Fashion-MNIST,Emoji (colour)"})
+    assert names.warm_backends == ("Emoji (colour, flow)", "Fashion-MNIST", "Emoji (colour)")  # a name's own comma stays
     with pytest.raises(ValueError, match="DIFFUSION_LAB_COMPUTE_WORKERS='many': it takes a whole number"):
         RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "many"})
     with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='maybe': it takes 0 or 1"):
@@ -172,7 +174,8 @@ def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take
 
 def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_room_is_quiet():
     """A room that comes in while the lecturer's edition is warm must not wait behind the other edition's warm-up:
-    the later backends' defaults are asked for only once nobody has asked for anything for a while."""
+    the later backends' defaults are asked for only once nobody has asked for anything for a while. A backend that
+    cannot load (a misspelt name) costs only itself."""
     from serving.room import warm_defaults
 
     class Ticket:
@@ -193,7 +196,7 @@ def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_ro
             return [Ticket() for _ in requests]
 
     r, dens = FakeRoom(), {name: load_backend(name) for name in ("MNIST digits", "MNIST digits (flow)")}
-    thread = threading.Thread(target=warm_defaults, args=(r, ["MNIST digits"], [0], lambda name, _: dens[name],
+    thread = threading.Thread(target=warm_defaults, args=(r, ["Emoji (colour", "MNIST digits"], [0], lambda name, _: dens[name],
                                                           lambda name: torch.zeros(1, 1, 28, 28), (), ["MNIST digits (flow)"]))
     thread.start()
     time.sleep(2.0)  # the lecturer's edition is warmed; the room is never quiet yet
