@@ -55,10 +55,11 @@ def equation(latex: str, legend: str) -> None:
     st.caption(legend)
 
 
-def pair_buttons(kind: str, den, widgets) -> None:
+def pair_buttons(kind: str, den, widgets, prefix: str = "") -> None:
     """On a backend that lists pairs of names its illusions work with (den.illusions[kind]: (first, second, judged
     both in how many of 20 seeds)), a button per pair that sets the page's widgets to it: widgets(first, second) ->
-    {widget key: value}. The course's prompts stay the page's defaults."""
+    {widget key: value}; the buttons' keys start with prefix (a page's own). The course's prompts stay the page's
+    defaults."""
     pairs = den.illusions.get(kind)
     if not pairs:
         return
@@ -66,7 +67,7 @@ def pair_buttons(kind: str, den, widgets) -> None:
                "card). Pairs of its names that work, found by the judge over every pair (tools/search_illusions.py):")  # fmt: skip
     scale = f"w {CFG_W:g}" if den.prediction == "velocity" else f"γ {CFG_SCALE:g}"  # the scale the buttons set and the judge used
     for col, (i, (first, second, both)) in zip(st.columns(len(pairs)), enumerate(pairs)):
-        col.button(f"{first} / {second}", key=f"{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
+        col.button(f"{first} / {second}", key=f"{prefix}{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
                    help=f"judged to read as both in {both} of 20 seeds at {scale}; another seed (sidebar) draws another")  # fmt: skip
 
 

@@ -14,8 +14,8 @@ from ui.state import current_backend, settings
 st.title("3.3 · Visual anagrams")
 s, den = settings(), current_backend()
 st.markdown("One image, two readings: as it is it shows prompt 1; turned upside down (rotated by 180°) prompt 2.")
-pair_buttons("flow_anagram", den, lambda first, second: {"flow_anagram_n": 2, "flow_anagram_p1": first, "flow_anagram_p2": second,
-                                                         "flow_anagram_view": LABEL["rotate_180"], "flow_anagram_w": flow.CFG_W})  # fmt: skip
+pair_buttons("anagram", den, lambda first, second: {"flow_anagram_n": 2, "flow_anagram_p1": first, "flow_anagram_p2": second,
+                                                    "flow_anagram_view": LABEL["rotate_180"], "flow_anagram_w": flow.CFG_W}, "flow_")  # fmt: skip
 equation(r"v = \tfrac{1}{N}\textstyle\sum_k V_k^{-1}\big(v_k(V_k(x_t), t)\big),\quad v_k = v_{c,k} + w\,(v_{c,k} - v_u),\quad V_1 = \mathrm{identity},\ V_2 = R",
          "N views (2, the course's rotation R by 180°, or 3: its bells and whistles), V_k and p_k below, each velocity with "
          "CFG scale w; then Euler steps of 0.02 from noise.")  # fmt: skip

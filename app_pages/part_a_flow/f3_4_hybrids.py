@@ -16,8 +16,8 @@ _, H, W = den.image_shape
 kernel, sigma = flow.hybrid_blur(H)
 st.markdown(f"Low frequencies from one prompt (seen from far), high frequencies from another (seen up close). The blur is "
             f"the course's kernel 265 and σ 16 at 512 px, scaled to these {H} px: kernel {kernel}, σ {sigma:.2g}.")  # fmt: skip
-pair_buttons("flow_hybrid", den, lambda far, near: {"flow_hybrid_bands": 2, "flow_hybrid_far": far, "flow_hybrid_near": near,
-                                                    "flow_hybrid_kernel": kernel, "flow_hybrid_sigma": round(sigma, 1), "flow_hybrid_w": flow.CFG_W})  # fmt: skip
+pair_buttons("hybrid", den, lambda far, near: {"flow_hybrid_bands": 2, "flow_hybrid_far": far, "flow_hybrid_near": near,
+                                               "flow_hybrid_kernel": kernel, "flow_hybrid_sigma": round(sigma, 1), "flow_hybrid_w": flow.CFG_W}, "flow_")  # fmt: skip
 equation(r"v = f_{\text{lowpass}}(v_1) + f_{\text{highpass}}(v_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}}(v) = v - G_{k,\sigma} * v",
          "v_1 under the far prompt, v_2 under the near one, each with CFG scale w; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ v_1 + (G_σ₂ − G_σ₁) v_2 + (1 − G_σ₂) v_3, σ₁ > σ₂.")  # fmt: skip
