@@ -80,13 +80,6 @@ def test_a_link_opens_the_edition_and_each_edition_keeps_its_own_backend():
     assert "DeepFloyd IF" in at.selectbox(key="backend").options
 
 
-def test_the_emoji_flow_backend_reads_the_courses_prompts():
-    at = open_flow_page("f3_3_anagrams.py", query={"backend": "Emoji (colour, flow)"})
-    assert at.selectbox(key="flow_backend").value == "Emoji (colour, flow)"
-    assert not at.error and at.text_input(key="flow_anagram_p1").value == "an oil painting of an old man"
-    assert any("read as **old man**" in c.value for c in at.caption)
-
-
 def test_switching_the_edition_in_the_sidebar_goes_to_the_same_idea_in_the_other_edition():
     """On a real server (st.switch_page needs the router): from 1.7 SDEdit, picking Fall 2026 opens 3.1's editing, on
     the flow backend, and back."""
@@ -157,7 +150,8 @@ def test_an_edit_with_the_null_prompt_on_a_class_backend_says_guidance_changes_n
 @pytest.mark.parametrize("page, kind, keys", [("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
                                               ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near"))])  # fmt: skip
 def test_a_pair_the_colour_flow_model_draws_is_one_click_away_at_the_w_it_was_judged_at(page, kind, keys):
-    """The judge found pairs of names the flow emoji model's illusions read as both in (at w 7, the course's); a
+    """The page opens on the course's prompts (read as names); the judge found pairs of names the flow emoji model's
+    illusions read as both in (at w 7, the course's); a
     button sets the page to the pair and to that w (the page opens on the model's own default), and a few seeds of
     that pair read as both."""
     from lab.flow import CFG_W
@@ -168,13 +162,16 @@ def test_a_pair_the_colour_flow_model_draws_is_one_click_away_at_the_w_it_was_ju
     first, second, both = den.illusions[kind][0]
     assert both >= 10  # of 20 seeds, as found
     at = open_flow_page(page, query={"backend": "Emoji (colour, flow)"})
-    assert at.slider(key=f"flow_{kind}_w").value == den.cfg_scale
-    at.slider(key=f"flow_{kind}_w").set_value(1.0).run()
+    assert at.selectbox(key="flow_backend").value == "Emoji (colour, flow)" and not at.error
+    if kind == "anagram":  # the page opens on the course's prompts, read as the names they mean
+        assert at.text_input(key="flow_anagram_p1").value == "an oil painting of an old man"
+        assert any("read as **old man**" in c.value for c in at.caption)
+    assert at.slider(key=f"flow_{kind}_w").value == den.cfg_scale != CFG_W  # its own default: the button must move it
     before = image_urls(at)
     at.button(key=f"flow_{kind}_pair_0").click().run()
     assert not at.exception and not at.error
     assert [at.text_input(key=k).value for k in keys] == [first, second] and at.slider(key=f"flow_{kind}_w").value == CFG_W
     assert image_urls(at) != before
-    judge, seeds = load_classifier("emoji"), range(4)
+    judge, seeds = load_classifier("emoji"), range(3)
     rate = (anagram_rate if kind == "anagram" else hybrid_rate)(den, judge, (first, second), seeds=seeds)
-    assert rate[2] >= 0.5, rate  # read as both in 2 of 4 seeds at least
+    assert rate[2] >= 0.6, rate  # read as both in 2 of 3 seeds at least (found: 17-20 of 20)
