@@ -87,13 +87,13 @@ class Room:
             f.write(f"{time.time():.3f} {request.kind} {request.backend} {said}\n")
 
 
-PART_B_WARM_AFTER_IDLE_S = 15.0  # the room asked for nothing this long: Part B's warm-up may start
+QUIET_S = 15.0  # the room asked for nothing this long: the other edition's and Part B's warm-ups may start
 
 
 def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, test_images: Callable[[str], torch.Tensor],
                   quiet: list[Callable[[int], None]] = (), later: list[str] = ()) -> None:  # fmt: skip
     """Every Part A page's default requests for the backends and seeds (test_images(name): the picture a page opens on),
-    then, once the room has asked for nothing for PART_B_WARM_AFTER_IDLE_S, those of the later backends (the other
+    then, once the room has asked for nothing for QUIET_S, those of the later backends (the other
     edition's: a room that comes in meanwhile is served first) and quiet(seed) on one core (Part B's generators page);
     r.warmed is set when all are done. Run it on a thread of its own."""
     def pages(names: list[str]) -> int:
@@ -112,7 +112,7 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
         return warmed
 
     def until_quiet() -> None:
-        while r.queue.idle_s() < PART_B_WARM_AFTER_IDLE_S:
+        while r.queue.idle_s() < QUIET_S:
             time.sleep(1.0)
 
     try:

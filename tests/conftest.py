@@ -106,6 +106,16 @@ def fits_projector(rows) -> bool:
     return bool(rows) and all(n * (width + 12) <= LECTURE_WIDTH for n, width in rows)
 
 
+def each_control_changes_the_picture(at, controls) -> None:
+    """Move each (kind, key, new value) of a page in turn: no exception or error, and the pictures change each time."""
+    for kind, key, value in controls:
+        before = image_urls(at)
+        assert before, "the page shows images"
+        getattr(at, kind)(key=key).set_value(value).run()
+        assert not at.exception and not at.error, (key, [e.value for e in at.error])
+        assert image_urls(at) != before, f"moving {key} changed no picture"
+
+
 def page_url(page: str) -> str | None:
     """A page file's address (ui.catalog), None for the Welcome page."""
     from ui.catalog import EDITIONS, PART_B

@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, fits_projector, image_urls, open_page
+from conftest import ROOT, each_control_changes_the_picture, fits_projector, image_urls, open_page
 from ui import catalog
 
 PART_A = [page.file for page in catalog.PART_A]
@@ -44,12 +44,7 @@ def test_page_runs_and_each_of_its_controls_changes_the_output(page):
     if CONTROLS[page] is None:
         assert at.info, "the page should say what to do first"
         return
-    for kind, key, value in CONTROLS[page]:
-        before = image_urls(at)
-        assert before, "the page shows images"
-        getattr(at, kind)(key=key).set_value(value).run()
-        assert not at.exception and not at.error, (key, [e.value for e in at.error])
-        assert image_urls(at) != before, f"moving {key} changed no picture"
+    each_control_changes_the_picture(at, CONTROLS[page])
 
 
 def test_lecture_mode_and_seed_apply_to_every_page():

@@ -3,7 +3,7 @@ changes what it shows, and the edition follows the page, the link and the sideba
 
 import pytest
 
-from conftest import ROOT, fits_projector, image_urls, open_page
+from conftest import ROOT, each_control_changes_the_picture, fits_projector, image_urls, open_page
 from ui import catalog
 
 FLOW = [page.file for page in catalog.PART_A_FLOW]
@@ -41,12 +41,7 @@ def test_every_flow_page_is_listed_exists_and_has_a_twin():
 def test_flow_page_runs_on_the_flow_backend_and_each_of_its_controls_changes_the_output(page):
     at = open_flow_page(page)
     assert at.selectbox(key="edition").value == "2026" and at.selectbox(key="flow_backend").value == "MNIST digits (flow)"
-    for kind, key, value in CONTROLS[page]:
-        before = image_urls(at)
-        assert before, "the page shows images"
-        getattr(at, kind)(key=key).set_value(value).run()
-        assert not at.exception and not at.error, (key, [e.value for e in at.error])
-        assert image_urls(at) != before, f"moving {key} changed no picture"
+    each_control_changes_the_picture(at, CONTROLS[page])
 
 
 def test_the_velocity_page_shows_its_error_maps_on_one_scale():

@@ -87,7 +87,7 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
     from ui.state import generator_samples, room
 
     monkeypatch.setenv("DIFFUSION_LAB_WARM", "1")
-    monkeypatch.setattr("serving.room.PART_B_WARM_AFTER_IDLE_S", 0.5)  # Part B's warm-up waits for a quiet room: not long here
+    monkeypatch.setattr("serving.room.QUIET_S", 0.5)  # the later warm-ups wait for a quiet room: not long here
     room.clear()
     generator_samples.clear()  # Part B's samples too: from the warm-up, not from an earlier test
     try:
