@@ -17,19 +17,14 @@ from ui.state import current_backend
 GAMMA_KEYS: set[str] = set()  # every gamma slider's key: the sidebar resets them to the new backend's default γ
 
 
-def cfg_slider(key: str, label: str, default: float, help: str, name: str) -> float:
-    """A CFG scale slider (γ or w) from 0 to 15; its key is reset to the new backend's default when the sidebar's
-    backend changes (GAMMA_KEYS), and the value is described under name for the export."""
-    GAMMA_KEYS.add(key)
-    value = st.slider(label, 0.0, 15.0, default, 0.5, key=key, help=help)
-    describe(**{name: value})
-    return value
-
-
 def gamma_slider(key: str, default: float | None = None) -> float:
     """γ, opening on the backend's default (serving.defaults.default_gamma: the course's 7 but where a backend has its own)."""
-    return cfg_slider(key, "CFG scale γ", default_gamma(current_backend()) if default is None else default,
-                      "ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder", "gamma")
+    GAMMA_KEYS.add(key)
+    default = default_gamma(current_backend()) if default is None else default
+    gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
+                      help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder")  # fmt: skip
+    describe(gamma=gamma)
+    return gamma
 
 
 def i_start_slider(key: str, T: int, default: int, stride: int = 30) -> tuple[int, int]:
@@ -78,8 +73,12 @@ def pair_buttons(kind: str, den, widgets, prefix: str = "") -> None:
 
 def w_slider(key: str, default: float | None = None) -> float:
     """The Fall 2026 edition's CFG scale w, opening on the backend's default (serving.defaults.flow_w)."""
-    return cfg_slider(key, "CFG scale w", flow_w(current_backend()) if default is None else default,
-                      "v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder", "w")
+    GAMMA_KEYS.add(key)
+    default = flow_w(current_backend()) if default is None else default
+    w = st.slider("CFG scale w", 0.0, 15.0, default, 0.5, key=key,
+                  help="v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder")  # fmt: skip
+    describe(w=w)
+    return w
 
 
 TIMES = tuple(round(k / 100, 2) for k in range(100))  # the times a slider offers: 0.00 .. 0.99
