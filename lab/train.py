@@ -53,6 +53,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the message says where and what to change."""
 
 
+LIMITS = {"epochs": 200, "D": 256, "batch_size": 4096, "T": 10_000}  # the largest a run may ask for (validate)
+MAX_STEPS = 1_000_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     experiment: str = "ddpm"  # denoiser (1.2), pure_noise (1.2.3), ddpm (Fall 2024), flow (Fall 2025)
@@ -105,22 +109,27 @@ class TrainConfig:
         allowed = ("none",) if self.experiment in ("denoiser", "pure_noise") else ("time", "class")
         if self.condition not in allowed:
             raise ValueError(f"condition for {self.experiment} must be one of {allowed}, got {self.condition!r}")
-        for name in ("epochs", "D", "batch_size", "T"):
-            check_int(name, getattr(self, name), 1, None)
-        check_float("lr", self.lr, 0, None, strict_low=True)
-        check_float("sigma", self.sigma, 0, None, strict_low=True)
+        for name, high in LIMITS.items():  # the upper bounds hold here, not only in the page's widgets
+            check_int(name, getattr(self, name), 1, high)
+        check_float("lr", self.lr, 0, None, strict_low=True)  # any finite rate: it costs no server time
+        check_float("sigma", self.sigma, 0, 10, strict_low=True)
+        check_float("cfg_scale", self.cfg_scale, 0, 100)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("sample_stride", self.sample_stride, 1, None)
         if self.max_steps is not None:
-            check_int("max_steps", self.max_steps, 1, None)
+            check_int("max_steps", self.max_steps, 1, MAX_STEPS)
         if self.grad_clip is not None:
             check_float("grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True)
         check_device(self.device, cuda_elsewhere)
         check_float("p_uncond", self.p_uncond, 0, 1)
         for name in ("sample_every", "sample_every_steps"):  # 0: none
-            check_int(name, getattr(self, name), 0, None)
+            check_int(name, getattr(self, name), 0, MAX_STEPS)
         if self.lr_schedule not in ("exponential", "constant"):
             raise ValueError(f"lr_schedule must be 'exponential' or 'constant', got {self.lr_schedule!r}")
         if self.checkpoint_every_s is not None:
-            check_float("checkpoint_every_s", self.checkpoint_every_s, 0, None)
+            check_float("checkpoint_every_s", self.checkpoint_every_s, 0, 86400)
+        if len(self.snapshot_epochs) > 20:
+            raise ValueError(f"snapshot_epochs keeps at most 20 checkpoints, got {len(self.snapshot_epochs)}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         return replace(self, precision=native_precision(self.device)) if self.precision == "auto" else self
@@ -303,6 +312,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
             for b in range(progress.step_in_epoch, steps_per_epoch):
                 if stop is not None and stop():
                     path = checkpoint(f"stopped_epoch_{progress.epoch:03d}_step_{progress.step:06d}")
+                    _replace_periodic(run_dir, path)
                     yield {"kind": "stopped", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
                     return
                 t0 = time.perf_counter()
@@ -348,14 +358,16 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
             yield _epoch_end(config, run_dir, progress.epoch, progress.step, mean_loss, model, heldout, checkpoint)
             last_checkpoint = time.monotonic()
         path = checkpoint(f"final_step_{progress.step:06d}")
+        _replace_periodic(run_dir, path)
         yield {"kind": "done", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
     finally:
         history.close()
 
 
 def _replace_periodic(run_dir: Path, newest: Path) -> None:
-    """Remove the periodic (step_*) checkpoints older than newest: only the latest one is worth keeping."""
-    for old in (run_dir / "checkpoints").glob("step_*"):
+    """Remove the periodic (step_*) and stop (stopped_*) checkpoints other than newest: only the latest one is worth
+    keeping (a run stopped and resumed ten times keeps one, not ten)."""
+    for old in [*(run_dir / "checkpoints").glob("step_*"), *(run_dir / "checkpoints").glob("stopped_*")]:
         if old != newest:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -382,9 +394,15 @@ def read_history(run_dir: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows = {}
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
         if line.strip():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except ValueError:
+                if i == len(lines) - 1:  # the last line cut short (a crash, a full disk while it was written): skipped
+                    break
+                raise ValueError(f"{path}: line {i + 1} is not a JSON record") from None
             rows[row["step"]] = row
     return sorted(rows.values(), key=lambda r: r["step"])
 

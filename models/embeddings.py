@@ -13,7 +13,9 @@ UNet on a small GPU, which is why the course ships a ``.pth`` of precomputed emb
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -58,12 +60,15 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         encoder: Encoder | None = None,
         width: int | None = None,
         no_encoder_fix: str = "import the course's precomputed embeddings (.pth) or enable a T5 text encoder.",
+        max_memory: int = 256,
+        max_files: int = 2048,
     ):
         self.width = width  # D, checked on every embedding added; None: any
         self.folder = None if cache_dir is None else Path(cache_dir).expanduser()  # one .safetensors per prompt
         self.encoder = encoder  # called for prompts with no embedding; None: unknown prompts raise IFNoTextEncoder
         self.no_encoder_fix = no_encoder_fix  # what IFNoTextEncoder tells the user to do
-        self._memory: dict[str, torch.Tensor] = {}
+        self.max_memory, self.max_files = max_memory, max_files  # least recently used out first, the defaults never
+        self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()  # least recently used first
         self._encoding = threading.Lock()  # one encoder load at a time: a server computes several requests at once
         for prompt, embedding in (embeddings or {}).items():
             self.add(prompt, embedding, persist=False)
@@ -89,15 +94,37 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
     def _lookup(self, prompt: str) -> torch.Tensor | None:
         """From memory, else from the disk cache (kept in memory after); None if neither has it."""
         if prompt in self._memory:
+            self._memory.move_to_end(prompt)
             return self._memory[prompt]
         path = None if self.folder is None else self._path(prompt)
         if path is None or not path.is_file():
             return None
         try:
-            self._memory[prompt] = as_rows(prompt, load_file(str(path))["embedding"], self.width)
+            self._remember(prompt, as_rows(prompt, load_file(str(path))["embedding"], self.width))
+            os.utime(path)  # used now: the disk cache's least recently used go first
         except Exception:  # a damaged file, or one made for another width: encode again
             return None
         return self._memory[prompt]
+
+    def _remember(self, prompt: str, rows: torch.Tensor) -> None:
+        """Keep rows in memory; the least recently used beyond max_memory leave it (the defaults stay)."""
+        self._memory[prompt] = rows
+        self._memory.move_to_end(prompt)
+        others = [p for p in self._memory if p not in DEFAULT_PROMPTS]
+        for old in others[: max(0, len(others) - self.max_memory)]:
+            del self._memory[old]
+
+    def files(self) -> int:
+        """Embeddings in the disk cache (files counted, none opened)."""
+        return 0 if self.folder is None or not self.folder.is_dir() else sum(1 for _ in self.folder.glob("*.safetensors"))
+
+    def _prune_disk(self) -> None:
+        """The least recently used files beyond max_files leave the disk cache (the defaults' stay)."""
+        paths = sorted(self.folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+        keep = {self._path(p) for p in DEFAULT_PROMPTS}
+        others = [p for p in paths if p not in keep]
+        for path in others[: max(0, len(others) - self.max_files)]:
+            path.unlink(missing_ok=True)
 
     def __contains__(self, prompt: object) -> bool:
         return isinstance(prompt, str) and self._lookup(prompt) is not None
@@ -119,21 +146,24 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         if not isinstance(prompt, str):
             raise ValueError(f"prompts must be strings, got {type(prompt).__name__}")
         rows = as_rows(prompt, embedding, self.width)
-        self._memory[prompt] = rows
+        self._remember(prompt, rows)
         if persist and self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self._path(prompt).with_suffix(".tmp")
             save_file({"embedding": rows}, str(tmp), metadata={"prompt": prompt})
             tmp.replace(self._path(prompt))  # atomic: a reader never sees half a file
+            self._prune_disk()
 
     def get_many(self, prompts: Sequence[str]) -> list[torch.Tensor]:
         """The embeddings (L, D) of the prompts, encoding the missing ones (and missing defaults) in one call."""
         with self._encoding:  # a second caller waits, then finds what the first encoded
-            self._encode_missing(prompts)
-        return [self[p] for p in prompts]
+            found = {p: self._lookup(p) for p in dict.fromkeys(prompts)}
+            found |= self._encode_missing([p for p, rows in found.items() if rows is None])
+        return [found[p] for p in prompts]
 
-    def _encode_missing(self, prompts: Sequence[str]) -> None:
-        missing = list(dict.fromkeys(p for p in prompts if p not in self))
+    def _encode_missing(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Encode prompts (and the defaults, if missing) in one call; their rows (kept, within the bounds)."""
+        missing = list(dict.fromkeys(prompts))
         if missing:
             if self.encoder is None:
                 known = ", ".join(repr(p) for p in self) or "none"
@@ -148,6 +178,8 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
                 raise RuntimeError(f"the encoder returned {embeddings.shape[0]} embeddings for {len(batch)} prompts")
             for prompt, embedding in zip(batch, embeddings):
                 self.add(prompt, embedding)
+            return {p: as_rows(p, e, self.width) for p, e in zip(batch, embeddings)}
+        return {}
 
     def import_pth(self, path: str | Path) -> list[str]:
         """Add (and cache on disk) every embedding of a course ``.pth``: a dict prompt -> (L, D) or (1, L, D) tensor."""

@@ -58,15 +58,33 @@ def save_model_file(path: str | os.PathLike, model: CourseUNet, metadata: dict, 
 
 
 def atomic_file(path: Path, write) -> None:
+    """write(tmp) a temporary file beside path, then put it in path's place: a reader sees the old file or the new one,
+    never half of one; flushed to the disk (fsync) before and after the rename, so a crash or a power cut keeps one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """path's new text, atomically and durably (atomic_file)."""
+    atomic_file(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def _fsync(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def build_unet(config: UNetConfig, state: dict[str, torch.Tensor], source: str | os.PathLike) -> CourseUNet:

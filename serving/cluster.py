@@ -1,8 +1,10 @@
 """The lab on a Ray cluster: connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
 
 DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine or, if there is none, starts one
-(``ray start --head``: it outlives the app; ``ray stop`` ends it); any other value is a Ray address
-(``ray://head:10001``, ``head:6379``). Every node must run the lab from the same path (one image or checkout):
+(``ray start --head``: it outlives the app; ``ray stop`` ends it) that listens on this machine only (127.0.0.1:
+Ray's own defaults open its GCS and client ports to the network, and Ray has no authentication unless told to);
+any other value is a Ray address (``ray://head:10001``, ``head:6379``) of a cluster its operator started, with Ray's
+token authentication (docs/operating.md). Every node must run the lab from the same path (one image or checkout):
 its workers import it from there (RUNTIME_ENV).
 """
 
@@ -18,6 +20,8 @@ import ray
 from serving.settings import ROOT
 
 NAMESPACE = "diffusion-lab"
+LOCALHOST = "127.0.0.1"  # where the head that "auto" starts listens: this machine only
+CLIENT_PORT = 10001  # Ray's client server (ray://), Ray's default port
 RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
 _lock = threading.Lock()
 
@@ -62,8 +66,11 @@ def connect(address: str) -> None:
 def start_local_head() -> None:
     """`ray start --head` on this machine (it outlives the app: `ray stop` ends it). Two app replicas starting at once:
     the second's start fails, and it joins the first's."""
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false", "--disable-usage-stats"],
-                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run([*HEAD_COMMAND], capture_output=True, timeout=120)
+
+
+HEAD_COMMAND = (sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
+                f"--node-ip-address={LOCALHOST}", f"--ray-client-server-port={CLIENT_PORT}")  # fmt: skip
 
 
 def cluster_gpus() -> int:

@@ -28,7 +28,7 @@ import ray.exceptions
 
 from lab.train import TrainConfig
 from serving.cluster import NAMESPACE, RUNTIME_ENV, cluster_gpus
-from serving.jobs import ChildFailed, Job, JobManager
+from serving.jobs import SERVER, ChildFailed, Job, JobManager
 from serving.train_child import job_events
 
 STOP_FILE = "stop"  # in a run's folder: the run checkpoints and ends at its next step
@@ -83,15 +83,26 @@ def _pass_stop_on(job: Job, stop_file: Path, ended: threading.Event) -> None:
             return
 
 
-@ray.remote
-class JobsActor:
-    """The cluster's job manager (a serving.jobs.JobManager whose runs are Ray tasks); app replicas call ``call``."""
+METHODS = frozenset({"submit", "resume", "stop", "get", "jobs", "all_jobs", "running", "queued", "queue_position", "has_checkpoint",
+                     "checkpoint_step", "zip_artefacts", "cleanup", "share", "move_first", "clear_queue", "remove", "may_control"})  # fmt: skip
 
-    def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float):
+
+class ClusterJobsUnavailable(ValueError):
+    """The cluster's job manager does not answer (its actor died and has not come back, the cluster is gone)."""
+
+
+@ray.remote(max_restarts=-1)  # the actor comes back if its process dies (it rereads the runs folder: serving.jobs)
+class JobsActor:
+    """The cluster's job manager (a serving.jobs.JobManager whose runs are Ray tasks); app replicas call ``call`` with
+    a method of METHODS (nothing else: not shutdown, not its internals)."""
+
+    def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float, bounds: dict | None = None):
         self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus),
-                                  cuda_elsewhere=lambda: cluster_gpus() > 0)  # a cuda run is checked against the cluster's GPUs
+                                  cuda_elsewhere=lambda: cluster_gpus() > 0, **(bounds or {}))  # a cuda run is checked against the cluster's GPUs
 
     def call(self, method: str, *args, **kwargs):
+        if method not in METHODS:
+            raise ValueError(f"the cluster's job manager has no method {method!r} for app replicas")
         return getattr(self.manager, method)(*args, **kwargs)
 
     def max_running(self) -> int:
@@ -107,26 +118,33 @@ class ClusterJobManager:
     """An app replica's job manager on a cluster: serving.jobs.JobManager's methods, answered by the cluster's JobsActor
     (created by the first replica that asks, with its limits; found by the others)."""
 
-    def __init__(self, root: str | Path, max_running: int = 1, max_per_owner: int = 2, cpus: float = 1):
+    def __init__(self, root: str | Path, max_running: int = 1, max_per_owner: int = 2, cpus: float = 1, **bounds):
         self.root = Path(root).resolve()
         self.actor = JobsActor.options(name=actor_name(self.root), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                                       max_concurrency=64, num_cpus=0, runtime_env=RUNTIME_ENV).remote(str(self.root), max_running, max_per_owner, cpus)  # fmt: skip
-        self.max_running = ray.get(self.actor.max_running.remote())
+                                       max_concurrency=64, num_cpus=0, runtime_env=RUNTIME_ENV, max_task_retries=3).remote(
+            str(self.root), max_running, max_per_owner, cpus, bounds)  # fmt: skip
+        self.max_running = self._get(self.actor.max_running.remote())
 
     def _call(self, method: str, *args, **kwargs):
+        return self._get(self.actor.call.remote(method, *args, **kwargs))
+
+    def _get(self, ref, timeout: float = 60.0):
         try:
-            return ray.get(self.actor.call.remote(method, *args, **kwargs))
+            return ray.get(ref, timeout=timeout)
         except ray.exceptions.RayTaskError as e:  # RunLimit, ValueError...: the manager's own error, as it said it
             raise (e.cause if e.cause is not None else e) from None
+        except (ray.exceptions.RayError, ConnectionError) as e:  # the actor died (and is coming back), the cluster is gone
+            raise ClusterJobsUnavailable(f"the cluster's job manager does not answer ({type(e).__name__}); it restarts by itself: "
+                                         "reload the page in a minute. If it goes on, check the Ray cluster (`ray status`).") from None  # fmt: skip
 
     def submit(self, owner, config) -> Job:
         return self._call("submit", owner, config)
 
-    def resume(self, job_id: str, **changes) -> Job:
-        return self._call("resume", job_id, **changes)
+    def resume(self, job_id: str, by=SERVER, **changes) -> Job:
+        return self._call("resume", job_id, by, **changes)
 
-    def stop(self, job_id: str) -> None:
-        self._call("stop", job_id)
+    def stop(self, job_id: str, by=SERVER) -> None:
+        self._call("stop", job_id, by)
 
     def get(self, job_id: str) -> Job:
         return self._call("get", job_id)
@@ -146,8 +164,26 @@ class ClusterJobManager:
     def checkpoint_step(self, job_id: str) -> int | None:
         return self._call("checkpoint_step", job_id)
 
-    def zip_artefacts(self, job_id: str) -> bytes:
-        return self._call("zip_artefacts", job_id)
+    def zip_artefacts(self, job_id: str, by=SERVER) -> bytes:
+        return self._call("zip_artefacts", job_id, by)
+
+    def all_jobs(self, by) -> list[Job]:
+        return self._call("all_jobs", by)
+
+    def queued(self) -> list[str]:
+        return self._call("queued")
+
+    def share(self, job_id: str, shared: bool, by) -> None:
+        self._call("share", job_id, shared, by)
+
+    def move_first(self, job_id: str, by) -> None:
+        self._call("move_first", job_id, by)
+
+    def clear_queue(self, by) -> list[str]:
+        return self._call("clear_queue", by)
+
+    def remove(self, job_id: str, by) -> None:
+        self._call("remove", job_id, by)
 
     def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
         return self._call("cleanup", max_age_s, now)

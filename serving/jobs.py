@@ -3,18 +3,32 @@
 Each job trains with ``lab.train.train`` in its own process, watched by a thread of the server, into
 ``<root>/<job id>/`` (checkpoints, history.jsonl, samples/): the pages' redraws and the training never wait for
 each other on the GIL. At most ``max_running`` jobs train at once; the rest wait, in a fair order between
-browsers (the one with the fewest runs going first, then the one whose last run started longest ago, then
-submission order). A browser has at most ``max_per_owner`` runs queued or running. Jobs belong to an owner (a
-browser's id), survive the page that started them, can be stopped and resumed, and keep the error of a run that
-failed. A new manager on the same folder (a restarted server) lists the runs found there: finished ones done,
-interrupted ones stopped and resumable. ``cleanup`` removes finished runs whose owner has not been seen for a while.
+browsers (a run the server was training when it went away first, then the owner with the fewest runs going, then
+queue order, a run counting from no earlier than its owner's last start: a new or made-up owner never jumps ahead of
+runs queued before it), at most ``max_queued`` of them. A browser (an owner) and a session each have at
+most ``max_per_owner`` runs queued or running. A run trains at most ``max_minutes`` at a stretch (then it stops with a
+checkpoint, resumable) and starts only with ``min_free_mb`` free on the disk.
+
+Jobs belong to an owner (a browser's secret id), survive the page that started them, can be stopped and resumed by
+their owner, by the lecturer, or by anyone once the lecturer shares the run's controls (``Caller``; ``NotAllowed``
+otherwise); the lecturer also reorders and clears the queue. A failed run keeps its error. A new manager on the same
+folder (a restarted server) lists the runs found there, each folder read in its own guard (a damaged one is listed as
+damaged, with what to do, and nothing else is affected): finished ones done, interrupted ones queued again first,
+resuming from their last checkpoint. Every status and error file is written atomically and fsynced; a write that
+fails fails its run with a message and frees its slot. One server per runs folder (``RunsFolderBusy`` for a second).
+``cleanup`` removes finished runs whose owner has not been seen for a while.
 No Streamlit here: the training page only reads and commands.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import json
+import logging
+import os
+import re
 import shutil
 import signal
 import statistics
@@ -32,12 +46,39 @@ from typing import Callable
 
 from lab.checkpoint import checkpoint_step
 from lab.train import TrainConfig, read_history, resumed_config
+from models.files import write_text_atomic
 from serving.settings import ROOT
-STATES = ("queued", "running", "stopping", "stopped", "done", "failed")
+
+log = logging.getLogger("diffusion_lab")
+STATES = ("queued", "running", "stopping", "stopped", "done", "failed", "damaged")
 RECENT = 20  # steps: the window of a run's current pace (its ETA, its images/s)
 OWNER_FILE = "owner.json"  # in each run's folder: who started it, when, its total steps (a restarted server reads it)
 SEEN_FILE = "owners_seen.json"  # in the runs folder: when each owner's browser last listed its runs
+LOCK_FILE = ".server.lock"  # in the runs folder: held by the one server that manages it
 SEEN_EVERY = 60.0  # seconds: how often a page's visits are written to SEEN_FILE
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # what submit names a run: a link's ?follow= is checked against it
+OWNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a browser's id (ui.state.owner_id makes 22 random characters)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: a browser's owner id (its runs), its session (a second cap, whatever owner it claims), and whether it
+    is the lecturer (any run, the queue)."""
+
+    owner: str
+    session: str = ""
+    lecturer: bool = False
+
+
+SERVER = Caller("", lecturer=True)  # the lab's own code (tools, tests, the CLI): may do anything
+
+
+class NotAllowed(ValueError):
+    """The caller may not do this to that run (not theirs, not shared with the room, not the lecturer)."""
+
+
+class RunsFolderBusy(ValueError):
+    """Another server manages this runs folder (two would start a run twice and list each other's as stopped)."""
 
 
 class RunLimit(ValueError):
@@ -58,6 +99,10 @@ class Job:
     submitted: float = field(default_factory=time.time)
     resumes: int = 0
     pid: int | None = None  # of the training process, while it runs
+    session: str = ""  # the session that queued it (the per-session cap)
+    shared: bool = False  # the lecturer shared its controls with the room: anyone may stop and resume it
+    note: str | None = None  # why it stopped, when the server stopped it (its time limit)
+    interrupted: bool = False  # the server stopped it on its way down: it goes on, first, when the server is back
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __getstate__(self) -> dict:  # a copy for another process (a cluster's job manager answers from an actor)
@@ -77,7 +122,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("stopped", "done", "failed")
+        return self.status in ("stopped", "done", "failed", "damaged")
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the pace of the last RECENT steps."""
@@ -160,129 +205,289 @@ class JobManager:
     """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
 
     def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None,
-                 cuda_elsewhere: Callable[[], bool] = lambda: False):  # fmt: skip
+                 cuda_elsewhere: Callable[[], bool] = lambda: False, max_queued: int = 20, max_minutes: float = 0.0,
+                 min_free_mb: float = 0.0):  # fmt: skip
         self.root = Path(root)
         self.events = events or _events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
         self.cuda_elsewhere = cuda_elsewhere  # whether runs may ask for cuda that this machine lacks (a Ray cluster's GPU)
         self.max_running = max_running
-        self.max_per_owner = max_per_owner  # runs one browser may have queued or running at once
+        self.max_per_owner = max_per_owner  # runs one browser (and one session) may have queued or running at once
+        self.max_queued = max_queued  # runs waiting, all browsers together
+        self.max_minutes = max_minutes  # a run stops (checkpointed, resumable) after this long at a stretch; 0: never
+        self.min_free_mb = min_free_mb  # a run starts only with this much free disk
         self._jobs: dict[str, Job] = {}
         self._queue: list[str] = []  # job ids waiting, in submission (or resume) order
         self._resume: dict[str, bool] = {}  # a queued job's: whether it resumes from its checkpoint
+        self._queued_at: dict[str, float] = {}  # a queued job's: when it was queued (fair order)
+        self._first: list[str] = []  # queued ids that go before the others (interrupted runs, the lecturer's picks)
         self._last_start: dict[str, float] = {}  # owner -> when its last run started (fair order)
         self._lock = threading.RLock()
         self._closing = False  # shutting down: no run starts any more
         self._workers: dict[str, threading.Thread] = {}  # job id -> the thread that runs it and records how it ended
+        self._hold_folder()
         self._seen, self._seen_saved = self._load_seen(), 0.0
-        for job in self._reload():
-            self._start(job, resume=False)
+        for job, resume in self._reload():
+            self._start(job, resume=resume, first=job.interrupted)
 
-    def _reload(self) -> list[Job]:
-        """Every run on disk (the server restarted): finished ones done; interrupted ones stopped, resumable from their
-        last checkpoint or, without one, restartable from their config; failed ones failed. Returns the runs that were
-        waiting in the queue, to queue again."""
-        waiting = []
-        for owner_file in sorted(self.root.glob(f"*/{OWNER_FILE}")) if self.root.is_dir() else []:
-            run_dir = owner_file.parent
-            try:
-                meta = json.loads(owner_file.read_text())
-                config = TrainConfig.from_dict(meta.get("config") or json.loads((run_dir / "config.json").read_text()))
-                owner, submitted = str(meta["owner"]), float(meta["submitted"])
-            except (OSError, ValueError, TypeError, KeyError):  # not one of ours: leave it alone
+    def _hold_folder(self) -> None:
+        """Take the runs folder's lock (a POSIX record lock: released when this process ends, however it ends); a
+        folder another server holds is refused with what to do."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(self._lock_fd)
+            raise RunsFolderBusy(f"another Diffusion Lab server (process {other}) trains the runs in {self.root}: two servers on one "
+                                 "runs folder would start a run twice. Give this server its own folder (DIFFUSION_LAB_RUNS), or "
+                                 "run both app servers on a Ray cluster (DIFFUSION_LAB_CLUSTER), which shares one job manager.") from None  # fmt: skip
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+
+    # --- reading the runs folder at start-up
+
+    def _reload(self) -> list[tuple[Job, bool]]:
+        """Every run on disk (the server restarted), each folder read in its own guard: finished ones done, failed ones
+        failed, stopped ones stopped; those the server was training when it went away queued again (first, resuming
+        from their last checkpoint), those that were waiting queued again; a folder that cannot be read listed as
+        damaged (for its owner, with what to do) and logged. Returns the runs to queue and whether each resumes."""
+        again = []
+        for run_dir in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not (run_dir / OWNER_FILE).exists():  # not one of ours: leave it alone
                 continue
-            latest = (run_dir / "latest").read_text().strip() if (run_dir / "latest").exists() else None
-            job = Job(run_dir.name, owner, config, run_dir, "done" if latest and latest.startswith("final") else "stopped",
-                      total_steps=meta.get("total_steps"), submitted=submitted)  # fmt: skip
-            if job.status == "stopped" and (run_dir / "error.txt").exists():
-                job.status, job.error = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1]
-            elif latest is None and meta.get("status") == "queued":
-                waiting.append(job)
-            job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
-            samples = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
-            if samples:
-                job.samples_png = samples[-1]
+            try:
+                job, queue = self._read_run(run_dir)
+            except Exception as e:  # noqa: BLE001 - whatever is wrong with one folder stays with it
+                log.warning("run folder %s is damaged (%s: %s); listed as damaged", run_dir, type(e).__name__, e)
+                job, queue = self._damaged(run_dir, e), False
             self._jobs[job.id] = job
-        return sorted(waiting, key=lambda j: j.submitted)
+            if queue:
+                again.append((job, (run_dir / "latest").is_file()))
+        return sorted(again, key=lambda q: (not q[0].interrupted, q[0].submitted))
 
-    def _save_owner(self, job: Job) -> None:
-        """owner.json: whose run, when, its config and its status (what a restarted server needs to list it)."""
-        job.run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps, "status": job.status,
-                "config": job.config.to_dict()}  # fmt: skip
-        tmp = job.run_dir / f".{OWNER_FILE}.tmp"
-        tmp.write_text(json.dumps(meta))
-        tmp.replace(job.run_dir / OWNER_FILE)
+    def _read_run(self, run_dir: Path) -> tuple[Job, bool]:
+        """One run folder as a job, and whether it is to be queued again (ValueError, OSError...: damaged)."""
+        meta = json.loads((run_dir / OWNER_FILE).read_text())
+        if not isinstance(meta, dict):
+            raise ValueError(f"{OWNER_FILE} holds {type(meta).__name__}, not a run's record")
+        config = TrainConfig.from_dict(meta.get("config") or json.loads((run_dir / "config.json").read_text()))
+        owner, submitted, said = str(meta["owner"]), float(meta["submitted"]), meta.get("status")
+        latest = (run_dir / "latest").read_text().strip() if (run_dir / "latest").exists() else None
+        status = "done" if latest and latest.startswith("final") else "stopped"
+        job = Job(run_dir.name, owner, config, run_dir, status, total_steps=meta.get("total_steps"), submitted=submitted,
+                  shared=bool(meta.get("shared")), note=meta.get("note"))  # fmt: skip
+        queue = False
+        if job.status == "stopped" and (run_dir / "error.txt").exists():
+            said_lines = (run_dir / "error.txt").read_text().strip().splitlines()
+            job.status, job.error = "failed", said_lines[-1] if said_lines else \
+                "the run failed and its error could not be saved (the server's disk may have been full)"  # fmt: skip
+        elif job.status == "stopped" and said in ("running", "interrupted", "queued"):
+            job.status, job.interrupted, queue = "queued", said != "queued", True  # training when the server went away, or waiting
+        job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
+        samples = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+        if samples:
+            job.samples_png = samples[-1]
+        return job, queue
+
+    def _damaged(self, run_dir: Path, e: Exception) -> Job:
+        """A run folder that cannot be read, listed for its owner (if its owner can still be read) and the lecturer."""
+        owner = ""
+        try:
+            meta = json.loads((run_dir / OWNER_FILE).read_text())
+            owner = str(meta["owner"]) if isinstance(meta, dict) and isinstance(meta.get("owner"), str) else ""
+        except Exception:  # noqa: BLE001
+            pass
+        job = Job(run_dir.name, owner, TrainConfig(), run_dir, "damaged")
+        job.error = (f"this run's folder is damaged ({type(e).__name__}: {str(e)[:200]}), so it cannot be shown or resumed. "
+                     "Download it to keep what is there, then start a new run; the lecturer can remove it.")  # fmt: skip
+        return job
+
+    def _save_owner(self, job: Job, status: str | None = None) -> None:
+        """owner.json: whose run, when, its config and its status (what a restarted server needs to list it), written
+        atomically and fsynced (OSError: the disk is full or the folder gone)."""
+        status = "interrupted" if job.interrupted else status or job.status
+        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps, "status": status,
+                "shared": job.shared, "note": job.note, "config": job.config.to_dict()}  # fmt: skip
+        write_text_atomic(job.run_dir / OWNER_FILE, json.dumps(meta))
+
+    def _write_failed(self, job: Job, e: OSError, what: str) -> None:
+        """A write of job's files failed: the run fails with what to do (its slot is freed by the caller)."""
+        job.status = "failed"
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        job.error = (f"the server could not {what} ({e.strerror or e}){': its disk is full' if full else ''}. Free space on the "
+                     "server (or ask the lecturer to remove old runs), then resume the run: it goes on from its last checkpoint")  # fmt: skip
+        log.error("run %s: could not %s: %s", job.id, what, e)
 
     def has_checkpoint(self, job_id: str) -> bool:
-        return (self.get(job_id).run_dir / "latest").exists()
+        return (self.get(job_id).run_dir / "latest").is_file()
 
     def checkpoint_step(self, job_id: str) -> int | None:
         """The optimizer step of the run's latest checkpoint (None: it has none, or it cannot be read)."""
-        return checkpoint_step(self.get(job_id).run_dir)
+        try:
+            return checkpoint_step(self.get(job_id).run_dir)
+        except (OSError, ValueError):
+            return None
 
-    def submit(self, owner: str, config: TrainConfig) -> Job:
-        """Queue a new run for owner; it starts as soon as a slot is free and its turn comes (RunLimit: too many)."""
+    # --- who may do what
+
+    def may_control(self, job: Job, by: Caller) -> bool:
+        """Whether by may stop, resume or download job: its owner, the lecturer, anyone once the lecturer shared it."""
+        return by.lecturer or (bool(by.owner) and by.owner == job.owner) or (job.shared and job.status != "damaged")
+
+    def _allowed(self, job: Job, by: Caller, what: str) -> None:
+        if not self.may_control(job, by):
+            raise NotAllowed(f"run {job.id} is not yours: only the browser that started it, or the lecturer, may {what} it. "
+                             "Follow it read-only, or start your own.")  # fmt: skip
+
+    def _lecturer(self, by: Caller, what: str) -> None:
+        if not by.lecturer:
+            raise NotAllowed(f"only the lecturer may {what} (sign in as the lecturer on the Train live page).")
+
+    # --- runs
+
+    def submit(self, owner: str | Caller, config: TrainConfig) -> Job:
+        """Queue a new run for owner (an owner id, or a Caller with its session); it starts as soon as a slot is free and
+        its turn comes (RunLimit: too many, or too little disk; ValueError: a setting out of bounds)."""
+        by = owner if isinstance(owner, Caller) else Caller(owner)
         config = config.validate(self.cuda_elsewhere())
-        self._check_limit(owner)
+        self._check_limit(by)
+        self._check_disk()
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        job = Job(job_id, owner, config, self.root / job_id)
+        job = Job(job_id, by.owner, config, self.root / job_id, session=by.session)
+        try:
+            self._save_owner(job)
+        except OSError as e:
+            shutil.rmtree(job.run_dir, ignore_errors=True)
+            raise RunLimit(f"The run could not be started: the server could not write to its runs folder ({e.strerror or e}). "
+                           "Try again later, or tell the lecturer.") from None  # fmt: skip
         with self._lock:
             self._jobs[job_id] = job
-        self._save_owner(job)
         self._start(job, resume=False)
         return job
 
-    def resume(self, job_id: str, **changes) -> Job:
+    def resume(self, job_id: str, by: Caller = SERVER, **changes) -> Job:
         """Queue a stopped or failed run again: from its latest checkpoint, or from the start if it has none; changes
         to lab.train.RESUMABLE settings (lr, epochs, max_steps, grad_clip...) apply from there (ValueError for others)."""
         job = self.get(job_id)
-        if not job.finished or job.status == "done":
+        self._allowed(job, by, "resume")
+        if not job.finished or job.status in ("done", "damaged"):
             raise ValueError(f"run {job_id} is {job.status}: only a stopped or failed run can be resumed")
-        self._check_limit(job.owner)
+        self._check_limit(Caller(job.owner, by.session if by.owner == job.owner else ""))
+        self._check_disk()
         job.config = resumed_config(job.config, changes, self.cuda_elsewhere())
         from_checkpoint = self.has_checkpoint(job_id)
-        job.status, job.error, job.resumes = "queued", None, job.resumes + 1
+        job.status, job.error, job.note, job.resumes = "queued", None, None, job.resumes + 1
         job.steps = job.steps if from_checkpoint else []
         job._stop.clear()
-        self._save_owner(job)
+        try:
+            self._save_owner(job)
+        except OSError as e:
+            self._write_failed(job, e, "record the resumed run")
+            return job
         self._start(job, resume=from_checkpoint)
         return job
 
-    def _check_limit(self, owner: str) -> None:
-        going = [j for j in self._jobs.values() if j.owner == owner and not j.finished]
-        if len(going) >= self.max_per_owner:
-            n = len(going)
+    def _check_limit(self, by: Caller) -> None:
+        with self._lock:
+            going = [j for j in self._jobs.values() if not j.finished]
+            mine = [j for j in going if j.owner == by.owner or (by.session and j.session == by.session)]
+            waiting = sum(1 for j in going if j.status == "queued")
+        if len(mine) >= self.max_per_owner:
+            n = len(mine)
             raise RunLimit(f"This browser already has {n} run{'s' if n > 1 else ''} queued or running, the most one browser "
                            f"may have at once on this server is {self.max_per_owner} (so that a room shares it fairly): "
                            "stop one, or wait until one finishes. The server's DIFFUSION_LAB_RUNS_PER_BROWSER sets the limit.")  # fmt: skip
+        if waiting >= self.max_queued:
+            raise RunLimit(f"{waiting} runs already wait for this server, the most it queues ({self.max_queued}): try again when "
+                           "some have finished. The server's DIFFUSION_LAB_QUEUE_MAX sets the limit.")  # fmt: skip
 
-    def stop(self, job_id: str) -> None:
+    def _check_disk(self) -> None:
+        if self.min_free_mb <= 0:
+            return
+        free = shutil.disk_usage(self.root).free / 2**20
+        if free < self.min_free_mb:
+            raise RunLimit(f"The server's disk has {free:.0f} MB free, less than a run needs ({self.min_free_mb:.0f} MB, "
+                           "DIFFUSION_LAB_MIN_FREE_MB): tell the lecturer, who can remove old runs.")  # fmt: skip
+
+    def stop(self, job_id: str, by: Caller = SERVER) -> None:
         """Ask a run to stop: it writes a checkpoint and ends (a queued run is stopped at once)."""
         job = self.get(job_id)
+        self._allowed(job, by, "stop")
         job._stop.set()
         with self._lock:
             if job_id in self._queue:
-                self._queue.remove(job_id)
-                self._resume.pop(job_id)
-                job.status = "stopped"
-                self._save_owner(job)
+                self._unqueue(job_id)
+                job.status, job.interrupted = "stopped", False
+                try:
+                    self._save_owner(job)
+                except OSError as e:
+                    self._write_failed(job, e, "record the stop")
             elif job.status == "running":
                 job.status = "stopping"
 
+    def _unqueue(self, job_id: str) -> None:
+        self._queue.remove(job_id)
+        self._resume.pop(job_id)
+        self._queued_at.pop(job_id)
+        if job_id in self._first:
+            self._first.remove(job_id)
+
+    def share(self, job_id: str, shared: bool, by: Caller) -> None:
+        """The lecturer shares a run's controls with the room (anyone may then stop and resume it), or takes them back."""
+        self._lecturer(by, "share a run's controls")
+        job = self.get(job_id)
+        job.shared = shared
+        try:
+            self._save_owner(job)
+        except OSError as e:
+            log.error("run %s: could not record sharing: %s", job_id, e)
+
+    def move_first(self, job_id: str, by: Caller) -> None:
+        """The lecturer's pick: this queued run starts next."""
+        self._lecturer(by, "reorder the queue")
+        with self._lock:
+            if job_id not in self._queue:
+                raise ValueError(f"run {job_id} is not waiting in the queue")
+            if job_id in self._first:
+                self._first.remove(job_id)
+            self._first.insert(0, job_id)
+
+    def clear_queue(self, by: Caller) -> list[str]:
+        """The lecturer stops every queued run (the running ones go on); the ids stopped."""
+        self._lecturer(by, "clear the queue")
+        with self._lock:
+            waiting = list(self._queue)
+        for job_id in waiting:
+            self.stop(job_id, by)
+        return waiting
+
+    def remove(self, job_id: str, by: Caller) -> None:
+        """The lecturer removes a finished (or damaged) run and its folder."""
+        self._lecturer(by, "remove a run")
+        job = self.get(job_id)
+        if not job.finished:
+            raise ValueError(f"run {job_id} is {job.status}: stop it first")
+        with self._lock:
+            del self._jobs[job_id]
+        shutil.rmtree(job.run_dir, ignore_errors=True)
+
     def shutdown(self, timeout: float = 10.0) -> None:
         """The server is stopping: start no run, ask the running ones to checkpoint and wait for them (at most
-        timeout seconds). Queued runs stay queued on disk: a restarted server queues them again."""
+        timeout seconds). They are recorded as interrupted and queued runs stay queued: a restarted server starts the
+        interrupted ones again first, then the queued ones."""
         with self._lock:
             self._closing = True
             going = [self._workers[j.id] for j in self.running() if j.id in self._workers]
             for job in self.running():
+                job.interrupted = job.status == "running"  # one its owner was stopping stays stopped
                 job._stop.set()
         end = time.time() + timeout
         for worker in going:  # each records its run's end (owner.json) before it finishes
             worker.join(max(0.0, end - time.time()))
 
     def get(self, job_id: str) -> Job:
-        if job_id not in self._jobs:
+        if not isinstance(job_id, str) or job_id not in self._jobs:
             raise ValueError(f"no job {job_id!r}")
         return self._jobs[job_id]
 
@@ -291,42 +496,69 @@ class JobManager:
         self._saw(owner)
         return sorted((j for j in self._jobs.values() if j.owner == owner), key=lambda j: -j.submitted)
 
+    def all_jobs(self, by: Caller) -> list[Job]:
+        """Every run on the server, newest first: the lecturer's view."""
+        self._lecturer(by, "see every run")
+        return sorted(self._jobs.values(), key=lambda j: -j.submitted)
+
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next run to start; None if the job is not waiting."""
         with self._lock:
             order = self._order()
             return order.index(job_id) + 1 if job_id in order else None
 
+    def queued(self) -> list[str]:
+        """The queued ids in the order they will start."""
+        with self._lock:
+            return self._order()
+
     def running(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.status in ("running", "stopping")]
 
     def _order(self) -> list[str]:
-        """The queued ids in the order they will start: the owner with the fewest runs going first, then the owner
-        whose last run started longest ago (one who never started one first), then submission order."""
+        """The queued ids in the order they will start: the lecturer's picks and the runs the server was training when it
+        went away first; then the owner with the fewest runs going; then by when each run queued, but never earlier than
+        its owner's last start (an owner whose run just started waits behind those queued meanwhile; a new or made-up
+        owner never jumps ahead of runs queued before it)."""
         going = Counter(j.owner for j in self.running())
-        fair = lambda i: (going[self._jobs[i].owner], self._last_start.get(self._jobs[i].owner, 0.0))  # noqa: E731
+
+        def fair(i: str) -> tuple:
+            first = self._first.index(i) if i in self._first else len(self._first)
+            owner = self._jobs[i].owner
+            return first, going[owner], max(self._queued_at[i], self._last_start.get(owner, 0.0))
+
         return sorted(self._queue, key=fair)  # sorted() is stable: submission order among equals
 
-    def _start(self, job: Job, resume: bool) -> None:
+    def _start(self, job: Job, resume: bool, first: bool = False) -> None:
         with self._lock:
             self._queue.append(job.id)
             self._resume[job.id] = resume
+            self._queued_at[job.id] = time.time()
+            if first:
+                self._first.append(job.id)
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start queued runs, in fair order, while a slot is free."""
+        """Start queued runs, in fair order, while a slot is free (a run whose status cannot be written fails, and the
+        next one is tried)."""
         with self._lock:
             while self._queue and len(self.running()) < self.max_running and not self._closing:
                 job = self._jobs[self._order()[0]]
-                self._queue.remove(job.id)
-                job.status = "running"
-                self._save_owner(job)
+                resume = self._resume[job.id]
+                self._unqueue(job.id)
+                job.status, job.interrupted = "running", False
+                try:
+                    self._save_owner(job)
+                except OSError as e:
+                    self._write_failed(job, e, "record that the run started")
+                    continue
                 self._last_start[job.owner] = time.time()
-                worker = threading.Thread(target=self._work, args=(job, self._resume.pop(job.id)), name=f"train-{job.id}", daemon=True)
+                worker = threading.Thread(target=self._work, args=(job, resume), name=f"train-{job.id}", daemon=True)
                 self._workers[job.id] = worker
                 worker.start()
 
     def _work(self, job: Job, resume: bool) -> None:
+        started = time.monotonic()
         try:
             for event in self.events(job, resume):
                 kind = event["kind"]
@@ -337,16 +569,31 @@ class JobManager:
                     while job.steps and job.steps[-1]["step"] >= event["step"]:  # resumed from an earlier checkpoint
                         job.steps.pop()
                     job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
+                    if self.max_minutes and time.monotonic() - started > self.max_minutes * 60 and not job._stop.is_set():
+                        job.note = (f"stopped at this server's limit of {self.max_minutes:g} minutes of training at a stretch "
+                                    "(DIFFUSION_LAB_RUN_MAX_MINUTES): Resume goes on from here")  # fmt: skip
+                        job.status = "stopping"
+                        job._stop.set()
                 elif kind in ("stopped", "done"):
+                    self._save_owner(job, kind)  # on disk before the page sees it
                     job.status = kind
                 if event.get("samples_png"):  # an epoch's end, or every config.sample_every_steps steps
                     job.samples_png = Path(event["samples_png"])
         except Exception as e:  # the run's error stays with the job, for its page to show
             job.status, job.error = "failed", getattr(e, "summary", f"{type(e).__name__}: {e}")
-            (job.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (job.run_dir / "error.txt").write_text(getattr(e, "child_traceback", None) or traceback.format_exc())
+            try:
+                write_text_atomic(job.run_dir / "error.txt", getattr(e, "child_traceback", None) or traceback.format_exc())
+            except OSError as write_error:
+                log.error("run %s: could not write error.txt: %s", job.id, write_error)
         finally:
-            self._save_owner(job)
+            if job.interrupted and job.status not in ("done", "failed"):  # the server is going away: queued again when it is back
+                job.status = "stopped"
+            else:
+                job.interrupted = False
+            try:
+                self._save_owner(job)
+            except OSError as e:  # the run ends as it ended; a restarted server may list it as stopped
+                log.error("run %s: could not record how it ended: %s", job.id, e)
             self._workers.pop(job.id, None)
             self._dispatch()
 
@@ -364,10 +611,10 @@ class JobManager:
             self._seen[owner] = now
             if now - self._seen_saved > SEEN_EVERY:
                 self._seen_saved = now
-                self.root.mkdir(parents=True, exist_ok=True)
-                tmp = self.root / f".{SEEN_FILE}.tmp"
-                tmp.write_text(json.dumps(self._seen))
-                tmp.replace(self.root / SEEN_FILE)  # atomic: a restarted server never reads half a file
+                try:
+                    write_text_atomic(self.root / SEEN_FILE, json.dumps(self._seen))  # a restarted server never reads half a file
+                except OSError as e:  # a full disk: who was seen when is a courtesy (cleanup), not worth a page
+                    log.warning("could not write %s: %s", SEEN_FILE, e)
 
     def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
         """Remove the finished runs of owners not seen for max_age_s (their run folders too); the ids removed.
@@ -381,9 +628,10 @@ class JobManager:
                 shutil.rmtree(job.run_dir, ignore_errors=True)
         return [job.id for job in old]
 
-    def zip_artefacts(self, job_id: str) -> bytes:
+    def zip_artefacts(self, job_id: str, by: Caller = SERVER) -> bytes:
         """The run's folder (config, history, checkpoints, samples) as a zip."""
         job = self.get(job_id)
+        self._allowed(job, by, "download")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(job.run_dir.rglob("*")):

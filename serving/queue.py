@@ -6,7 +6,10 @@ A page asks for a result by a hashable key (its frozen config) and a function th
 for the same picture cost one computation. As a ``concurrent.futures`` pool, requests start in arrival order on
 ``workers`` threads, each caller holding a ``Ticket`` (a future with its place in line and its progress). A
 request whose callers all left before it started is set aside and, after ``grace_s``, dropped without running
-(a caller that comes back in time keeps its place). Finished results stay in a ``ResultsStore``: least recently used
+(a caller that comes back in time keeps its place); one whose callers all left while it ran stops at its next step
+once ``cancel_after_s`` has passed (``Cancelled``: a page rerun that asks for it again within that time keeps it). A
+caller's session that asks for something new gives up at once what it alone left behind: a browser stepping its
+seed quickly has one computation going, not one per click, and the others' requests do not wait behind them. Finished results stay in a ``ResultsStore``: least recently used
 first out, bounded by bytes.
 Warm-up requests (``keep``) run only when no request with a caller is waiting.
 
@@ -27,12 +30,23 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 
+class Cancelled(Exception):
+    """Nobody waits for this computation any more: it stopped at its next step (nothing is cached)."""
+
+
 @dataclass
 class Progress:
     """How far a computation has come, written by the computation, read by the pages that wait for it."""
 
     done: int = 0
     total: int = 0
+    abandoned: Callable[[], bool] = field(default=lambda: False, repr=False, compare=False)  # the queue's: nobody waits
+
+    def step(self) -> None:
+        """One more step done; Cancelled if nobody waits for the result any more (the computation ends here)."""
+        self.done += 1
+        if self.abandoned():
+            raise Cancelled("nobody waits for this result any more")
 
 
 @dataclass(eq=False)
@@ -42,8 +56,9 @@ class Flight:
     seq: int  # arrival order
     keep: bool = False  # warm-up: run it even though nobody waits (after every request somebody waits for)
     waiters: int = 0  # callers holding a ticket that was not released
-    state: str = "queued"  # queued, running, done, failed, dropped
-    left_at: float | None = None  # when its last caller left while it was queued
+    state: str = "queued"  # queued, running, done, failed, dropped, cancelled
+    left_at: float | None = None  # when its last caller left
+    left_by: Hashable | None = None  # that caller's session
     progress: Progress = field(default_factory=Progress)
     future: Future = field(default_factory=Future)
 
@@ -88,8 +103,8 @@ class ResultsStore:
 class Ticket:
     """One caller's hold on a request: its result, its place in line, its progress; release() when leaving."""
 
-    def __init__(self, queue: ComputeQueue, request: Flight, counted: bool):
-        self.queue, self.request, self._held = queue, request, counted
+    def __init__(self, queue: ComputeQueue, request: Flight, counted: bool, session: Hashable | None = None):
+        self.queue, self.request, self._held, self.session = queue, request, counted, session
 
     def position(self) -> int | None:
         """Requests that will start before this one (0: it starts next), None once it runs or has ended."""
@@ -112,7 +127,7 @@ class Ticket:
         """This caller no longer waits (its page reran, or its browser left); idempotent."""
         if self._held:
             self._held = False
-            self.queue._release(self.request)
+            self.queue._release(self.request, self.session)
 
 
 class ComputeQueue:
@@ -120,10 +135,10 @@ class ComputeQueue:
 
     def __init__(self, workers: int = 8, max_bytes: int = 256 << 20, sizeof: Callable[[Any], int] = lambda v: 0,
                  grace_s: float = 10.0, on_compute: Callable[[Hashable], None] | None = None,
-                 initializer: Callable[[], None] | None = None):  # fmt: skip
+                 initializer: Callable[[], None] | None = None, cancel_after_s: float = 1.0):  # fmt: skip
         if workers < 1 or max_bytes < 0:
             raise ValueError(f"workers must be >= 1 and max_bytes >= 0, got {workers} and {max_bytes}")
-        self.workers, self.grace_s = workers, grace_s
+        self.workers, self.grace_s, self.cancel_after_s = workers, grace_s, cancel_after_s
         self.on_compute = on_compute  # called with a key as its computation starts (a log, a test's counter)
         self.initializer = initializer  # run by each worker thread first, as ThreadPoolExecutor's (torch's threads)
         self.results = ResultsStore(max_bytes, sizeof)
@@ -131,14 +146,28 @@ class ComputeQueue:
         self._last_asked = time.monotonic()  # when a caller last submitted (idle_s)
         self._cond = threading.Condition()
         self._seq = itertools.count()
-        self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0}
+        self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0, "cancelled": 0}
         self._threads = [threading.Thread(target=self._work, name=f"compute-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
 
     # --- callers
 
-    def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False) -> Ticket:
+    def submit_all(self, items: list[tuple[Hashable, Callable[[Progress], Any]]], session: Hashable | None = None) -> list[Ticket]:
+        """Tickets for (key, fn) items, asked for together by one caller's session: what this session alone left behind
+        before (another page, another seed) and does not ask for again is given up at once (dropped if queued, stopped
+        at its next step if running)."""
+        with self._cond:
+            tickets = [self.submit(key, fn, session=session) for key, fn in items]
+            if session is not None:
+                asked = {key for key, _ in items}
+                for r in self._inflight.values():
+                    if r.left_by == session and not r.waiters and not r.keep and r.key not in asked:
+                        r.left_at = float("-inf")
+                self._cond.notify_all()
+            return tickets
+
+    def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False, session: Hashable | None = None) -> Ticket:
         """A ticket for key's result: from the cache, from the request already queued or running, or a new request."""
         with self._cond:
             if not keep:
@@ -151,14 +180,15 @@ class ComputeQueue:
             request = self._inflight.get(key)
             if request is None:
                 request = self._inflight[key] = Flight(key, fn, next(self._seq))
+                request.progress.abandoned = lambda: self._abandoned(request)
                 self._cond.notify()
             else:
                 self.counts["joined"] += 1
             request.keep |= keep
             if not keep:
                 request.waiters += 1
-                request.left_at = None
-            return Ticket(self, request, counted=not keep)
+                request.left_at = request.left_by = None
+            return Ticket(self, request, counted=not keep, session=session)
 
     def cached(self, key: Hashable) -> Any | None:
         with self._cond:
@@ -183,12 +213,32 @@ class ComputeQueue:
 
     # --- the queue
 
-    def _release(self, request: Flight) -> None:
+    def _release(self, request: Flight, session: Hashable | None = None) -> None:
         with self._cond:
             self._last_asked = time.monotonic()
             request.waiters -= 1
-            if request.waiters == 0 and request.state == "queued" and not request.keep:
-                request.left_at = time.monotonic()  # set aside: dropped after grace_s unless somebody comes back
+            if request.waiters == 0 and request.state in ("queued", "running") and not request.keep:
+                request.left_at = time.monotonic()  # set aside: dropped after grace_s (stopped after cancel_after_s if it
+                request.left_by = session  # runs) unless somebody comes back
+
+    def _abandoned(self, request: Flight) -> bool:
+        """Whether a running request's callers all left (cancel_after_s ago, or its session moved on): it is then
+        taken out of the queue (a caller who asks again starts it afresh) and its computation stops (Progress.step)."""
+        with self._cond:
+            if request.state == "cancelled":
+                return True
+            if request.state != "running" or request.waiters or request.keep or request.left_at is None:
+                return False
+            if time.monotonic() - request.left_at < self.cancel_after_s:
+                return False
+            request.state = "cancelled"
+            self._forget(request)
+            self.counts["cancelled"] += 1
+            return True
+
+    def _forget(self, request: Flight) -> None:
+        if self._inflight.get(request.key) is request:
+            del self._inflight[request.key]
 
     def _position(self, request: Flight) -> int | None:
         with self._cond:
@@ -235,13 +285,14 @@ class ComputeQueue:
                 value = request.fn(request.progress)
             except BaseException as e:  # the error goes to every caller; nothing is cached
                 with self._cond:
-                    request.state = "failed"
-                    self.counts["failed"] += 1
-                    del self._inflight[request.key]
+                    if request.state != "cancelled":
+                        request.state = "failed"
+                        self.counts["failed"] += 1
+                    self._forget(request)
                 request.future.set_exception(e)
                 continue
             with self._cond:
                 request.state = "done"
-                del self._inflight[request.key]
+                self._forget(request)
                 self.results.put(request.key, value)
             request.future.set_result(value)

@@ -10,7 +10,7 @@ requests' loops as one (serving.batching).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -35,6 +35,15 @@ def unpack(data: bytes, *shape: int) -> torch.Tensor:
     return torch.from_numpy(np.frombuffer(data, np.float32).reshape(*shape).copy())
 
 
+MAX_PROMPT_CHARS = 200  # a prompt's most characters (T5 reads 77 tokens, CLIP 77, Qwen3 128: more is never read)
+MAX_PROMPTS = 8  # prompts of one request
+MAX_VALUES = 64  # timesteps, sigmas, views of one request
+BOUNDS = {  # field -> (lowest, highest): what any request may ask for, whatever a page's widgets allow
+    "seed": (0, 2**31 - 1), "n": (1, 64), "scale": (0, 100), "w": (0, 100), "i_start": (0, 10_000), "t_start": (0, 1),
+    "stride": (1, 1000), "step_size": (1e-3, 1), "kernel_size": (1, 1025), "ts": (0, 10_000), "sigmas": (0, 100),
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Request:
     """What every Part A computation is computed under: a backend (by name, on a device) and the sidebar's seed."""
@@ -47,6 +56,27 @@ class Request:
     what: ClassVar[str]  # what the page's progress bar says runs
     clamp: ClassVar[bool] = True  # its result clamped to [-1, 1] (False: the raw estimates, to compute with)
     step_keys: ClassVar[tuple[str, str]]  # the loop callback's next time and clean estimate (the process's names)
+
+    def check(self) -> Request:
+        """This request, if every value is within BOUNDS and every prompt within MAX_PROMPT_CHARS; else a ValueError that
+        names the value and its range (the room checks each request before it queues it)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or isinstance(value, bytes):
+                continue
+            if f.name in ("prompt", "prompts"):
+                prompts = [value] if isinstance(value, str) else list(value)
+                if len(prompts) > MAX_PROMPTS or any(not isinstance(p, str) or len(p) > MAX_PROMPT_CHARS for p in prompts):
+                    raise ValueError(f"a prompt may have at most {MAX_PROMPT_CHARS} characters (and a request {MAX_PROMPTS} "
+                                     "prompts): shorten it")  # fmt: skip
+            elif f.name in BOUNDS:
+                low, high = BOUNDS[f.name]
+                values = list(value) if isinstance(value, tuple) else [value]
+                if len(values) > MAX_VALUES or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
+                    raise ValueError(f"{f.name} must be between {low:g} and {high:g}, got {value!r}")
+            elif isinstance(value, tuple) and len(value) > MAX_VALUES:
+                raise ValueError(f"{f.name} may have at most {MAX_VALUES} values, got {len(value)}")
+        return self
 
     def times(self, den) -> list:
         """The times its loop runs through."""
@@ -391,7 +421,7 @@ def compute(request: Request, den, progress: Progress | None = None, run_loop: C
         frames.append(step["x"][:1])
         estimates.append(step[estimate_key][:1])
         labels.append(request.label(step["t"], step[next_key]))
-        progress.done += 1
+        progress.step()  # Cancelled here once nobody waits for the result
 
     with lab.stepping():  # each entry point returns its loop, for run_loop
         steps = request.loop(den, times, callback, progress)
@@ -406,5 +436,5 @@ def _chain(loops: list, progress: Progress):
     out = []
     for steps in loops:
         out.append((yield from steps))
-        progress.done += 1
+        progress.step()
     return torch.cat(out)

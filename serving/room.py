@@ -41,7 +41,8 @@ class Room:
         self.model_threads = settings.model_threads or torch.get_num_threads()  # read before a worker sets its own
         on_compute = self._log_line if settings.compute_log else None
         self.queue = ComputeQueue(settings.compute_workers, settings.results_mb << 20, sizeof=lambda r: r.nbytes, on_compute=on_compute,
-                                  initializer=lambda: torch.set_num_threads(1))  # a worker's own torch ops are small
+                                  initializer=lambda: torch.set_num_threads(1),  # a worker's own torch ops are small
+                                  cancel_after_s=settings.cancel_after_s)  # fmt: skip
         self._serving: dict[int, object] = {}
         self._lock = threading.Lock()
         self.warmed = threading.Event()  # set once the warm-up (if any) has finished
@@ -72,9 +73,11 @@ class Room:
             return lambda progress: compute(request, den, progress)
         return lambda progress: compute(request, batcher.denoiser, progress, batcher.run)
 
-    def submit(self, requests: list[Request], load: Loader) -> list:
-        """Tickets for the requests (each on its backend, loaded by load): joined, cached or queued."""
-        return [self.queue.submit(r, self.job(r, load(r.backend, r.device))) for r in requests]
+    def submit(self, requests: list[Request], load: Loader, session=None) -> list:
+        """Tickets for the requests (each checked, on its backend, loaded by load): joined, cached or queued. session: the
+        caller's (a browser tab's); what it alone left behind before is given up (serving.queue.submit_all)."""
+        items = [(r.check(), self.job(r, load(r.backend, r.device))) for r in requests]
+        return self.queue.submit_all(items, session)
 
     def warm(self, requests: list[tuple[Request, object]]) -> list:
         """Queue requests nobody waits for yet; they run when no browser's request waits (serving.queue keep)."""

@@ -138,6 +138,9 @@ class RoomSettings:
     warm_seeds: tuple[int, ...] = variable("DIFFUSION_LAB_WARM_SEEDS", (), "more seeds to warm (a lecture's, e.g. 1,100)", "seeds", "none")
     warm_backends: tuple[str, ...] = variable("DIFFUSION_LAB_WARM_BACKENDS", (), "more bundled backends to warm (e.g. "
                                               "Fashion-MNIST)", "names", "none")
+    cancel_after_s: float = variable("DIFFUSION_LAB_CANCEL_AFTER_S", 1.0, "a computation nobody waits for any more "
+                                     "stops at its next step after this many seconds (a page rerun that asks for it "
+                                     "again meanwhile keeps it)", "number")
     compute_log: str | None = variable("DIFFUSION_LAB_COMPUTE_LOG", None, "a file that gets a line per computation "
                                        "started (what the server computed)", "path", "none")
 
@@ -187,6 +190,18 @@ class TrainingSettings:
                                   "running runs to checkpoint (s)", "number")
     checkpoint_every_s: float = variable("DIFFUSION_LAB_CHECKPOINT_EVERY_S", 60.0, "seconds between a run's periodic "
                                          "checkpoints: a killed server or process loses at most this much", "number")
+    queue_max: int = variable("DIFFUSION_LAB_QUEUE_MAX", 20, "runs that may wait in the queue, all browsers "
+                              "together", "whole")
+    run_max_minutes: float = variable("DIFFUSION_LAB_RUN_MAX_MINUTES", 30.0, "a run stops (checkpointed, resumable) "
+                                      "after training this many minutes at a stretch; 0: no limit", "number")
+    min_free_mb: float = variable("DIFFUSION_LAB_MIN_FREE_MB", 500.0, "a run starts only with this much free disk in "
+                                  "the runs folder (MB)", "number")
+    lecturer_key: str | None = variable("DIFFUSION_LAB_LECTURER_KEY", None, "the lecturer's key on the Train live "
+                                        "page (also lecturer_key in .streamlit/secrets.toml); unset: no lecturer "
+                                        "unless st.login names one (DIFFUSION_LAB_LECTURERS)", "text", "none")
+    lecturers: tuple[str, ...] = variable("DIFFUSION_LAB_LECTURERS", (), "with Streamlit's own login (st.login, an "
+                                          "[auth] section in secrets.toml): the e-mail addresses of the lecturers",
+                                          "names", "none")
     train_threads: int = variable("DIFFUSION_LAB_TRAIN_THREADS", 0, "torch threads of a training process; 0: torch's, "
                                   "one per core", "whole0", "torch's")
 

@@ -39,6 +39,9 @@ class RemoteClient:
     image_at: float = 0.0  # arrival time of the latest run's last image
     errors: list[str] = field(default_factory=list)  # error alerts and exceptions of the latest run
     progress: list[str] = field(default_factory=list)  # progress bars' texts of the latest run, in order
+    cookies: str = ""  # the Cookie header the browser sends (its cookies for the server)
+    address: str = ""  # the query string the page put in the address bar (page_info_changed), "" if it set none
+    received: list[str] = field(default_factory=list)  # every text any element of any run carried (what a browser could show)
 
     def __enter__(self) -> RemoteClient:
         self.opened = self.open()
@@ -64,8 +67,9 @@ class RemoteClient:
         self.ws.close()
 
     def _connect(self) -> None:
+        headers = {"Cookie": self.cookies} if self.cookies else None
         self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
-                          ping_interval=None)  # as the browser: Streamlit has its own heartbeat
+                          ping_interval=None, additional_headers=headers)  # as the browser: Streamlit has its own heartbeat
         self._rerun()
 
     def __exit__(self, *exc) -> None:
@@ -93,6 +97,7 @@ class RemoteClient:
         kind = msg.WhichOneof("type")
         if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             element = msg.delta.new_element
+            self.received.append(str(element))
             what = element.WhichOneof("type") or ""
             part = getattr(element, what, None)
             if getattr(part, "label", None) and getattr(part, "id", None):  # a widget
@@ -108,6 +113,8 @@ class RemoteClient:
                 self.progress.append(part.text)
             elif what == "plotly_chart":
                 self.charts.append((time.time(), part.spec))
+        elif kind == "page_info_changed":
+            self.address = msg.page_info_changed.query_string
         elif kind == "auto_rerun":
             self.auto[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
         elif kind in ("stop_auto_rerun", "navigation"):  # a full run (st.navigation runs in each) drops old fragments
@@ -142,6 +149,20 @@ class RemoteClient:
         sent = time.time()
         self._rerun()
         return self._timed(sent, timeout)
+
+    def change_nowait(self, label: str, value: float) -> None:
+        """Change a number input or a float slider and send the rerun without waiting for it (a user clicking on)."""
+        self.widgets[label] = WidgetState(id=self.ids[label], double_value=value)
+        self._rerun()
+
+    def drain(self, seconds: float) -> None:
+        """Read what the server sends for this long (a browser that keeps its tab open)."""
+        end = time.time() + seconds
+        while time.time() < end:
+            self._read(max(0.01, end - time.time()))
+
+    def set_text(self, label: str, value: str) -> None:
+        self.widgets[label] = WidgetState(id=self.ids[label], string_value=value)
 
     def chart_ends(self) -> list[tuple[float, float]]:
         """(arrival time, last x of its first trace) of each chart received that had points: how far a curve went."""

@@ -135,7 +135,10 @@ def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
         epochs.press("Tab")  # Enter would submit the form
         page.get_by_role("button", name="Start").first.click()
         page.get_by_text("· done").first.wait_for(timeout=300_000)  # the status line of the run
-        assert "owner=" in page.url and page.get_by_text("Run", exact=True).count() == 1
+        assert "owner=" not in page.url and page.get_by_text("Run", exact=True).count() == 1  # no credential in the address bar
+        page.reload()  # a refresh (a new session) finds the run again: the browser's id is in its cookie
+        page.get_by_text("· done").first.wait_for(timeout=120_000)
+        assert "owner=" not in page.url
         page.get_by_role("link", name="1.5 · Sampling").first.click()  # the sidebar's navigation, as a user would
         page.get_by_text("Sampling from pure noise").first.wait_for(timeout=60_000)
         page.get_by_text("sample 1").first.wait_for(timeout=120_000)

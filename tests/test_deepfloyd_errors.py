@@ -192,8 +192,10 @@ def test_status_says_what_is_missing_and_the_fix(monkeypatch, folder, tmp_path):
     no_t5 = if_status(IFSettings(model=str(folder), text_encoder=None, device="cpu", cache_dir=str(tmp_path)))
     assert any("DIFFUSION_LAB_IF_EMBEDDINGS" in p for p in no_t5.problems)
     missing = if_status(IFSettings(model=str(tmp_path / "nowhere"), embeddings=str(tmp_path / "x.pth"), cache_dir=str(tmp_path)))  # fmt: skip
-    assert any("not a folder in the diffusers layout" in p for p in missing.problems)
+    assert any("'nowhere' is not in the diffusers layout" in p for p in missing.problems)
     assert any("x.pth, which does not exist" in p for p in missing.problems)
+    for status in (ready, no_t5, missing):  # what every student's sidebar shows: no path of the server's
+        assert not any(str(tmp_path) in text for text in [*status.problems, *(v for _, v in status.items)])
 
     monkeypatch.setattr(settings_module, "choose_device", lambda setting: torch.device("cuda"))
     monkeypatch.setattr(settings_module, "use_offload", lambda setting, device: True)

@@ -197,7 +197,7 @@ def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
     assert sorted(again.cleanup(30 * 86400, now=now + 31 * 86400)) == ["kept", "recent"]
 
 
-def test_a_run_killed_before_its_first_checkpoint_is_listed_after_a_restart_and_starts_again(tmp_path):
+def test_a_run_killed_before_its_first_checkpoint_starts_again_by_itself_after_a_restart(tmp_path):
     import json
 
     first = JobManager(tmp_path)
@@ -209,9 +209,8 @@ def test_a_run_killed_before_its_first_checkpoint_is_listed_after_a_restart_and_
     meta = json.loads((job.run_dir / "owner.json").read_text())
     (job.run_dir / "owner.json").write_text(json.dumps(meta | {"status": "running"}))
 
-    again = JobManager(tmp_path)  # the restarted server
+    again = JobManager(tmp_path)  # the restarted server: the run it was training goes on by itself, from step 0
     listed = again.get(job.id)
-    assert listed.status == "stopped" and not again.has_checkpoint(job.id) and listed.steps == []
-    again.resume(job.id)  # from its config, from step 0
+    assert listed.status != "stopped" and listed.resumes == 0  # nobody pressed Resume
     wait_for(lambda: listed.finished)
     assert listed.status == "done" and [s["step"] for s in listed.steps] == [1, 2, 3, 4]

@@ -97,8 +97,8 @@ def rerun_until(at: AppTest, predicate, timeout=180):
 
 
 def owner_of(at: AppTest) -> str:
-    owner = at.query_params["owner"]
-    return owner[0] if isinstance(owner, list) else owner
+    assert "owner" not in at.query_params  # a browser's id is never in its address bar
+    return at.session_state["owner"]
 
 
 def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
@@ -144,12 +144,12 @@ def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
     assert any(job.id in i.value for i in room.info)
     assert not room.button and not room.get("form")  # nothing to press
     assert [b.key for b in room.get("download_button")] == ["export_results"]  # but the sidebar's export
-    assert room.query_params.get("owner") != owner_of(at)  # the follower is not the lecturer
+    assert room.session_state["owner"] != owner_of(at)  # the follower is not the lecturer
     assert manager().jobs(owner_of(at))[0].status in ("queued", "running", "done")
     stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4", url="b4_train"))
-    stale.query_params["follow"] = "nosuchrun"
+    stale.query_params["follow"] = "20200101-000000-abcdef"
     stale.run(timeout=120)
-    assert any("no run 'nosuchrun'" in e.value for e in stale.error) and not stale.exception
+    assert any("There is no run 20200101-000000-abcdef" in e.value for e in stale.error) and not stale.exception
 
 
 def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages(runs):

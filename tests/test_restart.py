@@ -72,7 +72,7 @@ def page_of(url: str, owner: str) -> RemoteClient:
     return client
 
 
-def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_every_run_comes_back(tmp_path):
+def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on_by_itself_first(tmp_path):
     runs = tmp_path / "jobs"
     env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": str(INTERVAL)}
     with serve_app(env) as (url, server):
@@ -90,29 +90,25 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_every_run_comes
     assert "Traceback" not in (alice_run / "train.log").read_text()  # it ended cleanly, not of a broken pipe
     assert child is not None and not (bob_run / "latest").exists()  # bob's never started
 
-    with serve_app(env) as (url, server):  # restarted on the same runs
+    with serve_app(env) as (url, server):  # restarted on the same runs: the run it was training goes on by itself, first
+        wait_for(lambda: logged(alice_run)[-1]["step"] > at_kill, what="alice's run to go on by itself")
         alice = page_of(url, "alice")
-        assert alice.shows(f"run `{alice_run.name}` · stopped") and not alice.errors
+        assert alice.shows(f"run `{alice_run.name}` · running") and not alice.errors
         bob = page_of(url, "bob")
-        assert bob.shows(f"run `{bob_run.name}` · running") or bob.shows(f"run `{bob_run.name}` · queued")  # queued again
-        wait_for(lambda: latest(bob_run).startswith("step_"), what="bob's run to start and checkpoint")
-        os.kill(training_pid(bob_run), signal.SIGKILL)  # this time everything is killed at once
+        assert bob.shows(f"run `{bob_run.name}` · queued, position 1")  # still behind it
+        wait_for(lambda: latest(alice_run).startswith("step_"), what="a periodic checkpoint of the resumed run")
+        os.kill(training_pid(alice_run), signal.SIGKILL)  # this time everything is killed at once
         os.kill(server, signal.SIGKILL)
-        at_kill = logged(bob_run)[-1]
-    kept = next(row for row in logged(bob_run) if row["step"] == checkpoint_step(bob_run))
+        at_kill = logged(alice_run)[-1]
+    kept = next(row for row in logged(alice_run) if row["step"] == checkpoint_step(alice_run))
     assert at_kill["time"] - kept["time"] <= INTERVAL + 1.0  # at most one interval (and a step) lost
 
-    with serve_app(env) as (url, server):
-        bob = page_of(url, "bob")
-        assert bob.shows(f"run `{bob_run.name}` · stopped")
-        bob.press("Resume")
-        wait_for(lambda: logged(bob_run)[-1]["step"] > at_kill["step"], what="the resumed run to go on")
-        steps = [row["step"] for row in logged(bob_run)]
-        assert max(steps) > at_kill["step"] and checkpoint_step(bob_run) >= kept["step"]
-        bob.close()
+    with serve_app(env) as (url, server):  # nobody presses Resume: it goes on from its last checkpoint
+        wait_for(lambda: logged(alice_run)[-1]["step"] > at_kill["step"], what="the run to go on again by itself")
+        assert checkpoint_step(alice_run) >= kept["step"] and not (bob_run / "latest").exists()
 
 
-def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_queues_the_waiting_ones_again(tmp_path):
+def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_they_go_on_first_when_it_is_back(tmp_path):
     runs = tmp_path / "jobs"
     env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "600"}
     with serve_app(env) as (url, server):
@@ -123,8 +119,9 @@ def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_queues_the_waiti
         os.kill(server, signal.SIGTERM)  # as systemd, docker stop or a lecturer's Ctrl-C would
         wait_for(lambda: training_pid(alice_run) is None, 60, "the run to checkpoint and end")
     assert latest(alice_run).startswith("stopped_")
-    assert json.loads((alice_run / "owner.json").read_text())["status"] == "stopped"
+    assert json.loads((alice_run / "owner.json").read_text())["status"] == "interrupted"
     assert json.loads((bob_run / "owner.json").read_text())["status"] == "queued"
-    with serve_app(env) as (url, server):
-        assert page_of(url, "alice").shows(f"run `{alice_run.name}` · stopped")
-        wait_for(lambda: logged(bob_run), what="bob's queued run to start")
+    stopped_at = logged(alice_run)[-1]["step"]
+    with serve_app(env) as (url, server):  # the interrupted run first, by itself; the queued one behind it
+        wait_for(lambda: logged(alice_run)[-1]["step"] > stopped_at, what="alice's interrupted run to go on")
+        assert page_of(url, "bob").shows(f"run `{bob_run.name}` · queued, position 1") and not logged(bob_run)

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from lab.course import DEFAULT_PROMPT
 from lab.images import ImageRejected, fit_image, load_image
+from serving.requests import MAX_PROMPT_CHARS
 from ui.display import enlarge, show
 from ui.messages import page_waits
 from ui.results import describe
@@ -28,7 +29,7 @@ def prompt_input(label: str, default: str, key: str, allow_null: bool = True) ->
     """A prompt: a choice among the backend's classes (and "a high quality photo", no class), or free text."""
     den = current_backend()
     if not den.prompts:
-        prompt = st.text_input(label, default, key=key)
+        prompt = st.text_input(label, default, key=key, max_chars=MAX_PROMPT_CHARS)
         if den.names:  # the emoji backend: which name the words were read as
             read_as(den, prompt)
     else:

@@ -4,7 +4,7 @@ browsers are ahead of them, then the steps of theirs."""
 from __future__ import annotations
 
 from serving.requests import Request, Result
-from ui.state import backend, room
+from ui.state import backend, room, session_id
 
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
 
@@ -20,7 +20,7 @@ def results(requests: list[Request], bar=None) -> list[Result]:
     The bar shows how many requests are ahead of this page's, then the steps of its own. A page that reruns (its
     user moved a control) or closes stops waiting: its requests are released, and dropped if nobody else waits.
     """
-    tickets = room().submit(requests, backend)
+    tickets = room().submit(requests, backend, session_id())
     what = ", ".join(dict.fromkeys(r.what for r in requests)) + (f" ({len(set(requests))} runs)" if len(set(requests)) > 1 else "")
     try:
         while waiting := [t for t in tickets if not t.done()]:

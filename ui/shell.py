@@ -105,7 +105,7 @@ def run_problem(name: str) -> str | None:
 def if_sidebar() -> str | None:
     """Show DeepFloyd IF's settings; None if it loaded, else what is missing and the fix (nothing heavy is loaded twice)."""
     try:
-        status = if_status(deepfloyd_settings())
+        status = cached_if_status(deepfloyd_settings())
     except IFUnavailable as e:  # a setting that cannot be read
         return f"DeepFloyd IF is not ready: {e}"
     with st.expander("DeepFloyd IF status", expanded=not status.ready):
@@ -118,6 +118,12 @@ def if_sidebar() -> str | None:
     except IFUnavailable as e:
         return f"DeepFloyd IF could not be loaded: {e}"
     return None
+
+
+@st.cache_resource(ttl=30, show_spinner=False)
+def cached_if_status(s):
+    """if_status, once per server every 30 s (it looks at files and the hub's cache; the sidebar asks on every rerun)."""
+    return if_status(s)
 
 
 def run_page(render, title: str = "", pages: dict | None = None, url: str | None = None) -> None:

@@ -8,24 +8,30 @@ serving/ with their settings (serving.settings) the first time a page asks for t
 from __future__ import annotations
 
 import atexit
+import hmac
+import logging
+import secrets
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 import torch
+from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lab.checkpoint import load_trained
 from lab.data import test_images as dataset_test_images
 from lab.generate import class_grid, sample_trained
 from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
 from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, generator_steps
-from serving.jobs import JobManager
+from serving.jobs import OWNER_ID, Caller, JobManager
 from serving.requests import unpack
 from serving.room import Room, warm_defaults
 from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, deepfloyd_settings
 
+log = logging.getLogger("diffusion_lab")
 IF_NAME = "DeepFloyd IF"
 TRAINED_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
 DEFAULT_SEED = 180  # a seed the course's students used
@@ -128,14 +134,15 @@ def manager():
     When the server stops, its running runs checkpoint and its queued runs are queued again at restart."""
     s, cluster = TrainingSettings.from_env(), ClusterSettings.from_env()
     limits = (Path(s.runs), s.max_jobs, s.runs_per_browser)
+    bounds = dict(max_queued=s.queue_max, max_minutes=s.run_max_minutes, min_free_mb=s.min_free_mb)
     if cluster.cluster:  # runs are Ray tasks, managed for every app replica by one actor (Ray: imported only then)
         from serving.cluster import connect
         from serving.cluster_jobs import ClusterJobManager
 
         connect(cluster.cluster)
-        m = ClusterJobManager(*limits, cpus=cluster.train_cpus)
+        m = ClusterJobManager(*limits, cpus=cluster.train_cpus, **bounds)
     else:
-        m = JobManager(*limits)
+        m = JobManager(*limits, **bounds)
     m.cleanup(s.runs_max_age_days * 86400)
     atexit.register(m.shutdown, s.stop_wait_s)
     return m
@@ -184,13 +191,70 @@ def warm_generators(seed: int) -> None:
 # --- this browser
 
 
+OWNER_COOKIE = "diffusion_lab_owner"
+COOKIE_DAYS = 180
+
+
 def owner_id() -> str:
-    """This browser's id, kept in the URL so that a refresh finds its runs again."""
-    owner = st.query_params.get("owner") or st.session_state.get("owner") or uuid.uuid4().hex[:12]
-    st.session_state["owner"] = owner  # kept when another page's URL has no query string
-    if st.query_params.get("owner") != owner:
-        st.query_params["owner"] = owner
+    """This browser's secret id (its runs are the runs of this id), never in the address bar: kept in the session and
+    in a cookie, so that a refresh or a new tab finds its runs again while a projector shows nothing of it. A "link to
+    my runs" (?owner=, which its user copies on purpose: my_runs_link) brings it to another browser; it is taken out of
+    the address bar at once."""
+    link = st.query_params.get("owner")
+    if link is not None:
+        del st.query_params["owner"]
+        if OWNER_ID.fullmatch(link):
+            st.session_state["owner"] = link
+    cookie = st.context.cookies.get(OWNER_COOKIE)
+    owner = st.session_state.get("owner") or (cookie if cookie and OWNER_ID.fullmatch(cookie) else secrets.token_urlsafe(16))
+    st.session_state["owner"] = owner
+    if cookie != owner and st.session_state.get("owner_cookie") != owner:  # once per session: the browser keeps it
+        st.session_state["owner_cookie"] = owner
+        components.html(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
+                        "SameSite=Strict';</script>", height=0)  # fmt: skip
     return owner
+
+
+def session_id() -> str | None:
+    """This browser tab's session (the room's per-session bounds), None outside a page run."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def lecturer_key() -> str | None:
+    """The lecturer's key: DIFFUSION_LAB_LECTURER_KEY, else lecturer_key in .streamlit/secrets.toml; None: no key."""
+    key = TrainingSettings.from_env().lecturer_key
+    if key:
+        return key
+    try:
+        return str(st.secrets["lecturer_key"]) if "lecturer_key" in st.secrets else None
+    except (FileNotFoundError, KeyError, StreamlitSecretNotFoundError):  # no secrets file
+        return None
+
+
+def sign_in(key: str) -> bool:
+    """This session is the lecturer's if key is the lecturer's key (compared in constant time)."""
+    expected = lecturer_key()
+    ok = bool(expected) and hmac.compare_digest(key.encode(), expected.encode())
+    if ok:
+        st.session_state["lecturer"] = True
+    return ok
+
+
+def is_lecturer() -> bool:
+    """Signed in with the lecturer's key, or logged in (st.login) as one of DIFFUSION_LAB_LECTURERS."""
+    if st.session_state.get("lecturer"):
+        return True
+    lecturers = TrainingSettings.from_env().lecturers
+    try:
+        return bool(lecturers) and bool(st.user.is_logged_in) and st.user.get("email") in lecturers
+    except (AttributeError, KeyError, StreamlitSecretNotFoundError):  # no identity provider configured
+        return False
+
+
+def caller() -> Caller:
+    """Who this browser is to the job manager: its owner id, its session, whether it is the lecturer."""
+    return Caller(owner_id(), session_id() or "", is_lecturer())
 
 
 def trained_backends(edition: str = "2024") -> list[str]:
@@ -198,7 +262,8 @@ def trained_backends(edition: str = "2024") -> list[str]:
     T = 1000 (Fall 2024), class flow-matching models (Fall 2026), of images in [-1, 1]."""
     try:
         jobs = manager().jobs(owner_id())
-    except ValueError:  # the training cluster does not answer: the page says so when it needs it
+    except Exception:  # noqa: BLE001 - the runs folder or the training cluster fails: the sidebar lists the bundled
+        log.exception("listing this browser's runs failed")  # backends, the Train live page says what is wrong
         return []
     experiment = "flow" if edition == "2026" else "ddpm"
     return [job.id for job in jobs if job.status == "done" and job.config.experiment == experiment

@@ -1,5 +1,5 @@
-"""The training page's parts: a run's live view (status, loss curve, metrics, samples), its failure advice, and the
-read-only follow link."""
+"""The training page's parts: a run's live view (status, loss curve, metrics, samples), its failure advice, the
+read-only follow link (with the controls of a run the lecturer shared), the lecturer's panel and the link to my runs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from serving.jobs import Job
+from serving.jobs import RUN_ID, Caller, Job
 from ui.messages import for_browser
-from ui.state import manager
+from ui.state import caller, lecturer_key, manager, sign_in
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -59,6 +59,8 @@ def job_view(job: Job, log_scale: bool) -> None:
     st.markdown(f"**{job.config.experiment} ({job.config.condition}), D = {job.config.D}** · run `{job.id}` · {label}")
     if job.error:
         st.error(for_browser(failure_advice(job, m.checkpoint_step(job.id))))
+    elif job.note:
+        st.info(for_browser(f"The server {job.note}."))
     elif job.status == "stopped" and not m.has_checkpoint(job.id):
         st.info("This run stopped before its first checkpoint: Resume starts it again from its settings.")
     if job.steps:
@@ -78,6 +80,8 @@ def job_view(job: Job, log_scale: bool) -> None:
 
 def failure_advice(job: Job, step: int | None) -> str:
     """What a failed run's page says: what happened and what to do, by what failed (step: of its latest checkpoint)."""
+    if job.status == "damaged":
+        return job.error[0].upper() + job.error[1:]
     if "training process" in job.error:  # killed, out of memory, or died without a word: the settings are not to blame
         kept = f"its last checkpoint, at step {step}, is kept: Resume goes on from there" if step is not None else \
             "it had no checkpoint yet: Resume starts it again"  # fmt: skip
@@ -108,18 +112,90 @@ def live_view(job: Job, log_scale: bool) -> None:
 
 
 def follow_link() -> bool:
-    """?follow=<run id>: the run shown live, read-only (no Start, Stop or Resume, no owner id in the URL); True if
-    this page is such a link (drawn here), False for a user's own page."""
+    """?follow=<run id>: the run shown live, read-only (no Start, Stop or Resume, no owner id in the URL; Stop and
+    Resume where the lecturer shared the run's controls with the room); True if this page is such a link (drawn here),
+    False for a user's own page. The id is checked against a run id's pattern and never drawn as markdown."""
     run_id = st.query_params.get("follow")
     if not run_id:
         return False
+    if not RUN_ID.fullmatch(run_id):
+        st.error("This link does not name a run (a run's link ends in ?follow= and an id such as 20261202-101500-a1b2c3). "
+                 "Ask for the link again, or open Train live without it to train your own.")  # fmt: skip
+        return True
     try:
         job = manager().get(run_id)
     except ValueError:
-        st.error(f"There is no run {run_id!r} on this server (the link may be old, or the run was removed). "
+        st.error(f"There is no run {run_id} on this server (the link may be old, or the run was removed). "
                  "Ask for a new link, or open Train live without it to train your own.")  # fmt: skip
         return True
-    st.info(f"You are following run {job.id} read-only: it trains on the server, you see it live.")
+    if job.shared:
+        st.info(f"The lecturer shared run {job.id} with the room: anyone following it may stop and resume it.")
+        run_controls(job, caller(), "follow")
+    else:
+        st.info(f"You are following run {job.id} read-only: it trains on the server, you see it live.")
     live_view(job, st.toggle("Log scale", True, key="follow_log"))
     return True
+
+
+def command(action, *args, **kwargs) -> None:
+    """A button's callback: the job manager's refusal (not yours, a limit) becomes the page's message."""
+    try:
+        action(*args, **kwargs)
+    except ValueError as e:  # NotAllowed, RunLimit, a run that is not in that state
+        st.session_state["train_message"] = str(e)
+
+
+def run_controls(job: Job, by: Caller, key: str) -> None:
+    """Stop and Resume of a shared run (a follower's) or any run (the lecturer's)."""
+    m = manager()
+    c = st.columns(2)
+    c[0].button("Stop", disabled=job.finished, key=f"{key}_stop_{job.id}", on_click=command, args=(m.stop, job.id, by))
+    c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key=f"{key}_resume_{job.id}", on_click=command,
+                args=(m.resume, job.id, by))  # fmt: skip
+    if "train_message" in st.session_state:
+        st.warning(st.session_state.pop("train_message"))
+
+
+def lecturer_panel(by: Caller) -> None:
+    """The lecturer's sign-in (with the key, or Streamlit's own login where one is configured) and, once signed in,
+    every run of the server: stop any, start a queued one next, share a run's controls with the room, remove a finished
+    one, clear the queue."""
+    m = manager()
+    if not by.lecturer:
+        if lecturer_key():
+            with st.expander("Lecturer"):
+                with st.form("lecturer_sign_in"):
+                    key = st.text_input("Lecturer key", type="password", max_chars=200)
+                    if st.form_submit_button("Sign in"):
+                        if sign_in(key):
+                            st.rerun()
+                        st.error("That is not the lecturer's key.")
+        return
+    with st.expander("Lecturer: the room's runs", expanded=True):
+        queued = m.queued()
+        st.caption(f"{len(m.running())} running, {len(queued)} queued. You may stop any run, start a queued run next, and "
+                   "share a run's Stop and Resume with the room (its follow link then shows them).")  # fmt: skip
+        st.button("Clear the queue", disabled=not queued, key="lecturer_clear", on_click=command, args=(m.clear_queue, by))
+        for job in m.all_jobs(by)[:50]:
+            position = m.queue_position(job.id)
+            c = st.columns([4, 1, 1, 1, 1])
+            c[0].text(f"{job.id} · {job.config.experiment} D={job.config.D} · {f'queued {position}' if position else job.status}")
+            c[1].button("⏹ Stop", disabled=job.finished, key=f"lecturer_stop_{job.id}", on_click=command, args=(m.stop, job.id, by))
+            c[2].button("⏫ Next", disabled=position is None, key=f"lecturer_next_{job.id}", on_click=command,
+                        args=(m.move_first, job.id, by))  # fmt: skip
+            c[3].button("Unshare" if job.shared else "Share", key=f"lecturer_share_{job.id}", on_click=command,
+                        args=(m.share, job.id, not job.shared, by))  # fmt: skip
+            c[4].button("🗑 Remove", disabled=not job.finished, key=f"lecturer_remove_{job.id}", on_click=command,
+                        args=(m.remove, job.id, by))  # fmt: skip
+        if "train_message" in st.session_state:
+            st.warning(st.session_state.pop("train_message"))
+
+
+def my_runs_link(owner: str) -> None:
+    """A link that opens this browser's runs in another browser, shown only when asked for (it is the key to them: a
+    projector should not show it)."""
+    if st.button("Show a link to my runs", key="my_runs_link", help="to open your runs on another device; whoever has it "
+                 "can stop your runs, so do not project or share it"):  # fmt: skip
+        st.warning("Whoever opens this link can stop and resume your runs: keep it to yourself.")
+        st.code(f"./b4_train?owner={owner}", language=None)
 

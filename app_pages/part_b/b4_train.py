@@ -7,8 +7,8 @@ import streamlit as st
 from lab.train import PART_A_BACKEND, PART_A_FLOW_BACKEND, course_config
 from serving.jobs import RunLimit
 from ui.messages import page_waits
-from ui.state import checkpoint_every_s, cuda_elsewhere, manager, owner_id
-from ui.training import follow_link, live_view
+from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager
+from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -20,7 +20,8 @@ st.caption("Finished DDPM and flow-matching runs appear on the Part B generators
 m = manager()
 if follow_link():  # a room following the lecturer's run: the run, live, and no buttons
     page_waits()
-owner = owner_id()
+me = caller()
+lecturer_panel(me)
 PART_A = "Part A backend"
 PART_A_FLOW = "Part A backend (Fall 2026, flow)"
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
@@ -49,11 +50,11 @@ if start:
                            grad_clip=1.0, snapshot_epochs=(), sample_every=1, sample_every_steps=every, checkpoint_every_s=checkpoint_every_s(),
                            cuda_elsewhere=elsewhere, **extra)  # fmt: skip
     try:
-        st.session_state["train_pick"] = m.submit(owner, config).id  # the page shows the run just started
+        st.session_state["train_pick"] = m.submit(me, config).id  # the page shows the run just started
     except RunLimit as e:
         st.warning(str(e))
 
-jobs = m.jobs(owner)
+jobs = m.jobs(me.owner)
 if not jobs:
     st.info("Choose settings and press Start. With these defaults (class-conditioned flow matching, D = 16) a preview row "
             "(a sample of each digit) is drawn every 50 steps and a grid after every epoch: the first picture about 13 s "
@@ -74,17 +75,14 @@ if job.status in ("stopped", "failed"):  # what a resume may change (a diverged 
 
 
 def resume(job) -> None:
-    try:
-        m.resume(job.id, lr=st.session_state[f"resume_lr_{job.id}"], epochs=int(st.session_state[f"resume_epochs_{job.id}"]))
-    except (RunLimit, ValueError) as e:
-        st.session_state["train_message"] = str(e)
+    command(m.resume, job.id, me, lr=st.session_state[f"resume_lr_{job.id}"], epochs=int(st.session_state[f"resume_epochs_{job.id}"]))
 
 
 c = st.columns(3)  # callbacks run before the page: the buttons are drawn in the run's new state
-c[0].button("Stop", disabled=job.finished, key="train_stop", on_click=m.stop, args=(job.id,))
+c[0].button("Stop", disabled=job.finished, key="train_stop", on_click=command, args=(m.stop, job.id, me))
 c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key="train_resume", on_click=resume, args=(job,),
             help="goes on from the last checkpoint (or starts again if there is none) with the settings above")  # fmt: skip
-c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id) if job.finished else b"", f"{job.id}.zip",
+c[2].download_button("Download the run (zip)", partial(m.zip_artefacts, job.id, me) if job.finished else b"", f"{job.id}.zip",
                      disabled=not job.finished, key="train_zip")  # fmt: skip  (zipped on click, not on every rerun)
 if "train_message" in st.session_state:
     st.warning(st.session_state.pop("train_message"))
@@ -92,3 +90,4 @@ if "train_message" in st.session_state:
 
 live_view(job, log_scale)
 st.caption(f"Read-only link for the room (they see this run live and cannot stop it): [follow run {job.id}](./b4_train?follow={job.id})")
+my_runs_link(me.owner)

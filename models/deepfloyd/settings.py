@@ -148,9 +148,9 @@ def _describe(source: str, label: str, env: str, problems: list[str]) -> str:
     if is_local(source):
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file() or not (folder / "unet" / "config.json").is_file():
-            _problem(problems, f"{label}: {folder} is not a folder in the diffusers layout (model_index.json, unet/).",
+            _problem(problems, f"{label}: the folder {folder.name!r} is not in the diffusers layout (model_index.json, unet/).",
                      f"set {env} to a folder saved by save_pretrained or `hf download <id> --local-dir <folder>`.")  # fmt: skip
-        return f"{source} (local folder)"
+        return f"{folder.name} (a local folder)"  # its name only: the page shows no server path
     cached = _hub_cached(source)
     if not cached and hub_constants.HF_HUB_OFFLINE:
         _problem(problems, f"{label}: {source} is not cached and HF_HUB_OFFLINE is set.",
@@ -196,9 +196,9 @@ def if_status(s: IFSettings) -> IFStatus:
     items.append(("text encoder", f"T5 from {encoder}, loaded per new prompt" if encoder else "none: cached and imported prompts only"))  # fmt: skip
 
     store = PromptEmbeddings(cache_dir=cache_folder(s.cache_dir, _text_width(s.model)))
-    items.append(("prompt cache", f"{len(store)} prompts in {store.folder}"))
+    items.append(("prompt cache", f"{store.files()} prompts on disk"))  # counted, not opened; no server path
     if s.embeddings is not None and not Path(s.embeddings).expanduser().is_file():
-        _problem(problems, f"{ENV['embeddings']} is {s.embeddings}, which does not exist.", "point it to the course's .pth.")  # fmt: skip
+        _problem(problems, f"{ENV['embeddings']} names {Path(s.embeddings).name}, which does not exist.", "point it to the course's .pth.")  # fmt: skip
     elif encoder is None and s.embeddings is None and not all(p in store for p in DEFAULT_PROMPTS):
         _problem(problems, f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}.",
                  f"set {ENV['embeddings']} to the course's .pth, or {ENV['text_encoder']} to a model with T5.")  # fmt: skip
