@@ -184,7 +184,7 @@ def damaged_runs(root):
     meta = lambda owner: {"owner": owner, "submitted": time.time(), "total_steps": 4, "status": "done"}  # noqa: E731
     run("20260101-000000-aaaaa1", [])  # owner.json holding []
     run("20260101-000000-aaaaa2", meta("cut-history"), latest=b"final_step_000004",
-        history__jsonl=b'{"step": 1, "loss": 1.0}\n{"step": 2, "lo')  # a truncated last line: tolerated  # fmt: skip
+        history__jsonl=b'{"step": 1, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0}\n{"step": 2, "lo')  # fmt: skip
     run("20260101-000000-aaaaa3", meta("empty-error"), error__txt=b"")  # what a full disk leaves
     run("20260101-000000-aaaaa4", meta("latest-folder"), latest=None)  # latest as a folder
     run("20260101-000000-aaaaa5", b"\xff\xfe not utf-8 \x80")  # owner.json not UTF-8

@@ -206,7 +206,8 @@ def owner_id() -> str:
         if OWNER_ID.fullmatch(link):
             st.session_state["owner"] = link
     cookie = st.context.cookies.get(OWNER_COOKIE)
-    owner = st.session_state.get("owner") or (cookie if cookie and OWNER_ID.fullmatch(cookie) else secrets.token_urlsafe(16))
+    cookie = cookie if isinstance(cookie, str) and OWNER_ID.fullmatch(cookie) else None  # (AppTest has no cookies)
+    owner = st.session_state.get("owner") or cookie or secrets.token_urlsafe(16)
     st.session_state["owner"] = owner
     if cookie != owner and st.session_state.get("owner_cookie") != owner:  # once per session: the browser keeps it
         st.session_state["owner_cookie"] = owner
