@@ -1,8 +1,9 @@
 """The lab on a Ray cluster: connecting to it. Imported only when DIFFUSION_LAB_CLUSTER is set.
 
 DIFFUSION_LAB_CLUSTER=auto joins the Ray cluster running on this machine or, if there is none, starts one
-(``ray start --head``: it outlives the app; ``ray stop`` ends it) that listens on this machine only (127.0.0.1:
-Ray's own defaults open its GCS and client ports to the network, and Ray has no authentication unless told to);
+(``ray start --head``: it outlives the app; ``ray stop`` ends it) whose node address is 127.0.0.1 (no other machine
+joins it) and which requires Ray's token authentication (Ray's ports listen on the machine's interfaces whatever the
+node's address, and Ray has no authentication unless told to);
 any other value is a Ray address (``ray://head:10001``, ``head:6379``) of a cluster its operator started, with Ray's
 token authentication (docs/operating.md). Every node must run the lab from the same path (one image or checkout):
 its workers import it from there (RUNTIME_ENV).
@@ -10,6 +11,7 @@ its workers import it from there (RUNTIME_ENV).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -64,12 +66,20 @@ def connect(address: str) -> None:
 
 
 def start_local_head() -> None:
-    """`ray start --head` on this machine (it outlives the app: `ray stop` ends it). Two app replicas starting at once:
-    the second's start fails, and it joins the first's."""
-    subprocess.run([*HEAD_COMMAND], capture_output=True, timeout=120)
+    """`ray start --head` on this machine (it outlives the app: `ray stop` ends it), with Ray's token authentication on
+    unless RAY_AUTH_MODE says otherwise (a token generated in ~/.ray/auth_token if there is none): Ray's GCS and raylet
+    ports listen on every interface whatever the node's address, so without a token anyone who reaches them runs code
+    here. Two app replicas starting at once: the second's start fails, and it joins the first's."""
+    env = os.environ.copy()
+    if "RAY_AUTH_MODE" not in env:
+        env["RAY_AUTH_MODE"] = "token"
+        if not env.get("RAY_AUTH_TOKEN") and not env.get("RAY_AUTH_TOKEN_PATH"):
+            subprocess.run([*RAY_CLI, "get-auth-token", "--generate"], env=env, capture_output=True, timeout=120)
+    subprocess.run([*HEAD_COMMAND], env=env, capture_output=True, timeout=120)
 
 
-HEAD_COMMAND = (sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
+RAY_CLI = (sys.executable, "-m", "ray.scripts.scripts")
+HEAD_COMMAND = (*RAY_CLI, "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
                 f"--node-ip-address={LOCALHOST}", f"--ray-client-server-port={CLIENT_PORT}")  # fmt: skip
 
 

@@ -98,6 +98,10 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
                 assert first.images and not first.errors
             time.sleep(5)  # the first page's script thread has ended
             assert ray_gcs_running(), "the cluster died with the page that started it"
+            import psutil
+
+            gcs = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "gcs_server"]
+            assert gcs and all(p.environ().get("RAY_AUTH_MODE") == "token" for p in gcs)  # a client needs the token
             with RemoteClient(url, "a9_hybrids") as second:
                 assert second.images and not second.errors
     finally:
@@ -262,3 +266,27 @@ def test_a_cuda_run_is_allowed_where_the_cluster_has_a_gpu_though_this_process_h
     assert course_config("flow", "class", **TINY, device="cuda", cuda_elsewhere=True).device == "cuda"
     with pytest.raises(ValueError, match="use device cpu"):  # a task gets one GPU: it is cuda:0 there
         course_config("flow", "class", **TINY, device="cuda:1", cuda_elsewhere=True)
+
+
+def test_the_jobs_actor_answers_only_its_methods_and_comes_back_when_its_process_dies(local_ray, tmp_path):
+    from serving.cluster_jobs import ClusterJobManager, ClusterJobsUnavailable
+    from serving.jobs import NotAllowed
+
+    m = ClusterJobManager(tmp_path / "runs")
+    for method in ("shutdown", "_dispatch", "__init__", "events"):
+        with pytest.raises(ValueError, match="has no method"):
+            m._call(method)
+    job = m.submit("alice", course_config("flow", "class", **TINY, max_steps=3))
+    wait_for(lambda: m.get(job.id).finished, TASK_S, what="the run to finish")
+    with pytest.raises(NotAllowed):  # the caller is checked in the actor too
+        m.zip_artefacts(job.id, __import__("serving.jobs").jobs.Caller("bob"))
+    ray.kill(m.actor, no_restart=False)  # its process dies
+
+    def answers() -> bool:
+        try:
+            return [j.id for j in m.jobs("alice")] == [job.id]  # the restarted actor read the runs folder again
+        except ClusterJobsUnavailable as e:  # meanwhile: a message, not Ray's traceback
+            assert "restarts by itself" in str(e)
+            return False
+
+    wait_for(answers, TASK_S, what="the jobs actor to come back")

@@ -21,18 +21,10 @@ from lab.train import course_config
 from serving.jobs import Caller, JobManager, NotAllowed, RunLimit, RunsFolderBusy
 from serving.queue import Cancelled, ComputeQueue
 from serving.requests import MAX_PROMPT_CHARS, Sample
+from test_jobs import wait_for
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 LECTURER = Caller("the-lecturer", "lecturer-tab", lecturer=True)
-
-
-def wait_for(predicate, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def steps_of(seconds: float = 0.02, total: int = 10_000):

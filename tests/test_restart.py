@@ -91,6 +91,7 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
     assert child is not None and not (bob_run / "latest").exists()  # bob's never started
 
     with serve_app(env) as (url, server):  # restarted on the same runs: the run it was training goes on by itself, first
+        page_of(url, "carol").close()  # somebody opens a page (Streamlit starts the server's job manager with the first)
         wait_for(lambda: logged(alice_run)[-1]["step"] > at_kill, what="alice's run to go on by itself")
         alice = page_of(url, "alice")
         assert alice.shows(f"run `{alice_run.name}` · running") and not alice.errors
@@ -104,6 +105,7 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
     assert at_kill["time"] - kept["time"] <= INTERVAL + 1.0  # at most one interval (and a step) lost
 
     with serve_app(env) as (url, server):  # nobody presses Resume: it goes on from its last checkpoint
+        page_of(url, "carol").close()
         wait_for(lambda: logged(alice_run)[-1]["step"] > at_kill["step"], what="the run to go on again by itself")
         assert checkpoint_step(alice_run) >= kept["step"] and not (bob_run / "latest").exists()
 
@@ -123,5 +125,6 @@ def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_they_go_on_first
     assert json.loads((bob_run / "owner.json").read_text())["status"] == "queued"
     stopped_at = logged(alice_run)[-1]["step"]
     with serve_app(env) as (url, server):  # the interrupted run first, by itself; the queued one behind it
+        page_of(url, "carol").close()
         wait_for(lambda: logged(alice_run)[-1]["step"] > stopped_at, what="alice's interrupted run to go on")
         assert page_of(url, "bob").shows(f"run `{bob_run.name}` · queued, position 1") and not logged(bob_run)

@@ -10,15 +10,7 @@ import time
 from remote_client import RemoteClient
 from test_browser import serve_app
 from test_reliability import damaged_runs
-
-
-def wait_for(predicate, timeout=120.0, what="it"):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from test_restart import wait_for
 
 
 def start(client: RemoteClient, epochs: int = 50) -> None:
