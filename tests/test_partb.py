@@ -293,8 +293,8 @@ def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(t
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--device", "banana"], "device must be cpu, cuda or cuda:N, got 'banana'"),
-    (["train", "--max-steps", "0"], "max_steps must be an integer >= 1, got 0"),
-    (["train", "--max-steps", "-5"], "max_steps must be an integer >= 1, got -5"),
+    (["train", "--max-steps", "0"], r"max_steps must be an integer in \[1, 1000000\], got 0"),
+    (["train", "--max-steps", "-5"], r"max_steps must be an integer in \[1, 1000000\], got -5"),
     (["train", "--experiment", "denoiser", "--sigma", "-3"], "sigma must be"),
     (["train", "--grad-clip", "-1"], "grad_clip .*must be"),
     (["sample", "--per-class", "-2"], "--per-class must be at least 1, got -2"),

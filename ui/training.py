@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from serving.jobs import RUN_ID, Caller, Job
+from serving.settings import TrainingSettings
 from ui.messages import for_browser
 from ui.state import caller, lecturer_key, manager, sign_in
 
@@ -162,14 +163,18 @@ def lecturer_panel(by: Caller) -> None:
     one, clear the queue."""
     m = manager()
     if not by.lecturer:
-        if lecturer_key():
+        key, login = lecturer_key(), bool(TrainingSettings.from_env().lecturers)
+        if key or login:
             with st.expander("Lecturer"):
-                with st.form("lecturer_sign_in"):
-                    key = st.text_input("Lecturer key", type="password", max_chars=200)
-                    if st.form_submit_button("Sign in"):
-                        if sign_in(key):
-                            st.rerun()
-                        st.error("That is not the lecturer's key.")
+                if login:  # Streamlit's own login, with the identity provider of secrets.toml's [auth]
+                    st.button("Log in as the lecturer", key="lecturer_login", on_click=st.login)
+                if key:
+                    with st.form("lecturer_sign_in"):
+                        typed = st.text_input("Lecturer key", type="password", max_chars=200)
+                        if st.form_submit_button("Sign in"):
+                            if sign_in(typed):
+                                st.rerun()
+                            st.error("That is not the lecturer's key.")
         return
     with st.expander("Lecturer: the room's runs", expanded=True):
         queued = m.queued()
