@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 import torch
 from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -211,8 +210,8 @@ def owner_id() -> str:
     st.session_state["owner"] = owner
     if cookie != owner and st.session_state.get("owner_cookie") != owner:  # once per session: the browser keeps it
         st.session_state["owner_cookie"] = owner
-        components.html(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
-                        "SameSite=Strict';</script>", height=0)  # fmt: skip
+        st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
+                  "SameSite=Strict';</script>", height=1)  # same-origin: it sets the app's cookie  # fmt: skip
     return owner
 
 
