@@ -25,6 +25,13 @@ processes, not the servers').
 
     python benchmarks/bench_room.py --cluster --sizes 30,100 --replicas 1,2 --no-inference
 
+--spread runs only the room of a lecture's first minute: the lecturer opens the Welcome page, --lead (60) s later
+(the warm-up done) the clients open 1.1, 1.6, 1.7 and 1.8 at once (client i on page i mod 4, default seed), then
+change their seed at once; reported: connect (the websocket handshake; failed: none within 10 s), first load, seed
+change, at each of --sizes in one run.
+
+    python benchmarks/bench_room.py --spread --sizes 1,30 --no-inference
+
 --edition 2026 runs the same rooms on the Fall 2026 edition's counterparts (1.1 noisy inputs, 2.1 CFG, 3.1 editing,
 3.3 anagrams, 3.4 hybrids: a page opens its edition, on its default backend, the digit flow model).
 """
@@ -140,6 +147,57 @@ def burst(urls: list[str], page: str, n: int, seed_base: int) -> dict:
             c.__exit__(None, None, None)
     return {"first": first, "change": change, "errors": first_errors + change_errors, "equal": first_equal and equal_pictures(groups),
             "distinct_seeds": len(set(seeds))}
+
+
+SPREAD_PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams"]  # 1.1, 1.6, 1.7, 1.8: "open 1.6", some already elsewhere
+FLOW_SPREAD_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams"]
+
+
+def spread(urls: list[str], n: int, pages: list[str], seed_base: int) -> dict:
+    """The room after the warm-up, spread over pages: client i opens pages[i mod len] at the same moment (its default
+    seed: warmed), then all change their seed at once. Connect: the websocket handshake (failed: over
+    remote_client.CONNECT_TIMEOUT_S, as a browser that shows "Connecting"); first load: connect to the last picture."""
+    from remote_client import RemoteClient
+
+    clients: list = [None] * n
+
+    def open_page(i: int):
+        clients[i] = RemoteClient(urls[i % len(urls)], pages[i % len(pages)])
+        return clients[i].open(timeout=300)
+
+    opened = together(n, open_page)
+    connected = [c for c in clients if c is not None and hasattr(c, "connect_s")]
+    first = [o["last_image"] for o in opened if isinstance(o, dict)]
+    errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(opened)])
+    live = [i for i, o in enumerate(opened) if isinstance(o, dict)]
+    changed = together(len(live), lambda k: clients[live[k]].change("Seed", seed_base + live[k], timeout=300))
+    change = [o["last_image"] for o in changed if isinstance(o, dict)]
+    errors += errors_of([o if isinstance(o, Exception) else clients[live[k]] for k, o in enumerate(changed)])
+    for c in connected:
+        with contextlib.suppress(Exception):
+            c.__exit__(None, None, None)
+    return {"connect": [c.connect_s for c in connected], "failed_connect": n - len(connected), "first": first, "change": change,
+            "errors": errors}  # fmt: skip
+
+
+def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log: Path | None) -> dict:
+    """spread() at each size in one run, each on a fresh server that the lecturer opened lead seconds before."""
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+
+    out = {}
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp}, root=app, log=log) as (url, pid):
+            with RemoteClient(url, "") as lecturer:
+                lecturer_s = lecturer.opened["finished"]
+            time.sleep(lead)
+            c0, t0 = cpu_seconds(pid), time.time()
+            room_out = spread([url], n, pages, seed_base=7000)
+            room_out |= {"lecturer_s": lecturer_s, "cores": (cpu_seconds(pid) - c0) / (time.time() - t0), "peak_mb": peak_memory_mb(pid)}
+        out[n] = room_out
+        print(f"  spread, {n} clients: connect {summary(room_out['connect'])}, failed {room_out['failed_connect']}, first "
+              f"{summary(room_out['first'])}, change {summary(room_out['change'])}, errors {len(room_out['errors'])}", flush=True)  # fmt: skip
+    return out
 
 
 def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: int, pages: list[str] = PAGES) -> dict:
@@ -299,6 +357,8 @@ def main() -> None:
                         "3.1, 3.3, 3.4 on the digit flow backend) instead of 1.1, 1.6, 1.7, 1.8, 1.9")  # fmt: skip
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)")
     parser.add_argument("--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)")
+    parser.add_argument("--spread", action="store_true", help="only the room that arrives after the warm-up, spread over "
+                        "1.1, 1.6, 1.7 and 1.8 (or the Fall 2026 counterparts), at each size (--lead 60 by default)")  # fmt: skip
     args = parser.parse_args()
     import torch
 
@@ -312,6 +372,19 @@ def main() -> None:
     report["cluster"] = cluster
     pages = FLOW_PAGES if args.edition == "2026" else PAGES
     report["edition"] = args.edition
+    if args.spread:
+        lead = args.lead if "--lead" in sys.argv else 60.0
+        spread_pages = FLOW_SPREAD_PAGES if args.edition == "2026" else SPREAD_PAGES
+        report["spread"] = spread_rooms(args.app.resolve(), [int(n) for n in args.sizes.split(",")], spread_pages, lead, args.server_log)
+        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max | seed change | errors | server cores |")
+        print("|---|---|---|---|---|---|---|")
+        fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
+        for n, r in report["spread"].items():
+            print(f"| {n} | {fmt(summary(r['connect']))} | {r['failed_connect']} | {fmt(summary(r['first']))} | "
+                  f"{fmt(summary(r['change']))} | {len(r['errors'])} | {r['cores']:.2f} |")  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1, default=str))
+        return
     report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster, pages)
                        for n in args.sizes.split(",") for k in args.replicas.split(",")]  # fmt: skip
     print_tables(report)

@@ -20,6 +20,9 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.sync.client import connect
 
 
+CONNECT_TIMEOUT_S = 10.0  # a websocket handshake slower than this fails, as a browser gives up and shows "Connecting"
+
+
 @dataclass
 class RemoteClient:
     """One session of `url`'s page `page`, with `query` as its query string."""
@@ -68,8 +71,10 @@ class RemoteClient:
 
     def _connect(self) -> None:
         headers = {"Cookie": self.cookies} if self.cookies else None
+        started = time.time()
         self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
-                          ping_interval=None, additional_headers=headers)  # as the browser: Streamlit has its own heartbeat
+                          ping_interval=None, additional_headers=headers, open_timeout=CONNECT_TIMEOUT_S)  # as the browser: Streamlit has its own heartbeat
+        self.connect_s = time.time() - started  # the websocket handshake: how long the server took to answer a new browser
         self._rerun()
 
     def __exit__(self, *exc) -> None:

@@ -9,6 +9,7 @@ Home.py` driven by clients that speak the browser's protocol (tests/remote_clien
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -205,3 +206,20 @@ def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_ro
     thread.join(60)
     assert r.warmed.is_set() and {request.backend for request in r.asked} == {"MNIST digits", "MNIST digits (flow)"}
     assert all(request.backend == "MNIST digits" for request in r.asked[: len(r.asked) // 2])  # the server's edition first
+
+
+def test_thirty_browsers_that_open_four_pages_at_once_all_connect_and_get_their_pictures(tmp_path):
+    """A lecture's first minute: 30 browsers open 1.1, 1.6, 1.7 and 1.8 at the same moment; every websocket handshake
+    is answered (within remote_client.CONNECT_TIMEOUT_S) and every page shows its pictures without an error (the times
+    are benchmarks/bench_room.py --spread's)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_room import SPREAD_PAGES, spread
+
+    with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path / "runs")}) as (url, _):
+        with RemoteClient(url, "") as lecturer:  # the lecturer's browser: the server's first session, its warm-up
+            assert not lecturer.errors
+        room = spread([url], 30, SPREAD_PAGES, seed_base=7000)
+    assert room["failed_connect"] == 0 and len(room["connect"]) == 30
+    assert len(room["first"]) == 30 and len(room["change"]) == 30 and room["errors"] == []
