@@ -163,8 +163,7 @@ class ComputeQueue:
                 asked = {key for key, _ in items}
                 for r in self._inflight.values():
                     if r.left_by == session and not r.waiters and not r.keep and r.key not in asked:
-                        r.left_at = float("-inf")
-                self._cond.notify_all()
+                        r.left_at = float("-inf")  # no worker need wake for it: _next drops it, Progress.step stops it
             return tickets
 
     def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False, session: Hashable | None = None) -> Ticket:
