@@ -110,8 +110,8 @@ def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
             except Exception:
                 if attempt:
                     raise
-        captions = page.get_by_text("i_start = 20")
-        assert captions.count() >= 1
+        page.get_by_text("i_start = 20").first.wait_for(timeout=120_000)  # the edited row follows the message: wait for it
+        assert page.get_by_text("i_start = 20").count() >= 1
         browser.close()
 
 
