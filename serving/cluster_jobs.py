@@ -84,7 +84,7 @@ def _pass_stop_on(job: Job, stop_file: Path, ended: threading.Event) -> None:
 
 
 METHODS = frozenset({"submit", "resume", "stop", "get", "jobs", "all_jobs", "running", "queued", "queue_position", "has_checkpoint",
-                     "checkpoint_step", "zip_artefacts", "cleanup", "share", "move_first", "clear_queue", "remove", "may_control"})  # fmt: skip
+                     "checkpoint_step", "zip_artefacts", "cleanup", "share", "move_first", "clear_queue", "remove"})  # fmt: skip
 
 
 class ClusterJobsUnavailable(ValueError):

@@ -324,10 +324,7 @@ class JobManager:
 
     def checkpoint_step(self, job_id: str) -> int | None:
         """The optimizer step of the run's latest checkpoint (None: it has none, or it cannot be read)."""
-        try:
-            return checkpoint_step(self.get(job_id).run_dir)
-        except (OSError, ValueError):
-            return None
+        return checkpoint_step(self.get(job_id).run_dir)
 
     # --- who may do what
 
