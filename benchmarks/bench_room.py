@@ -153,10 +153,11 @@ SPREAD_PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams"]  # 1.1, 1.6,
 FLOW_SPREAD_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams"]
 
 
-def spread(urls: list[str], n: int, pages: list[str], seed_base: int) -> dict:
+def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=None) -> dict:
     """The room after the warm-up, spread over pages: client i opens pages[i mod len] at the same moment (its default
     seed: warmed), then all change their seed at once. Connect: the websocket handshake (failed: over
-    remote_client.CONNECT_TIMEOUT_S, as a browser that shows "Connecting"); first load: connect to the last picture."""
+    remote_client.CONNECT_TIMEOUT_S, as a browser that shows "Connecting"); first load: connect to the last picture.
+    between(): called after the first load, before the seed change (a test counts the computations there)."""
     from remote_client import RemoteClient
 
     clients: list = [None] * n
@@ -170,6 +171,8 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int) -> dict:
     first = [o["last_image"] for o in opened if isinstance(o, dict)]
     errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(opened)])
     live = [i for i, o in enumerate(opened) if isinstance(o, dict)]
+    if between is not None:
+        between()
     changed = together(len(live), lambda k: clients[live[k]].change("Seed", seed_base + live[k], timeout=300))
     change = [o["last_image"] for o in changed if isinstance(o, dict)]
     errors += errors_of([o if isinstance(o, Exception) else clients[live[k]] for k, o in enumerate(changed)])
@@ -180,24 +183,180 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int) -> dict:
             "errors": errors}  # fmt: skip
 
 
-def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log: Path | None) -> dict:
-    """spread() at each size in one run, each on a fresh server that the lecturer opened lead seconds before."""
+def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
+    """The room's model time for the distinct work of a seed change: page pages[i mod len] at seeds[i] for each client
+    i, the requests those pages make with their defaults (serving.defaults; a page without a model makes none), each
+    (page, seed) once, all submitted at once to a Room with the server's settings in this process (the same queue
+    workers, batching and fast path as the server, nothing else running): the wall time until the last is done."""
+    import torch
+
+    from lab.data import test_images
+    from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, load_backend
+    from serving.defaults import default_requests
+    from serving.room import Room
+    from serving.settings import RoomSettings
+
+    name = next(iter(FLOW_BACKENDS if edition == "2026" else BACKENDS))
+    den = load_backend(name, "cpu")
+    x0 = test_images(ALL_BACKENDS[name][1], den.image_shape, 1)
+    threads = torch.get_num_threads()
+    r = Room(RoomSettings.from_env({}))
+    distinct = sorted({(pages[i % len(pages)], seed) for i, seed in enumerate(seeds)})
+    requests = [req for page, seed in distinct for req in default_requests(name, "cpu", seed, den, x0).get(page, [])]
+    t0 = time.perf_counter()
+    for ticket in r.submit(requests, lambda *_: den):
+        ticket.wait()
+    seconds = time.perf_counter() - t0
+    torch.set_num_threads(threads)
+    return {"seconds": seconds, "distinct": len(distinct), "requests": len(requests)}
+
+
+def ratio(change: dict, model_s: float) -> str:
+    """Seed change p95 over the model time of its distinct work ("-" where there was none: 1.1 computes no model)."""
+    return f"{change['p95'] / model_s:.2f}" if change.get("n") and model_s > 0.05 else "-"
+
+
+def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log: Path | None, profile: Path | None = None,
+                 edition: str = "2024") -> dict:  # fmt: skip
+    """spread() at each size in one run, each on a fresh server that the lecturer opened lead seconds before; with
+    profile (a folder), each room once more under py-spy, into that folder (py-spy pauses the server to read its
+    stacks: those rooms' times are not the benchmark's, out[n]["profiled"] keeps them apart)."""
+    out = {}
+    for n in sizes:
+        out[n] = spread_room(app, n, pages, lead, log)
+        out[n]["model"] = model_time(pages, [7000 + i for i in range(n)], edition)  # the server stopped: the CPU is free
+        print(f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first "
+              f"{summary(out[n]['first'])}, change {summary(out[n]['change'])}, errors {len(out[n]['errors'])}; model time of "
+              f"the change's distinct work {out[n]['model']}", flush=True)  # fmt: skip
+        if profile:
+            profiled = spread_room(app, n, pages, lead, log, profile / f"spread_{n}.txt")
+            out[n]["profiled"] = {k: summary(profiled[k]) for k in ("connect", "first", "change")}
+            print(f"  (under the profiler: {out[n]['profiled']})", flush=True)
+    return out
+
+
+def spread_room(app: Path, n: int, pages: list[str], lead: float, log: Path | None, profile: Path | None = None) -> dict:
+    from remote_client import RemoteClient
+    from test_browser import serve_app
+
+    # the warm-up on, as the README starts the app (tests/conftest.py, which test_browser imports, turns it off)
+    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid):
+        with RemoteClient(url, "") as lecturer:
+            lecturer_s = lecturer.opened["finished"]
+        time.sleep(lead)
+        c0, t0 = cpu_seconds(pid), time.time()
+        with py_spy(pid, profile):
+            room_out = spread([url], n, pages, seed_base=7000)
+        return room_out | {"lecturer_s": lecturer_s, "cores": (cpu_seconds(pid) - c0) / (time.time() - t0), "peak_mb": peak_memory_mb(pid)}
+
+
+VIEW_PAGES = ["", "a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids", "f1_1_noisy", "f2_1_cfg", "f3_1_edit",
+              "f3_3_anagrams", "f3_4_hybrids"]  # the Welcome page and the Part A pages of both editions the rooms open
+
+
+def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Path | None, log: Path | None) -> dict:
+    """A warmed page view's server CPU, one browser at a time: the lecturer opens the Welcome page, lead s later each
+    page is opened once (its own caches), then `views` new sessions per page, one after another; per page the server's
+    utime + stime per view (ms; /proc counts in ticks of 10 ms). With profile: a py-spy record of those views."""
     from remote_client import RemoteClient
     from test_browser import serve_app
 
     out = {}
-    for n in sizes:
-        with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp}, root=app, log=log) as (url, pid):
-            with RemoteClient(url, "") as lecturer:
-                lecturer_s = lecturer.opened["finished"]
-            time.sleep(lead)
-            c0, t0 = cpu_seconds(pid), time.time()
-            room_out = spread([url], n, pages, seed_base=7000)
-            room_out |= {"lecturer_s": lecturer_s, "cores": (cpu_seconds(pid) - c0) / (time.time() - t0), "peak_mb": peak_memory_mb(pid)}
-        out[n] = room_out
-        print(f"  spread, {n} clients: connect {summary(room_out['connect'])}, failed {room_out['failed_connect']}, first "
-              f"{summary(room_out['first'])}, change {summary(room_out['change'])}, errors {len(room_out['errors'])}", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid), \
+            RemoteClient(url, ""):  # the lecturer's tab stays open (Streamlit drops its compiled scripts when none is)
+        time.sleep(lead)
+        for page in pages:
+            with RemoteClient(url, page):
+                pass
+        with py_spy(pid, profile):
+            for page in pages:
+                c0, t0 = cpu_seconds(pid), time.time()
+                for _ in range(views):
+                    with RemoteClient(url, page) as c:
+                        if c.errors:
+                            raise RuntimeError(f"{page or 'Welcome'}: {c.errors}")
+                out[page or "welcome"] = {"cpu_ms": 1e3 * (cpu_seconds(pid) - c0) / views, "wall_ms": 1e3 * (time.time() - t0) / views}
+    part_a = [v["cpu_ms"] for k, v in out.items() if k != "welcome"]
+    print("  warmed page views, server CPU per view (ms): " + ", ".join(f"{k} {v['cpu_ms']:.0f}" for k, v in out.items())
+          + f"; median of the Part A pages {statistics.median(part_a):.0f} ms", flush=True)  # fmt: skip
     return out
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, raw: Path | None, rate: int = 200):
+    """py-spy sampling the server's threads (pid) while the block runs, into raw (py-spy's raw format; nothing if raw
+    is None)."""
+    import shutil
+    import signal
+    import subprocess
+
+    if raw is None:
+        yield
+        return
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = subprocess.Popen([exe, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(raw)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        if raw.exists():
+            print(f"  profile {raw}:")
+            print_breakdown(breakdown(raw))
+
+
+# Where a sample is (the first rule, in this order, that some frame of it matches) and what it does (the innermost
+# frame that a rule matches); a frame reads "function (file:line)"
+WHERE = [
+    ("the sidebar", ("sidebar (ui/shell.py",)),
+    ("the Export button", ("export_button (ui/",)),
+    ("the page's own script", ("Page.run (", "app_pages/")),
+    ("the router (Home.py: navigation, the room)", ("Home.py",)),
+    ("Streamlit around the script", ("scriptrunner",)),
+    ("compute workers", ("serving/queue.py", "serving/batching.py")),
+    ("the event loop (websocket, tornado)", ("tornado", "websocket", "asyncio", "selectors", "runtime.py")),
+    ("path watchers", ("watcher",)),
+]
+WHAT = [
+    ("images and media (to_uint8, PNG, media files)", ("to_uint8", "crisp", "_png (", "image_utils", "media_file", "PIL/")),
+    ("job manager and runs folder", ("serving/jobs.py",)),
+    ("file system (stat, open, paths)", ("pathlib.py", "posixpath", "genericpath", "os.py", "tokenize.py")),
+    ("compiling scripts (magic, ast)", ("script_cache", "magic.py", "ast.py")),
+    ("cached lookups (cache_resource / cache_data)", ("runtime/caching",)),
+    ("widgets and session state", ("elements/widgets", "elements/lib/policies", "state/", "widgets.py")),
+    ("elements and messages (protobuf, deltas)", ("delta_generator", "protobuf", "forward_msg", "_pb2", "elements/", "metrics_util")),
+    ("the models (torch, lab/, models/)", ("torch/", "lab/", "models/")),
+    ("websocket and tornado", ("tornado", "websocket", "asyncio", "selectors")),
+]
+
+
+# Samples of a thread waiting (py-spy counts a wait with a timeout, and the event loop's epoll, as busy): left out
+IDLE = ("Condition.wait (", "Event.wait (", "_worker (concurrent/futures/thread.py", "Runner.run (asyncio/runners.py", "select (",
+        "sleep (", "Thread.join (", "task (streamlit/watcher/polling_path_watcher.py:90)")  # fmt: skip  (the last: its time.sleep)
+
+
+def breakdown(raw: Path) -> dict[str, dict[str, float]]:
+    """Shares of py-spy's busy samples (raw format): {"where": {...}, "what": {...}}, largest first, "other" for the
+    rest."""
+    where: collections.Counter = collections.Counter()
+    what: collections.Counter = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")[1:]  # the first names the process
+        if not frames or frames[-1].startswith(IDLE):
+            continue
+        where[next((name for name, keys in WHERE if any(k in f for f in frames for k in keys)), "other")] += int(n)
+        what[next((name for f in reversed(frames) for name, keys in WHAT if any(k in f for k in keys)), "other Python")] += int(n)
+    total = sum(where.values()) or 1
+    return {"samples": total, "where": {k: v / total for k, v in where.most_common()}, "what": {k: v / total for k, v in what.most_common()}}
+
+
+def print_breakdown(b: dict) -> None:
+    print(f"    {b['samples']} busy samples")
+    for part in ("where", "what"):
+        print(f"    {part}: " + "; ".join(f"{k} {v:.1%}" for k, v in b[part].items()), flush=True)
 
 
 def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: int, pages: list[str] = PAGES) -> dict:
@@ -357,6 +516,10 @@ def main() -> None:
                         "3.1, 3.3, 3.4 on the digit flow backend) instead of 1.1, 1.6, 1.7, 1.8, 1.9")  # fmt: skip
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)")
     parser.add_argument("--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)")
+    parser.add_argument("--views", type=int, default=0, help="with --spread: first a warmed page view's server CPU, "
+                        "this many views of each page one at a time (Welcome, both editions' Part A pages)")  # fmt: skip
+    parser.add_argument("--profile", type=Path, help="with --spread: a folder for py-spy records of the views and rooms, "
+                        "and their breakdown printed (py-spy must be installed: pip install py-spy)")  # fmt: skip
     parser.add_argument("--spread", action="store_true", help="only the room that arrives after the warm-up, spread over "
                         "1.1, 1.6, 1.7 and 1.8 (or the Fall 2026 counterparts), at each size (--lead 60 by default)")  # fmt: skip
     args = parser.parse_args()
@@ -375,13 +538,20 @@ def main() -> None:
     if args.spread:
         lead = args.lead if "--lead" in sys.argv else 60.0
         spread_pages = FLOW_SPREAD_PAGES if args.edition == "2026" else SPREAD_PAGES
-        report["spread"] = spread_rooms(args.app.resolve(), [int(n) for n in args.sizes.split(",")], spread_pages, lead, args.server_log)
-        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max | seed change | errors | server cores |")
-        print("|---|---|---|---|---|---|---|")
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        if args.views:
+            raw = args.profile / "views.txt" if args.profile else None
+            report["views"] = view_costs(args.app.resolve(), VIEW_PAGES, lead, args.views, raw, args.server_log)
+        report["spread"] = spread_rooms(args.app.resolve(), [int(n) for n in args.sizes.split(",")], spread_pages, lead, args.server_log, args.profile,
+                                        args.edition)  # fmt: skip
+        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max | seed change | model time of its distinct work | p95 / model time | errors | server cores |")
+        print("|---|---|---|---|---|---|---|---|---|")
         fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
         for n, r in report["spread"].items():
             print(f"| {n} | {fmt(summary(r['connect']))} | {r['failed_connect']} | {fmt(summary(r['first']))} | "
-                  f"{fmt(summary(r['change']))} | {len(r['errors'])} | {r['cores']:.2f} |")  # fmt: skip
+                  f"{fmt(summary(r['change']))} | {r['model']['seconds']:.2f} s ({r['model']['distinct']} page-seeds) | "
+                  f"{ratio(summary(r['change']), r['model']['seconds'])} | {len(r['errors'])} | {r['cores']:.2f} |")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, default=str))
         return
