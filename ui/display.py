@@ -50,7 +50,7 @@ def show(images: torch.Tensor, captions: list[str] | None = None, size: int | No
     """A row of images, at the lecture or normal size, with its download (and kept for "Export my results" as name)."""
     frames = list(to_uint8(images, -1, 1))
     size = min(size, LECTURE_WIDTH // len(frames) - 12) if size else settings().row_size(len(frames))
-    st.image([crisp_png(im, size) for im in frames], caption=captions, width=size)
+    st.image([crisp_png(im, size) for im in frames], caption=captions, width=size, output_format="PNG")
     download_row(frames, captions, name)
 
 
@@ -92,7 +92,7 @@ def error_maps(errors: torch.Tensor, titles: list[str], key: str) -> None:
 def frames_row(frames: list[np.ndarray], labels: list[str]) -> None:
     """Several trajectory frames in a row."""
     size = settings().row_size(len(frames))
-    st.image([crisp_png(f, size) for f in frames], caption=labels, width=size)
+    st.image([crisp_png(f, size) for f in frames], caption=labels, width=size, output_format="PNG")
     download_row(frames, labels, "trajectory")
 
 
@@ -103,7 +103,7 @@ def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> 
     size = settings().large
     i = st.slider("Step", 0, len(frames) - 1, len(frames) - 1, key=f"{key}_step")
     frame = crisp_png(frames[i], size)
-    st.image(frame, caption=labels[i], width=size)
+    st.image(frame, caption=labels[i], width=size, output_format="PNG")
     c1, c2 = st.columns(2)
     c1.download_button("Download this step (PNG)", frame, f"{key}_step_{i}.png", "image/png", key=f"{key}_png")
     gif = lambda: gif_bytes([crisp(f, size) for f in frames], 80)  # noqa: E731
@@ -143,7 +143,7 @@ def draw_thumbnails(results: dict, titles: dict[str, str]) -> None:
     ready = {page: result for page, result in results.items() if result is not None}
     if ready:
         images = torch.cat([result.images[:1] for result in ready.values()])
-        st.image([crisp_png(im, 112) for im in to_uint8(images, -1, 1)], caption=[titles.get(p, p) for p in ready], width=112)
+        st.image([crisp_png(im, 112) for im in to_uint8(images, -1, 1)], caption=[titles.get(p, p) for p in ready], width=112, output_format="PNG")
     if len(ready) < len(results):
         st.caption("Computing: " + ", ".join(titles.get(p, p) for p in results if p not in ready) + " (they appear here as the "
                    "server makes them; every page computes its own pictures when opened).")  # fmt: skip

@@ -77,9 +77,9 @@ def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None)
     size = settings().size
     if nrow is None:
         frames = list(to_uint8(x))
-        st.image([crisp(im, size) for im in frames], caption=captions, width=size)
+        st.image([crisp(im, size) for im in frames], caption=captions, width=size, output_format="PNG")
         download_row(frames, captions)
     else:
         g = grid(x, nrow)
-        st.image(crisp(g, g.shape[1] * 4), width=min(900, g.shape[1] * 4))
+        st.image(crisp(g, g.shape[1] * 4), width=min(900, g.shape[1] * 4), output_format="PNG")
         download_row([g], None)

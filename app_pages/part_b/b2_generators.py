@@ -28,7 +28,7 @@ if classes:  # a column per class, headed by its name
     st.subheader(f"4 samples per class ({steps} steps)")
     names = list(PROMPTS[config.get("dataset", "mnist")])
     picture = labelled_grid(class_columns(images, 4), names)
-    st.image(picture, width=min(900, picture.shape[1]))
+    st.image(picture, width=min(900, picture.shape[1]), output_format="PNG")
     download_row([picture], [f"{name}, gamma {gamma:g}, {steps} steps"])
     frames = [class_columns(f, 4) for f in frames]
 else:
