@@ -6,12 +6,14 @@ import streamlit as st
 from ui.catalog import EDITIONS, PART_B
 from ui.shell import run_page
 from ui.state import room
+from ui.turns import turns, waiting_line
 
 lecture_link = st.query_params.get("lecture") == "1"  # a lecturer's link opens with the sidebar closed
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide", initial_sidebar_state="collapsed" if lecture_link else "auto")
 pages = {"": st.Page("app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)}
 for folder, entries in [*((e.folder, e.pages) for e in EDITIONS.values()), ("part_b", PART_B)]:
     pages |= {p.url: st.Page(f"app_pages/{folder}/{p.file}", title=p.title, url_path=p.url) for p in entries}
-page = st.navigation(list(pages.values()), position="hidden")
-room()  # the server's compute queue: the first browser creates it, and it warms every page's default result
-run_page(page.run, page.title, pages, url=page.url_path)
+with turns().turn(waiting_line):  # a burst of browsers runs a few scripts at a time, the rest wait (ui/turns.py)
+    page = st.navigation(list(pages.values()), position="hidden")
+    room()  # the server's compute queue: the first browser creates it, and it warms every page's default result
+    run_page(page.run, page.title, pages, url=page.url_path)

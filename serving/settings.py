@@ -141,6 +141,9 @@ class RoomSettings:
     cancel_after_s: float = variable("DIFFUSION_LAB_CANCEL_AFTER_S", 1.0, "a computation nobody waits for any more "
                                      "stops at its next step after this many seconds (a page rerun that asks for it "
                                      "again meanwhile keeps it)", "number")
+    page_runs: int = variable("DIFFUSION_LAB_PAGE_RUNS", 0, "page scripts run at once; the others wait their turn, a line "
+                              "on their page says so (a page waiting for a computation gives its turn up: ui/turns.py); "
+                              "0: two per core", "whole0", "two per core")
     compute_log: str | None = variable("DIFFUSION_LAB_COMPUTE_LOG", None, "a file that gets a line per computation "
                                        "started (what the server computed)", "path", "none")
 

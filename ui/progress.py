@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from serving.requests import Request, Result
 from ui.state import backend, room, session_id
+from ui.turns import turns
 
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
 
@@ -23,10 +24,12 @@ def results(requests: list[Request], bar=None) -> list[Result]:
     tickets = room().submit(requests, backend, session_id())
     what = ", ".join(dict.fromkeys(r.what for r in requests)) + (f" ({len(set(requests))} runs)" if len(set(requests)) > 1 else "")
     try:
-        while waiting := [t for t in tickets if not t.done()]:
-            if bar is not None:
-                bar.progress(*status(tickets, what))  # also where Streamlit stops this run when its page reruns
-            waiting[0].wait(POLL_S)
+        if any(not t.done() for t in tickets):
+            with turns().away():  # a page that waits for the model lets another draw meanwhile (ui/turns.py)
+                while waiting := [t for t in tickets if not t.done()]:
+                    if bar is not None:
+                        bar.progress(*status(tickets, what))  # also where Streamlit stops this run when its page reruns
+                    waiting[0].wait(POLL_S)
         if bar is not None:
             bar.empty()
         return [t.result() for t in tickets]
