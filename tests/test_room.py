@@ -209,17 +209,24 @@ def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_ro
 
 
 def test_thirty_browsers_that_open_four_pages_at_once_all_connect_and_get_their_pictures(tmp_path):
-    """A lecture's first minute: 30 browsers open 1.1, 1.6, 1.7 and 1.8 at the same moment; every websocket handshake
-    is answered (within remote_client.CONNECT_TIMEOUT_S) and every page shows its pictures without an error (the times
-    are benchmarks/bench_room.py --spread's)."""
+    """A lecture's first minute at a warmed server: the pictures of 1.1, 1.6, 1.7 and 1.8 are computed (here by the
+    lecturer's browser, which opens them first; the warm-up does it at start), then 30 browsers open those pages at the
+    same moment: every websocket handshake is answered (within remote_client.CONNECT_TIMEOUT_S), every page shows its
+    pictures without an error, and the server computes nothing for them; then all change their seed and get theirs
+    (the times are benchmarks/bench_room.py --spread's)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_room import SPREAD_PAGES, spread
 
-    with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path / "runs")}) as (url, _):
-        with RemoteClient(url, "") as lecturer:  # the lecturer's browser: the server's first session, its warm-up
-            assert not lecturer.errors
-        room = spread([url], 30, SPREAD_PAGES, seed_base=7000)
+    log = tmp_path / "computed.log"
+    with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_COMPUTE_LOG": str(log)}) as (url, _):
+        for page in SPREAD_PAGES:
+            with RemoteClient(url, page) as lecturer:  # the pages' pictures computed: the room finds them warm
+                assert not lecturer.errors and lecturer.images
+        warmed, after_first_load = len(computed(log)), []
+        room = spread([url], 30, SPREAD_PAGES, seed_base=7000, between=lambda: after_first_load.append(len(computed(log))))
     assert room["failed_connect"] == 0 and len(room["connect"]) == 30
     assert len(room["first"]) == 30 and len(room["change"]) == 30 and room["errors"] == []
+    assert warmed > 0 and after_first_load == [warmed]  # the first load of 30 browsers computed nothing
+    assert len(computed(log)) > warmed  # (their new seeds did)
