@@ -345,7 +345,7 @@ def breakdown(raw: Path) -> dict[str, dict[str, float]]:
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         frames = stack.split(";")[1:]  # the first names the process
-        if not frames or frames[-1].startswith(IDLE):
+        if not frames or any(k in frames[-1] for k in IDLE):
             continue
         where[next((name for name, keys in WHERE if any(k in f for f in frames for k in keys)), "other")] += int(n)
         what[next((name for f in reversed(frames) for name, keys in WHAT if any(k in f for k in keys)), "other Python")] += int(n)
