@@ -235,12 +235,20 @@ def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log
     return out
 
 
-def spread_room(app: Path, n: int, pages: list[str], lead: float, log: Path | None, profile: Path | None = None) -> dict:
-    from remote_client import RemoteClient
+@contextlib.contextmanager
+def warmed_server(app: Path, log: Path | None):
+    """`streamlit run Home.py` in app with a runs folder of its own and the warm-up on, as the README starts it
+    (tests/conftest.py, which test_browser imports, turns it off for the tests); yields (its URL, its pid)."""
     from test_browser import serve_app
 
-    # the warm-up on, as the README starts the app (tests/conftest.py, which test_browser imports, turns it off)
-    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid):
+    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as served:
+        yield served
+
+
+def spread_room(app: Path, n: int, pages: list[str], lead: float, log: Path | None, profile: Path | None = None) -> dict:
+    from remote_client import RemoteClient
+
+    with warmed_server(app, log) as (url, pid):
         with RemoteClient(url, "") as lecturer:
             lecturer_s = lecturer.opened["finished"]
         time.sleep(lead)
@@ -259,11 +267,9 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
     page is opened once (its own caches), then `views` new sessions per page, one after another; per page the server's
     utime + stime per view (ms; /proc counts in ticks of 10 ms). With profile: a py-spy record of those views."""
     from remote_client import RemoteClient
-    from test_browser import serve_app
 
     out = {}
-    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as (url, pid), \
-            RemoteClient(url, ""):  # the lecturer's tab stays open (Streamlit drops its compiled scripts when none is)
+    with warmed_server(app, log) as (url, pid), RemoteClient(url, ""):  # the lecturer's tab stays open (Streamlit drops its compiled scripts when none is)
         time.sleep(lead)
         for page in pages:
             with RemoteClient(url, page):

@@ -28,10 +28,10 @@ class Turns:
     def __init__(self, n: int, wait_s: float = TURN_WAIT_S):
         if n < 1:
             raise ValueError(f"page runs at once must be at least 1, got {n}")
-        self.n, self.wait_s = n, wait_s
+        self.wait_s = wait_s
         self._free = threading.BoundedSemaphore(n)
         self._held = threading.local()
-        self.waited = 0  # runs that had to wait for a turn (the benchmark and tests read it)
+        self.waited = 0  # runs that had to wait for a turn (for the tests; counted without a lock: a gauge)
 
     def holds(self) -> bool:
         return getattr(self._held, "turn", False)
