@@ -43,6 +43,7 @@ class Denoiser(Protocol):
     illusions: Mapping[str, tuple[tuple[str, str, int], ...]] = MappingProxyType({})  # "anagram" / "hybrid" ->
     # pairs of prompts its illusions work with: (first, second, seeds of 20 judged to read as both)
     row_timesteps: bool = False  # t may be a (B,) tensor, one time per row (a server batches rows at several t)
+    batch_rows: int | None = None  # most rows per model call when a server batches loops; None: the server's
 
     def __call__(self, x_t: torch.Tensor, t, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The prediction (B, C, H, W) for x_t (B, C, H, W) at time t, under cond (B, ...): eps at an integer timestep

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from models.backend import NULL_PROMPTS as DEFAULT_PROMPTS  # the course's unconditional prompt and its "null" prompt
 from models.deepfloyd.errors import IFNoTextEncoder
+from models.failures import NoTextEncoder
 Encoder = Callable[[Sequence[str]], torch.Tensor]  # prompts -> (len(prompts), L, D)
 
 
@@ -44,7 +45,7 @@ def as_rows(prompt: str, embedding: torch.Tensor, width: int | None = None) -> t
     if width is not None and embedding.shape[-1] != width:
         raise ValueError(
             f"the embedding of {prompt!r} has width {embedding.shape[-1]}, but this model takes {width} "
-            "(DeepFloyd IF: T5-XXL, 4096); were these embeddings made for another model?"
+            "(DeepFloyd IF: T5-XXL, 4096; PixNerd: Qwen3, 2048); were these embeddings made for another model?"
         )
     return embedding.detach().cpu().contiguous()
 
@@ -60,6 +61,7 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         encoder: Encoder | None = None,
         width: int | None = None,
         no_encoder_fix: str = "import the course's precomputed embeddings (.pth) or enable a T5 text encoder.",
+        no_encoder_error: type[NoTextEncoder] = IFNoTextEncoder,
         max_memory: int = 256,
         max_files: int = 2048,
     ):
@@ -67,6 +69,7 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         self.folder = None if cache_dir is None else Path(cache_dir).expanduser()  # one .safetensors per prompt
         self.encoder = encoder  # called for prompts with no embedding; None: unknown prompts raise IFNoTextEncoder
         self.no_encoder_fix = no_encoder_fix  # what IFNoTextEncoder tells the user to do
+        self.no_encoder_error = no_encoder_error  # its type (PixNerd's: PixNerdNoTextEncoder)
         self.max_memory, self.max_files = max_memory, max_files  # least recently used out first, the defaults never
         self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()  # least recently used first
         self._encoding = threading.Lock()  # one encoder load at a time: a server computes several requests at once
@@ -167,7 +170,7 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         if missing:
             if self.encoder is None:
                 known = ", ".join(repr(p) for p in self) or "none"
-                raise IFNoTextEncoder(
+                raise self.no_encoder_error(
                     f"No embedding for prompt {missing[0]!r} and no text encoder to make one; "
                     f"prompts with embeddings: {known}.",
                     self.no_encoder_fix,

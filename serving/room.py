@@ -58,7 +58,9 @@ class Room:
             return None
         with self._lock:
             if id(den) not in self._serving:
-                batcher = LoopBatcher(den.for_inference(), max_rows=self.settings.batch_rows, quantum=self.settings.batch_quantum,
+                q = self.settings.batch_quantum  # a backend of large images may take fewer rows (PixNerd's 512 px)
+                rows = max(q, min(self.settings.batch_rows, den.batch_rows or self.settings.batch_rows) // q * q)
+                batcher = LoopBatcher(den.for_inference(), max_rows=rows, quantum=q,
                                       threads=self.model_threads)  # fmt: skip
                 self._serving[id(den)] = (den, batcher)  # den kept: its id is not reused while it is here
             return self._serving[id(den)][1]

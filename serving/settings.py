@@ -8,7 +8,7 @@ An empty variable is an unset one. docs/operating.md lists every variable (a tes
 
 Sections: ``RoomSettings`` (Part A computations, the default edition), ``ClusterSettings`` (Ray), ``TrainingSettings`` (Train live's
 jobs), ``IFSettings`` (DeepFloyd IF; declared in models.deepfloyd.settings, beside the code whose messages name its
-variables).
+variables), ``PixNerdSettings`` (PixNerd; models.pixnerd.settings).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import torch
 
 from models.deepfloyd.errors import IFNotConfigured
 from models.deepfloyd.settings import IFSettings
+from models.pixnerd.errors import PixNerdNotConfigured
+from models.pixnerd.settings import PixNerdSettings
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: the training process runs from here, to import lab
 TRUE, FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
@@ -105,6 +107,8 @@ KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "device": ("auto, cpu, cuda or cuda:N", _device),
     "auto_on_off": ("auto, on or off", _auto_on_off),
     "on_off": ("on or off", _bool),
+    # PixNerd's (PixNerdSettings)
+    "dtype": ("float32 or bfloat16", lambda text: _choice(text.lower(), ("float32", "bfloat16"))),
 }
 
 
@@ -213,11 +217,11 @@ class TrainingSettings:
         return parse(cls, env)
 
 
-CONFIG = "DIFFUSION_LAB_CONFIG"  # a TOML file whose [deepfloyd] table sets IFSettings' fields
+CONFIG = "DIFFUSION_LAB_CONFIG"  # a TOML file whose [deepfloyd] and [pixnerd] tables set IFSettings' and PixNerdSettings' fields
 CONFIG_DEFAULT = "diffusion-lab.toml"  # in the working directory
-CONFIG_DOC = ("a TOML file whose [deepfloyd] table sets DeepFloyd IF's settings, keys as in IFSettings "
-              "(model = \"DeepFloyd/IF-I-XL-v1.0\"); the environment wins")  # fmt: skip
-SECTIONS = (RoomSettings, ClusterSettings, TrainingSettings, IFSettings)
+CONFIG_DOC = ("a TOML file whose [deepfloyd] and [pixnerd] tables set DeepFloyd IF's and PixNerd's settings, keys as "
+              "in IFSettings and PixNerdSettings (model = \"DeepFloyd/IF-I-XL-v1.0\"); the environment wins")  # fmt: skip
+SECTIONS = (RoomSettings, ClusterSettings, TrainingSettings, IFSettings, PixNerdSettings)
 
 
 @dataclass(frozen=True)
@@ -237,10 +241,12 @@ def _shown(f) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-VARIABLES = tuple(
-    Variable(f.metadata["env"], _shown(f), f.metadata["doc"], section.__name__)
-    for section in SECTIONS for f in fields(section) if "env" in f.metadata
-) + (Variable(CONFIG, CONFIG_DEFAULT, CONFIG_DOC, "IFSettings"),)  # fmt: skip
+_DECLARED = [Variable(f.metadata["env"], _shown(f), f.metadata["doc"], section.__name__)
+             for section in SECTIONS for f in fields(section) if "env" in f.metadata]  # fmt: skip
+# one per name (IF and PixNerd share DIFFUSION_LAB_CACHE: the first section's says it), and the config file's
+VARIABLES = tuple(v for i, v in enumerate(_DECLARED) if v.name not in {w.name for w in _DECLARED[:i]}) + (
+    Variable(CONFIG, CONFIG_DEFAULT, CONFIG_DOC, "IFSettings"),
+)
 
 
 def parse(cls, env: Mapping[str, str] | None = None, table: Mapping[str, Any] | None = None, where: str = ""):
@@ -287,19 +293,30 @@ def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
 def deepfloyd_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> IFSettings:
     """IF's settings: the environment, then the [deepfloyd] table of the config file, then the defaults; a value or a
     file that cannot be read is an IFNotConfigured naming it and the fix."""
+    return course_model_settings(IFSettings, "deepfloyd", IFNotConfigured, env, config_file)
+
+
+def pixnerd_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> PixNerdSettings:
+    """PixNerd's settings, as IF's: the environment, then the [pixnerd] table of the config file, then the defaults."""
+    return course_model_settings(PixNerdSettings, "pixnerd", PixNerdNotConfigured, env, config_file)
+
+
+def course_model_settings(cls, table_name: str, error, env: Mapping[str, str] | None = None, config_file: str | Path | None = None):
+    """A course model's settings (cls): the environment, then the config file's [table_name], then the defaults; a
+    value or a file that cannot be read is an ``error`` (its BackendUnavailable) naming it and the fix."""
     env = os.environ if env is None else env
     path = Path(config_file or env.get(CONFIG) or CONFIG_DEFAULT).expanduser()
     table: dict = {}
     if path.is_file():
         try:
-            table = tomllib.loads(path.read_text()).get("deepfloyd", {})
+            table = tomllib.loads(path.read_text()).get(table_name, {})
         except tomllib.TOMLDecodeError as e:
-            raise IFNotConfigured(f"the config file {path} is not valid TOML ({e}).", f"fix or remove {path}.") from None
-        known = {f.name for f in fields(IFSettings) if "env" in f.metadata}
+            raise error(f"the config file {path} is not valid TOML ({e}).", f"fix or remove {path}.") from None
+        known = {f.name for f in fields(cls) if "env" in f.metadata}
         unknown = set(table) - known
         if unknown:
-            raise IFNotConfigured(f"{path} [deepfloyd] has unknown keys {sorted(unknown)}.", f"use only {sorted(known)}.")
+            raise error(f"{path} [{table_name}] has unknown keys {sorted(unknown)}.", f"use only {sorted(known)}.")
     try:
-        return parse(IFSettings, env, table, str(path))
+        return parse(cls, env, table, str(path))
     except SettingError as e:
-        raise IFNotConfigured(f"{e.label} is {e.value!r}.", f"set {e.label} to {e.takes}.") from None
+        raise error(f"{e.label} is {e.value!r}.", f"set {e.label} to {e.takes}.") from None

@@ -14,12 +14,12 @@ from serving.defaults import default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
 
-GAMMA_KEYS: set[str] = set()  # every gamma slider's key: the sidebar resets them to the new backend's default γ
+BACKEND_DEFAULTS: set[str] = set()  # keys of widgets whose default is the backend's (γ, w, the blur): a new backend resets them
 
 
 def gamma_slider(key: str, default: float | None = None) -> float:
     """γ, opening on the backend's default (serving.defaults.default_gamma: the course's 7 but where a backend has its own)."""
-    GAMMA_KEYS.add(key)
+    BACKEND_DEFAULTS.add(key)
     default = default_gamma(current_backend()) if default is None else default
     gamma = st.slider("CFG scale γ", 0.0, 15.0, default, 0.5, key=key,
                       help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder")  # fmt: skip
@@ -41,6 +41,7 @@ def i_start_slider(key: str, T: int, default: int, stride: int = 30) -> tuple[in
 def blur_sliders(key: str, H: int, W: int, kernel: int, sigma: float, sigma_max: float = 10.0) -> tuple[int, float]:
     """(kernel size k, sigma) of a Gaussian blur, side by side; k odd, up to what reflect padding allows here."""
     c1, c2 = st.columns(2)
+    BACKEND_DEFAULTS.update((f"{key}_kernel", f"{key}_sigma"))  # PixNerd's 512 px opens on σ 16, a digit's 28 px on 0.9
     top = max_kernel_size(H, W)
     kernel = c1.slider("Blur kernel size k", 1, top, min(kernel, top), step=2, key=f"{key}_kernel",
                        help=f"odd; at most {top} on {H}x{W} images (reflect padding)")  # fmt: skip
@@ -73,7 +74,7 @@ def pair_buttons(kind: str, den, widgets, prefix: str = "") -> None:
 
 def w_slider(key: str, default: float | None = None) -> float:
     """The Fall 2026 edition's CFG scale w, opening on the backend's default (serving.defaults.flow_w)."""
-    GAMMA_KEYS.add(key)
+    BACKEND_DEFAULTS.add(key)
     default = flow_w(current_backend()) if default is None else default
     w = st.slider("CFG scale w", 0.0, 15.0, default, 0.5, key=key,
                   help="v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder")  # fmt: skip

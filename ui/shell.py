@@ -1,5 +1,5 @@
 """The shell every page runs in: the shared sidebar (the course's edition and its pages, backend, device, seed, lecture
-mode; DeepFloyd IF's status) and ``run_page``, which draws it, then the page, and turns any error into a message on the
+mode; the status of DeepFloyd IF or PixNerd) and ``run_page``, which draws it, then the page, and turns any error into a message on the
 page. Home.py routes to the pages."""
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import torch
 from lab.checkpoint import CheckpointError
 from lab.images import ImageRejected
 from models.bundled import BACKENDS, FLOW_BACKENDS
-from models.deepfloyd.errors import IFUnavailable
 from models.deepfloyd.settings import if_status
-from serving.settings import deepfloyd_settings
+from models.failures import BackendUnavailable
+from models.pixnerd.settings import pixnerd_status
+from serving.settings import deepfloyd_settings, pixnerd_settings
 from ui.catalog import EDITION_OF, EDITIONS, PART_B, TWINS
-from ui.controls import GAMMA_KEYS
+from ui.controls import BACKEND_DEFAULTS
 from ui.display import LECTURE_CSS
 from ui.messages import PageWaits, for_browser
 from ui.results import export_button, start_page
-from ui.state import DEFAULT_SEED, IF_NAME, TRAINED_PREFIX, Settings, backend, default_edition, if_backend, trained_backends
+from ui.state import (DEFAULT_SEED, IF_NAME, PIXNERD_NAME, TRAINED_PREFIX, Settings, backend, default_edition, if_backend, pixnerd_backend,
+                      trained_backends)  # fmt: skip
 
 log = logging.getLogger("diffusion_lab")
 BACKEND_KEY = {"2024": "backend", "2026": "flow_backend"}  # each edition remembers its own backend
@@ -39,8 +41,8 @@ def menu(pages: dict, edition: str) -> None:
 
 
 def _new_backend() -> None:
-    """Another backend: the γ and w sliders open on its default again (serving.defaults), not on the last one's."""
-    for key in GAMMA_KEYS:
+    """Another backend: the γ, w and blur sliders open on its defaults again (serving.defaults), not on the last one's."""
+    for key in BACKEND_DEFAULTS:
         st.session_state.pop(key, None)
 
 
@@ -69,13 +71,14 @@ def sidebar(pages: dict | None = None, url: str | None = None) -> Settings:
             menu(pages, edition)
         st.header("Lab settings")
         bundled = FLOW_BACKENDS if edition == "2026" else BACKENDS
-        options = [*bundled, *(TRAINED_PREFIX + job_id for job_id in trained_backends(edition)), *([IF_NAME] if edition == "2024" else [])]
+        course_model = IF_NAME if edition == "2024" else PIXNERD_NAME  # the edition's own model, on a GPU
+        options = [*bundled, *(TRAINED_PREFIX + job_id for job_id in trained_backends(edition)), course_model]
         key = BACKEND_KEY[edition]
         if key not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
             st.session_state[key] = st.query_params["backend"]
         name = st.selectbox("Backend", options, key=key, on_change=_new_backend, help="the model every Part A page uses; "
                             "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
-        problem = run_problem(name) if name.startswith(TRAINED_PREFIX) else if_sidebar() if name == IF_NAME else None
+        problem = run_problem(name) if name.startswith(TRAINED_PREFIX) else course_model_sidebar(name) if name == course_model else None
         if problem is not None:
             st.error(f"{problem} Using {options[0]} meanwhile.")
             name = options[0]
@@ -102,28 +105,35 @@ def run_problem(name: str) -> str | None:
     return None
 
 
-def if_sidebar() -> str | None:
-    """Show DeepFloyd IF's settings; None if it loaded, else what is missing and the fix (nothing heavy is loaded twice)."""
+# a course model's sidebar: its settings, its status (files only), its loader
+COURSE_MODEL_SIDEBAR = {IF_NAME: (deepfloyd_settings, if_status, if_backend), PIXNERD_NAME: (pixnerd_settings, pixnerd_status, pixnerd_backend)}
+
+
+def course_model_sidebar(name: str) -> str | None:
+    """Show a course model's settings (DeepFloyd IF, PixNerd); None if it loaded, else what is missing and the fix
+    (nothing heavy is loaded twice)."""
+    read_settings, _, load = COURSE_MODEL_SIDEBAR[name]
     try:
-        status = cached_if_status(deepfloyd_settings())
-    except IFUnavailable as e:  # a setting that cannot be read
-        return f"DeepFloyd IF is not ready: {e}"
-    with st.expander("DeepFloyd IF status", expanded=not status.ready):
+        status = cached_status(name, read_settings())
+    except BackendUnavailable as e:  # a setting that cannot be read
+        return f"{name} is not ready: {e}"
+    with st.expander(f"{name} status", expanded=not status.ready):
         for label, value in status.items:
             st.caption(f"**{label}**: {value}")
     if not status.ready:
-        return "DeepFloyd IF is not ready: " + " ".join(status.problems)
+        return f"{name} is not ready: " + " ".join(status.problems)
     try:
-        if_backend()
-    except IFUnavailable as e:
-        return f"DeepFloyd IF could not be loaded: {e}"
+        load()
+    except BackendUnavailable as e:
+        return f"{name} could not be loaded: {e}"
     return None
 
 
 @st.cache_resource(ttl=30, show_spinner=False)
-def cached_if_status(s):
-    """if_status, once per server every 30 s (it looks at files and the hub's cache; the sidebar asks on every rerun)."""
-    return if_status(s)
+def cached_status(name: str, settings):
+    """A course model's status, once per server every 30 s (it looks at files and the hub's cache; the sidebar asks on
+    every rerun)."""
+    return COURSE_MODEL_SIDEBAR[name][1](settings)
 
 
 def run_page(render, title: str = "", pages: dict | None = None, url: str | None = None) -> None:
@@ -137,8 +147,8 @@ def run_page(render, title: str = "", pages: dict | None = None, url: str | None
         render()
     except PageWaits:
         pass
-    except (ValueError, ImageRejected, CheckpointError) as e:  # bad input: say what to do, keep the page usable
-        st.error(for_browser(str(e)))
+    except (ValueError, ImageRejected, CheckpointError, BackendUnavailable) as e:  # bad input, a course model's failure
+        st.error(for_browser(str(e)))  # (out of memory ...): say what to do, keep the page usable
     except Exception:  # anything else: a short message here, the traceback in the server log
         log.exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")

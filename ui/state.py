@@ -28,10 +28,12 @@ from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, gen
 from serving.jobs import OWNER_ID, Caller, JobManager
 from serving.requests import unpack
 from serving.room import Room, warm_defaults
-from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, deepfloyd_settings
+from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, deepfloyd_settings, pixnerd_settings
 
 log = logging.getLogger("diffusion_lab")
 IF_NAME = "DeepFloyd IF"
+PIXNERD_NAME = "PixNerd"  # the Fall 2026 course's model (models.pixnerd), on its own settings
+COURSE_MODELS = (IF_NAME, PIXNERD_NAME)  # the courses' own models: free text, photos, loaded from their settings
 TRAINED_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
 DEFAULT_SEED = 180  # a seed the course's students used
 LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector with the sidebar closed
@@ -39,7 +41,7 @@ LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str  # a name of models.bundled.ALL_BACKENDS, IF_NAME, or TRAINED_PREFIX + a finished run's id
+    backend: str  # a name of models.bundled.ALL_BACKENDS, IF_NAME, PIXNERD_NAME, or TRAINED_PREFIX + a finished run's id
     device: str  # "cpu" or "cuda"
     seed: int  # the one seed every page uses, as the course asks
     lecture: bool  # large images, fewer controls
@@ -70,10 +72,12 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Loading the model ...")
 def backend(name: str, device: str):
-    """One loaded backend per (name, device), shared by every session of this server (IF: its own settings)."""
+    """One loaded backend per (name, device), shared by every session of this server (IF, PixNerd: their own settings)."""
     if name.startswith(TRAINED_PREFIX):
         model, train = load_trained(trained_run(name).run_dir)
         return course_backend(model, train, device)
+    if name == PIXNERD_NAME:
+        return pixnerd_backend()
     return if_backend() if name == IF_NAME else load_backend(name, device)
 
 
@@ -83,6 +87,14 @@ def if_backend():
     from models.deepfloyd.loading import load_stage1  # diffusers' IF pipeline: imported when IF is asked for
 
     return load_stage1(deepfloyd_settings())
+
+
+@st.cache_resource(show_spinner="Loading PixNerd ...")
+def pixnerd_backend():
+    """PixNerd as a lab velocity backend, loaded once per server from its settings (environment / TOML)."""
+    from models.pixnerd.loading import load_pixnerd  # the user's checkout of PixNerd: imported when it is asked for
+
+    return load_pixnerd(pixnerd_settings())
 
 
 @st.cache_resource(show_spinner="Loading DeepFloyd IF stage II ...")
@@ -282,8 +294,8 @@ def trained_run(name: str):
 
 
 def backend_dataset(name: str) -> str | None:
-    """The dataset a backend was trained on (None for DeepFloyd IF: photos)."""
-    if name == IF_NAME:
+    """The dataset a backend was trained on (None for DeepFloyd IF and PixNerd: photos)."""
+    if name in COURSE_MODELS:
         return None
     return trained_run(name).config.dataset if name.startswith(TRAINED_PREFIX) else ALL_BACKENDS[name][1]
 

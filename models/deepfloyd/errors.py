@@ -1,6 +1,6 @@
 """Why DeepFloyd IF is unavailable, as exceptions whose message names the fix.
 
-Every failure of the IF backend is an ``IFUnavailable`` (a RuntimeError), so the app catches one type and keeps
+Every failure of the IF backend is an ``IFUnavailable`` (a models.failures.BackendUnavailable), so the app catches one type and keeps
 its bundled backend. Loading errors of diffusers, transformers and huggingface_hub are translated by
 ``explain_load_error``: a gated repo (licence not accepted, no token: HTTP 401/403), no such repo or folder,
 offline and not cached (the OSError diffusers raises), a missing package, CUDA out of memory.
@@ -22,9 +22,10 @@ from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
     RepositoryNotFoundError,
 )
+
+from models.failures import BackendUnavailable, NoTextEncoder, causes, is_offline
 
 HUB = "https://huggingface.co"
 LOGIN = (
@@ -37,15 +38,10 @@ OFFLOAD_FIX = (
     "(DeepFloyd/IF-I-L-v1.0, IF-I-M-v1.0)."
 )
 PINS = {"accelerate": "accelerate==1.15.0", "sentencepiece": "sentencepiece==0.2.3"}  # tested versions
-OFFLINE_WORDS = ("not fully cached", "connect to", "offline", "cannot reach", "couldn't connect", "cached files")
 
 
-class IFUnavailable(RuntimeError):
+class IFUnavailable(BackendUnavailable):
     """DeepFloyd IF cannot be used as configured; ``problem`` says why, ``fix`` what to do. The lab keeps working."""
-
-    def __init__(self, problem: str, fix: str):
-        super().__init__(f"{problem} Fix: {fix}")
-        self.problem, self.fix = problem, fix
 
 
 class IFNotConfigured(IFUnavailable):
@@ -72,7 +68,7 @@ class IFOutOfMemory(IFUnavailable):
     """CUDA ran out of memory; the GPU cache is emptied, so the rest of the lab keeps working."""
 
 
-class IFNoTextEncoder(IFUnavailable, ValueError):
+class IFNoTextEncoder(IFUnavailable, NoTextEncoder):
     """A prompt has no embedding and no T5 text encoder can make one; a ValueError, as ``encode`` promises."""
 
 
@@ -81,33 +77,15 @@ def model_page(repo_id: str) -> str:
     return f"{HUB}/{repo_id}"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """exc and its causes and contexts (diffusers re-raises hub errors as OSError ... from the hub error)."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack += [e.__cause__, e.__context__]
-
-
 def _status(exc: BaseException) -> int | None:
     return getattr(getattr(exc, "response", None), "status_code", None)
-
-
-def _offline_text(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in OFFLINE_WORDS)
 
 
 def explain_load_error(exc: BaseException, source: str, what: str, env: str, *, token_found: bool) -> IFUnavailable:
     """Why loading ``what`` (e.g. "stage I") from ``source`` (the setting ``env``) failed, as an IFUnavailable."""
     if isinstance(exc, IFUnavailable):
         return exc
-    chain = list(_chain(exc))
+    chain = list(causes(exc))
     page = model_page(source)
     for e in chain:
         if isinstance(e, torch.OutOfMemoryError):
@@ -135,16 +113,13 @@ def explain_load_error(exc: BaseException, source: str, what: str, env: str, *, 
                 f"set {env} to DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, IF-I-M-v1.0; stage II: "
                 f"DeepFloyd/IF-II-L-v1.0) or to a local folder in the diffusers layout{login}.",
             )
-    for e in chain:
-        if isinstance(e, (OfflineModeIsEnabled, LocalEntryNotFoundError, ConnectionError, TimeoutError)) or (
-            isinstance(e, OSError) and _offline_text(e)
-        ):
-            return IFNotCached(
-                f"The Hugging Face hub cannot be reached and {source} ({what}) is not fully in the local cache.",
-                f"run the lab once online (with the licence accepted at {page} and a token) to download it, or run "
-                f"`hf download {source} --local-dir <folder>` on a machine that is online, copy the folder here and "
-                f"set {env} to it.",
-            )
+    if is_offline(exc):
+        return IFNotCached(
+            f"The Hugging Face hub cannot be reached and {source} ({what}) is not fully in the local cache.",
+            f"run the lab once online (with the licence accepted at {page} and a token) to download it, or run "
+            f"`hf download {source} --local-dir <folder>` on a machine that is online, copy the folder here and "
+            f"set {env} to it.",
+        )
     for e in chain:  # transformers without sentencepiece falls back to tiktoken and complains about that
         if any(s in str(e).lower() for s in ("sentencepiece", "tiktoken")):
             return missing_package("sentencepiece", "the T5 tokenizer of DeepFloyd IF (spiece.model)")
