@@ -68,7 +68,7 @@ def test_euler_sampling_says_the_mse_of_each_method_and_a_larger_step_takes_fewe
 def test_a_link_opens_the_edition_and_each_edition_keeps_its_own_backend():
     welcome = open_page("welcome.py", "home", query={"edition": "2026"})
     assert welcome.selectbox(key="edition").value == "2026"
-    assert welcome.selectbox(key="flow_backend").options == ["MNIST digits (flow)", "Emoji (colour, flow)"]
+    assert welcome.selectbox(key="flow_backend").options == ["MNIST digits (flow)", "Emoji (colour, flow)", "PixNerd"]
     assert "Fall 2026" in welcome.markdown[0].value
     at = open_page("a6_cfg.py")  # a Fall 2024 page opens its edition
     assert at.selectbox(key="edition").value == "2024" and at.selectbox(key="backend").value == "MNIST digits"

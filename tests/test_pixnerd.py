@@ -2,7 +2,9 @@
 constructor), a Lightning checkpoint's EMA weights read without unpickling code, Qwen3 per new prompt, prompt
 embeddings cached on disk; every failure a PixNerdUnavailable that names the fix; every Fall 2026 page on it at 512 px."""
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -243,3 +245,29 @@ def test_pixnerd_not_configured_says_so_and_the_page_keeps_working(monkeypatch):
     assert not at.exception
     assert any("PixNerd is not ready" in e.value and "DIFFUSION_LAB_PIXNERD_MODEL" in e.value for e in at.error)
     assert image_urls(at)  # on the bundled flow backend meanwhile
+
+
+@pytest.mark.skipif(not os.environ.get("PIXNERD_CHECKOUT"), reason="set PIXNERD_CHECKOUT to a checkout of MCG-NJU/PixNerd (and run this test alone: -k real_checkout)")
+def test_the_real_checkouts_network_loads_its_ema_weights_from_a_lightning_checkpoint(tmp_path):
+    """PixNerd's own network code (a small config of it): the checkpoint's EMA weights in, its own velocity out."""
+    import yaml
+
+    source = os.environ["PIXNERD_CHECKOUT"]
+    config = yaml.safe_load((Path(source) / "configs_t2i" / "inference_heavydecoder.yaml").read_text())
+    config["model"]["denoiser"]["init_args"].update(hidden_size=96, num_groups=4, txt_embed_dim=64, num_encoder_blocks=2,
+                                                    num_text_blocks=1, num_decoder_blocks=1)  # fmt: skip
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(config))
+    settings = pixnerd_settings({"DIFFUSION_LAB_PIXNERD_MODEL": str(tmp_path / "model.ckpt"), "DIFFUSION_LAB_PIXNERD_SOURCE": source,
+                                 "DIFFUSION_LAB_PIXNERD_CONFIG": str(tmp_path / "small.yaml"), "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
+                                 "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": "none", "DIFFUSION_LAB_CACHE": str(tmp_path),
+                                 "DIFFUSION_LAB_CONFIG": str(tmp_path / "none.toml")})  # fmt: skip
+    torch.manual_seed(0)
+    reference = loading.build_network(settings, device="cpu").eval()
+    for p in reference.parameters():
+        p.data.normal_(0, 0.05)
+    save_lightning_checkpoint(tmp_path / "model.ckpt", reference, dtype=torch.float32)
+    den = loading.load_pixnerd(settings)
+    x, y, t = torch.randn(2, 3, 512, 512), torch.randn(2, 128, 64), torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        expected = reference(x, t, y)
+    assert torch.equal(den(x, t, y)[0], expected)
