@@ -6,7 +6,12 @@ failure; the app catches that one type, shows the message with its fix, and keep
 
 from __future__ import annotations
 
-from typing import Iterator
+import contextlib
+import functools
+import traceback
+from typing import Callable, Iterator
+
+import torch
 
 OFFLINE_WORDS = ("not fully cached", "connect to", "offline", "cannot reach", "couldn't connect", "cached files")
 
@@ -46,3 +51,40 @@ def is_offline(exc: BaseException) -> bool:
         if isinstance(e, OSError) and any(s in str(e).lower() for s in OFFLINE_WORDS):
             return True
     return False
+
+
+def every_failure_explained(what: str, env: str, error: type[BackendUnavailable]):
+    """Decorator: anything a loader raises that is not yet an ``error`` becomes one (the app catches one type)."""
+
+    def wrap(load):
+        @functools.wraps(load)
+        def explained(*args, **kwargs):
+            try:
+                return load(*args, **kwargs)
+            except error:
+                raise
+            except Exception as e:
+                fix = f"check {env} and the other settings the sidebar shows; the server log has the traceback."
+                raise error(f"Loading {what} failed: {type(e).__name__}: {e}", fix) from e
+
+        return explained
+
+    return wrap
+
+
+def out_of_memory(error: type[BackendUnavailable], what: str, fix: str) -> BackendUnavailable:
+    """The ``error`` for a CUDA out-of-memory in ``what``, after emptying the CUDA cache (the rest of the lab goes on)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return error(f"CUDA ran out of memory in {what}; the GPU memory it held is released.", fix)
+
+
+@contextlib.contextmanager
+def guarding_memory(what: str, explain: Callable[[str], BackendUnavailable]) -> Iterator[None]:
+    """torch.OutOfMemoryError inside the block becomes explain(what), the memory it held released."""
+    try:
+        yield
+    except torch.OutOfMemoryError as e:
+        # the failed call's frames hold its tensors (and a model being loaded) as long as the error lives
+        traceback.clear_frames(e.__traceback__)
+        raise explain(what) from e

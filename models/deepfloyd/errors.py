@@ -12,10 +12,6 @@ References:
 
 from __future__ import annotations
 
-import contextlib
-import traceback
-from typing import Iterator
-
 import torch
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -25,6 +21,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
+from models import failures
 from models.failures import BackendUnavailable, NoTextEncoder, causes, is_offline
 
 HUB = "https://huggingface.co"
@@ -139,17 +136,9 @@ def missing_package(package: str, needed_for: str) -> IFMissingPackage:
 
 def out_of_memory(what: str) -> IFOutOfMemory:
     """The error for a CUDA out-of-memory in ``what``, after emptying the CUDA cache."""
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return IFOutOfMemory(f"CUDA ran out of memory in {what}; the GPU memory it held is released.", OFFLOAD_FIX)
+    return failures.out_of_memory(IFOutOfMemory, what, OFFLOAD_FIX)
 
 
-@contextlib.contextmanager
-def oom_guard(what: str) -> Iterator[None]:
+def oom_guard(what: str):
     """Turn torch.OutOfMemoryError inside the block into ``IFOutOfMemory``, the memory it held released."""
-    try:
-        yield
-    except torch.OutOfMemoryError as e:
-        # the failed call's frames hold its tensors (and a model being loaded) as long as the error lives
-        traceback.clear_frames(e.__traceback__)
-        raise out_of_memory(what) from e
+    return failures.guarding_memory(what, out_of_memory)

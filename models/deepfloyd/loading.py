@@ -13,7 +13,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import warnings
@@ -33,6 +32,7 @@ from models.deepfloyd.settings import (
     text_encoder_source, tokenizer_loadable, use_offload,
 )  # fmt: skip
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
+from models.failures import every_failure_explained
 
 MAX_LENGTH = 77  # T5 tokens per prompt: IF's text encoder was trained with 77
 
@@ -182,26 +182,7 @@ def _no_encoder_fix(source: str | None) -> str:
     return f"{pth}, or `pip install {PINS['sentencepiece']}` so the T5 tokenizer in {source} can load."
 
 
-def _every_failure_explained(what: str, env: str):
-    """Decorator: anything a loader raises that is not yet an IFUnavailable becomes one (the app catches one type)."""
-
-    def wrap(load):
-        @functools.wraps(load)
-        def explained(*args, **kwargs):
-            try:
-                return load(*args, **kwargs)
-            except IFUnavailable:
-                raise
-            except Exception as e:
-                fix = f"check {env} and the other settings the sidebar shows; the traceback has the details."
-                raise IFUnavailable(f"Loading {what} failed: {type(e).__name__}: {e}", fix) from e
-
-        return explained
-
-    return wrap
-
-
-@_every_failure_explained("DeepFloyd IF stage I", ENV["model"])
+@every_failure_explained("DeepFloyd IF stage I", ENV["model"], IFUnavailable)
 def load_stage1(settings: IFSettings) -> IFDenoiser:
     """DeepFloyd IF stage I as a lab ``Denoiser``, prompts from the cache, the .pth, or T5 on demand."""
     if settings.model is None:
@@ -267,7 +248,7 @@ class IFUpsampler:
         return out.float().clamp(-1, 1)
 
 
-@_every_failure_explained("DeepFloyd IF stage II", ENV["stage2"])
+@every_failure_explained("DeepFloyd IF stage II", ENV["stage2"], IFUnavailable)
 def load_stage2(settings: IFSettings, stage1: IFDenoiser) -> IFUpsampler:
     """Stage II from its hub id or folder, by stage I's rules, sharing stage I's prompt embeddings."""
     if settings.stage2 is None:

@@ -7,12 +7,9 @@ the sidebar can tell them apart; the app catches ``BackendUnavailable`` and keep
 
 from __future__ import annotations
 
-import contextlib
-import traceback
-from typing import Iterator
-
 import torch
 
+from models import failures
 from models.failures import BackendUnavailable, NoTextEncoder, causes, is_offline
 
 MEMORY_FIX = ("set DIFFUSION_LAB_PIXNERD_DTYPE=bfloat16 (half the memory), or DIFFUSION_LAB_PIXNERD_BATCH_ROWS=4 (fewer "
@@ -48,19 +45,12 @@ class PixNerdNoTextEncoder(PixNerdUnavailable, NoTextEncoder):
 
 
 def out_of_memory(what: str) -> PixNerdOutOfMemory:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return PixNerdOutOfMemory(f"CUDA ran out of memory in {what}; the GPU memory it held is released.", MEMORY_FIX)
+    return failures.out_of_memory(PixNerdOutOfMemory, what, MEMORY_FIX)
 
 
-@contextlib.contextmanager
-def oom_guard(what: str) -> Iterator[None]:
+def oom_guard(what: str):
     """torch.OutOfMemoryError inside the block becomes PixNerdOutOfMemory, the memory it held released."""
-    try:
-        yield
-    except torch.OutOfMemoryError as e:
-        traceback.clear_frames(e.__traceback__)  # the failed call's frames hold its tensors as long as the error lives
-        raise out_of_memory(what) from e
+    return failures.guarding_memory(what, out_of_memory)
 
 
 def explain_hub_error(exc: BaseException, source: str, what: str, env: str, download: str) -> PixNerdUnavailable:

@@ -17,7 +17,6 @@ Every failure is a ``PixNerdUnavailable`` whose message names the fix (models.pi
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import sys
@@ -29,6 +28,7 @@ import yaml
 
 from models.deepfloyd.settings import is_local
 from models.embeddings import PromptEmbeddings
+from models.failures import every_failure_explained
 from models.pixnerd.denoiser import IMAGE_SIZE, PixNerdDenoiser
 from models.pixnerd.errors import (
     PixNerdNoTextEncoder, PixNerdNotConfigured, PixNerdSourceError, PixNerdUnavailable, PixNerdWeightsError,
@@ -42,25 +42,6 @@ from models.pixnerd.settings import (
 MODULE, CLASS = NETWORK_FILE.removesuffix(".py").replace("/", "."), "PixNerDiT"
 PREFIXES = ("ema_denoiser.", "denoiser.")  # the EMA weights first (the course's); "_orig_mod." of torch.compile after
 ALLOWED_GLOBALS: list = []  # globals a checkpoint may hold besides torch's defaults (tensors, OrderedDict, dtypes)
-
-
-def _explained(what: str, env: str):
-    """Decorator: anything a loader raises that is not yet a PixNerdUnavailable becomes one (the app catches one type)."""
-
-    def wrap(load):
-        @functools.wraps(load)
-        def explained(*args, **kwargs):
-            try:
-                return load(*args, **kwargs)
-            except PixNerdUnavailable:
-                raise
-            except Exception as e:
-                raise PixNerdUnavailable(f"Loading {what} failed: {type(e).__name__}: {e}",
-                                         f"check {env} and the other settings the sidebar shows; the server log has the traceback.") from e  # fmt: skip
-
-        return explained
-
-    return wrap
 
 
 # --- the network, from the user's checkout
@@ -247,7 +228,7 @@ class Qwen3PromptEncoder:
 # --- the backend
 
 
-@_explained("PixNerd", ENV["model"])
+@every_failure_explained("PixNerd", ENV["model"], PixNerdUnavailable)
 def load_pixnerd(settings: PixNerdSettings, *, random_weights: bool = False) -> PixNerdDenoiser:
     """PixNerd as a lab velocity backend, from the checkout's code, the checkpoint's EMA weights and Qwen3 on demand.
     random_weights: the architecture with its initial weights, no checkpoint (benchmarks of speed and memory)."""
