@@ -313,10 +313,10 @@ class JobManager:
 
     def _write_failed(self, job: Job, e: OSError, what: str) -> None:
         """A write of job's files failed: the run fails with what to do (its slot is freed by the caller)."""
-        job.status = "failed"
         full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
         job.error = (f"the server could not {what} ({e.strerror or e}){': its disk is full' if full else ''}. Free space on the "
                      "server (or ask the lecturer to remove old runs), then resume the run: it goes on from its last checkpoint")  # fmt: skip
+        job.status = "failed"  # after its error: whoever sees "failed" finds why
         log.error("run %s: could not %s: %s", job.id, what, e)
 
     def has_checkpoint(self, job_id: str) -> bool:
@@ -577,11 +577,12 @@ class JobManager:
                 if event.get("samples_png"):  # an epoch's end, or every config.sample_every_steps steps
                     job.samples_png = Path(event["samples_png"])
         except Exception as e:  # the run's error stays with the job, for its page to show
-            job.status, job.error = "failed", getattr(e, "summary", f"{type(e).__name__}: {e}")
-            try:
+            try:  # on disk first: whoever sees "failed" finds the error and error.txt
                 write_text_atomic(job.run_dir / "error.txt", getattr(e, "child_traceback", None) or traceback.format_exc())
             except OSError as write_error:
                 log.error("run %s: could not write error.txt: %s", job.id, write_error)
+            job.error = getattr(e, "summary", f"{type(e).__name__}: {e}")
+            job.status = "failed"
         finally:
             if job.interrupted and job.status not in ("done", "failed"):  # the server is going away: queued again when it is back
                 job.status = "stopped"

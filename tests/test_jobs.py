@@ -57,6 +57,25 @@ def test_stop_and_resume_a_run(tmp_path):
         manager.resume(job.id)
 
 
+def test_a_failed_run_has_its_error_and_its_error_file_by_the_time_it_shows_as_failed(tmp_path, monkeypatch):
+    """A page (or a test) that sees "failed" finds the error and error.txt: they are written before the status changes."""
+    import serving.jobs as jobs
+
+    write = jobs.write_text_atomic
+
+    def slow_write(path, text):  # a slow disk: error.txt takes a while to land
+        if path.name == "error.txt":
+            time.sleep(0.5)
+        return write(path, text)
+
+    monkeypatch.setattr(jobs, "write_text_atomic", slow_write)
+    manager = JobManager(tmp_path)
+    broken = manager.submit("alice", course_config("flow", "time", **TINY, data_dir=str(tmp_path / "no-such-folder")))
+    wait_for(lambda: broken.status == "failed", timeout=120)
+    assert broken.error and broken.error.startswith("DatasetMissing: ")
+    assert "Traceback" in (broken.run_dir / "error.txt").read_text()
+
+
 def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path):
     manager = JobManager(tmp_path)
     first = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=30))

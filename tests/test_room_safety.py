@@ -69,6 +69,9 @@ def test_a_link_cannot_draw_markdown_on_the_page(tmp_path):
 
 
 def test_a_flood_of_seed_changes_from_one_session_does_not_delay_another_sessions_request(tmp_path):
+    """One browser stepping its seed every 0.1 s has one computation going, not a growing backlog: another browser's
+    request shares the CPU with that one (about 2x its time alone) and nothing the flood left behind runs after it.
+    Without the cancellation (serving.queue) the other request took 16-27x its time alone here, growing."""
     log = tmp_path / "computed.log"
     env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_COMPUTE_LOG": str(log)}
     with serve_app(env) as (url, _), RemoteClient(url, "a5_sample") as other, RemoteClient(url, "a5_sample") as flooder:
@@ -86,13 +89,17 @@ def test_a_flood_of_seed_changes_from_one_session_does_not_delay_another_session
         thread.start()
         try:
             time.sleep(2.0)  # the flood is under way
-            during = other.change("Seed", 2000)["last_image"]
+            during = sorted(other.change("Seed", 2000 + i)["last_image"] for i in range(3))
         finally:
             stop.set()
             thread.join(30)
-        print(f"alone {alone:.2f} s, during the flood {during:.2f} s")
-        assert during <= alone + 1.0, (alone, during)
+        stopped = time.time()
+        time.sleep(1.0)  # a backlog would start within it (a computation of the flood's is ~0.1 s here)
+        print(f"alone {alone:.2f} s, during the flood {', '.join(f'{d:.2f}' for d in during)} s")
+        assert during[1] <= 3 * alone + 1.0, (alone, during)  # the median; a fair share of two busy browsers is 2x
         assert other.images and not other.errors
+        started_after = [line for line in log.read_text().splitlines() if float(line.split()[0]) > stopped]
+        assert len(started_after) <= 1, started_after  # the flood's last click at most: no backlog
 
 
 def test_damaged_run_folders_of_every_kind_leave_every_page_working(tmp_path):
