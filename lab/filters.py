@@ -1,7 +1,8 @@
 """Gaussian blur (the classical baseline of 1.2) and the frequency bands of factorized diffusion (1.9).
 
 ``gaussian_blur`` computes what torchvision's ``transforms.functional.gaussian_blur`` computes (a sampled,
-normalised Gaussian, reflect padding), as one separable pass instead of a 2-D convolution.
+normalised Gaussian, reflect padding), as one separable pass instead of a 2-D convolution; a long kernel (the
+hybrids' 265 taps at 512 px) as two matrix products instead, a fifth of the time on a CPU.
 
 References:
     [1] Geng et al., Factorized Diffusion: Perceptual Illusions by Noise Decomposition, ECCV 2024.
@@ -45,6 +46,18 @@ def gaussian_kernel1d(kernel_size: int, sigma: float, dtype=torch.float32, devic
     return pdf / pdf.sum()
 
 
+MATRIX_FROM = 64  # taps: from here on a blur is two matrix products (BLAS), not two depthwise convolutions
+
+
+def blur_matrix(n: int, kernel: torch.Tensor) -> torch.Tensor:
+    """(n, n) M such that M @ v is v (length n) convolved with the 1-D kernel, reflect-padded: one axis of the blur."""
+    k = kernel.shape[0]
+    offsets = torch.arange(k, device=kernel.device) - k // 2
+    source = (torch.arange(n, device=kernel.device)[:, None] + offsets).abs()  # (n, k): the pixel each tap reads
+    source = torch.where(source > n - 1, 2 * (n - 1) - source, source)  # reflected at the far edge (k // 2 < n)
+    return torch.zeros(n, n, dtype=kernel.dtype, device=kernel.device).scatter_add_(1, source, kernel.expand(n, k))
+
+
 def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None) -> torch.Tensor:
     """Blur each channel of x (..., C, H, W) with a kernel_size x kernel_size Gaussian, reflect-padded."""
     if not isinstance(x, torch.Tensor) or x.ndim < 3 or not x.is_floating_point():
@@ -55,6 +68,8 @@ def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None)
     x = x.reshape(-1, shape[-3], H, W)  # (B, C, H, W)
     C = x.shape[1]
     k = gaussian_kernel1d(kernel_size, sigma, dtype=x.dtype, device=x.device)
+    if kernel_size >= MATRIX_FROM:  # columns, then rows: M_H x M_W^T per channel
+        return (blur_matrix(H, k) @ x @ blur_matrix(W, k).T).reshape(shape)
     pad = kernel_size // 2
     x = F.pad(x, [pad, pad, pad, pad], mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1).expand(C, 1, 1, kernel_size), groups=C)  # rows

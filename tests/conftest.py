@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -81,6 +84,20 @@ def folder(tmp_path_factory):
     return save_tiny_if(tmp_path_factory.mktemp("if") / "stage1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def components_scanned_once():
+    """Streamlit's AppTest scans every installed package's metadata for v2 components on each run of a new AppTest
+    (about 1 s here); what is installed does not change during the tests, so the first scan's result serves them all."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    manifest_scanner.scan_component_manifests = functools.cache(scan)
+    yield
+    manifest_scanner.scan_component_manifests = scan
+
+
 PAGE_SCRIPT = """
 import runpy
 import streamlit as st
@@ -149,3 +166,8 @@ def image_urls(at) -> list[str]:
 # The room warms every page's default result in the background when the app starts (serving/room.py); tests that are
 # not about warming would share their CPU with it, so it is off unless a test turns it on (servers inherit this).
 os.environ.setdefault("DIFFUSION_LAB_WARM", "0")
+# Runs the pages start go to a folder of this test process (its servers inherit it), never the checkout's runs/jobs:
+# a second test process (pytest -n) would find that folder held by the first (RunsFolderBusy).
+if "DIFFUSION_LAB_RUNS" not in os.environ:
+    os.environ["DIFFUSION_LAB_RUNS"] = tempfile.mkdtemp(prefix="diffusion-lab-test-runs-")
+    atexit.register(shutil.rmtree, os.environ["DIFFUSION_LAB_RUNS"], ignore_errors=True)

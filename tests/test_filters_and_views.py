@@ -23,6 +23,18 @@ def test_gaussian_blur_equals_torchvision():
         assert torch.allclose(got, expected, atol=2e-6), (case["kernel_size"], case["sigma"])
 
 
+@pytest.mark.parametrize("shape, kernel_size, sigma", [((1, 3, 512, 512), 265, 16.0), ((2, 1, 40, 70), 79, 9.0), ((1, 2, 33, 65), 65, None)])
+def test_a_long_kernel_blurs_as_two_matrix_products_equal_to_the_convolutions(shape, kernel_size, sigma, monkeypatch):
+    """The hybrids' 265 taps at 512 px, and kernels that reach past the far edge (reflected), against the separable
+    convolutions that match torchvision."""
+    import lab.filters
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    fast = gaussian_blur(x, kernel_size, sigma)
+    monkeypatch.setattr(lab.filters, "MATRIX_FROM", 10**9)  # the convolutions
+    assert torch.allclose(fast, gaussian_blur(x, kernel_size, sigma), atol=1e-6)
+
+
 def test_blur_keeps_constants_and_smooths_noise():
     assert torch.allclose(gaussian_blur(torch.full((1, 3, 20, 20), 0.7), 33, 2.0), torch.full((1, 3, 20, 20), 0.7))
     noise = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))

@@ -3,7 +3,8 @@
 Same module path, class name, constructor and call as the real ``PixNerDiT`` (src/models/transformer/
 pixnerd_t2i_heavydecoder.py at the tested commit): ``PixNerDiT(in_channels, num_groups, hidden_size, ...)``,
 ``forward(x (B, C, H, W), t (B,), y (B, txt_max_length, txt_embed_dim)) -> (B, C, H, W)``, and the attributes the lab
-reads (in_channels, txt_embed_dim, txt_max_length). Inside, a tiny patch MLP: random weights, real plumbing.
+reads (in_channels, txt_embed_dim, txt_max_length). Inside, a tiny MLP over patch means, cheap at 512 px: random
+weights, real plumbing (the velocity depends on x, t and every token of y).
 """
 
 import torch
@@ -19,21 +20,24 @@ class PixNerDiT(nn.Module):
         self.hidden_size, self.patch_size = hidden_size, patch_size
         self.txt_embed_dim, self.txt_max_length = txt_embed_dim, txt_max_length
         self.decoder_patch_scaling_h = self.decoder_patch_scaling_w = 1.0
-        self.s_embedder = nn.Linear(in_channels * patch_size**2, hidden_size)
+        self.s_embedder = nn.Linear(in_channels, hidden_size)
         self.t_embedder = nn.Sequential(nn.Linear(1, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
         self.y_embedder = nn.Linear(txt_embed_dim, hidden_size)
         self.y_pos_embedding = nn.Parameter(torch.randn(1, txt_max_length, hidden_size) * 0.02)
         self.blocks = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_encoder_blocks))
-        self.final_layer = nn.Linear(hidden_size, in_channels * patch_size**2)
+        self.final_layer = nn.Linear(hidden_size, 2 * in_channels)  # per patch: a colour, and a share of the gain on x
 
     def forward(self, x, t, y):
         B, C, H, W = x.shape
         p = self.patch_size
-        patches = nn.functional.unfold(x, kernel_size=p, stride=p).transpose(1, 2)  # (B, N, C p p)
+        tokens = nn.functional.avg_pool2d(x, p).flatten(2).transpose(1, 2)  # (B, N, C): each patch's mean
         y = self.y_embedder(y) + self.y_pos_embedding.to(y.dtype)
-        c = self.t_embedder(t.view(-1, 1).to(patches.dtype)) + y.mean(1)  # (B, hidden)
-        s = self.s_embedder(patches) + c[:, None]
+        c = self.t_embedder(t.view(-1, 1).to(tokens.dtype)) + y.mean(1)  # (B, hidden)
+        s = self.s_embedder(tokens) + c[:, None]
         for block in self.blocks:
             s = s + torch.tanh(block(s))
-        out = self.final_layer(s).transpose(1, 2)
-        return nn.functional.fold(out, (H, W), kernel_size=p, stride=p)
+        out = self.final_layer(s).transpose(1, 2).reshape(B, 2 * C, H // p, W // p)  # (B, 2C, h, w)
+        h, w = H // p, W // p
+        colour = out[:, :C, :, None, :, None].expand(B, C, h, p, w, p).reshape(B, C, H, W)  # each patch's colour
+        gain = torch.sigmoid(out[:, C:].mean((1, 2, 3))).view(B, 1, 1, 1)
+        return colour - gain * x  # towards a patchy picture of the prompt, from where x is
