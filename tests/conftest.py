@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,8 +163,22 @@ def image_urls(at) -> list[str]:
 # The room warms every page's default result in the background when the app starts (serving/room.py); tests that are
 # not about warming would share their CPU with it, so it is off unless a test turns it on (servers inherit this).
 os.environ.setdefault("DIFFUSION_LAB_WARM", "0")
-# Runs the pages start go to a folder of this test process (its servers inherit it), never the checkout's runs/jobs:
-# a second test process (pytest -n) would find that folder held by the first (RunsFolderBusy).
-if "DIFFUSION_LAB_RUNS" not in os.environ:
-    os.environ["DIFFUSION_LAB_RUNS"] = tempfile.mkdtemp(prefix="diffusion-lab-test-runs-")
-    atexit.register(shutil.rmtree, os.environ["DIFFUSION_LAB_RUNS"], ignore_errors=True)
+# pytest -n N (pytest-xdist): N test processes share the machine's cores, each with its servers and training processes;
+# each process takes its share of the cores for torch (a thread per core each would make 2N threads contend for N).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", share)  # the servers and training processes the tests start
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runs_folder(tmp_path_factory):
+    """The runs the pages start go to a folder of this test process, never to the checkout's runs/jobs or a folder set
+    in the shell: a second test process (pytest -n) would find that folder held by the first (RunsFolderBusy)."""
+    before = os.environ.get("DIFFUSION_LAB_RUNS")
+    os.environ["DIFFUSION_LAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    yield Path(os.environ["DIFFUSION_LAB_RUNS"])
+    if before is None:
+        del os.environ["DIFFUSION_LAB_RUNS"]
+    else:
+        os.environ["DIFFUSION_LAB_RUNS"] = before

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -58,19 +59,22 @@ def wait_healthy(port: int, timeout: float = 60.0) -> str:
 @contextlib.contextmanager
 def serve_app(env: dict | None = None, root=ROOT, log=None):
     """`streamlit run Home.py` in root (this checkout, or another one to compare with) on a free port, env added to
-    this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it answers."""
+    this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it answers. Its runs
+    folder is its own unless env names one (the test process's may be held by the test process itself)."""
     port = free_port()
+    runs = tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-")
     out = open(log, "ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=root, stdout=out, stderr=out, env=os.environ | (env or {}),
+        cwd=root, stdout=out, stderr=out, env=os.environ | {"DIFFUSION_LAB_RUNS": runs.name} | (env or {}),
     )  # fmt: skip
     try:
         yield wait_healthy(port), server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
+        runs.cleanup()
         if log:
             out.close()
 

@@ -30,7 +30,7 @@ BACKEND = "MNIST digits"
 TASK_S = 300  # a Ray task's first step: a worker starts, imports torch and the lab, loads the digits (50 s seen on a busy 2-core CPU)
 
 
-def test_without_the_setting_nothing_of_ray_is_imported():
+def test_without_the_setting_nothing_of_ray_is_imported(tmp_path):
     """`streamlit run Home.py` as today: a Part A page and the training page run, and no module of Ray is loaded."""
     script = f"""
 import sys
@@ -40,7 +40,8 @@ open_page("a8_anagrams.py")
 open_page("b4_train.py", "part_b", {{"owner": "nobody"}})
 print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
 """
-    env = {k: v for k, v in os.environ.items() if k != "DIFFUSION_LAB_CLUSTER"} | {"DIFFUSION_LAB_WARM": "0"}
+    env = {k: v for k, v in os.environ.items() if k != "DIFFUSION_LAB_CLUSTER"} | {"DIFFUSION_LAB_WARM": "0",
+                                                                                   "DIFFUSION_LAB_RUNS": str(tmp_path / "runs")}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"

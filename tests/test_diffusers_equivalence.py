@@ -39,7 +39,7 @@ def scheduler(variance_type="learned_range", **overrides):
 @pytest.fixture(scope="module")
 def unet():
     torch.manual_seed(0)
-    return UNet2DConditionModel(**tiny_unet_config()).eval()
+    return UNet2DConditionModel(**tiny_unet_config() | {"sample_size": SIZE}).eval()
 
 
 @pytest.mark.parametrize("variance_type", ["learned_range", "fixed_small"])
@@ -74,7 +74,7 @@ def test_cfg_run_equals_ifpipeline(unet, option):
     theirs_steps = []
     theirs = pipe(
         prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, timesteps=TS, guidance_scale=7.0,
-        num_images_per_prompt=2, height=SIZE, width=SIZE, generator=torch.Generator().manual_seed(42), output_type="pt",
+        num_images_per_prompt=2, generator=torch.Generator().manual_seed(42), output_type="pt",
         callback=lambda i, t, x: theirs_steps.append(x.clone()),
     ).images  # fmt: skip
 
