@@ -140,8 +140,8 @@ class RoomSettings:
                                   "default, one per core", "whole0", "torch's")
     warm: bool = variable("DIFFUSION_LAB_WARM", True, "1: compute every page's default result at start", "bool")
     warm_seeds: tuple[int, ...] = variable("DIFFUSION_LAB_WARM_SEEDS", (), "more seeds to warm (a lecture's, e.g. 1,100)", "seeds", "none")
-    warm_backends: tuple[str, ...] = variable("DIFFUSION_LAB_WARM_BACKENDS", (), "more bundled backends to warm (e.g. "
-                                              "Fashion-MNIST)", "names", "none")
+    warm_backends: tuple[str, ...] = variable("DIFFUSION_LAB_WARM_BACKENDS", (), "more backends to warm (e.g. "
+                                              "Fashion-MNIST, PixNerd)", "names", "none")
     cancel_after_s: float = variable("DIFFUSION_LAB_CANCEL_AFTER_S", 1.0, "a computation nobody waits for any more "
                                      "stops at its next step after this many seconds (a page rerun that asks for it "
                                      "again meanwhile keeps it)", "number")
