@@ -46,16 +46,21 @@ def gaussian_kernel1d(kernel_size: int, sigma: float, dtype=torch.float32, devic
     return pdf / pdf.sum()
 
 
-MATRIX_FROM = 64  # taps: from here on a blur is two matrix products (BLAS), not two depthwise convolutions
+# A blur of many taps is two matrix products (BLAS), not two depthwise convolutions: they cost H + W multiply-adds a
+# pixel, the convolutions 2k. On one CPU thread: 1.9x faster at 512 px and 65 taps, 5.9x at 265, even at 1024 px and 65.
+MATRIX_FROM = 64  # taps
+MATRIX_PER_TAP = 16  # while H + W is at most this many times the taps
 
 
 def blur_matrix(n: int, kernel: torch.Tensor) -> torch.Tensor:
-    """(n, n) M such that M @ v is v (length n) convolved with the 1-D kernel, reflect-padded: one axis of the blur."""
-    k = kernel.shape[0]
-    offsets = torch.arange(k, device=kernel.device) - k // 2
-    source = (torch.arange(n, device=kernel.device)[:, None] + offsets).abs()  # (n, k): the pixel each tap reads
+    """(n, n) M such that M @ v is v (length n) filtered by the 1-D kernel, reflect-padded: one axis of the blur. Built
+    on the CPU (taps that reflect onto one pixel add up in a fixed order), then moved to the kernel's device."""
+    k, kernel_cpu = kernel.shape[0], kernel.cpu()
+    offsets = torch.arange(k) - k // 2
+    source = (torch.arange(n)[:, None] + offsets).abs()  # (n, k): the pixel each tap reads
     source = torch.where(source > n - 1, 2 * (n - 1) - source, source)  # reflected at the far edge (k // 2 < n)
-    return torch.zeros(n, n, dtype=kernel.dtype, device=kernel.device).scatter_add_(1, source, kernel.expand(n, k))
+    M = torch.zeros(n, n, dtype=kernel.dtype).scatter_add_(1, source, kernel_cpu.expand(n, k))
+    return M.to(kernel.device)
 
 
 def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None) -> torch.Tensor:
@@ -68,7 +73,7 @@ def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None)
     x = x.reshape(-1, shape[-3], H, W)  # (B, C, H, W)
     C = x.shape[1]
     k = gaussian_kernel1d(kernel_size, sigma, dtype=x.dtype, device=x.device)
-    if kernel_size >= MATRIX_FROM:  # columns, then rows: M_H x M_W^T per channel
+    if kernel_size >= MATRIX_FROM and H + W <= MATRIX_PER_TAP * kernel_size:  # columns, then rows: M_H x M_W^T
         return (blur_matrix(H, k) @ x @ blur_matrix(W, k).T).reshape(shape)
     pad = kernel_size // 2
     x = F.pad(x, [pad, pad, pad, pad], mode="reflect")

@@ -76,7 +76,7 @@ def atomic_file(path: Path, write) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """path's new text, atomically and durably (atomic_file)."""
-    atomic_file(Path(path), lambda tmp: Path(tmp).write_text(text))
+    atomic_file(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _fsync(path) -> None:

@@ -279,7 +279,7 @@ class JobManager:
                   shared=bool(meta.get("shared")), note=meta.get("note"))  # fmt: skip
         queue = False
         if job.status == "stopped" and (run_dir / "error.txt").exists():
-            said_lines = (run_dir / "error.txt").read_text().strip().splitlines()
+            said_lines = (run_dir / "error.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()
             job.status, job.error = "failed", said_lines[-1] if said_lines else \
                 "the run failed and its error could not be saved (the server's disk may have been full)"  # fmt: skip
         elif job.status == "stopped" and said in ("running", "interrupted", "queued"):
@@ -579,7 +579,7 @@ class JobManager:
         except Exception as e:  # the run's error stays with the job, for its page to show
             try:  # on disk first: whoever sees "failed" finds the error and error.txt
                 write_text_atomic(job.run_dir / "error.txt", getattr(e, "child_traceback", None) or traceback.format_exc())
-            except OSError as write_error:
+            except Exception as write_error:  # a full disk, a traceback the locale cannot encode: the run fails all the same
                 log.error("run %s: could not write error.txt: %s", job.id, write_error)
             job.error = getattr(e, "summary", f"{type(e).__name__}: {e}")
             job.status = "failed"

@@ -167,8 +167,9 @@ os.environ.setdefault("DIFFUSION_LAB_WARM", "0")
 # each process takes its share of the cores for torch (a thread per core each would make 2N threads contend for N).
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    os.environ.setdefault("OMP_NUM_THREADS", share)  # the servers and training processes the tests start
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if "OMP_NUM_THREADS" not in os.environ:  # a user's own setting stands (torch read it at import)
+        os.environ["OMP_NUM_THREADS"] = share  # the servers and training processes the tests start
+        torch.set_num_threads(int(share))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -62,21 +62,22 @@ def serve_app(env: dict | None = None, root=ROOT, log=None):
     this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it answers. Its runs
     folder is its own unless env names one (the test process's may be held by the test process itself)."""
     port = free_port()
-    runs = tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-")
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=root, stdout=out, stderr=out, env=os.environ | {"DIFFUSION_LAB_RUNS": runs.name} | (env or {}),
-    )  # fmt: skip
-    try:
-        yield wait_healthy(port), server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        runs.cleanup()
-        if log:
-            out.close()
+    with tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-", ignore_cleanup_errors=True) as runs, \
+            open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=root, stdout=out, stderr=out, env=os.environ | {"DIFFUSION_LAB_RUNS": runs} | (env or {}),
+        )  # fmt: skip
+        try:
+            yield wait_healthy(port), server.pid
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,8 @@ open_page("a8_anagrams.py")
 open_page("b4_train.py", "part_b", {{"owner": "nobody"}})
 print(sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
 """
-    env = {k: v for k, v in os.environ.items() if k != "DIFFUSION_LAB_CLUSTER"} | {"DIFFUSION_LAB_WARM": "0",
-                                                                                   "DIFFUSION_LAB_RUNS": str(tmp_path / "runs")}
+    env = {k: v for k, v in os.environ.items() if k != "DIFFUSION_LAB_CLUSTER"}
+    env |= {"DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_RUNS": str(tmp_path / "runs")}  # its own runs: ours may be held
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lab import filters
 from lab.filters import frequency_bands, gaussian_blur
 from lab.views import FAILURES, VIEWS, get_view
 
@@ -23,16 +24,21 @@ def test_gaussian_blur_equals_torchvision():
         assert torch.allclose(got, expected, atol=2e-6), (case["kernel_size"], case["sigma"])
 
 
-@pytest.mark.parametrize("shape, kernel_size, sigma", [((1, 3, 512, 512), 265, 16.0), ((2, 1, 40, 70), 79, 9.0), ((1, 2, 33, 65), 65, None)])
-def test_a_long_kernel_blurs_as_two_matrix_products_equal_to_the_convolutions(shape, kernel_size, sigma, monkeypatch):
-    """The hybrids' 265 taps at 512 px, and kernels that reach past the far edge (reflected), against the separable
-    convolutions that match torchvision."""
-    import lab.filters
+LONG_KERNELS = [((1, 3, 512, 512), 265, 16.0, torch.float32), ((2, 1, 40, 70), 79, 9.0, torch.float32),
+                ((1, 2, 33, 65), 65, None, torch.float64), ((2, 2, 3, 40, 40), 79, 9.0, torch.float32)]  # fmt: skip
 
-    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+
+@pytest.mark.parametrize("shape, kernel_size, sigma, dtype", LONG_KERNELS)
+def test_a_long_kernel_blurs_as_two_matrix_products_equal_to_the_convolutions(shape, kernel_size, sigma, dtype,
+                                                                              monkeypatch):
+    """The hybrids' 265 taps at 512 px, kernels that reach past the far edge (reflected), float64, more leading
+    dimensions: the matrix products against the separable convolutions that match torchvision."""
+    H, W = shape[-2:]
+    assert kernel_size >= filters.MATRIX_FROM and H + W <= filters.MATRIX_PER_TAP * kernel_size  # the matrix path
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
     fast = gaussian_blur(x, kernel_size, sigma)
-    monkeypatch.setattr(lab.filters, "MATRIX_FROM", 10**9)  # the convolutions
-    assert torch.allclose(fast, gaussian_blur(x, kernel_size, sigma), atol=1e-6)
+    monkeypatch.setattr(filters, "MATRIX_FROM", 10**9)  # the convolutions
+    assert fast.dtype == dtype and torch.allclose(fast, gaussian_blur(x, kernel_size, sigma), atol=1e-6)
 
 
 def test_blur_keeps_constants_and_smooths_noise():

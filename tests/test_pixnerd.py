@@ -228,6 +228,7 @@ def test_every_fall_2026_page_runs_on_pixnerd_at_512_px_on_a_room_that_warmed_th
     DIFFUSION_LAB_RESULTS_MB=2048): the warm-up computes every Fall 2026 page's defaults at 512 px with the course's
     blur (kernel 265, sigma 16), and each page then opens on PixNerd computing nothing (a 512 px result with its
     trajectories is ~80 MB: the default 256 MB holds three)."""
+    from serving.queue import ResultsStore
     from serving.room import warm_defaults
     from serving.settings import RoomSettings
     from ui import catalog
@@ -237,8 +238,8 @@ def test_every_fall_2026_page_runs_on_pixnerd_at_512_px_on_a_room_that_warmed_th
     monkeypatch.setenv("DIFFUSION_LAB_WARM_BACKENDS", "PixNerd")
     monkeypatch.setenv("DIFFUSION_LAB_RESULTS_MB", "2048")
     room.clear()
+    r = room()  # the tests' servers do not warm by themselves (conftest): this one is warmed here, PixNerd only
     try:
-        r = room()  # the tests' servers do not warm by themselves (conftest): this one is warmed here, PixNerd only
         warm_defaults(r, list(RoomSettings.from_env().warm_backends), [DEFAULT_SEED], backend, lambda name: first_test_images(name, 1))
         warmed = dict(r.queue.counts)
         assert warmed["computed"] >= 20 and warmed["failed"] == 0, warmed
@@ -254,6 +255,7 @@ def test_every_fall_2026_page_runs_on_pixnerd_at_512_px_on_a_room_that_warmed_th
         assert image_urls(at) and r.queue.counts["computed"] == warmed["computed"] + 1  # the digits' 3.4 only
     finally:
         room.clear()
+        r.queue.results = ResultsStore(0, r.queue.results.sizeof)  # its ~1.8 GB go now, not with its worker threads
 
 
 def test_pixnerd_not_configured_says_so_and_the_page_keeps_working(monkeypatch):
