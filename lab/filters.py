@@ -10,6 +10,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -52,15 +53,17 @@ MATRIX_FROM = 64  # taps
 MATRIX_PER_TAP = 16  # while H + W is at most this many times the taps
 
 
-def blur_matrix(n: int, kernel: torch.Tensor) -> torch.Tensor:
-    """(n, n) M such that M @ v is v (length n) filtered by the 1-D kernel, reflect-padded: one axis of the blur. Built
-    on the CPU (taps that reflect onto one pixel add up in a fixed order), then moved to the kernel's device."""
-    k, kernel_cpu = kernel.shape[0], kernel.cpu()
-    offsets = torch.arange(k) - k // 2
+@functools.lru_cache(maxsize=8)  # a page blurs at the same size every step: its matrices are built once, not each step
+def blur_matrix(n: int, kernel_size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, n) M such that M @ v is v (length n) filtered by the 1-D Gaussian, reflect-padded: one axis of the blur.
+    Built on the CPU (taps that reflect onto one pixel add up in a fixed order), then moved to device. Shared by the
+    callers that ask for it: not to be modified."""
+    k = gaussian_kernel1d(kernel_size, sigma, dtype=dtype)
+    offsets = torch.arange(kernel_size) - kernel_size // 2
     source = (torch.arange(n)[:, None] + offsets).abs()  # (n, k): the pixel each tap reads
     source = torch.where(source > n - 1, 2 * (n - 1) - source, source)  # reflected at the far edge (k // 2 < n)
-    M = torch.zeros(n, n, dtype=kernel.dtype).scatter_add_(1, source, kernel_cpu.expand(n, k))
-    return M.to(kernel.device)
+    M = torch.zeros(n, n, dtype=dtype).scatter_add_(1, source, k.expand(n, kernel_size))
+    return M.to(device)
 
 
 def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None) -> torch.Tensor:
@@ -71,10 +74,11 @@ def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None)
     kernel_size, sigma = check_kernel(kernel_size, sigma, H, W)
     shape = x.shape
     x = x.reshape(-1, shape[-3], H, W)  # (B, C, H, W)
+    if kernel_size >= MATRIX_FROM and H + W <= MATRIX_PER_TAP * kernel_size:  # columns, then rows: M_H x M_W^T
+        M_H, M_W = (blur_matrix(n, kernel_size, sigma, x.dtype, x.device) for n in (H, W))
+        return (M_H @ x @ M_W.T).reshape(shape)
     C = x.shape[1]
     k = gaussian_kernel1d(kernel_size, sigma, dtype=x.dtype, device=x.device)
-    if kernel_size >= MATRIX_FROM and H + W <= MATRIX_PER_TAP * kernel_size:  # columns, then rows: M_H x M_W^T
-        return (blur_matrix(H, k) @ x @ blur_matrix(W, k).T).reshape(shape)
     pad = kernel_size // 2
     x = F.pad(x, [pad, pad, pad, pad], mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1).expand(C, 1, 1, kernel_size), groups=C)  # rows
