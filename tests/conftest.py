@@ -89,10 +89,9 @@ def components_scanned_once():
 
     from streamlit.components.v2 import manifest_scanner
 
-    scan = manifest_scanner.scan_component_manifests
-    manifest_scanner.scan_component_manifests = functools.cache(scan)
-    yield
-    manifest_scanner.scan_component_manifests = scan
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_scanner, "scan_component_manifests", functools.cache(manifest_scanner.scan_component_manifests))
+        yield
 
 
 PAGE_SCRIPT = """
@@ -165,21 +164,18 @@ def image_urls(at) -> list[str]:
 os.environ.setdefault("DIFFUSION_LAB_WARM", "0")
 # pytest -n N (pytest-xdist): N test processes share the machine's cores, each with its servers and training processes;
 # each process takes its share of the cores for torch (a thread per core each would make 2N threads contend for N).
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    if "OMP_NUM_THREADS" not in os.environ:  # a user's own setting stands (torch read it at import)
-        os.environ["OMP_NUM_THREADS"] = share  # the servers and training processes the tests start
-        torch.set_num_threads(int(share))
+# A user's own OMP_NUM_THREADS stands (torch read it at import).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(share)  # the servers and training processes the tests start
+    torch.set_num_threads(share)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def runs_folder(tmp_path_factory):
     """The runs the pages start go to a folder of this test process, never to the checkout's runs/jobs or a folder set
     in the shell: a second test process (pytest -n) would find that folder held by the first (RunsFolderBusy)."""
-    before = os.environ.get("DIFFUSION_LAB_RUNS")
-    os.environ["DIFFUSION_LAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
-    yield Path(os.environ["DIFFUSION_LAB_RUNS"])
-    if before is None:
-        del os.environ["DIFFUSION_LAB_RUNS"]
-    else:
-        os.environ["DIFFUSION_LAB_RUNS"] = before
+    runs = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIFFUSION_LAB_RUNS", str(runs))
+        yield runs
