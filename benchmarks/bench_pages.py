@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -107,18 +105,14 @@ def flow_pages(args) -> None:
 def cold_start() -> float:
     from playwright.sync_api import sync_playwright
 
-    from test_browser import FLAGS, ensure_chromium
+    from test_browser import FLAGS, ensure_chromium, free_port, launch_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
         page = browser.new_page()
         t0 = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
-                                   "--server.port", str(port), "--server.fileWatcherType", "none"],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        server = launch_app(port, {"DIFFUSION_LAB_WARM": "1"})  # as the README starts it (the tests turn warming off)
         try:
             while True:
                 try:

@@ -56,19 +56,41 @@ def wait_healthy(port: int, timeout: float = 60.0) -> str:
     raise RuntimeError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
 
 
+SERVER_FLAGS = ("--server.headless", "--server.port", "--server.address")  # the only flags a test or benchmark adds
+
+
+def app_command(port: int) -> list[str]:
+    """The README's `streamlit run Home.py`, plus only what a server without a screen on a chosen port needs: every
+    other setting is the one `.streamlit/config.toml` gives a lecturer's server (tests/test_repo.py holds this)."""
+    return [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1"]  # fmt: skip
+
+
+def app_env(env: dict | None = None) -> dict:
+    """This process's environment without any STREAMLIT_* variable (a setting of the server is config.toml's, as for a
+    lecturer), with env added: only DIFFUSION_LAB_* settings (a runs folder, the warm-up...)."""
+    env = env or {}
+    others = sorted(k for k in env if not k.startswith("DIFFUSION_LAB_"))
+    if others:
+        raise ValueError(f"a served app takes only DIFFUSION_LAB_* settings, not {others}: the server a test measures is "
+                         "the server the README starts")  # fmt: skip
+    return {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")} | env
+
+
+def launch_app(port: int, env: dict | None = None, root=ROOT, out=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start the app as the README starts it (app_command, app_env) in root; its output to out."""
+    return subprocess.Popen(app_command(port), cwd=root, stdout=out, stderr=out, env=app_env(env))
+
+
 @contextlib.contextmanager
 def serve_app(env: dict | None = None, root=ROOT, log=None):
-    """`streamlit run Home.py` in root (this checkout, or another one to compare with) on a free port, env added to
-    this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it answers. Its runs
-    folder is its own unless env names one (the test process's may be held by the test process itself)."""
+    """`streamlit run Home.py` in root (this checkout, or another one to compare with) on a free port, env (DIFFUSION_LAB_*
+    settings) added to this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it
+    answers. Its runs folder is its own unless env names one (the test process's may be held by the test process)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-", ignore_cleanup_errors=True) as runs, \
             open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=root, stdout=out, stderr=out, env=os.environ | {"DIFFUSION_LAB_RUNS": runs} | (env or {}),
-        )  # fmt: skip
+        server = launch_app(port, {"DIFFUSION_LAB_RUNS": runs} | (env or {}), root, out)
         try:
             yield wait_healthy(port), server.pid
         finally:

@@ -3,8 +3,12 @@ below ui/, no import cycle anywhere; CI runs the README's test command; the sett
 
 import ast
 import re
+import shlex
+import sys
 import tomllib
 from collections import defaultdict
+
+import pytest
 
 from conftest import ROOT
 
@@ -155,3 +159,49 @@ def test_code_and_docs_speak_of_the_project_not_of_its_work_history():
                                                                for p in ROOT.glob(f"{d}/**/*.py"))]:  # fmt: skip
         text = path.read_text()
         assert not re.search(r"\bissues? \d+\b", text, re.I), (path.relative_to(ROOT), re.findall(r".{30}\bissues? \d+\b.{10}", text, re.I))
+
+
+def readme_app_command() -> list[str]:
+    """The README's app command, without its install step: ["streamlit", "run", "Home.py"]."""
+    opening = (ROOT / "README.md").read_text().split("\n## ")[0]
+    first = re.findall(r"```(?:bash|sh)\n(.+?)\n```", opening, re.S)[0]
+    return shlex.split(first.split("&&")[-1])
+
+
+def test_the_server_a_test_or_benchmark_starts_is_the_one_the_readme_starts(monkeypatch):
+    """tests/test_browser.launch_app is how every test, benchmark and tool starts the app: the README's command plus only
+    the headless, port and address flags, DIFFUSION_LAB_* settings only, and no STREAMLIT_* variable of the caller's."""
+    import subprocess
+
+    import test_browser
+
+    command = test_browser.app_command(8765)
+    assert command[:2] == [sys.executable, "-m"] and command[2:5] == readme_app_command() == ["streamlit", "run", "Home.py"]
+    flags = command[5:]
+    assert flags and set(flags[::2]) <= set(test_browser.SERVER_FLAGS), flags
+    assert all(not value.startswith("-") for value in flags[1::2]), flags
+
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: started.append((args, kw)))
+    monkeypatch.setenv("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")  # a developer's shell: not the lecturer's server
+    test_browser.launch_app(8765, {"DIFFUSION_LAB_WARM": "1"})
+    (args, kw), = started
+    assert args == command and kw["cwd"] == ROOT
+    assert kw["env"]["DIFFUSION_LAB_WARM"] == "1" and not [k for k in kw["env"] if k.startswith("STREAMLIT_")]
+    with pytest.raises(ValueError, match="only DIFFUSION_LAB_"):
+        test_browser.launch_app(8765, {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"})
+
+    # nothing else starts the app its own way: no other file of tests/, benchmarks/ or tools/ names streamlit's run or a
+    # setting of Streamlit's (a flag or a variable)
+    own_way = re.compile(r"""["']streamlit["'],\s*["']run["']|["']--(server|browser|global|runner|client|theme)\.|STREAMLIT_""")
+    offenders = [str(path.relative_to(ROOT)) for folder in ("tests", "benchmarks", "tools") for path in (ROOT / folder).rglob("*.py")
+                 if path.name not in ("test_browser.py", "test_repo.py") and own_way.search(path.read_text())]  # fmt: skip
+    assert not offenders, f"these start the app their own way, not through tests/test_browser.launch_app: {offenders}"
+
+
+def test_a_lecturers_server_watches_no_files():
+    """`streamlit run Home.py` is the room's server: a file watcher costs every new browser's session ~0.27 s of the
+    server's CPU (it sets up watches over every loaded module); a developer turns it on with a flag (README)."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"].get("runOnSave", False) is False

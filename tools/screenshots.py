@@ -12,9 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_browser import FLAGS, ensure_chromium  # noqa: E402
+from test_browser import FLAGS, ensure_chromium, free_port, launch_app  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -53,15 +50,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.fileWatcherType", "none"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=os.environ | {"DIFFUSION_LAB_WARM": "1"}  # as a user starts it (tests turn warming off)
-                              | ({"DIFFUSION_LAB_WARM_BACKENDS": "Emoji (colour, flow)" if "--flow" in sys.argv else "Emoji (colour)"}
-                                 if "--emoji" in sys.argv else {}))  # fmt: skip
+    port = free_port()
+    server = launch_app(port, {"DIFFUSION_LAB_WARM": "1"}  # as a user starts it (tests turn warming off)
+                        | ({"DIFFUSION_LAB_WARM_BACKENDS": "Emoji (colour, flow)" if "--flow" in sys.argv else "Emoji (colour)"}
+                           if "--emoji" in sys.argv else {}))  # fmt: skip
     try:
         time.sleep(4)
         with sync_playwright() as p:
