@@ -169,6 +169,9 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
     opened = together(n, open_page)
     connected = [c for c in clients if c is not None and hasattr(c, "connect_s")]
     first = [o["last_image"] for o in opened if isinstance(o, dict)]
+    per_page = {page: {"last_picture": [o["last_image"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k],
+                       "finished": [o["finished"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k]}
+                for k, page in enumerate(pages)}  # fmt: skip
     errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(opened)])
     live = [i for i, o in enumerate(opened) if isinstance(o, dict)]
     if between is not None:
@@ -180,7 +183,7 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
         with contextlib.suppress(Exception):
             c.__exit__(None, None, None)
     return {"connect": [c.connect_s for c in connected], "failed_connect": n - len(connected), "first": first, "change": change,
-            "errors": errors}  # fmt: skip
+            "errors": errors, "first_finished": [f for p in per_page.values() for f in p["finished"]], "pages": per_page}  # fmt: skip
 
 
 def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
@@ -211,6 +214,11 @@ def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
     return {"seconds": seconds, "distinct": len(distinct), "requests": len(requests)}
 
 
+def _p(xs: list[float]) -> str:
+    s = summary(xs)
+    return f"{s['p50']:.2f} / {s['p95']:.2f} s" if s.get("n") else "-"
+
+
 def ratio(change: dict, model_s: float) -> str:
     """Seed change p95 over the model time of its distinct work ("-" where there was none: 1.1 computes no model)."""
     return f"{change['p95'] / model_s:.2f}" if change.get("n") and model_s > 0.05 else "-"
@@ -222,12 +230,20 @@ def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log
     profile (a folder), each room once more under py-spy, into that folder (py-spy pauses the server to read its
     stacks: those rooms' times are not the benchmark's, out[n]["profiled"] keeps them apart)."""
     out = {}
+    from ui.state import DEFAULT_SEED  # the sidebar's seed: the one the warm-up computes
+
+    defaults = model_time(pages, [DEFAULT_SEED] * len(pages), edition)  # what a room that comes in with the lecturer waits on
+    print(f"  model time of the {len(pages)} pages' default work: {defaults['seconds']:.2f} s", flush=True)
     for n in sizes:
         out[n] = spread_room(app, n, pages, lead, log)
         out[n]["model"] = model_time(pages, [7000 + i for i in range(n)], edition)  # the server stopped: the CPU is free
-        print(f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first "
-              f"{summary(out[n]['first'])}, change {summary(out[n]['change'])}, errors {len(out[n]['errors'])}; model time of "
-              f"the change's distinct work {out[n]['model']}", flush=True)  # fmt: skip
+        out[n]["defaults_model"] = defaults
+        print(f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first load "
+              f"(last picture) {summary(out[n]['first'])}, (end of the run) {summary(out[n]['first_finished'])}, change "
+              f"{summary(out[n]['change'])}, errors {len(out[n]['errors'])}; model time of the change's distinct work "
+              f"{out[n]['model']}", flush=True)  # fmt: skip
+        for page, p in out[n]["pages"].items():
+            print(f"    {page}: first load p50 / p95, last picture {_p(p['last_picture'])}, end of the run {_p(p['finished'])}")
         if profile:
             profiled = spread_room(app, n, pages, lead, log, profile / f"spread_{n}.txt")
             out[n]["profiled"] = {k: summary(profiled[k]) for k in ("connect", "first", "change")}
@@ -274,6 +290,7 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
         for page in pages:
             with RemoteClient(url, page):
                 pass
+        print(f"  (waited {wait_quiet(pid):.0f} s for the server's background warm-ups to end)", flush=True)
         with py_spy(pid, profile):
             for page in pages:
                 c0, t0 = cpu_seconds(pid), time.time()
@@ -282,10 +299,48 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
                         if c.errors:
                             raise RuntimeError(f"{page or 'Welcome'}: {c.errors}")
                 out[page or "welcome"] = {"cpu_ms": 1e3 * (cpu_seconds(pid) - c0) / views, "wall_ms": 1e3 * (time.time() - t0) / views}
-    part_a = [v["cpu_ms"] for k, v in out.items() if k != "welcome"]
-    print("  warmed page views, server CPU per view (ms): " + ", ".join(f"{k} {v['cpu_ms']:.0f}" for k, v in out.items())
+                with RemoteClient(url, page) as c:  # the same page rerun in a session that has it open: no session made
+                    c0 = cpu_seconds(pid)
+                    for _ in range(views):
+                        c.change("Seed", 180)  # the sidebar's seed, unchanged: a rerun of the page as it is
+                    out[page or "welcome"]["rerun_ms"] = 1e3 * (cpu_seconds(pid) - c0) / views
+        out["connect"] = session_setup(url, pid, 10 * views)
+    views_out = {k: v for k, v in out.items() if k != "connect"}
+    setup = statistics.median(v["cpu_ms"] - v["rerun_ms"] for v in views_out.values())
+    out["session_setup_ms"] = setup
+    part_a = [v["cpu_ms"] for k, v in views_out.items() if k != "welcome"]
+    print("  warmed page views, server CPU per view (ms), a new session / a rerun in an open one: "
+          + ", ".join(f"{k} {v['cpu_ms']:.0f} / {v['rerun_ms']:.0f}" for k, v in views_out.items())
           + f"; median of the Part A pages {statistics.median(part_a):.0f} ms", flush=True)  # fmt: skip
+    print(f"  a new session's setup: {setup:.1f} ms of server CPU (median over the pages of a new session's view less a "
+          f"rerun's); a bare websocket session, opened and closed without a page: {out['connect']['cpu_ms']:.1f} ms", flush=True)  # fmt: skip
     return out
+
+
+def wait_quiet(pid: int, cores: float = 0.05, timeout: float = 600.0) -> float:
+    """Wait until the server uses under `cores` of the CPU over a second (its warm-ups of the other edition and Part B
+    done: the view and session figures count the whole process's CPU); the seconds waited."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        c0 = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - c0 < cores:
+            break
+    return time.time() - t0
+
+
+def session_setup(url: str, pid: int, n: int) -> dict:
+    """Server CPU of a new session's setup and teardown: n browsers, one after another, open the websocket (Streamlit
+    makes the session: its state, its script runner's setup, any file watcher) and close it without running a page."""
+    from websockets.sync.client import connect
+
+    stream = url.replace("http", "ws", 1) + "/_stcore/stream"
+    c0 = cpu_seconds(pid)
+    for _ in range(n):
+        with connect(stream, subprotocols=["streamlit"], ping_interval=None):
+            pass
+    time.sleep(1.0)  # the server tears the sessions down after the close
+    return {"cpu_ms": 1e3 * (cpu_seconds(pid) - c0) / n, "n": n}
 
 
 @contextlib.contextmanager
@@ -551,11 +606,12 @@ def main() -> None:
             report["views"] = view_costs(args.app.resolve(), VIEW_PAGES, lead, args.views, raw, args.server_log)
         report["spread"] = spread_rooms(args.app.resolve(), [int(n) for n in args.sizes.split(",")], spread_pages, lead, args.server_log, args.profile,
                                         args.edition)  # fmt: skip
-        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max | seed change | model time of its distinct work | p95 / model time | errors | server cores |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max: last picture | end of the run | p95 / model time of the pages' defaults | seed change | model time of its distinct work | p95 / model time | errors | server cores |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
         for n, r in report["spread"].items():
             print(f"| {n} | {fmt(summary(r['connect']))} | {r['failed_connect']} | {fmt(summary(r['first']))} | "
+                  f"{fmt(summary(r['first_finished']))} | {ratio(summary(r['first']), r['defaults_model']['seconds'])} | "
                   f"{fmt(summary(r['change']))} | {r['model']['seconds']:.2f} s ({r['model']['distinct']} page-seeds) | "
                   f"{ratio(summary(r['change']), r['model']['seconds'])} | {len(r['errors'])} | {r['cores']:.2f} |")  # fmt: skip
         if args.json:
