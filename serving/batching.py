@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -38,6 +38,7 @@ def device_lock(device) -> threading.Lock:
 @dataclass(eq=False)
 class _Loop:
     steps: Steps
+    wanted: Callable[[], bool] = lambda: True  # somebody waits for it now (else a warm-up: it waits for those that are)
     request: tuple | None = None  # the step's (x_in, t, c_in) it waits for
     result: Any = None
     error: BaseException | None = None
@@ -71,9 +72,11 @@ class LoopBatcher:
         self._cond = threading.Condition()
         threading.Thread(target=self._serve, name="loop-batcher", daemon=True).start()
 
-    def run(self, steps: Steps) -> Any:
-        """The loop's result, once it has run with whatever other loops were running; its exception re-raised."""
-        loop = _Loop(steps)
+    def run(self, steps: Steps, wanted: Callable[[], bool] = lambda: True) -> Any:
+        """The loop's result, once it has run with whatever other loops were running; its exception re-raised.
+        wanted(): whether somebody waits for it now; while a loop that is wanted runs, those that are not (the room's
+        warm-up) wait for their next step, so a browser that arrives during the warm-up is served first."""
+        loop = _Loop(steps, wanted)
         with self._cond:
             self._new.append(loop)
             self._cond.notify()
@@ -112,9 +115,12 @@ class LoopBatcher:
                     active.remove(loop)
 
     def _take(self, active: list[_Loop]) -> list[_Loop]:
-        """This round's loops: the oldest first, up to max_rows (one loop at least); at one t unless row_timesteps."""
-        t0, now, rows = active[0].request[1], [], 0
-        for loop in active:
+        """This round's loops: the wanted ones if any (else the others), the oldest first, up to max_rows (one loop at
+        least); at one t unless row_timesteps."""
+        wanted = [loop for loop in active if loop.wanted()]
+        candidates = wanted or active
+        t0, now, rows = candidates[0].request[1], [], 0
+        for loop in candidates:
             x = loop.request[0]
             if (not self.row_timesteps and loop.request[1] != t0) or (now and rows + x.shape[0] > self.max_rows):
                 continue

@@ -41,6 +41,7 @@ class Progress:
     done: int = 0
     total: int = 0
     abandoned: Callable[[], bool] = field(default=lambda: False, repr=False, compare=False)  # the queue's: nobody waits
+    wanted: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)  # the queue's: a caller waits now
 
     def step(self) -> None:
         """One more step done; Cancelled if nobody waits for the result any more (the computation ends here)."""
@@ -180,6 +181,7 @@ class ComputeQueue:
             if request is None:
                 request = self._inflight[key] = Flight(key, fn, next(self._seq))
                 request.progress.abandoned = lambda: self._abandoned(request)
+                request.progress.wanted = lambda: request.waiters > 0  # a warm-up that a browser joined is wanted
                 self._cond.notify()
             else:
                 self.counts["joined"] += 1

@@ -314,7 +314,7 @@ class FlowOneStep(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return _chain([flow.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
+        return _chain([flow.one_step(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
 
     def total_steps(self, times):
         return len(self.ts)
@@ -355,7 +355,7 @@ class FlowEdit(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return flow.edit(den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
+        return flow.edit_image(den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,7 +370,7 @@ class FlowAnagram(FlowRequest):
     what: ClassVar[str] = "visual anagram"
 
     def loop(self, den, times, callback, progress):
-        return flow.visual_anagrams(den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback)
+        return flow.anagram_images(den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,7 +386,7 @@ class FlowHybrid(FlowRequest):
     what: ClassVar[str] = "hybrid image"
 
     def loop(self, den, times, callback, progress):
-        return flow.make_hybrids(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.w, self.step_size,
+        return flow.hybrid_images(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.w, self.step_size,
                                  generator=self.seed, callback=callback)  # fmt: skip
 
 

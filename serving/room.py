@@ -73,7 +73,7 @@ class Room:
         batcher = self.serving(den)
         if batcher is None:
             return lambda progress: compute(request, den, progress)
-        return lambda progress: compute(request, batcher.denoiser, progress, batcher.run)
+        return lambda progress: compute(request, batcher.denoiser, progress, lambda steps: batcher.run(steps, progress.wanted))
 
     def submit(self, requests: list[Request], load: Loader, session=None) -> list:
         """Tickets for the requests (each checked, on its backend, loaded by load): joined, cached or queued. session: the

@@ -109,3 +109,46 @@ def test_samples_made_the_fast_way_are_judged_as_well_as_the_exact_ways(backends
 def test_settings_are_checked(backends):
     with pytest.raises(ValueError, match="multiple of quantum"):
         LoopBatcher(backends[1], max_rows=10, quantum=4)
+
+
+class RecordingDenoiser:
+    """A stand-in model that records which loops' rows each call holds (each loop's condition is its tag)."""
+
+    row_timesteps, device = False, torch.device("cpu")
+
+    def __init__(self):
+        self.calls: list[set[int]] = []
+
+    def __call__(self, x, t, cond):
+        self.calls.append({int(c) for c in cond[:, 0].tolist() if c > 0})  # padding rows repeat the last condition
+        threading.Event().wait(0.005)  # a model call takes time: other loops arrive meanwhile
+        return x + 1, None
+
+
+def tagged_steps(tag: int, n: int):
+    x = torch.zeros(1, 1, 2, 2)
+    for _ in range(n):
+        x, _ = yield x, 0.5, torch.tensor([[float(tag)]])
+    return x
+
+
+def test_a_warm_up_loop_waits_while_a_loop_somebody_waits_for_runs_and_runs_with_them_once_joined():
+    """A browser that arrives during the room's warm-up is served first: the warm-up's loop (nobody waits for it) has no
+    row in the model calls while a wanted loop runs; once a browser joins it, it runs with the wanted loops again; it
+    ends with the result it has alone."""
+    den = RecordingDenoiser()
+    batcher, results, joined = LoopBatcher(den, max_rows=8, quantum=4), {}, threading.Event()
+    warm = threading.Thread(target=lambda: results.__setitem__("warm", batcher.run(tagged_steps(1, 200), joined.is_set)))
+    warm.start()
+    while len(den.calls) < 5:  # the warm-up is under way
+        threading.Event().wait(0.001)
+    results["first"] = batcher.run(tagged_steps(2, 20))
+    served = [i for i, call in enumerate(den.calls) if 2 in call]
+    assert len(served) == 20 and served == list(range(served[0], served[0] + 20))  # a step each call, none skipped
+    assert all(1 not in den.calls[i] for i in served)  # the warm-up waited meanwhile
+    joined.set()  # a browser opens the page whose warm-up is running: it is wanted now
+    results["second"] = batcher.run(tagged_steps(3, 10))
+    assert all(1 in call for call in den.calls if 3 in call)  # computed together again
+    warm.join(timeout=60)
+    assert [results[k][0, 0, 0, 0].item() for k in ("warm", "first", "second")] == [200, 20, 10]
+    assert sum(1 in call for call in den.calls) == 200
