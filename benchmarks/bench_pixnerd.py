@@ -32,7 +32,7 @@ from models.pixnerd.settings import PixNerdSettings  # noqa: E402
 PAGES = {
     "1.6 five samples": lambda den: flow.sample(den, n=5, prompt="", w=None, generator=0),
     "2.1 five samples, CFG w 7": lambda den: flow.sample(den, n=5, prompt="a rocket ship", generator=0),
-    "3.4 hybrid, kernel 265, sigma 16": lambda den: flow.make_hybrids(den, ["a skull", "waterfalls"], generator=0),
+    "3.4 hybrid, kernel 265, sigma 16": lambda den: flow.hybrid_images(den, ["a skull", "waterfalls"], generator=0),
 }
 
 

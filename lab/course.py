@@ -42,7 +42,7 @@ def default_timesteps(denoiser: Denoiser, stride: int = 30) -> list[int]:
 def _check_noise(denoiser: Denoiser) -> None:
     if denoiser.prediction != "epsilon":
         raise ValueError("this is a Fall 2024 (DDPM) function and this backend predicts a velocity (Fall 2026, flow): "
-                         "use lab.flow.sample, lab.flow.edit ... with it, or pick a DDPM backend")  # fmt: skip
+                         "use lab.flow.sample, lab.flow.edit_image ... with it, or pick a DDPM backend")  # fmt: skip
 
 
 def pure_noise(denoiser: Denoiser, n: int, generator=None) -> torch.Tensor:

@@ -285,7 +285,7 @@ class FlowRequest(Request):
 
 @dataclass(frozen=True, kw_only=True)
 class FlowSample(FlowRequest):
-    """1.6, 2.1: n images from pure noise, with CFG at w (None: without)."""
+    """1.6, 2.1: n images from pure noise, with CFG at w (None: without); image i from the notebook's noise(seed + i)."""
 
     prompt: str = DEFAULT_PROMPT
     w: float | None = CFG_W
@@ -294,7 +294,7 @@ class FlowSample(FlowRequest):
     what: ClassVar[str] = "sampling"
 
     def loop(self, den, times, callback, progress):
-        return flow.sample(den, self.n, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
+        return flow.sample(den, self.n, self.prompt, self.w, self.step_size, callback=callback, seeds=range(self.seed, self.seed + self.n))
 
 
 @dataclass(frozen=True, kw_only=True)

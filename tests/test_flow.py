@@ -58,6 +58,7 @@ def test_euler_takes_50_updates_from_noise_and_25_from_the_halfway_input_at_the_
     calls = []
     end, states = flow.euler_sample(torch.zeros(1, 1, 4, 4), 0.0, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x))
     assert len(calls) == 50 and len(states) == 51 and calls[0] == 0.0 and calls[-1] == pytest.approx(0.98)
+    assert states[0] == (0.0, states[0][1]) and states[-1][0] == 1 and torch.equal(states[-1][1], end)  # (t, x) pairs
     toy = ToyFlow()
     flow.sample(toy, n=2, prompt="1", w=None)
     assert len(toy.calls) == 50
@@ -66,10 +67,10 @@ def test_euler_takes_50_updates_from_noise_and_25_from_the_halfway_input_at_the_
 def test_a_start_at_093_shortens_the_last_of_four_steps_and_ends_exactly_at_1():
     times = euler_times(0.93, 0.02)
     assert times == pytest.approx([0.93, 0.95, 0.97, 0.99])
-    seen = []
-    flow.euler_sample(torch.zeros(1, 1, 2, 2), 0.93, 0.02, lambda x, t: torch.ones_like(x), callback=lambda s: seen.append((s["t"], s["t_next"])))
-    assert len(seen) == 4 and seen[-1][1] == 1.0  # the last step goes to 1 exactly
-    assert seen[-1][1] - seen[-1][0] == pytest.approx(0.01)  # shortened: 0.01, not 0.02
+    calls = []
+    _, states = flow.euler_sample(torch.zeros(1, 1, 2, 2), 0.93, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x))
+    assert len(calls) == 4 and states[-1][0] == 1.0  # the last step goes to 1 exactly
+    assert states[-1][0] - states[-2][0] == pytest.approx(0.01)  # shortened: 0.01, not 0.02
 
 
 @pytest.mark.parametrize("t_start, h", [(0.0, 0.02), (0.5, 0.02), (0.93, 0.02), (0.1, 0.3)])
@@ -82,8 +83,12 @@ def test_euler_on_a_constant_field_lands_on_the_analytic_end_point(t_start, h):
 def test_cfg_with_w_0_equals_the_conditional_velocity():
     g = torch.Generator().manual_seed(2)
     v_c, v_u = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4, generator=g)
-    assert torch.equal(flow.cfg_velocity(v_c, v_u, 0.0), v_c)
-    assert torch.allclose(flow.cfg_velocity(v_c, v_u, 7.0), v_c + 7 * (v_c - v_u))
+    assert torch.equal(flow.guided_velocity(v_c, v_u, 0.0), v_c)
+    assert torch.allclose(flow.guided_velocity(v_c, v_u, 7.0), v_c + 7 * (v_c - v_u))
+    field = lambda x, t, c: v_u if c == "" else v_c + x * t  # noqa: E731  (the notebook's interface: a condition, "" the null one)
+    x = torch.randn(2, 3, 4, 4, generator=g)
+    assert torch.equal(flow.cfg_velocity(x, 0.5, "a cat", 0, field), field(x, 0.5, "a cat"))
+    assert torch.allclose(flow.cfg_velocity(x, 0.5, "a cat", 7, field), 8 * field(x, 0.5, "a cat") - 7 * v_u)
     toy = ToyFlow(wobble=0.1)
     assert torch.allclose(flow.sample(toy, 2, "2", w=0.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-6)
     assert not torch.allclose(flow.sample(toy, 2, "2", w=7.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-3)
@@ -94,6 +99,7 @@ def test_rotating_twice_by_180_degrees_is_the_identity():
     r = lab.get_view("rotate_180")
     assert torch.equal(r.view(r.view(x)), x) and torch.equal(r.inverse(r.view(x)), x)
     assert torch.equal(r.view(x), x.flip(-2).flip(-1))  # both axes
+    assert torch.equal(flow.rotate180(flow.rotate180(x)), x) and torch.equal(flow.rotate180(x), r.view(x))
 
 
 def test_sampling_the_exact_velocity_lands_on_the_data_and_an_edit_from_late_keeps_the_image():
@@ -101,22 +107,22 @@ def test_sampling_the_exact_velocity_lands_on_the_data_and_an_edit_from_late_kee
     for cls in range(4):
         out = flow.sample(toy, n=3, prompt=str(cls), w=None, generator=cls)
         assert torch.allclose(out, toy.templates[cls].expand_as(out), atol=1e-4)
-    edited = flow.edit(toy, toy.templates[:1], 0.5, prompt="0", w=None, generator=0)
+    edited = flow.edit_image(toy, toy.templates[:1], 0.5, prompt="0", w=None, generator=0)
     assert torch.allclose(edited, toy.templates[:1], atol=1e-4)
     x_t = flow.interpolate(toy.templates[:1], torch.randn(1, 3, 16, 16), 0.5)
-    assert torch.allclose(flow.one_step_denoise(toy, x_t, 0.5, "0"), toy.templates[:1], atol=1e-5)
+    assert torch.allclose(flow.one_step(toy, x_t, 0.5, "0"), toy.templates[:1], atol=1e-5)
 
 
 def test_anagrams_and_hybrids_combine_velocities_as_they_combine_noise_estimates():
     toy = ToyFlow(wobble=0.1)
     plain = flow.sample(toy, 1, "1", w=3.0, generator=4)
-    same = flow.visual_anagrams(toy, ["1", "1"], ("identity", "identity"), 1, 3.0, generator=4)
+    same = flow.anagram_images(toy, ["1", "1"], ("identity", "identity"), 1, 3.0, generator=4)
     assert torch.allclose(same, plain, atol=1e-5)  # two identical terms: their mean is the plain velocity
-    turned = flow.visual_anagrams(toy, ["1", "2"], n=1, w=3.0, generator=4)
+    turned = flow.anagram_images(toy, ["1", "2"], n=1, w=3.0, generator=4)
     assert not torch.allclose(turned, plain, atol=1e-2)
     k, s = flow.hybrid_blur(16)
     assert k % 2 == 1 and s == pytest.approx(0.5)
-    split = flow.make_hybrids(toy, ["1", "1"], generator=4, w=3.0, n=1)  # low + high pass of one velocity: itself
+    split = flow.hybrid_images(toy, ["1", "1"], generator=4, w=3.0, n=1)  # low + high pass of one velocity: itself
     assert torch.allclose(split, plain, atol=1e-4)
 
 

@@ -60,7 +60,7 @@ def test_the_course_functions_run_on_it_with_the_courses_defaults(files, tmp_pat
     assert flow.hybrid_blur(den.image_shape[1]) == (265, 16.0)  # the course's kernel and sigma at 512 px
     x = flow.sample(den, n=1, step_size=0.25, generator=0)
     assert x.shape == (1, 3, 512, 512) and torch.isfinite(x).all()
-    hybrid = flow.make_hybrids(den, ["a lithograph of a skull", "a lithograph of waterfalls"], step_size=0.5, generator=0)
+    hybrid = flow.hybrid_images(den, ["a lithograph of a skull", "a lithograph of waterfalls"], step_size=0.5, generator=0)
     assert hybrid.shape == (1, 3, 512, 512) and torch.isfinite(hybrid).all()
 
 
@@ -294,3 +294,15 @@ def test_the_real_checkouts_network_loads_its_ema_weights_from_a_lightning_check
     with torch.no_grad():
         expected = reference(x, t, y)
     assert torch.equal(den(x, t, y)[0], expected)
+
+
+def test_the_notebooks_model_object_and_checks_run_on_pixnerd_unchanged(files, tmp_path):
+    """The notebook's code on PixNerd through lab.flow_model.FlowModel: its interface at 512 px, its check cells."""
+    from lab.flow_model import FlowModel
+    from test_notebook import lab_names, notebook_checks
+
+    model = FlowModel(loading.load_pixnerd(settings_for(files, tmp_path)))
+    assert model.image_shape == (3, 512, 512) and model.noise(180).shape == (1, 3, 512, 512)
+    image = model.preprocess(model.to_pil(model.noise(3).clamp(-1, 1)))
+    notebook_checks(lab_names(), model, image)
+    assert torch.equal(model.predict_velocity(image, 0.5, "a photo of a dog"), model.predict_velocity(image, 0.5, model.encode("a photo of a dog")))

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 STANDIN = Path(__file__).resolve().parent / "data" / "pixnerd_standin"
-WORDS = "a high quality photo of an old man oil painting people around campfire lithograph skull waterfalls rocket ship".split()
+WORDS = ("a high quality photo of an old man oil painting people around campfire lithograph skull waterfalls waterfall rocket "
+         "ship cat forest snowy mountain village horse").split()
 
 
 def standin_network(seed: int = 0, **overrides):

@@ -55,13 +55,13 @@ class Edition:
 
     def anagram(self, den, prompts, n, scale, generator, coarse=False):
         if self.name == "2026":
-            return flow.visual_anagrams(den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
+            return flow.anagram_images(den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
         return lab.visual_anagrams(den, prompts, ("identity", self.view), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
 
     def hybrid(self, den, prompts, n, scale, generator, sigma=None, coarse=False):
         kernel, default = self.blur(den)
         if self.name == "2026":
-            return flow.make_hybrids(den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
+            return flow.hybrid_images(den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
         return lab.make_hybrids(den, prompts, kernel, (sigma or default,), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
 
     def blur(self, den) -> tuple[int, float]:
