@@ -160,10 +160,39 @@ def photos(shape: tuple[int, int, int]) -> torch.Tensor:
     return torch.cat([fit_image(Image.fromarray(im), shape)[0] for im in load_sample_images().images])
 
 
+EMOJI_TEST_IMAGES = Path(__file__).resolve().parents[1] / "models" / "weights" / "emoji_test_images.png"
+
+
+def emoji_renderings(shape: tuple[int, int, int]) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Held-out renderings of the emoji backends' names (tools/emoji_data.py --test-images: seed 1, the models trained
+    on seed 0's), fitted to shape, in [-1, 1]; and their names."""
+    strip = Image.open(EMOJI_TEST_IMAGES)
+    names = tuple(strip.text["names"].split(","))
+    side = strip.height
+    tiles = [strip.crop((k * side, 0, (k + 1) * side, side)).convert("RGB") for k in range(len(names))]
+    return torch.cat([fit_image(tile, shape)[0] for tile in tiles]), names
+
+
 def test_images(dataset: str | None, shape: tuple[int, int, int], count: int = 16) -> torch.Tensor:
-    """A Part A backend's test images, never seen in training: held-out images of its data set, or photos for the
-    backends of colour pictures (dataset None or "emoji": DeepFloyd IF, the emoji backend), as the course's test image."""
-    if dataset in (None, "emoji"):
+    """A Part A backend's test images, never seen in training: held-out images of its data set; for the emoji backends
+    held-out renderings of their names first (what the model knows), then photos (what it has never seen); photos for
+    DeepFloyd IF and PixNerd (dataset None), as the course's test image."""
+    if dataset is None:
         return photos(shape)[:count]
+    if dataset == "emoji":
+        return torch.cat([emoji_renderings(shape)[0], photos(shape)])[:count]
     return heldout_images(dataset, count)
 
+
+PHOTOS = ("a temple in China", "a flower")  # scikit-learn's sample photos, in photos()'s order
+
+
+def test_image_labels(dataset: str | None, shape: tuple[int, int, int], count: int = 16) -> list[str]:
+    """What each of test_images(dataset, shape, count) is: a held-out image, a rendering the model did not train on, or
+    a photo (for a small model: something it has never seen)."""
+    if dataset is None:
+        return [f"photo: {p}" for p in PHOTOS][:count]
+    if dataset == "emoji":
+        names = emoji_renderings(shape)[1]
+        return ([f"{n} (a rendering it did not train on)" for n in names] + [f"photo: {p}" for p in PHOTOS])[:count]
+    return [f"held-out image {k}" for k in range(count)]

@@ -32,6 +32,13 @@ def grid(x: torch.Tensor, nrow: int | None = None, low: float = 0.0, high: float
     return canvas
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 image (H, W) or (H, W, C) as PNG bytes, at its own size."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def save_png(image: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Path:
     """Write a uint8 image as PNG, enlarged scale times with nearest-neighbour."""
     path = Path(path)

@@ -157,8 +157,13 @@ FLOW_COURSE_PROMPTS = {  # the course's, on a free-text backend; a class backend
     "text": ("a photograph of a rocket on a launch pad",),
     "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
                 "an oil painting of a snowy mountain village"),  # the third: the page's three views
-    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
+    "hybrid": ("a lithograph of a skull", "a lithograph of a waterfall", "a lithograph of a rocket ship"),  # far, near, middle
 }
+FLOW_COURSE_PAIRS = {  # the notebook's two pairs of each illusion (3.3: as is / rotated; 3.4: far / near), as it spells them
+    "anagram": (("an oil painting of an old man", "an oil painting of people around a campfire"),
+                ("a lithograph of a snowy mountain village", "a lithograph of a horse")),
+    "hybrid": (("a lithograph of a skull", "a lithograph of a waterfall"), ("a lithograph of a cat", "a lithograph of a forest")),
+}  # fmt: skip
 # the digits' anagram and hybrid picked by the judge over every pair (tools/search_illusions.py --backend "MNIST digits
 # (flow)"): 2 / 7 through the rotation reads as both in 17 of 20 seeds (a plain 2 turned reads as 7 in none); 1 far /
 # 2 near at the scaled blur in 14 of 20

@@ -242,3 +242,25 @@ def test_every_design_card_slider_on_every_part_a_page_changes_the_picture(app_u
                     raise AssertionError(f"{path}: moving {label!r} changed no picture in 120 s") from None
                 assert page.get_by_text("Something went wrong").count() == 0 and page.locator("[data-testid=stException]").count() == 0
         browser.close()
+
+
+def test_an_image_of_your_own_uploaded_on_1_1_is_the_one_1_3_works_on(app_url, tmp_path):
+    """The course's "one image of your own on 1.1 to 1.5", in a browser: an upload on 1.1 is shown there, and 1.3, reached
+    through the sidebar, opens on it."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    Image.new("RGB", (120, 90), (250, 250, 250)).save(tmp_path / "mine.png")  # a light square: a digit model's odd input
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{app_url}/f1_1_noisy")
+        page.get_by_text("Noisy training inputs").first.wait_for(timeout=120_000)
+        page.get_by_text("upload", exact=True).first.click()
+        page.locator("input[type=file]").first.set_input_files(str(tmp_path / "mine.png"))
+        page.get_by_text("fitted to 28x28").first.wait_for(timeout=60_000)
+        page.get_by_role("link", name="1.3 · One-step denoising").first.click()
+        page.get_by_text("Your upload from before").first.wait_for(timeout=120_000)
+        page.get_by_text("one-step estimate").first.wait_for(timeout=120_000)
+        assert page.get_by_text("Something went wrong").count() == 0
+        browser.close()

@@ -10,7 +10,7 @@ import lab
 from lab.course import CFG_SCALE, DEFAULT_PROMPT
 from lab.filters import max_kernel_size
 from lab.flow import CFG_W, STEP_SIZE
-from serving.defaults import default_gamma, flow_w
+from serving.defaults import FLOW_COURSE_PAIRS, default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
 
@@ -70,6 +70,33 @@ def pair_buttons(kind: str, den, widgets, prefix: str = "") -> None:
     for col, (i, (first, second, both)) in zip(st.columns(len(pairs)), enumerate(pairs)):
         col.button(f"{first} / {second}", key=f"{prefix}{kind}_pair_{i}", on_click=st.session_state.update, args=(widgets(first, second),),
                    help=f"judged to read as both in {both} of 20 seeds at {scale}; another seed (sidebar) draws another")  # fmt: skip
+
+
+def course_pair_buttons(kind: str, den, widgets, prefix: str = "") -> None:
+    """The course notebook's two pairs of an illusion (serving.defaults.FLOW_COURSE_PAIRS), a button each that sets the
+    page's widgets (widgets(first, second) -> {key: value}); on a backend of classes, or one that has no name for a
+    prompt, what it cannot draw is said instead."""
+    pairs = FLOW_COURSE_PAIRS[kind]
+    if den.prompts:  # a class backend: its prompt boxes choose classes
+        st.caption("The course's pairs (" + "; ".join(f'"{a}" / "{b}"' for a, b in pairs) + ") need a model of free text: "
+                   "this one draws its classes. Pick a colour backend, or PixNerd, for them.")  # fmt: skip
+        return
+    cols = st.columns(len(pairs))
+    for i, (col, (first, second)) in enumerate(zip(cols, pairs)):
+        unread = [p for p in (first, second) if not _reads(den, p)]
+        col.button(f"the course's: {first.split(' of ')[-1]} / {second.split(' of ')[-1]}", key=f"{prefix}{kind}_course_{i}",
+                   on_click=st.session_state.update, args=(widgets(first, second),), disabled=bool(unread),
+                   help=f'"{first}" / "{second}"')  # fmt: skip
+        if unread:
+            col.caption("This model has no name for " + " or ".join(f'"{p}"' for p in unread) + ".")
+
+
+def _reads(den, prompt: str) -> bool:
+    try:
+        den.name_of(prompt)
+    except ValueError:
+        return False
+    return True
 
 
 def w_slider(key: str, default: float | None = None) -> float:

@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 import lab.flow as flow
+from lab.images import png_bytes, to_uint8
 from serving.defaults import FLOW_EDIT_START
 from serving.requests import edit_row
 from ui.controls import null_prompt_note, start_slider, w_slider
@@ -19,8 +20,9 @@ from ui.state import settings
 EDIT_EQUATION = r"x_{t_s} = (1 - t_s)\,\epsilon + t_s\,x_1,\quad x_{t+h} = x_t + h\,\big(v_c + w\,(v_c - v_u)\big),\quad t = t_s, t_s + h, \dots \to 1"
 
 
-def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str) -> None:
-    """Prompt, w and the start time t_s; the edit from t_s, large, beside the original; then the course's row."""
+def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str, full_size: bool = False) -> None:
+    """Prompt, w and the start time t_s; the edit from t_s, large, beside the original (full_size: with a download of it
+    at the model's own size); then the course's row."""
     s = settings()
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -34,5 +36,9 @@ def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str) -> None
     row = [r.images for r in results(edit_row(s.backend, s.device, s.seed, x1, prompt, w, starts), st.progress(0.0))]
     single = row[starts.index(t_start)]
     show(torch.cat([x1, single]), [tag, f"from t = {t_start:g}"], s.large, name=f"{tag}, from t {t_start:g}")
+    if full_size:
+        _, H, W = single.shape[1:]
+        st.download_button(f"Download the edit at full size ({W}x{H} PNG)", lambda: png_bytes(to_uint8(single, -1, 1)[0]),
+                           f"edit_t{t_start:g}.png", "image/png", key=f"{key}_full_size")  # fmt: skip
     st.subheader("The course's row")
     show(torch.cat([*row[: len(flow.EDIT_STARTS)], x1]), [f"t = {t:g}" for t in flow.EDIT_STARTS] + [tag], name=f"{tag}, the course's row")

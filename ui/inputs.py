@@ -14,15 +14,60 @@ from serving.requests import MAX_PROMPT_CHARS
 from ui.display import enlarge, show
 from ui.messages import page_waits
 from ui.results import describe
-from ui.state import current_backend, settings, test_images
+from ui.state import COURSE_MODELS, current_backend, settings, test_image_labels, test_images
 
 
-def pick_test_image(label: str = "Test image") -> torch.Tensor:
-    """A held-out image chosen with a slider, (1, C, H, W) in [-1, 1]."""
+SMALL_MODEL_PHOTO = ("A photo: this small model has only seen its own pictures (digits, clothes, emoji). It reads a photo "
+                     "as the nearest thing it knows, so its estimates drift towards those, and a plain blur can score better "
+                     "here; the course's models have seen photos.")  # fmt: skip
+
+
+def pick_test_image(label: str = "Test image", key: str | None = None) -> torch.Tensor:
+    """A held-out image chosen with a slider, (1, C, H, W) in [-1, 1]; what it is said under it."""
     s = settings()
-    images = test_images(s.backend)
-    i = st.slider(label, 0, len(images) - 1, 0, key=f"test_image_{label}")
+    images, labels = test_images(s.backend), test_image_labels(s.backend)
+    i = st.slider(label, 0, len(images) - 1, 0, key=key or f"test_image_{label}")
+    st.caption(labels[i])
+    if labels[i].startswith("photo") and s.backend not in COURSE_MODELS:
+        st.caption(SMALL_MODEL_PHOTO)
     return images[i : i + 1]
+
+
+SOURCES = ("test image", "upload", "drawing")
+
+
+def image_choice(group: str, label: str = "Image") -> tuple[torch.Tensor | None, str]:
+    """(the image a page works on, its source: "test image", "upload" or "drawing"); yours is kept for the other pages
+    of its group (1.1 to 1.5 share one: the course asks for an image of your own there). None until there is one (the
+    page has said what to do). image_tag(source) captions it."""
+    mine = st.session_state.setdefault("own_images", {}).setdefault(group, {})  # source -> (1, C, H, W), this backend's size
+    key = f"{group}_source"
+    if st.session_state.get(key) not in SOURCES:  # a page of the group opened before: its choice (a widget's state is not)
+        st.session_state[key] = mine.get("source", SOURCES[0])
+    source = mine["source"] = st.radio(label, SOURCES, horizontal=True, key=key)
+    if source == "test image":
+        return pick_test_image(key=f"{group}_test_image"), source
+    if source == "upload":
+        x = uploaded_image("Upload an image (a photo of yours, a web image)", key=f"{group}_upload")
+    else:
+        strokes = canvas_strokes(f"{group}_canvas")
+        x = None if strokes is None else drawing_to_image(strokes)
+    if x is not None:
+        mine[source] = x
+        return x, source
+    kept = mine.get(source)
+    if kept is not None and tuple(kept.shape[1:]) == tuple(current_backend().image_shape):
+        st.caption(f"Your {source} from before ({'upload another' if source == 'upload' else 'draw'} to replace it).")
+        show(kept, [image_tag(source)], settings().large)
+        return kept, source
+    st.info("Upload an image above: it is centre-cropped to the model's size." if source == "upload"
+            else "Draw on the canvas, like a pen on paper; the page works on your drawing.")  # fmt: skip
+    return None, source
+
+
+def image_tag(source: str) -> str:
+    """The caption of image_choice's image: "original" (a test image), "your upload", "your drawing"."""
+    return "original" if source == "test image" else f"your {source}"
 
 
 def prompt_input(label: str, default: str, key: str, allow_null: bool = True) -> str:

@@ -21,6 +21,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lab.checkpoint import load_trained
+from lab.data import test_image_labels as dataset_test_image_labels
 from lab.data import test_images as dataset_test_images
 from lab.generate import class_grid, sample_trained
 from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
@@ -315,3 +316,9 @@ def test_images(name: str, count: int = 16) -> torch.Tensor:
 def first_test_images(name: str, count: int = 16) -> torch.Tensor:
     """test_images, uncached (the room's warm-up asks for the first: the picture a page opens on)."""
     return dataset_test_images(backend_dataset(name), backend(name, "cpu").image_shape, count)
+
+
+@st.cache_data(show_spinner=False)
+def test_image_labels(name: str, count: int = 16) -> list[str]:
+    """What each of test_images(name, count) is (a held-out image, a rendering it did not train on, a photo)."""
+    return dataset_test_image_labels(backend_dataset(name), backend(name, "cpu").image_shape, count)

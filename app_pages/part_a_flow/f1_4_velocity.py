@@ -8,7 +8,8 @@ from lab.course import DEFAULT_PROMPT
 from serving.requests import FlowOneStep, pack
 from ui.controls import equation
 from ui.display import error_maps, show, signed_images
-from ui.inputs import pick_test_image, prompt_input
+from ui.inputs import image_choice, image_tag, prompt_input
+from ui.messages import page_waits
 from ui.progress import result
 from ui.state import settings
 
@@ -17,14 +18,17 @@ equation(r"\Delta\hat x = (1 - t)\,\hat v,\quad \Delta x = (1 - t)\,v_{gt} = x_1
          "per t: x_t, the update the model predicts, the update that would land on the image, and where they differ. "
          "Updates share one scale, 0 at mid-grey; the error maps share one scale across the three t (hover to read it).")
 s = settings()
-x1 = pick_test_image()
+x1, source = image_choice("part1")  # the course: one image of your own on 1.1 to 1.5
+if x1 is None:
+    page_waits()
+tag = image_tag(source)
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="velocity_prompt")
 ts = list(flow.NOISY_TS)
 x_t = flow.noisy_row(x1, ts, s.seed)
 x1_hat = result(FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)).images
 t = torch.tensor(ts)
 predicted, true, error = flow.velocity_updates(x1, x_t, t, (x1_hat - x_t) / (1 - t).view(-1, 1, 1, 1))  # v_hat from the estimate
-show(x1, ["original"])
+show(x1, [tag])
 shown_pred, shown_true = signed_images(predicted, true)  # one symmetric scale for both
 for i, v in enumerate(ts):
     show(torch.cat([x_t[i : i + 1], shown_pred[i : i + 1], shown_true[i : i + 1]]),

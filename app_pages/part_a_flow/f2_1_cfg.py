@@ -19,7 +19,8 @@ prompt = prompt_input("Prompt", flow_prompts("cfg", den)[0], key="flow_cfg_promp
 w = w_slider("flow_cfg_w")
 guided, plain = results([FlowSample(s.backend, s.device, s.seed, prompt=prompt, w=w, n=FLOW_SAMPLES),
                          FlowSample(s.backend, s.device, s.seed, prompt=prompt, w=None, n=FLOW_SAMPLES)], st.progress(0.0))  # fmt: skip
+seeds = [f"seed {s.seed + i}" for i in range(FLOW_SAMPLES)]  # sample i from noise(seed + i), as the notebook's
 st.subheader(f"With CFG, w = {w:g}")
-show(guided.images)
+show(guided.images, seeds)
 st.subheader("Without CFG (the same noises)")
-show(plain.images)
+show(plain.images, seeds)

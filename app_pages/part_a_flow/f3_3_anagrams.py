@@ -5,7 +5,7 @@ import streamlit as st
 import lab.flow as flow
 from serving.defaults import flow_prompts
 from serving.requests import FlowAnagram
-from ui.controls import equation, pair_buttons, w_slider
+from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
 from ui.display import trajectory_viewer
 from ui.illusions import LABEL, anagram_controls, show_anagram
 from ui.progress import result
@@ -14,8 +14,10 @@ from ui.state import current_backend, settings
 st.title("3.3 · Visual anagrams")
 s, den = settings(), current_backend()
 st.markdown("One image, two readings: as it is it shows prompt 1; turned upside down (rotated by 180°) prompt 2.")
-pair_buttons("anagram", den, lambda first, second: {"flow_anagram_n": 2, "flow_anagram_p1": first, "flow_anagram_p2": second,
-                                                    "flow_anagram_view": LABEL["rotate_180"], "flow_anagram_w": flow.CFG_W}, "flow_")  # fmt: skip
+anagram_pair = lambda first, second: {"flow_anagram_n": 2, "flow_anagram_p1": first, "flow_anagram_p2": second,
+                                                    "flow_anagram_view": LABEL["rotate_180"], "flow_anagram_w": flow.CFG_W}  # fmt: skip
+course_pair_buttons("anagram", den, anagram_pair, "flow_")
+pair_buttons("anagram", den, anagram_pair, "flow_")
 equation(r"v = \tfrac{1}{N}\textstyle\sum_k V_k^{-1}\big(v_k(V_k(x_t), t)\big),\quad v_k = v_{c,k} + w\,(v_{c,k} - v_u),\quad V_1 = \mathrm{identity},\ V_2 = R",
          "N views (2, the course's rotation R by 180°, or 3: its bells and whistles), V_k and p_k below, each velocity with "
          "CFG scale w; then Euler steps of 0.02 from noise.")  # fmt: skip

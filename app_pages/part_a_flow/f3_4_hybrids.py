@@ -5,7 +5,7 @@ import streamlit as st
 import lab.flow as flow
 from serving.defaults import flow_prompts
 from serving.requests import FlowHybrid
-from ui.controls import equation, pair_buttons, w_slider
+from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
 from ui.illusions import hybrid_controls, show_sizes
 from ui.progress import result
 from ui.state import current_backend, settings
@@ -16,8 +16,10 @@ _, H, W = den.image_shape
 kernel, sigma = flow.hybrid_blur(H)
 st.markdown(f"Low frequencies from one prompt (seen from far), high frequencies from another (seen up close). The blur is "
             f"the course's kernel 265 and σ 16 at 512 px, scaled to these {H} px: kernel {kernel}, σ {sigma:.2g}.")  # fmt: skip
-pair_buttons("hybrid", den, lambda far, near: {"flow_hybrid_bands": 2, "flow_hybrid_far": far, "flow_hybrid_near": near,
-                                               "flow_hybrid_kernel": kernel, "flow_hybrid_sigma": round(sigma, 1), "flow_hybrid_w": flow.CFG_W}, "flow_")  # fmt: skip
+hybrid_pair = lambda far, near: {"flow_hybrid_bands": 2, "flow_hybrid_far": far, "flow_hybrid_near": near,
+                                               "flow_hybrid_kernel": kernel, "flow_hybrid_sigma": round(sigma, 1), "flow_hybrid_w": flow.CFG_W}  # fmt: skip
+course_pair_buttons("hybrid", den, hybrid_pair, "flow_")
+pair_buttons("hybrid", den, hybrid_pair, "flow_")
 equation(r"v = f_{\text{lowpass}}(v_1) + f_{\text{highpass}}(v_2),\quad f_{\text{lowpass}} = G_{k,\sigma} *,\ f_{\text{highpass}}(v) = v - G_{k,\sigma} * v",
          "v_1 under the far prompt, v_2 under the near one, each with CFG scale w; k and σ are the blur sliders below. "
          "Three bands: G_σ₁ v_1 + (G_σ₂ − G_σ₁) v_2 + (1 − G_σ₂) v_3, σ₁ > σ₂.")  # fmt: skip
