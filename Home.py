@@ -3,11 +3,13 @@ sidebar's menu showing the chosen edition's Part A (ui.shell), the page inside t
 
 import streamlit as st
 
+from ui import guard
 from ui.catalog import EDITIONS, PART_B
 from ui.shell import run_page
 from ui.state import room
 from ui.turns import turns, waiting_line
 
+guard.install()  # a browser's clear_cache (every cache of the server) and load_git_info are refused (ui/guard.py)
 lecture_link = st.query_params.get("lecture") == "1"  # a lecturer's link opens with the sidebar closed
 st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide", initial_sidebar_state="collapsed" if lecture_link else "auto")
 pages = {"": st.Page("app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)}

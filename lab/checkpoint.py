@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,7 +57,10 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
     pointer = run_dir / "latest"
     if not pointer.exists():
         raise CheckpointError(f"{run_dir} has no checkpoint: expected a run folder with a 'latest' file or a checkpoint folder")
-    return run_dir / "checkpoints" / pointer.read_text().strip()
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    if not re.fullmatch(r"[\w.-]{1,200}", name) or name in (".", ".."):  # one folder's name: never a path out of the run
+        raise CheckpointError(f"{run_dir}/latest does not name a checkpoint folder ({name[:60]!r}): the run's files are damaged")
+    return run_dir / "checkpoints" / name
 
 
 STATE_FIELDS = {"train": dict, "unet": dict, "epoch": int, "step": int, "step_in_epoch": int, "losses": list,

@@ -304,7 +304,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
                  "step_in_epoch": progress.step_in_epoch, "losses": progress.losses, "generator": g.get_state().tolist()}  # fmt: skip
         return save_checkpoint(run_dir, name, model, optimizer, state)
 
-    history = open(run_dir / "history.jsonl", "a")
+    history = open_history(run_dir)
     last_checkpoint = time.monotonic()
     try:
         while progress.epoch < config.epochs and progress.step < total:
@@ -387,24 +387,36 @@ def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, checkpoi
     return event
 
 
+HISTORY_FIELDS = ("step", "epoch", "loss", "lr", "images_per_s", "time")  # what train writes on every line of history.jsonl
+
+
 def read_history(run_dir: str | Path) -> list[dict]:
     """A run's per-step stats from history.jsonl in step order; steps logged again after a resume from an earlier
-    checkpoint (a crash, a restarted server) count once, as last logged."""
+    checkpoint (a crash, a restarted server) count once, as last logged. A line that is not such a record (cut short by
+    a crash or a full disk, or edited by hand) is skipped: the run's page and its resume go on without it."""
     path = Path(run_dir) / "history.jsonl"
     if not path.exists():
         return []
     rows = {}
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                if i == len(lines) - 1:  # the last line cut short (a crash, a full disk while it was written): skipped
-                    break
-                raise ValueError(f"{path}: line {i + 1} is not a JSON record") from None
-            rows[row["step"]] = row
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in HISTORY_FIELDS):
+            rows[int(row["step"])] = {k: row[k] for k in HISTORY_FIELDS}
     return sorted(rows.values(), key=lambda r: r["step"])
+
+
+def open_history(run_dir: Path):
+    """history.jsonl for appending, its last line cut short first (a crash, a full disk while it was written): a record
+    is never written after half a record."""
+    path = run_dir / "history.jsonl"
+    data = path.read_bytes() if path.exists() else b""
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+    return open(path, "a")
 
 
 def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:

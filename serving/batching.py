@@ -70,7 +70,16 @@ class LoopBatcher:
         self.stats = {"steps": 0, "model_calls": 0, "rows": 0, "padded_rows": 0, "most_loops": 0}
         self._new: list[_Loop] = []
         self._cond = threading.Condition()
-        threading.Thread(target=self._serve, name="loop-batcher", daemon=True).start()
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="loop-batcher", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """The server is stopping: the loops end with RuntimeError after the current model call, and the thread ends."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
 
     def run(self, steps: Steps, wanted: Callable[[], bool] = lambda: True) -> Any:
         """The loop's result, once it has run with whatever other loops were running; its exception re-raised.
@@ -94,9 +103,14 @@ class LoopBatcher:
         active: list[_Loop] = []  # loops waiting for a step, oldest first
         while True:
             with self._cond:
-                while not active and not self._new:
+                while not active and not self._new and not self._closing:
                     self._cond.wait()
                 new, self._new = self._new, []
+                if self._closing:
+                    for loop in active + new:
+                        loop.error = RuntimeError("the server is stopping")
+                        loop.done.set()
+                    return
             active += [loop for loop in new if loop.advance(None)]
             if not active:
                 continue

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import ray
 
@@ -75,7 +76,16 @@ def start_local_head() -> None:
         env["RAY_AUTH_MODE"] = "token"
         if not env.get("RAY_AUTH_TOKEN") and not env.get("RAY_AUTH_TOKEN_PATH"):
             subprocess.run([*RAY_CLI, "get-auth-token", "--generate"], env=env, capture_output=True, timeout=120)
+            owner_only(Path.home() / ".ray" / "auth_token")
     subprocess.run([*HEAD_COMMAND], env=env, capture_output=True, timeout=120)
+
+
+def owner_only(path: Path) -> None:
+    """A secret file readable by its owner alone (Ray writes its token with the process's umask: often world-readable)."""
+    try:
+        path.chmod(0o600)
+    except FileNotFoundError:
+        pass
 
 
 RAY_CLI = (sys.executable, "-m", "ray.scripts.scripts")

@@ -68,6 +68,7 @@ class Caller:
     owner: str
     session: str = ""
     lecturer: bool = False
+    address: str = ""  # its network address (serving.settings.client_address; "" for this machine): a third cap
 
 
 SERVER = Caller("", lecturer=True)  # the lab's own code (tools, tests, the CLI): may do anything
@@ -79,6 +80,10 @@ class NotAllowed(ValueError):
 
 class RunsFolderBusy(ValueError):
     """Another server manages this runs folder (two would start a run twice and list each other's as stopped)."""
+
+
+_HELD: set[Path] = set()  # the runs folders a manager of this process holds
+_HELD_LOCK = threading.Lock()
 
 
 class RunLimit(ValueError):
@@ -100,6 +105,7 @@ class Job:
     resumes: int = 0
     pid: int | None = None  # of the training process, while it runs
     session: str = ""  # the session that queued it (the per-session cap)
+    address: str = ""  # the network address that queued it (the per-address cap; "" for this machine)
     shared: bool = False  # the lecturer shared its controls with the room: anyone may stop and resume it
     note: str | None = None  # why it stopped, when the server stopped it (its time limit)
     interrupted: bool = False  # the server stopped it on its way down: it goes on, first, when the server is back
@@ -206,13 +212,14 @@ class JobManager:
 
     def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None,
                  cuda_elsewhere: Callable[[], bool] = lambda: False, max_queued: int = 20, max_minutes: float = 0.0,
-                 min_free_mb: float = 0.0):  # fmt: skip
+                 min_free_mb: float = 0.0, max_per_address: int = 0):  # fmt: skip
         self.root = Path(root)
         self.events = events or _events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
         self.cuda_elsewhere = cuda_elsewhere  # whether runs may ask for cuda that this machine lacks (a Ray cluster's GPU)
         self.max_running = max_running
         self.max_per_owner = max_per_owner  # runs one browser (and one session) may have queued or running at once
         self.max_queued = max_queued  # runs waiting, all browsers together
+        self.max_per_address = max_per_address  # runs one network address may have queued or running; 0: no cap
         self.max_minutes = max_minutes  # a run stops (checkpointed, resumable) after this long at a stretch; 0: never
         self.min_free_mb = min_free_mb  # a run starts only with this much free disk
         self._jobs: dict[str, Job] = {}
@@ -225,25 +232,53 @@ class JobManager:
         self._closing = False  # shutting down: no run starts any more
         self._workers: dict[str, threading.Thread] = {}  # job id -> the thread that runs it and records how it ended
         self._hold_folder()
-        self._seen, self._seen_saved = self._load_seen(), 0.0
-        for job, resume in self._reload():
-            self._start(job, resume=resume, first=job.interrupted)
+        try:
+            self._seen, self._seen_saved = self._load_seen(), 0.0
+            for job, resume in self._reload():
+                self._start(job, resume=resume, first=job.interrupted)
+        except BaseException:  # a manager that could not start (a full disk...) gives its folder and lock file back
+            self._release_folder()
+            raise
 
     def _hold_folder(self) -> None:
-        """Take the runs folder's lock (a POSIX record lock: released when this process ends, however it ends); a
-        folder another server holds is refused with what to do."""
+        """Take the runs folder: in this process (a POSIX record lock is the process's, so a second manager of the same
+        process would get it again) and against other processes (the record lock: released when this process ends,
+        however it ends). A folder another manager holds is refused with what to do; the lock file is closed on
+        every way out (a full disk, a busy folder)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        folder = self.root.resolve()
+        with _HELD_LOCK:
+            if folder in _HELD:
+                raise RunsFolderBusy("this server already trains the runs of its runs folder with another job manager: "
+                                     "one manager per runs folder (two would start a run twice)")  # fmt: skip
+            _HELD.add(folder)
+        fd = None
         try:
-            fcntl.lockf(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            other = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(self._lock_fd)
-            raise RunsFolderBusy(f"another Diffusion Lab server (process {other}) trains the runs in {self.root}: two servers on one "
-                                 "runs folder would start a run twice. Give this server its own folder (DIFFUSION_LAB_RUNS), or "
-                                 "run both app servers on a Ray cluster (DIFFUSION_LAB_CLUSTER), which shares one job manager.") from None  # fmt: skip
-        os.ftruncate(self._lock_fd, 0)
-        os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                log.error("another process holds the runs folder %s (its process id is in %s)", self.root, LOCK_FILE)
+                raise RunsFolderBusy("another Diffusion Lab server trains the runs of this server's runs folder: two servers on one "
+                                     "runs folder would start a run twice. Give this server its own folder (DIFFUSION_LAB_RUNS), or "
+                                     "run both app servers on a Ray cluster (DIFFUSION_LAB_CLUSTER), which shares one job manager.") from None  # fmt: skip
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            with _HELD_LOCK:
+                _HELD.discard(folder)
+            raise
+        self._lock_fd, self._folder = fd, folder
+
+    def _release_folder(self) -> None:
+        """Give the runs folder up (shutdown): another manager of this process may take it."""
+        with _HELD_LOCK:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+                _HELD.discard(self._folder)
 
     # --- reading the runs folder at start-up
 
@@ -275,8 +310,10 @@ class JobManager:
         owner, submitted, said = str(meta["owner"]), float(meta["submitted"]), meta.get("status")
         latest = (run_dir / "latest").read_text().strip() if (run_dir / "latest").exists() else None
         status = "done" if latest and latest.startswith("final") else "stopped"
-        job = Job(run_dir.name, owner, config, run_dir, status, total_steps=meta.get("total_steps"), submitted=submitted,
-                  shared=bool(meta.get("shared")), note=meta.get("note"))  # fmt: skip
+        total, note = meta.get("total_steps"), meta.get("note")
+        job = Job(run_dir.name, owner, config, run_dir, status, submitted=submitted, shared=meta.get("shared") is True,
+                  total_steps=total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None,
+                  note=note if isinstance(note, str) else None)  # fmt: skip
         queue = False
         if job.status == "stopped" and (run_dir / "error.txt").exists():
             said_lines = (run_dir / "error.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()
@@ -285,7 +322,8 @@ class JobManager:
         elif job.status == "stopped" and said in ("running", "interrupted", "queued"):
             job.status, job.interrupted, queue = "queued", said != "queued", True  # training when the server went away, or waiting
         job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
-        samples = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+        samples = sorted((p for p in (run_dir / "samples").glob("*.png") if p.is_file() and not p.is_symlink()),
+                         key=lambda p: p.stat().st_mtime)  # a link could point anywhere on the server: never shown
         if samples:
             job.samples_png = samples[-1]
         return job, queue
@@ -351,7 +389,7 @@ class JobManager:
         self._check_limit(by)
         self._check_disk()
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        job = Job(job_id, by.owner, config, self.root / job_id, session=by.session)
+        job = Job(job_id, by.owner, config, self.root / job_id, session=by.session, address=by.address)
         try:
             self._save_owner(job)
         except OSError as e:
@@ -370,7 +408,7 @@ class JobManager:
         self._allowed(job, by, "resume")
         if not job.finished or job.status in ("done", "damaged"):
             raise ValueError(f"run {job_id} is {job.status}: only a stopped or failed run can be resumed")
-        self._check_limit(Caller(job.owner, by.session if by.owner == job.owner else ""))
+        self._check_limit(Caller(job.owner, *((by.session, False, by.address) if by.owner == job.owner else ())))
         self._check_disk()
         job.config = resumed_config(job.config, changes, self.cuda_elsewhere())
         from_checkpoint = self.has_checkpoint(job_id)
@@ -389,7 +427,13 @@ class JobManager:
         with self._lock:
             going = [j for j in self._jobs.values() if not j.finished]
             mine = [j for j in going if j.owner == by.owner or (by.session and j.session == by.session)]
+            ours = [j for j in going if by.address and j.address == by.address]
             waiting = sum(1 for j in going if j.status == "queued")
+        if self.max_per_address and len(ours) >= self.max_per_address:
+            raise RunLimit(f"{len(ours)} runs from this network address are queued or running, the most one address may have "
+                           f"at once on this server ({self.max_per_address}), however many browsers it opens: stop one, or wait "
+                           "until one finishes. A room behind one shared address (NAT): the server's "
+                           "DIFFUSION_LAB_RUNS_PER_ADDRESS (0 turns this cap off).")  # fmt: skip
         if len(mine) >= self.max_per_owner:
             n = len(mine)
             raise RunLimit(f"This browser already has {n} run{'s' if n > 1 else ''} queued or running, the most one browser "
@@ -482,6 +526,8 @@ class JobManager:
         end = time.time() + timeout
         for worker in going:  # each records its run's end (owner.json) before it finishes
             worker.join(max(0.0, end - time.time()))
+        if not any(worker.is_alive() for worker in going):
+            self._release_folder()
 
     def get(self, job_id: str) -> Job:
         if not isinstance(job_id, str) or job_id not in self._jobs:
@@ -604,11 +650,17 @@ class JobManager:
             return {}
 
     def _saw(self, owner: str) -> None:
+        """owner's browser listed its runs now (cleanup keeps the runs of owners seen lately); only owners with runs are
+        remembered, so the file is bounded by the runs, not by every browser that ever opened a page."""
         now = time.time()
         with self._lock:
+            owners = {j.owner for j in self._jobs.values()}
+            if owner not in owners:
+                return
             self._seen[owner] = now
             if now - self._seen_saved > SEEN_EVERY:
                 self._seen_saved = now
+                self._seen = {o: t for o, t in self._seen.items() if o in owners}
                 try:
                     write_text_atomic(self.root / SEEN_FILE, json.dumps(self._seen))  # a restarted server never reads half a file
                 except OSError as e:  # a full disk: who was seen when is a courtesy (cleanup), not worth a page
@@ -633,8 +685,8 @@ class JobManager:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(job.run_dir.rglob("*")):
-                if path.is_file() and not path.name.startswith("."):
-                    z.write(path, path.relative_to(job.run_dir.parent))
+                if path.is_file() and not path.is_symlink() and not path.name.startswith(".") and path.name != OWNER_FILE:
+                    z.write(path, path.relative_to(job.run_dir.parent))  # owner.json names the browser's secret id: never
             z.writestr(f"{job.id}/job.json", json.dumps({"id": job.id, "status": job.status, "error": job.error,
                                                            "config": job.config.to_dict()}, indent=1))  # fmt: skip
         return buffer.getvalue()

@@ -148,9 +148,26 @@ class ComputeQueue:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0, "cancelled": 0}
+        self._closing = False  # the server is stopping: nothing more starts, running computations stop at their next step
         self._threads = [threading.Thread(target=self._work, name=f"compute-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """The server is stopping: queued requests are dropped (their callers' waits end), running ones stop at their next
+        step (Cancelled), and the workers end; waits at most timeout seconds for them. Threads that run torch when the
+        interpreter exits can abort the process (std::terminate): a server closes its queue first."""
+        with self._cond:
+            self._closing = True
+            for r in list(self._inflight.values()):
+                if r.state == "queued":
+                    r.state = "dropped"
+                    self._forget(r)
+                    r.future.cancel()
+            self._cond.notify_all()
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
 
     # --- callers
 
@@ -170,6 +187,8 @@ class ComputeQueue:
     def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False, session: Hashable | None = None) -> Ticket:
         """A ticket for key's result: from the cache, from the request already queued or running, or a new request."""
         with self._cond:
+            if self._closing:
+                raise Cancelled("the server is stopping")
             if not keep:
                 self._last_asked = time.monotonic()
             if key in self.results:
@@ -226,7 +245,7 @@ class ComputeQueue:
         """Whether a running request's callers all left (cancel_after_s ago, or its session moved on): it is then
         taken out of the queue (a caller who asks again starts it afresh) and its computation stops (Progress.step)."""
         with self._cond:
-            if request.state == "cancelled":
+            if request.state == "cancelled" or self._closing:
                 return True
             if request.state != "running" or request.waiters or request.keep or request.left_at is None:
                 return False
@@ -274,10 +293,12 @@ class ComputeQueue:
             self.initializer()
         while True:
             with self._cond:
-                request = self._next()
+                request = None if self._closing else self._next()
                 while request is None:
+                    if self._closing:
+                        return
                     self._cond.wait(timeout=self.grace_s)
-                    request = self._next()
+                    request = None if self._closing else self._next()
                 request.state = "running"
                 self.counts["computed"] += 1
             if self.on_compute is not None:

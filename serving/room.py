@@ -25,7 +25,7 @@ import torch
 
 from serving.batching import LoopBatcher
 from serving.defaults import default_requests
-from serving.queue import ComputeQueue
+from serving.queue import Cancelled, ComputeQueue
 from serving.requests import Request, compute
 from serving.settings import ClusterSettings, RoomSettings
 
@@ -46,11 +46,27 @@ class Room:
         self._serving: dict[int, object] = {}
         self._lock = threading.Lock()
         self.warmed = threading.Event()  # set once the warm-up (if any) has finished
+        self.closed = threading.Event()  # set when the server stops (close)
+        self.threads: list[threading.Thread] = []  # its own threads beside the queue's (the warm-up): close joins them
         self.cluster = None
         if cluster is not None and cluster.cluster:  # Ray only when asked for: its import is the optional dependency's
             from serving.serve import PartAOnRay
 
             self.cluster = PartAOnRay(settings, cluster)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """The server is stopping: the warm-up ends, the queue drops what waits and stops what runs at its next step, the
+        batchers end; at most timeout seconds (ui.state registers it at exit: the room's threads stop before the
+        interpreter does)."""
+        self.closed.set()
+        end = time.monotonic() + timeout
+        self.queue.close(timeout)
+        with self._lock:
+            batchers = [batcher for _, batcher in self._serving.values()]
+        for batcher in batchers:
+            batcher.close(max(0.0, end - time.monotonic()))
+        for thread in self.threads:
+            thread.join(max(0.0, end - time.monotonic()))
 
     def serving(self, den) -> LoopBatcher | None:
         """The batcher that runs backend den's loops on the fast path (one per backend), None on the exact path."""
@@ -111,14 +127,18 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
                 continue
             for seed in seeds:
                 for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
-                    for ticket in r.warm([(request, den) for request in page]):  # page meanwhile waits for one page's warm-up
+                    if r.closed.is_set():  # page meanwhile waits for one page's warm-up
+                        return warmed
+                    for ticket in r.warm([(request, den) for request in page]):
                         ticket.wait()
                         warmed += 1
         return warmed
 
     def until_quiet() -> None:
-        while r.queue.idle_s() < QUIET_S:
+        while r.queue.idle_s() < QUIET_S and not r.closed.is_set():
             time.sleep(1.0)
+        if r.closed.is_set():
+            raise Cancelled("the server is stopping")
 
     try:
         t0 = time.perf_counter()
@@ -136,7 +156,10 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
                     warm(seed)
                     warmed += 1
         log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
+    except Cancelled:  # the server stopped meanwhile
+        log.info("the warm-up stopped: the server is stopping")
     except Exception:  # warming is a courtesy: the pages compute what they need anyway
-        log.exception("warming the pages' defaults failed")
+        if not r.closed.is_set():
+            log.exception("warming the pages' defaults failed")
     finally:
         r.warmed.set()

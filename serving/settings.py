@@ -191,6 +191,12 @@ class TrainingSettings:
                              "at once; the others wait in a fair queue", "whole", "1 on a CPU, 2 on a GPU")
     runs_per_browser: int = variable("DIFFUSION_LAB_RUNS_PER_BROWSER", 2, "runs one browser may have queued or "
                                      "running at once", "whole")
+    runs_per_address: int = variable("DIFFUSION_LAB_RUNS_PER_ADDRESS", 2, "runs one network address may have queued "
+                                     "or running at once, however many browsers or sessions it opens (the same machine "
+                                     "is not counted); 0: no such cap, for a room behind one NAT address", "whole0")
+    trusted_proxies: tuple[str, ...] = variable("DIFFUSION_LAB_TRUSTED_PROXIES", ("127.0.0.1", "::1"), "addresses of "
+                                                "reverse proxies whose X-Forwarded-For names the browser's address "
+                                                "(from any other peer the header is ignored)", "names", "127.0.0.1,::1")
     runs_max_age_days: float = variable("DIFFUSION_LAB_RUNS_MAX_AGE_DAYS", 30.0, "finished runs of browsers not seen "
                                         "for this many days are removed when the server starts", "number")
     stop_wait_s: float = variable("DIFFUSION_LAB_STOP_WAIT_S", 10.0, "a stopping server waits this long for its "
@@ -320,3 +326,20 @@ def course_model_settings(cls, table_name: str, error, env: Mapping[str, str] | 
         return parse(cls, env, table, str(path))
     except SettingError as e:
         raise error(f"{e.label} is {e.value!r}.", f"set {e.label} to {e.takes}.") from None
+
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """A browser's network address, for the caps a client cannot dodge by opening sessions: its TCP peer, or, when the
+    peer is a trusted reverse proxy, the last address of X-Forwarded-For that is not a trusted proxy ("" for this very
+    machine: a lecturer's own browser, a test). A header from any other peer is ignored (anyone can write one)."""
+    peer = peer or "127.0.0.1"
+    address = peer
+    if peer in trusted and forwarded_for:
+        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+            address = hop
+            if hop not in trusted:
+                break
+    return "" if address in LOOPBACK else address[:64]

@@ -45,6 +45,7 @@ class RemoteClient:
     cookies: str = ""  # the Cookie header the browser sends (its cookies for the server)
     address: str = ""  # the query string the page put in the address bar (page_info_changed), "" if it set none
     received: list[str] = field(default_factory=list)  # every text any element of any run carried (what a browser could show)
+    headers: dict[str, str] = field(default_factory=dict)  # more headers of the websocket's handshake (X-Forwarded-For ...)
 
     def __enter__(self) -> RemoteClient:
         self.opened = self.open()
@@ -70,7 +71,7 @@ class RemoteClient:
         self.ws.close()
 
     def _connect(self) -> None:
-        headers = {"Cookie": self.cookies} if self.cookies else None
+        headers = ({"Cookie": self.cookies} if self.cookies else {}) | self.headers or None
         started = time.time()
         self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
                           ping_interval=None, additional_headers=headers, open_timeout=CONNECT_TIMEOUT_S)  # as the browser: Streamlit has its own heartbeat
@@ -118,8 +119,8 @@ class RemoteClient:
                 self.progress.append(part.text)
             elif what == "plotly_chart":
                 self.charts.append((time.time(), part.spec))
-        elif kind == "page_info_changed":
-            self.address = msg.page_info_changed.query_string
+        elif kind == "page_info_changed":  # the address bar: a browser's next rerun sends this query string
+            self.address = self.query = msg.page_info_changed.query_string
         elif kind == "auto_rerun":
             self.auto[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
         elif kind in ("stop_auto_rerun", "navigation"):  # a full run (st.navigation runs in each) drops old fragments
@@ -155,6 +156,17 @@ class RemoteClient:
         self._rerun()
         return self._timed(sent, timeout)
 
+    def send(self, kind: str, **fields) -> None:
+        """Send a BackMsg of another kind than a rerun, as a script that speaks the protocol may: "clear_cache",
+        "load_git_info", "stop_script", "app_heartbeat", "set_run_on_save" (fields: its value)..."""
+        msg = BackMsg()
+        if fields or kind in ("set_run_on_save",):
+            value = fields.get("value", True)
+            setattr(msg, kind, value)
+        else:
+            setattr(msg, kind, True)
+        self.ws.send(msg.SerializeToString())
+
     def change_nowait(self, label: str, value: float) -> None:
         """Change a number input or a float slider and send the rerun without waiting for it (a user clicking on)."""
         self.widgets[label] = WidgetState(id=self.ids[label], double_value=value)
@@ -177,6 +189,12 @@ class RemoteClient:
     def choose(self, label: str, option: str, timeout: float = 120.0) -> dict:
         """Choose an option of a selectbox (by its shown text) and wait for the page's rerun (see change)."""
         self.widgets[label] = WidgetState(id=self.ids[label], string_value=option)
+        sent = time.time()
+        self._rerun()
+        return self._timed(sent, timeout)
+
+    def rerun(self, timeout: float = 120.0) -> dict:
+        """Rerun the page with the widgets' values set so far (set_text, set_int), as the browser does after a change."""
         sent = time.time()
         self._rerun()
         return self._timed(sent, timeout)

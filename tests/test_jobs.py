@@ -102,6 +102,7 @@ def test_a_restarted_server_finds_its_runs_finished_ones_done_interrupted_ones_r
     wait_for(lambda: cut.status == "stopped")
     (tmp_path / "not-a-run").mkdir()
 
+    first.shutdown(5)  # the server goes away (one manager per runs folder in a process)
     second = JobManager(tmp_path)  # the server restarted
     assert [j.id for j in second.jobs("alice")] == [cut.id, done.id] and second.jobs("bob") == []
     again, interrupted = second.get(done.id), second.get(cut.id)
@@ -125,6 +126,7 @@ def test_samples_every_n_steps_reach_the_page_and_a_restarted_server(tmp_path):
     width, height = Image.open(job.run_dir / "samples" / "step_000006.png").size
     assert width > 5 * height  # a preview: one row, a sample of each digit
     assert [s["step"] for s in job.steps] == list(range(1, 9))  # the samples add no steps
+    first.shutdown(5)
     assert JobManager(tmp_path).get(job.id).samples_label == "at step 6"  # the server restarted
     with pytest.raises(ValueError, match="sample_every_steps"):
         course_config("flow", "class", sample_every_steps=-1)
@@ -211,6 +213,7 @@ def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
     assert sorted(j.id for j in manager.jobs("gone")) == ["going", "recent"]
     manager._seen_saved = 0.0
     manager.jobs("here")  # written to disk (at most once a minute)
+    manager.shutdown(5)
     again = JobManager(tmp_path)  # a restarted server remembers who was seen when: "kept" is 60 days old, its owner
     assert again.cleanup(30 * 86400, now=now + 20 * 86400) == []  # was seen 20 days ago
     assert sorted(again.cleanup(30 * 86400, now=now + 31 * 86400)) == ["kept", "recent"]
@@ -228,6 +231,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_by_itself_after_a
     meta = json.loads((job.run_dir / "owner.json").read_text())
     (job.run_dir / "owner.json").write_text(json.dumps(meta | {"status": "running"}))
 
+    first.shutdown(5)
     again = JobManager(tmp_path)  # the restarted server: the run it was training goes on by itself, from step 0
     listed = again.get(job.id)
     assert listed.status != "stopped" and listed.resumes == 0  # nobody pressed Resume

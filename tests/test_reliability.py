@@ -7,11 +7,13 @@ a case is about the training process itself; tests/test_room_safety.py drives a 
 from __future__ import annotations
 
 import errno
+import io
 import json
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 
 import pytest
 import torch
@@ -181,15 +183,31 @@ def damaged_runs(root):
     run("20260101-000000-aaaaa4", meta("latest-folder"), latest=None)  # latest as a folder
     run("20260101-000000-aaaaa5", b"\xff\xfe not utf-8 \x80")  # owner.json not UTF-8
     run("20260101-000000-aaaaa6", meta("good"), latest=b"final_step_000004")
+    row = lambda step: json.dumps({"step": step, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0 + step}).encode()  # noqa: E731
+    run("20260101-000000-aaaaa7", meta("odd-fields") | {"total_steps": "many", "shared": "false", "note": 7}, latest=b"final_step_000004",
+        history__jsonl=b'{"step": 1, "loss": 1.0}\n[]\n{"step": "two"}\n' + row(3) + b"\n")  # rows without time or lr  # fmt: skip
+    run("20260101-000000-aaaaa8", meta("cut-middle"), latest=b"final_step_000004",
+        history__jsonl=row(1) + b'\n{"step": 2, "lo' + row(3) + b"\n" + row(4) + b"\n")  # a full disk cut a record, the run went on  # fmt: skip
+    linked = run("20260101-000000-aaaaa9", meta("linked-sample"), latest=b"final_step_000004", samples=None)
+    (linked / "samples" / "epoch_001.png").symlink_to("/etc/passwd")  # a link to anything on the server
 
 
 def test_each_damaged_run_folder_is_listed_as_damaged_and_nothing_else_is_affected(tmp_path):
     damaged_runs(tmp_path)
     m = JobManager(tmp_path, events=steps_of())  # starts: no folder raises
     status = {j.id[-1]: j.status for j in m.all_jobs(LECTURER)}
-    assert status == {"1": "damaged", "2": "done", "3": "failed", "4": "damaged", "5": "damaged", "6": "done"}
+    assert status == {"1": "damaged", "2": "done", "3": "failed", "4": "damaged", "5": "damaged", "6": "done", "7": "done",
+                      "8": "done", "9": "done"}  # fmt: skip
     (cut,) = m.jobs("cut-history")
     assert [s["step"] for s in cut.steps] == [1]  # the partial last line skipped
+    (odd,) = m.jobs("odd-fields")  # fields of the wrong type are read as absent, not as true or as numbers
+    assert odd.total_steps is None and odd.shared is False and odd.note is None and [s["step"] for s in odd.steps] == [3]
+    (middle,) = m.jobs("cut-middle")
+    assert [s["step"] for s in middle.steps] == [1, 4]  # the line glued to the cut record is lost, not the run
+    (linked,) = m.jobs("linked-sample")
+    assert linked.samples_png is None  # a link is never shown (it could point anywhere on the server)
+    zipped = zipfile.ZipFile(io.BytesIO(m.zip_artefacts(linked.id, LECTURER)))
+    assert not [n for n in zipped.namelist() if n.endswith((".png", "owner.json"))]  # nor zipped; no owner id either
     (empty,) = m.jobs("empty-error")
     assert "could not be saved" in empty.error
     (folder,) = m.jobs("latest-folder")  # its owner could be read: it is listed for them, with what to do
@@ -330,3 +348,53 @@ def test_the_prompt_embedding_cache_is_bounded_least_recently_used_first(tmp_pat
     assert store.files() <= 4 + len(DEFAULT_PROMPTS) and len(store._memory) <= 3 + len(DEFAULT_PROMPTS)
     assert "a" in store and "f" in store and "b" not in store  # the least recently used went first
     assert all(p in store for p in DEFAULT_PROMPTS)
+
+
+def test_a_record_cut_by_a_full_disk_is_cut_off_before_the_run_goes_on(tmp_path):
+    """A full disk while a step's record was written leaves half a line; the run resumed from its checkpoint writes its
+    next record on a line of its own (before: after the half line, and a restarted server listed the run as damaged)."""
+    from lab.train import read_history, train
+
+    run = tmp_path / "run"
+    cfg = course_config("flow", "class", D=4, batch_size=64, epochs=1, max_steps=3, sample_every=0)
+    list(train(cfg, run))
+    with open(run / "history.jsonl", "a") as f:
+        f.write('{"step": 4, "epoch": 0.1, "lo')  # the disk filled here
+    list(train(None, run, resume=True, changes={"max_steps": 5}))
+    lines = (run / "history.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["step"] for line in lines)  # every line a record
+    assert [r["step"] for r in read_history(run)] == [1, 2, 3, 4, 5]
+
+
+def test_a_manager_that_cannot_start_gives_its_lock_file_back_and_a_second_one_of_a_folder_is_refused(tmp_path, monkeypatch):
+    import os
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def full_disk(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    first = JobManager(tmp_path, events=steps_of())
+    with pytest.raises(RunsFolderBusy, match="one manager per runs folder") as busy:  # a second one in this process
+        JobManager(tmp_path, events=steps_of())
+    assert str(tmp_path) not in str(busy.value) and str(os.getpid()) not in str(busy.value)  # no path, no process id
+    first.shutdown(5)
+    monkeypatch.setattr(JobManager, "_reload", full_disk)
+    before = fds()
+    for _ in range(20):  # a page view retries it each time
+        with pytest.raises(OSError):
+            JobManager(tmp_path, events=steps_of())
+    assert fds() == before
+    monkeypatch.undo()
+    JobManager(tmp_path, events=steps_of()).shutdown(5)  # the folder is free again
+
+
+def test_the_owners_seen_are_those_with_runs_not_every_browser(tmp_path):
+    m = JobManager(tmp_path, events=steps_of())
+    m.submit("has-a-run", config(max_steps=2))
+    for i in range(2000):
+        m.jobs(f"browser-{i}")  # a page view of each of many browsers without a run
+    m.jobs("has-a-run")
+    assert set(m._seen) == {"has-a-run"}
+    m.shutdown(5)

@@ -15,7 +15,7 @@ from conftest import ROOT
 PACKAGES = ("models", "lab", "serving", "ui")
 # ui/ in tiers: a module imports ui/ modules of its own tier or below, never above (and, as everywhere, in no cycle)
 UI_TIERS = [
-    {"ui.catalog", "ui.state", "ui.turns"},  # the server's singletons and the session; page runs' turns
+    {"ui.catalog", "ui.state", "ui.turns", "ui.guard"},  # the server's singletons and the session; page runs' turns; refusals
     {"ui.messages", "ui.results", "ui.display", "ui.inputs", "ui.controls", "ui.progress", "ui.sdedit_view", "ui.edit_view",
      "ui.illusions", "ui.training", "ui.partb"},
     {"ui.shell"},  # the sidebar and run_page

@@ -3,6 +3,9 @@ fitted to the backend, strokes drawn on a canvas."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 import numpy as np
 import streamlit as st
 import torch
@@ -12,10 +15,9 @@ from lab.course import DEFAULT_PROMPT
 from lab.images import ImageRejected, fit_image, load_image
 from serving.requests import MAX_PROMPT_CHARS
 from ui.display import enlarge, show
-from ui.messages import page_waits
+from ui.messages import page_waits, plain
 from ui.results import describe
 from ui.state import COURSE_MODELS, current_backend, settings, test_image_labels, test_images
-
 
 SMALL_MODEL_PHOTO = ("A photo: this small model has only seen its own pictures (digits, clothes, emoji). It reads a photo "
                      "as the nearest thing it knows, so its estimates drift towards those, and a plain blur can score better "
@@ -92,7 +94,7 @@ def read_as(den, prompt: str) -> None:
     try:
         name = den.name_of(prompt)
     except ValueError as e:  # the page stops here with what to write instead (nothing is computed for it)
-        st.error(str(e))
+        st.error(plain(str(e)))  # it quotes what the user typed or named
         page_waits()
     st.caption(f"read as **{name}**" if name else "read as **no name** (the null class: what CFG guides away from)")
 
@@ -106,11 +108,15 @@ def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.T
     file = st.file_uploader(label, key=key, help="any image PIL reads: PNG, JPEG, WebP, BMP, TIFF, GIF; any size")
     if file is None:
         return None
-    try:
-        im = load_image(file.getvalue(), file.name)
-    except ImageRejected as e:
-        st.error(str(e))
-        return None
+    decoded = st.session_state.get(f"{key}_decoded")  # decoded once per file: a rerun (a slider moved) reuses it
+    if decoded is None or decoded[0] != file.file_id:
+        try:
+            decoded = (file.file_id, load_image(file.getvalue(), file.name))
+        except ImageRejected as e:
+            st.error(plain(str(e)))  # it quotes what the user typed or named
+            return None
+        st.session_state[f"{key}_decoded"] = decoded
+    im = decoded[1]
     x, box = fit_image(im, den.image_shape)
     if den.image_shape[0] == 1 and st.checkbox("Invert (dark strokes on light paper -> light on dark, like MNIST)", invert_default, key=f"{key}_invert"):
         x = -x
@@ -135,11 +141,45 @@ def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int =
     bg = None if background is None else Image.fromarray(enlarge(background, size)[0]).convert("RGB")
     result = st_canvas(stroke_width=stroke, stroke_color="#000000" if bg is None else "#ff3030", background_color="",
                        background_image=bg, height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key)  # fmt: skip
-    data = result.image_data
-    if data is None or data.ndim != 3 or data.shape[-1] != 4 or not data[..., 3].any():
+    raw = result.image_bytes  # the PNG the browser sent, not decoded yet: a browser's script may send any PNG at all
+    if not raw:
         return None
-    alpha = Image.fromarray(data[..., 3]).resize((W, H), Image.BOX)  # coverage of each backend pixel
-    return np.asarray(alpha, dtype=np.float32) / 255
+    done = st.session_state.get(f"{key}_strokes")  # decoded once per drawing: a rerun (a slider moved) reuses it
+    digest = hashlib.sha256(raw).digest()
+    if done is None or done[0] != digest:
+        try:
+            done = (digest, strokes_from_png(raw, size, H, W))
+        except ImageRejected as e:
+            st.error(plain(str(e)))
+            return None
+        st.session_state[f"{key}_strokes"] = done
+    return done[1]
+
+
+MAX_CANVAS_BYTES = 4 << 20  # a drawn 280 px canvas is a few KB; a screen's pixel ratio makes it at most 4x larger a side
+CANVAS_SCALES = (1, 1.5, 2, 2.5, 3, 4)  # the device pixel ratios a canvas may be sent back at
+
+
+def strokes_from_png(raw: bytes, size: int, H: int, W: int) -> np.ndarray | None:
+    """The canvas's alpha channel (its strokes) as coverage in [0, 1] at (H, W); None for an empty canvas. A PNG that
+    is not the canvas's (another size, too many bytes, not a PNG) is refused before its pixels are decoded."""
+    from PIL import UnidentifiedImageError
+
+    if len(raw) > MAX_CANVAS_BYTES:
+        raise ImageRejected(f"The drawing sent is {len(raw) >> 20} MB, more than a drawing on this canvas can be: draw again.")
+    try:
+        im = Image.open(io.BytesIO(raw))
+    except (UnidentifiedImageError, OSError) as e:
+        raise ImageRejected("The drawing sent is not a picture the canvas makes: draw again.") from e
+    if im.format != "PNG" or im.width != im.height or not any(abs(im.width - size * k) <= 2 for k in CANVAS_SCALES):
+        raise ImageRejected(f"The drawing sent is {im.width}x{im.height} pixels, not this {size}x{size} canvas: draw again.")
+    try:
+        alpha = im.convert("RGBA").getchannel("A")
+    except (OSError, ValueError) as e:
+        raise ImageRejected("The drawing sent could not be decoded: draw again.") from e
+    if not alpha.getbbox():
+        return None
+    return np.asarray(alpha.resize((W, H), Image.BOX), dtype=np.float32) / 255  # coverage of each backend pixel
 
 
 def drawing_to_image(strokes: np.ndarray) -> torch.Tensor:

@@ -10,8 +10,15 @@ from serving.settings import ROOT
 from ui.state import runs_root
 
 
+def plain(text: str) -> str:
+    """text (a user's prompt, a file's name, a message that quotes them) as Markdown that shows it as it is: every ASCII
+    punctuation mark escaped, so no link, image, heading or emphasis is drawn from it (CommonMark's backslash escapes)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+
+
 def for_browser(message: str) -> str:
-    """A message without the server's paths: a run's folder becomes "run <id>", the lab's own files relative paths."""
+    """A message without the server's paths: a run's folder becomes "run <id>", the lab's own files relative paths
+    (drawn through plain(): it may quote what a user typed)."""
     runs = re.escape(str(runs_root().resolve()))
     message = re.sub(rf"{runs}/([\w.-]+)/?", lambda m: f"run {m.group(1)}: ", message)
     return message.replace(str(ROOT) + "/", "")

@@ -19,7 +19,7 @@ from serving.settings import deepfloyd_settings, pixnerd_settings
 from ui.catalog import EDITION_OF, EDITIONS, PART_B, TWINS
 from ui.controls import BACKEND_DEFAULTS
 from ui.display import LECTURE_CSS
-from ui.messages import PageWaits, for_browser
+from ui.messages import PageWaits, for_browser, plain
 from ui.results import export_button, start_page
 from ui.state import (DEFAULT_SEED, IF_NAME, PIXNERD_NAME, TRAINED_PREFIX, Settings, backend, default_edition, if_backend, pixnerd_backend,
                       trained_backends)  # fmt: skip
@@ -148,7 +148,7 @@ def run_page(render, title: str = "", pages: dict | None = None, url: str | None
     except PageWaits:
         pass
     except (ValueError, ImageRejected, CheckpointError, BackendUnavailable) as e:  # bad input, a course model's failure
-        st.error(for_browser(str(e)))  # (out of memory ...): say what to do, keep the page usable
+        st.error(plain(for_browser(str(e))))  # (out of memory ...): say what to do, keep the page usable
     except Exception:  # anything else: a short message here, the traceback in the server log
         log.exception("page %s failed", title)
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")

@@ -1,5 +1,5 @@
-"""What the pages read their state from: the server's singletons (st.cache_resource: the room, the job manager, the
-loaded backends and models) and this browser's session (its sidebar choices, its owner id).
+"""What the pages read their state from: the server's singletons (``singleton``, made once per process, which no
+client message can drop: the room, the job manager, the loaded backends and models) and this browser's session (its sidebar choices, its owner id).
 
 The bottom of ui/: it imports nothing of ui/ but the page catalogue. The room and the job manager are made from
 serving/ with their settings (serving.settings) the first time a page asks for them.
@@ -8,7 +8,8 @@ serving/ with their settings (serving.settings) the first time a page asks for t
 from __future__ import annotations
 
 import atexit
-import hmac
+import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -26,10 +27,11 @@ from lab.data import test_images as dataset_test_images
 from lab.generate import class_grid, sample_trained
 from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
 from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, generator_steps
+from serving.access import Attempts, verified_email
 from serving.jobs import OWNER_ID, Caller, JobManager
 from serving.requests import unpack
 from serving.room import Room, warm_defaults
-from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, deepfloyd_settings, pixnerd_settings
+from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, client_address, deepfloyd_settings, pixnerd_settings
 
 log = logging.getLogger("diffusion_lab")
 IF_NAME = "DeepFloyd IF"
@@ -71,7 +73,36 @@ def settings() -> Settings:
 # --- the server's singletons
 
 
-@st.cache_resource(show_spinner="Loading the model ...")
+def singleton(spinner: str | None = None):
+    """A process-wide value per arguments, made once (callers that ask meanwhile wait for it; an exception is not
+    kept): st.cache_resource's job, without its clear. Streamlit empties its caches when any browser sends clear_cache
+    (ui.guard refuses it); the room and the job manager must never be made twice in one process. ``.clear()`` (tests)
+    forgets the values."""
+    def wrap(fn):
+        values: dict = {}
+        locks: dict = {}
+        guard = threading.Lock()
+
+        @functools.wraps(fn)
+        def get(*args):
+            if args in values:
+                return values[args]
+            with guard:
+                lock = locks.setdefault(args, threading.Lock())
+            with lock:
+                if args not in values:
+                    with st.spinner(spinner) if spinner and get_script_run_ctx() is not None else contextlib.nullcontext():
+                        values[args] = fn(*args)
+            return values[args]
+
+        get.clear = values.clear
+        return get
+
+    return wrap
+
+
+
+@singleton("Loading the model ...")
 def backend(name: str, device: str):
     """One loaded backend per (name, device), shared by every session of this server (IF, PixNerd: their own settings)."""
     if name.startswith(TRAINED_PREFIX):
@@ -82,7 +113,7 @@ def backend(name: str, device: str):
     return if_backend() if name == IF_NAME else load_backend(name, device)
 
 
-@st.cache_resource(show_spinner="Loading DeepFloyd IF ...")
+@singleton("Loading DeepFloyd IF ...")
 def if_backend():
     """DeepFloyd IF stage I as a lab Denoiser, loaded once per server from its settings (environment / TOML)."""
     from models.deepfloyd.loading import load_stage1  # diffusers' IF pipeline: imported when IF is asked for
@@ -90,7 +121,7 @@ def if_backend():
     return load_stage1(deepfloyd_settings())
 
 
-@st.cache_resource(show_spinner="Loading PixNerd ...")
+@singleton("Loading PixNerd ...")
 def pixnerd_backend():
     """PixNerd as a lab velocity backend, loaded once per server from its settings (environment / TOML)."""
     from models.pixnerd.loading import load_pixnerd  # the user's checkout of PixNerd: imported when it is asked for
@@ -98,7 +129,7 @@ def pixnerd_backend():
     return load_pixnerd(pixnerd_settings())
 
 
-@st.cache_resource(show_spinner="Loading DeepFloyd IF stage II ...")
+@singleton("Loading DeepFloyd IF stage II ...")
 def if_upsampler():
     """DeepFloyd IF stage II (64 -> 256 px), sharing stage I's prompt embeddings; loaded once per server when asked for."""
     from models.deepfloyd.loading import load_stage2  # diffusers' IF pipelines: imported when IF is asked for
@@ -113,19 +144,19 @@ def upsampled(images: bytes, shape: tuple[int, int, int], prompt: str, seed: int
     return if_upsampler()(unpack(images, -1, *shape), prompt, generator=torch.Generator().manual_seed(seed))
 
 
-@st.cache_resource(show_spinner="Loading the model ...")
+@singleton("Loading the model ...")
 def bundled_model(stem: str):
     """A bundled Part B model: (UNet, its training config as a dict)."""
     return load_course_model(stem)
 
 
-@st.cache_resource(show_spinner="Loading the run ...")
+@singleton("Loading the run ...")
 def run_model(run_dir: str):
     """A finished run's model: (UNet, its training config as a dict)."""
     return load_trained(run_dir)
 
 
-@st.cache_resource
+@singleton()
 def room() -> Room:
     """The server's room; at start it warms the pages' defaults in the background (Part B's too, once it is quiet)."""
     settings = RoomSettings.from_env()
@@ -135,18 +166,20 @@ def room() -> Room:
         backends = [next(iter(ours)), *settings.warm_backends]  # the server's edition first, the other's when it is quiet
         seeds = [DEFAULT_SEED, *settings.warm_seeds]
         args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators], [next(iter(other))])
-        threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True).start()
+        r.threads.append(threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True))
+        r.threads[-1].start()
+    atexit.register(r.close)  # its threads stop before the interpreter does (torch in a thread at exit aborts the process)
     return r
 
 
-@st.cache_resource
+@singleton()
 def manager():
     """One job manager per server (serving.settings.TrainingSettings: limits, runs folder, clean-up); with
     DIFFUSION_LAB_CLUSTER set, runs are Ray tasks and one manager serves every app replica (serving.cluster_jobs).
     When the server stops, its running runs checkpoint and its queued runs are queued again at restart."""
     s, cluster = TrainingSettings.from_env(), ClusterSettings.from_env()
     limits = (Path(s.runs), s.max_jobs, s.runs_per_browser)
-    bounds = dict(max_queued=s.queue_max, max_minutes=s.run_max_minutes, min_free_mb=s.min_free_mb)
+    bounds = dict(max_queued=s.queue_max, max_minutes=s.run_max_minutes, min_free_mb=s.min_free_mb, max_per_address=s.runs_per_address)
     if cluster.cluster:  # runs are Ray tasks, managed for every app replica by one actor (Ray: imported only then)
         from serving.cluster import connect
         from serving.cluster_jobs import ClusterJobManager
@@ -212,13 +245,16 @@ def owner_id() -> str:
     in a cookie, so that a refresh or a new tab finds its runs again while a projector shows nothing of it. A "link to
     my runs" (?owner=, which its user copies on purpose: my_runs_link) brings it to another browser; it is taken out of
     the address bar at once."""
+    cookie = st.context.cookies.get(OWNER_COOKIE)
+    cookie = cookie if isinstance(cookie, str) and OWNER_ID.fullmatch(cookie) else None  # (AppTest has no cookies)
     link = st.query_params.get("owner")
     if link is not None:
         del st.query_params["owner"]
-        if OWNER_ID.fullmatch(link):
+        mine = st.session_state.get("owner") or cookie
+        if OWNER_ID.fullmatch(link) and mine in (None, link):  # a browser with no runs of its own takes the link's
             st.session_state["owner"] = link
-    cookie = st.context.cookies.get(OWNER_COOKIE)
-    cookie = cookie if isinstance(cookie, str) and OWNER_ID.fullmatch(cookie) else None  # (AppTest has no cookies)
+        elif OWNER_ID.fullmatch(link):  # never replaced by a link: the Train live page offers the switch (switch_owner)
+            st.session_state["owner_offer"] = link
     owner = st.session_state.get("owner") or cookie or secrets.token_urlsafe(16)
     st.session_state["owner"] = owner
     if cookie != owner and st.session_state.get("owner_cookie") != owner:  # once per session: the browser keeps it
@@ -226,6 +262,13 @@ def owner_id() -> str:
         st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
                   "SameSite=Strict';</script>", height=1)  # same-origin: it sets the app's cookie  # fmt: skip
     return owner
+
+
+def switch_owner() -> None:
+    """Take the id of the ?owner= link this browser opened (owner_id keeps its own until its user asks for this)."""
+    offer = st.session_state.pop("owner_offer", None)
+    if offer is not None:
+        st.session_state["owner"] = offer
 
 
 def session_id() -> str | None:
@@ -245,10 +288,14 @@ def lecturer_key() -> str | None:
         return None
 
 
+ATTEMPTS = Attempts()  # the server's record of wrong lecturer keys (per address and session; serving.access)
+
+
 def sign_in(key: str) -> bool:
-    """This session is the lecturer's if key is the lecturer's key (compared in constant time)."""
-    expected = lecturer_key()
-    ok = bool(expected) and hmac.compare_digest(key.encode(), expected.encode())
+    """This session is the lecturer's if key is the lecturer's key (constant time; wrong keys slow this address and
+    session down and are logged). ValueError (KeyTooShort among them): what to tell the user instead."""
+    where = address()  # "" for this machine: only its session is slowed (whoever is on the server could read the key)
+    ok = ATTEMPTS.check(key, lecturer_key(), f"session:{session_id()}", *([f"address:{where}"] if where else []))
     if ok:
         st.session_state["lecturer"] = True
     return ok
@@ -260,14 +307,21 @@ def is_lecturer() -> bool:
         return True
     lecturers = TrainingSettings.from_env().lecturers
     try:
-        return bool(lecturers) and bool(st.user.is_logged_in) and st.user.get("email") in lecturers
-    except (AttributeError, KeyError, StreamlitSecretNotFoundError):  # no identity provider configured
+        return bool(lecturers) and verified_email(st.user) in lecturers  # an e-mail its provider has not verified: nobody's
+    except StreamlitSecretNotFoundError:  # no identity provider configured
         return False
 
 
 def caller() -> Caller:
-    """Who this browser is to the job manager: its owner id, its session, whether it is the lecturer."""
-    return Caller(owner_id(), session_id() or "", is_lecturer())
+    """Who this browser is to the job manager: its owner id, its session, whether it is the lecturer, its address."""
+    return Caller(owner_id(), session_id() or "", is_lecturer(), address())
+
+
+def address() -> str:
+    """This browser's network address (serving.settings.client_address: behind a trusted proxy, the one it forwards)."""
+    headers = st.context.headers
+    return client_address(st.context.ip_address, headers.get("X-Forwarded-For") if headers else None,
+                          TrainingSettings.from_env().trusted_proxies)  # fmt: skip
 
 
 def trained_backends(edition: str = "2024") -> list[str]:
@@ -283,7 +337,7 @@ def trained_backends(edition: str = "2024") -> list[str]:
             and part_a_problem(job.config.to_dict()) is None]  # fmt: skip
 
 
-@st.cache_resource
+@singleton()
 def default_edition() -> str:
     """The edition Part A opens in on this server (DIFFUSION_LAB_EDITION)."""
     return RoomSettings.from_env().edition

@@ -11,8 +11,8 @@ import streamlit as st
 
 from serving.jobs import RUN_ID, Caller, Job
 from serving.settings import TrainingSettings
-from ui.messages import for_browser
-from ui.state import caller, lecturer_key, manager, sign_in
+from ui.messages import for_browser, plain
+from ui.state import caller, lecturer_key, manager, sign_in, switch_owner
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -61,7 +61,7 @@ def job_view(job: Job, log_scale: bool) -> None:
     if job.error:
         st.error(for_browser(failure_advice(job, m.checkpoint_step(job.id))))
     elif job.note:
-        st.info(for_browser(f"The server {job.note}."))
+        st.info(plain(for_browser(f"The server {job.note}.")))
     elif job.status == "stopped" and not m.has_checkpoint(job.id):
         st.info("This run stopped before its first checkpoint: Resume starts it again from its settings.")
     if job.steps:
@@ -172,9 +172,12 @@ def lecturer_panel(by: Caller) -> None:
                     with st.form("lecturer_sign_in"):
                         typed = st.text_input("Lecturer key", type="password", max_chars=200)
                         if st.form_submit_button("Sign in"):
-                            if sign_in(typed):
-                                st.rerun()
-                            st.error("That is not the lecturer's key.")
+                            try:
+                                if sign_in(typed):
+                                    st.rerun()
+                                st.error("That is not the lecturer's key.")
+                            except ValueError as e:  # too many wrong keys (wait), or the server's key is too short
+                                st.error(str(e))
         return
     with st.expander("Lecturer: the room's runs", expanded=True):
         queued = m.queued()
@@ -194,6 +197,17 @@ def lecturer_panel(by: Caller) -> None:
                         args=(m.remove, job.id, by))  # fmt: skip
         if "train_message" in st.session_state:
             st.warning(st.session_state.pop("train_message"))
+
+
+def owner_offer() -> None:
+    """A ?owner= link opened in a browser that has runs of its own: say so, and switch only when asked."""
+    if "owner_offer" not in st.session_state:
+        return
+    st.info("You opened a link to another browser's runs. This browser keeps its own runs unless you switch: after the "
+            "switch it shows the link's runs, and runs you start belong to them.")  # fmt: skip
+    c1, c2 = st.columns(2)
+    c1.button("Switch to the link's runs", key="owner_switch", on_click=switch_owner)
+    c2.button("Keep my runs", key="owner_keep", on_click=st.session_state.pop, args=("owner_offer", None))
 
 
 def my_runs_link(owner: str) -> None:

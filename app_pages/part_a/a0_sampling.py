@@ -9,6 +9,7 @@ from serving.settings import deepfloyd_settings
 from ui.controls import equation, gamma_slider
 from ui.display import show
 from ui.inputs import prompt_input
+from ui.messages import plain
 from ui.progress import results
 from ui.state import IF_NAME, current_backend, settings, upsampled
 
@@ -26,7 +27,7 @@ stage2 = s.backend == IF_NAME and deepfloyd_settings().stage2 is not None and st
     "Upsample with stage II (64 -> 256 px)", key="sampling_stage2", help="the course's optional part: DeepFloyd IF's "
     "super-resolution stage, conditioned on the same prompt (DIFFUSION_LAB_IF_STAGE2)")  # fmt: skip
 for prompt in prompts:
-    st.markdown(f"**{prompt}**")
+    st.markdown(f"**{plain(prompt)}**")  # what the user typed, drawn as it is
     row = torch.cat([next(out).images for _ in steps])
     show(row, [f"{n} steps" for n in steps], name=prompt)
     if stage2:

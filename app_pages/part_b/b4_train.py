@@ -8,7 +8,7 @@ from lab.train import PART_A_BACKEND, PART_A_FLOW_BACKEND, course_config
 from serving.jobs import RunLimit
 from ui.messages import page_waits
 from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager
-from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link
+from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link, owner_offer
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -21,6 +21,7 @@ m = manager()
 if follow_link():  # a room following the lecturer's run: the run, live, and no buttons
     page_waits()
 me = caller()
+owner_offer()
 lecturer_panel(me)
 PART_A = "Part A backend"
 PART_A_FLOW = "Part A backend (Fall 2026, flow)"
