@@ -46,6 +46,7 @@ class RemoteClient:
     address: str = ""  # the query string the page put in the address bar (page_info_changed), "" if it set none
     received: list[str] = field(default_factory=list)  # every text any element of any run carried (what a browser could show)
     headers: dict[str, str] = field(default_factory=dict)  # more headers of the websocket's handshake (X-Forwarded-For ...)
+    exceptions: list[str] = field(default_factory=list)  # every exception element any run showed (uncaught by the page)
 
     def __enter__(self) -> RemoteClient:
         self.opened = self.open()
@@ -112,6 +113,8 @@ class RemoteClient:
                 self.texts.append(part.body)
             if what == "alert" and part.format == part.ERROR or what == "exception":
                 self.errors.append(part.body if what == "alert" else f"{part.type}: {part.message}")
+            if what == "exception":  # Streamlit's own: an exception no page code caught
+                self.exceptions.append(f"{part.type}: {part.message}")
             elif what == "imgs":
                 self.images += [im.url for im in part.imgs]
                 self.image_at = time.time()

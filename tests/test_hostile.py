@@ -125,7 +125,8 @@ def test_a_prompt_is_drawn_as_it_is_typed_not_as_markdown(tmp_path):
             page.set_text("Prompt 1", "[Session expired, sign in](https://example.org)")
             page.rerun()
             shown = [t for t in page.received if "example" in t]
-            assert shown and all("](https" not in t for t in shown), shown  # escaped: no link drawn
+            assert shown and not [t for t in shown if "sign in](https://" in t], shown  # no link drawn: escaped
+            assert all("sign in\\](" in t or "sign in\\\\](" in t for t in shown), shown
             assert not [e for e in page.errors if "Something went wrong" in e]
 
 
@@ -170,3 +171,30 @@ def test_a_process_that_ran_a_page_with_the_warm_up_exits_cleanly():
                           env={**__import__("os").environ, "DIFFUSION_LAB_WARM": "1"})  # fmt: skip
     assert "page ran" in done.stdout, done.stderr[-2000:]
     assert done.returncode == 0 and "terminate called" not in done.stderr, (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("verified, lecturer", [(True, True), (False, False), ("true", True)])
+def test_a_login_is_the_lecturer_only_with_an_email_its_provider_verified(verified, lecturer, monkeypatch):
+    """st.login through the university's OpenID provider (Streamlit's own test user stands in for it): the lecturer's
+    panel for a verified address of DIFFUSION_LAB_LECTURERS; an unverified one could be anyone's."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import PAGE_SCRIPT, page_url
+    monkeypatch.setenv("DIFFUSION_LAB_LECTURERS", "prof@berkeley.edu")
+    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_b" / "b4_train.py"), page="b4_train.py",
+                                                url=page_url("b4_train.py")), default_timeout=120)  # fmt: skip
+    at.user = {"is_logged_in": True, "email": "prof@berkeley.edu", "email_verified": verified}
+    at.run()
+    assert not at.exception
+    panel = [e.label for e in at.expander]
+    assert ("Lecturer: the room's runs" in panel) is lecturer, panel
+
+
+def test_the_requirements_install_authlib_for_st_login_and_a_secrets_example_shows_the_auth_section():
+    import tomllib
+
+    reqs = (ROOT / "requirements.txt").read_text()
+    assert "streamlit[auth]==" in reqs
+    example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
+    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(example["auth"])
+    assert ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text().splitlines()

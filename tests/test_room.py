@@ -190,7 +190,7 @@ def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_ro
             return 1e9 if self.quiet.is_set() else 0.0
 
     class FakeRoom:  # records what the warm-up asks for
-        queue, warmed, asked = Queue(), threading.Event(), []
+        queue, warmed, closed, asked = Queue(), threading.Event(), threading.Event(), []
 
         def warm(self, requests):
             self.asked += [request for request, _ in requests]

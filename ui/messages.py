@@ -11,9 +11,11 @@ from ui.state import runs_root
 
 
 def plain(text: str) -> str:
-    """text (a user's prompt, a file's name, a message that quotes them) as Markdown that shows it as it is: every ASCII
-    punctuation mark escaped, so no link, image, heading or emphasis is drawn from it (CommonMark's backslash escapes)."""
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+    """text (a user's prompt, a file's name, a message that quotes them) as Markdown that draws no link, image or HTML
+    from it: brackets and angle brackets escaped, and the autolinks' "://" and "www." broken by an escape (CommonMark's
+    backslash escapes draw the character itself). The rest reads as written."""
+    text = re.sub(r"([\\\[\]<>])", r"\\\1", str(text))
+    return text.replace("://", r":\/\/").replace("www.", r"www\.")
 
 
 def for_browser(message: str) -> str:
