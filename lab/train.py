@@ -83,6 +83,8 @@ class TrainConfig:
     sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
     max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
+    epoch_images: int = 0  # images in an epoch: 0 a pass over the data; 60,000 the course's (MNIST's training set), drawn
+    # from passes over the bundled digits, each shuffled: the lr schedule, snapshots and grids then follow the course's epochs
     checkpoint_every_s: float | None = 60.0  # checkpoint after a step this long after the last one (a kill loses less); None: never
 
     def unet_config(self) -> UNetConfig:
@@ -118,6 +120,7 @@ class TrainConfig:
         check_int("sample_stride", self.sample_stride, 1, None)
         if self.max_steps is not None:
             check_int("max_steps", self.max_steps, 1, MAX_STEPS)
+        check_int("epoch_images (0: a pass over the data)", self.epoch_images, 0, 10_000_000)
         if self.grad_clip is not None:
             check_float("grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True)
         check_device(self.device, cuda_elsewhere)
@@ -293,7 +296,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
             group["lr"] = config.lr * gamma**progress.epoch
         g.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
 
-    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
+    epoch_images = config.epoch_images or len(x_all)
+    steps_per_epoch = math.ceil(epoch_images / config.batch_size)
     total = config.epochs * steps_per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * steps_per_epoch)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     yield {"kind": "start", "config": config, "steps_per_epoch": steps_per_epoch, "total_steps": total,
@@ -308,7 +312,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
     last_checkpoint = time.monotonic()
     try:
         while progress.epoch < config.epochs and progress.step < total:
-            order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(config.seed * 100_003 + progress.epoch))
+            order = epoch_order(len(x_all), epoch_images, config.seed, progress.epoch)
             for b in range(progress.step_in_epoch, steps_per_epoch):
                 if stop is not None and stop():
                     path = checkpoint(f"stopped_epoch_{progress.epoch:03d}_step_{progress.step:06d}")
@@ -362,6 +366,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
         yield {"kind": "done", "step": progress.step, "epoch": progress.epoch, "checkpoint": path}
     finally:
         history.close()
+
+
+def epoch_order(n: int, epoch_images: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data's indices for one epoch of epoch_images images: whole shuffled passes over the n images (each its own
+    permutation), cut to epoch_images; a function of the seed and the epoch only, so a resumed run draws the same."""
+    passes = math.ceil(epoch_images / n)
+    perms = [torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1_000_003 * k)) for k in range(passes)]
+    return torch.cat(perms)[:epoch_images]
 
 
 def _replace_periodic(run_dir: Path, newest: Path) -> None:

@@ -35,6 +35,16 @@ def device_lock(device) -> threading.Lock:
     return _LOCKS.setdefault(str(device), threading.Lock())
 
 
+_WANTED: dict[str, int] = {}  # device -> how many of its batchers have loops somebody waits for now
+_WANTED_LOCK = threading.Lock()
+
+
+def _others_wanted(device, mine: bool) -> bool:
+    """Whether a batcher of the device other than this one (whose own wanted state is mine) runs wanted loops."""
+    with _WANTED_LOCK:
+        return _WANTED.get(str(device), 0) - int(mine) > 0
+
+
 @dataclass(eq=False)
 class _Loop:
     steps: Steps
@@ -71,6 +81,7 @@ class LoopBatcher:
         self._new: list[_Loop] = []
         self._cond = threading.Condition()
         self._closing = False
+        self._wanted = False  # this batcher's loops include one somebody waits for (_WANTED counts it for the device)
         self._thread = threading.Thread(target=self._serve, name="loop-batcher", daemon=True)
         self._thread.start()
 
@@ -102,11 +113,14 @@ class LoopBatcher:
         torch.set_flush_denormal(True)
         active: list[_Loop] = []  # loops waiting for a step, oldest first
         while True:
+            if not active:
+                self._mark_wanted(False)
             with self._cond:
                 while not active and not self._new and not self._closing:
                     self._cond.wait()
                 new, self._new = self._new, []
                 if self._closing:
+                    self._mark_wanted(False)
                     for loop in active + new:
                         loop.error = RuntimeError("the server is stopping")
                         loop.done.set()
@@ -115,6 +129,10 @@ class LoopBatcher:
             if not active:
                 continue
             now = self._take(active)
+            if not now:  # only warm-up loops here, and another backend's batcher serves a browser: it goes first
+                with self._cond:
+                    self._cond.wait(0.005)
+                continue
             self.stats["most_loops"] = max(self.stats["most_loops"], len(active))
             try:
                 outputs = self._call([loop.request for loop in now])
@@ -132,6 +150,9 @@ class LoopBatcher:
         """This round's loops: the wanted ones if any (else the others), the oldest first, up to max_rows (one loop at
         least); at one t unless row_timesteps."""
         wanted = [loop for loop in active if loop.wanted()]
+        self._mark_wanted(bool(wanted))
+        if not wanted and _others_wanted(self.denoiser.device, False):
+            return []  # warm-up loops wait for every batcher of the device, not only for this one's wanted loops
         candidates = wanted or active
         t0, now, rows = candidates[0].request[1], [], 0
         for loop in candidates:
@@ -141,6 +162,13 @@ class LoopBatcher:
             now.append(loop)
             rows += x.shape[0]
         return now
+
+    def _mark_wanted(self, wanted: bool) -> None:
+        if wanted != self._wanted:
+            with _WANTED_LOCK:
+                key = str(self.denoiser.device)
+                _WANTED[key] = _WANTED.get(key, 0) + (1 if wanted else -1)
+            self._wanted = wanted
 
     def _call(self, requests: list[tuple]) -> list[tuple]:
         """One model call for the requests (x_in, t, c_in), padded to a multiple of quantum; each request's rows back."""

@@ -112,11 +112,12 @@ QUIET_S = 15.0  # the room asked for nothing this long: the other edition's and 
 
 
 def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, test_images: Callable[[str], torch.Tensor],
-                  quiet: list[Callable[[int], None]] = (), later: list[str] = ()) -> None:  # fmt: skip
+                  quiet: list[Callable[[int, Callable[[], bool]], None]] = (), later: list[str] = ()) -> None:  # fmt: skip
     """Every Part A page's default requests for the backends and seeds (test_images(name): the picture a page opens on),
     then, once the room has asked for nothing for QUIET_S, those of the later backends (the other
-    edition's: a room that comes in meanwhile is served first) and quiet(seed) on one core (Part B's generators page);
-    r.warmed is set when all are done. Run it on a thread of its own."""
+    edition's: a room that comes in meanwhile is served first) and quiet(seed, busy) on one core (Part B's generators
+    page), which stops (Cancelled) when busy() says a browser asked for something, and starts again once the room is
+    quiet; r.warmed is set when all are done. Run it on a thread of its own."""
     def pages(names: list[str]) -> int:
         warmed = 0
         for name in names:
@@ -151,9 +152,15 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
         if quiet:
             until_quiet()  # Part B's generators page is ~15 s of both cores: it waits for a quiet room, then takes one core
             torch.set_num_threads(1)  # (a room that comes in keeps the other)
+            busy = lambda: r.queue.idle_s() == 0 or r.closed.is_set()  # noqa: E731  (a browser asked for something)
             for seed in seeds:
                 for warm in quiet:
-                    warm(seed)
+                    while True:  # quiet(seed, busy) stops (Cancelled) when the room asks for something: again once quiet
+                        try:
+                            warm(seed, busy)
+                            break
+                        except Cancelled:
+                            until_quiet()
                     warmed += 1
         log.info("warmed %d default results in %.1f s", warmed, time.perf_counter() - t0)
     except Cancelled:  # the server stopped meanwhile

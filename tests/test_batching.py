@@ -152,3 +152,21 @@ def test_a_warm_up_loop_waits_while_a_loop_somebody_waits_for_runs_and_runs_with
     warm.join(timeout=60)
     assert [results[k][0, 0, 0, 0].item() for k in ("warm", "first", "second")] == [200, 20, 10]
     assert sum(1 in call for call in den.calls) == 200
+
+
+def test_a_warm_up_on_another_backend_waits_too_while_a_browser_is_served():
+    """Two backends on one device (the other edition's warm-up beside the room's backend): the warm-up's batcher makes
+    no model call while the other batcher runs a loop somebody waits for."""
+    warm_den, room_den = RecordingDenoiser(), RecordingDenoiser()
+    warm_batcher, room_batcher = LoopBatcher(warm_den, max_rows=8, quantum=4), LoopBatcher(room_den, max_rows=8, quantum=4)
+    results = {}
+    warm = threading.Thread(target=lambda: results.__setitem__("warm", warm_batcher.run(tagged_steps(1, 400), lambda: False)))
+    warm.start()
+    while len(warm_den.calls) < 3:
+        threading.Event().wait(0.001)
+    before = len(warm_den.calls)
+    results["room"] = room_batcher.run(tagged_steps(2, 30))
+    during = len(warm_den.calls) - before
+    assert during <= 2, during  # at most the round under way when the browser came, and one racing it
+    warm.join(timeout=60)
+    assert results["warm"][0, 0, 0, 0].item() == 400 and results["room"][0, 0, 0, 0].item() == 30

@@ -230,3 +230,36 @@ def test_thirty_browsers_that_open_four_pages_at_once_all_connect_and_get_their_
     assert len(room["first"]) == 30 and len(room["change"]) == 30 and room["errors"] == []
     assert warmed > 0 and after_first_load == [warmed]  # the first load of 30 browsers computed nothing
     assert len(computed(log)) > warmed  # (their new seeds did)
+
+
+def test_part_bs_warm_up_stops_when_the_room_asks_for_something_and_goes_on_once_it_is_quiet():
+    """Part B's generators page warms on one core once the room is quiet; a room that asks for something meanwhile
+    (here: the queue busy for a while) stops it at its next step, and it starts again once the room is quiet."""
+    from serving.queue import Cancelled
+    from serving.room import warm_defaults
+
+    class Queue:
+        calls = 0
+
+        def idle_s(self):
+            self.calls += 1
+            return 0.0 if 20 <= self.calls < 22 else 1e9  # a browser's request runs for a while, then the room is quiet
+
+    class FakeRoom:
+        queue, warmed, closed = Queue(), threading.Event(), threading.Event()
+
+        def warm(self, requests):
+            return []
+
+    attempts, steps = [], []
+
+    def part_b(seed, busy):  # 30 steps of sampling, checking busy() at each as generator_samples does
+        attempts.append(seed)
+        for _ in range(30):
+            steps.append(1)
+            if busy():
+                raise Cancelled("busy")
+
+    r = FakeRoom()
+    warm_defaults(r, [], [7], lambda *_: None, lambda name: None, [part_b])
+    assert r.warmed.is_set() and attempts == [7, 7] and len(steps) > 30  # stopped once, then done in full

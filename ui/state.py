@@ -15,6 +15,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 import torch
@@ -30,6 +31,7 @@ from serving.defaults import GENERATOR_GAMMA, GENERATOR_SAMPLES, GENERATORS, gen
 from serving.access import Attempts, verified_email
 from serving.jobs import OWNER_ID, Caller, JobManager
 from serving.requests import unpack
+from serving.queue import Cancelled
 from serving.room import Room, warm_defaults
 from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, client_address, deepfloyd_settings, pixnerd_settings
 
@@ -213,24 +215,32 @@ def cuda_elsewhere() -> bool:
 
 
 @st.cache_data(show_spinner="Sampling ...", max_entries=64)
-def generator_samples(source: str, gamma: float, steps: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def generator_samples(source: str, gamma: float, steps: int, seed: int, _stop: Callable[[], bool] | None = None
+                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     """Part B's generators page: samples in [0, 1] of a bundled stem or a run folder (4 per class, or 40), and every
-    few steps of the trajectory (for the GIF); one sampling per setting for the whole server."""
+    few steps of the trajectory (for the GIF); one sampling per setting for the whole server. _stop (the warm-up's):
+    checked every step, Cancelled when it says so (nothing is cached)."""
     model, config = bundled_model(source) if not Path(source).is_dir() else run_model(source)
     low = -1.0 if config.get("signed") else 0.0
     labels = class_grid(10, GENERATOR_SAMPLES // 10) if config["condition"] == "class" else None
     frames = []
-    record = lambda step: frames.append(((step["x"] - low) / (1 - low)).clamp(0, 1))  # noqa: E731
+
+    def record(step: dict) -> None:
+        frames.append(((step["x"] - low) / (1 - low)).clamp(0, 1))
+        if _stop is not None and _stop():
+            raise Cancelled("a browser asked the room for something: the warm-up goes on once it is quiet")
+
     images = sample_trained(model, config, labels, GENERATOR_SAMPLES, gamma, steps=steps, generator=torch.Generator().manual_seed(seed),
                             callback=record)  # fmt: skip
     return images, frames[:: max(1, len(frames) // 30)] + [frames[-1]]
 
 
-def warm_generators(seed: int) -> None:
+def warm_generators(seed: int, stop: Callable[[], bool] | None = None) -> None:
     """The generators page's first picture (its first model, default CFG scale and steps) into the cache, so that a room
-    opening the page is served at once (the room's warm-up calls it once the room is quiet)."""
+    opening the page is served at once (the room's warm-up calls it once the room is quiet; Cancelled when stop() says
+    the room asked for something meanwhile)."""
     stem = next(iter(GENERATORS))
-    generator_samples(stem, GENERATOR_GAMMA, generator_steps(bundled_model(stem)[1]), seed)
+    generator_samples(stem, GENERATOR_GAMMA, generator_steps(bundled_model(stem)[1]), seed, stop)
 
 
 # --- this browser
