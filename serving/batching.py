@@ -131,7 +131,7 @@ class LoopBatcher:
             now = self._take(active)
             if not now:  # only warm-up loops here, and another backend's batcher serves a browser: it goes first
                 with self._cond:
-                    self._cond.wait(0.005)
+                    self._cond.wait(0.05)  # (a new loop of its own wakes it at once)
                 continue
             self.stats["most_loops"] = max(self.stats["most_loops"], len(active))
             try:
