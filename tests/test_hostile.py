@@ -198,3 +198,21 @@ def test_the_requirements_install_authlib_for_st_login_and_a_secrets_example_sho
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
     assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(example["auth"])
     assert ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_forgetting_the_job_manager_gives_its_runs_folder_to_the_next_one(tmp_path, monkeypatch):
+    """ui.state.manager.clear() (what a test does to start a fresh server's manager) forgot the manager but kept its
+    runs folder held in this process: the next page to list runs was refused with RunsFolderBusy (CI, a page test after
+    a Part B test cleared it). Clearing closes it: its runs checkpoint and the folder is the next manager's."""
+    from serving.jobs import JobManager, RunsFolderBusy
+    from ui.state import manager
+
+    monkeypatch.setenv("DIFFUSION_LAB_RUNS", str(tmp_path))
+    manager.clear()
+    first = manager()
+    with pytest.raises(RunsFolderBusy):  # the folder is held while the manager lives
+        JobManager(tmp_path, 1, 1)
+    manager.clear()
+    second = manager()
+    assert second is not first and second.jobs("someone") == []
+    manager.clear()

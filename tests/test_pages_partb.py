@@ -81,8 +81,7 @@ def runs(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LAB_RUNS", str(tmp_path))
     manager.clear()
     yield tmp_path
-    manager().shutdown(60)  # no queued run starts once the running ones stop: nothing trains on into later tests
-    manager.clear()
+    manager.clear()  # its running runs checkpoint and no queued one starts: nothing trains on into later tests
 
 
 def rerun_until(at: AppTest, predicate, timeout=180):

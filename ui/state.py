@@ -75,11 +75,12 @@ def settings() -> Settings:
 # --- the server's singletons
 
 
-def singleton(spinner: str | None = None):
+def singleton(spinner: str | None = None, close=None):
     """A process-wide value per arguments, made once (callers that ask meanwhile wait for it; an exception is not
     kept): st.cache_resource's job, without its clear. Streamlit empties its caches when any browser sends clear_cache
     (ui.guard refuses it); the room and the job manager must never be made twice in one process. ``.clear()`` (tests)
-    forgets the values."""
+    forgets the values, first closing each with ``close`` where one is given (a job manager gives its runs folder back:
+    the next one of this process takes it)."""
     def wrap(fn):
         values: dict = {}
         locks: dict = {}
@@ -97,7 +98,14 @@ def singleton(spinner: str | None = None):
                         values[args] = fn(*args)
             return values[args]
 
-        get.clear = values.clear
+        def clear():
+            with guard:
+                held = list(values.values())
+                values.clear()
+            for value in held if close else ():
+                close(value)
+
+        get.clear = clear
         return get
 
     return wrap
@@ -158,7 +166,7 @@ def run_model(run_dir: str):
     return load_trained(run_dir)
 
 
-@singleton()
+@singleton(close=lambda r: r.close())
 def room() -> Room:
     """The server's room; at start it warms the pages' defaults in the background (Part B's too, once it is quiet)."""
     settings = RoomSettings.from_env()
@@ -174,7 +182,7 @@ def room() -> Room:
     return r
 
 
-@singleton()
+@singleton(close=lambda m: m.shutdown(60))
 def manager():
     """One job manager per server (serving.settings.TrainingSettings: limits, runs folder, clean-up); with
     DIFFUSION_LAB_CLUSTER set, runs are Ray tasks and one manager serves every app replica (serving.cluster_jobs).
