@@ -1,6 +1,7 @@
 """Benchmark of Part B: training throughput of the lab's trainer vs a plain loop, and sampling time.
 
     python benchmarks/bench_train.py [--steps 30] [--D 64] [--batch 128] [--threads N]
+    python benchmarks/bench_train.py --recipes [--steps 20] [--threads N]
 
 (1) images/s of lab.train.train (bf16 autocast) against a plain eager fp32 loop of the same model, batch, data
     and loss, in the same process, from the same initial weights; the two loss curves are printed side by side
@@ -8,6 +9,9 @@
 (2) seconds for a 10 x 4 class grid with CFG 5: DDPM at the course's 300 steps and at a 30-step strided
     schedule; flow matching at its 50 Euler steps. Uses the bundled weights when present (speed does not
     depend on the weights).
+--recipes: what each of Train live's recipes costs here (ui.training.RECIPES, built as the page builds them by
+    ui.training.form_config, without its sample grids): seconds per step after 5 warm-up steps, and the whole run at
+    that pace; one JSON line each. The recipe notes on the page quote these figures.
 """
 
 from __future__ import annotations
@@ -70,16 +74,37 @@ def lab_trainer(config, steps: int, run_dir: Path) -> tuple[float, list[float]]:
     return (steps - 3) * config.batch_size / (time.perf_counter() - t0), losses
 
 
+def recipes(steps: int, warm: int = 5) -> None:
+    import json
+    import tempfile
+    from dataclasses import replace
+
+    from ui.training import RECIPES, form_config
+
+    for name, recipe in RECIPES.items():
+        config = form_config(recipe.values, checkpoint_every_s=None)
+        quick = replace(config, max_steps=warm + steps, sample_every=0, sample_every_steps=0, snapshot_epochs=(), checkpoint_every_s=None)
+        with tempfile.TemporaryDirectory() as run:
+            stamps = [time.perf_counter() for event in train(quick, run) if event["kind"] == "step"]
+        per_step = (stamps[-1] - stamps[warm - 1]) / steps
+        total = config.epochs * -(-(config.epoch_images or len(load_dataset(config.dataset, "train"))) // config.batch_size)
+        print(json.dumps({"recipe": name, "precision": config.precision, "s_per_step": round(per_step, 3), "steps": total,
+                          "hours": round(total * per_step / 3600, 2)}), flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--D", type=int, default=64)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--recipes", action="store_true", help="time Train live's recipes instead")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    if args.recipes:
+        return recipes(args.steps if args.steps != 30 else 20)
     import tempfile
 
     config = course_config("ddpm", "class", D=args.D, batch_size=args.batch, max_steps=args.steps, sample_every=0, epochs=1)

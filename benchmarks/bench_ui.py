@@ -88,8 +88,7 @@ def page_remote(tmp: Path, epochs: int, watchers: int = 0) -> dict:
     runs, done = tmp / f"jobs-{time.time_ns()}", lambda c: c.shows("· done")
     with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), contextlib.ExitStack() as clients:
         client = clients.enter_context(RemoteClient(url, "b4_train", "owner=bench"))
-        client.set_int("Epochs", epochs)
-        client.press("Start")
+        client.start_quick_run(epochs)
         room = [clients.enter_context(RemoteClient(url, "b4_train", "owner=bench")) for _ in range(watchers)]
         threads = [threading.Thread(target=other.watch, args=(done, 600), daemon=True) for other in room]
         for thread in threads:
@@ -115,14 +114,16 @@ WATCH_CHART = """() => { window.__shown = []; let last = null; setInterval(() =>
 def page_chromium(tmp: Path, epochs: int) -> dict:
     """The run started from the page in headless Chromium on this machine, the page left open until it is done."""
     from playwright.sync_api import sync_playwright
-    from test_browser import FLAGS, ensure_chromium, serve_app
+    from test_browser import FLAGS, choose, ensure_chromium, serve_app
 
     runs = tmp / f"jobs-{time.time_ns()}"
     with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, server_pid), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(f"{url}/b4_train")
-        page.get_by_text("Choose settings and press Start").first.wait_for(timeout=120_000)
+        page.get_by_text("Choose a recipe (and change what you like) and press Start").first.wait_for(timeout=120_000)
+        choose(page, "Recipe", "lecture quick run")
+        page.get_by_text("Small enough for a lecture").first.wait_for(timeout=60_000)
         field = page.get_by_label("Epochs").first
         field.fill(str(epochs))
         field.press("Tab")

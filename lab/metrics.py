@@ -20,6 +20,14 @@ def predict(classifier, images: torch.Tensor, batch_size: int = 500) -> tuple[to
     return torch.cat(labels), torch.cat(feats)
 
 
+@torch.no_grad()
+def confident_share(classifier, images: torch.Tensor, threshold: float = 0.9) -> float:
+    """Fraction of images the classifier reads as some digit with probability above threshold: a model with no class to
+    check (time-conditioned) is judged by it beside FID (blotches and half-digits fall below)."""
+    probs = torch.softmax(classifier.fc2(classifier.features(images.float())), 1)
+    return (probs.max(1).values > threshold).float().mean().item()
+
+
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of predicted labels equal to labels."""
     return (predicted == labels).float().mean().item()

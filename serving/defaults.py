@@ -134,16 +134,20 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     }  # fmt: skip
 
 
-# Part B's generators page: its models (bundled stem -> label; the first is the one it opens on) and defaults
+# Part B's generators page: its models (bundled stem -> label) and defaults; it opens on the edition's (Fall 2024:
+# DDPM; Fall 2026, whose Part B is Fall 2025's flow matching: the class-conditioned flow model)
 GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
               "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
-GENERATOR_GAMMA, GENERATOR_STEPS = 5.0, {"ddpm": 30}  # CFG scale; sampling steps (flow: its T Euler steps)
-GENERATOR_SAMPLES = 40  # 4 per digit
+GENERATOR_FIRST = {"2024": "ddpm_class", "2026": "flow_class"}  # the model the page opens on, per edition
+GENERATOR_GAMMA = 5.0  # CFG scale
+# Sampling steps: DDPM 30 strided timesteps; flow matching the course's num_ts (class_fm_sample 300, time_fm_sample 50)
+GENERATOR_STEPS = {("ddpm", "class"): 30, ("ddpm", "time"): 30, ("flow", "class"): 300, ("flow", "time"): 50}
+GENERATOR_STEP_CHOICES = {"ddpm": [10, 30, 50, 100, 300], "flow": [5, 10, 20, 50, 100, 300]}
 
 
 def generator_steps(config: dict) -> int:
-    """The generators page's sampling steps for a model (its training config as a dict)."""
-    return GENERATOR_STEPS.get(config["experiment"], config["T"])
+    """The generators page's sampling steps for a model (its training config as a dict): the course's."""
+    return GENERATOR_STEPS[config["experiment"], config["condition"]]
 
 
 # --- the Fall 2026 edition's pages (flow backends)

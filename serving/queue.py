@@ -307,9 +307,9 @@ class ComputeQueue:
                 value = request.fn(request.progress)
             except BaseException as e:  # the error goes to every caller; nothing is cached
                 with self._cond:
-                    if request.state != "cancelled":
-                        request.state = "failed"
-                        self.counts["failed"] += 1
+                    if request.state != "cancelled":  # (a computation that stopped itself is cancelled, not failed)
+                        request.state = "cancelled" if isinstance(e, Cancelled) else "failed"
+                        self.counts[request.state] += 1
                     self._forget(request)
                 request.future.set_exception(e)
                 continue

@@ -171,6 +171,14 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.e
     torch.set_num_threads(share)
 
 
+def pytest_xdist_auto_num_workers(config):
+    """-n auto: three test processes per two cores. Much of a test here waits on something (a server starting, a
+    training process, a browser's redraw), and two processes on two cores left a fifth of the machine idle: a third
+    fills it (PYTEST_XDIST_AUTO_NUM_WORKERS sets the count instead)."""
+    cores = os.cpu_count() or 1
+    return int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", cores + cores // 2))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def runs_folder(tmp_path_factory):
     """The runs the pages start go to a folder of this test process, never to the checkout's runs/jobs or a folder set

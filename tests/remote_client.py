@@ -210,6 +210,13 @@ class RemoteClient:
         self._rerun(trigger=label)
         self._until_finished()
 
+    def start_quick_run(self, epochs: int) -> None:
+        """On Train live: choose the lecture quick run (the form opens on the course's hours-long recipe), set its
+        epochs, press Start, as a student in a lecture does."""
+        self.choose("Recipe", "lecture quick run")
+        self.set_int("Epochs", epochs)
+        self.press("Start")
+
     def shows(self, text: str) -> bool:
         """Whether a markdown or alert of the latest run contains text."""
         return any(text in t for t in self.texts)

@@ -155,7 +155,9 @@ def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
         browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(f"{app_url}/b4_train")
-        page.get_by_text("Choose settings and press Start").first.wait_for(timeout=120_000)
+        page.get_by_text("Choose a recipe (and change what you like) and press Start").first.wait_for(timeout=120_000)
+        choose(page, "Recipe", "lecture quick run")  # the form opens on the course's recipe: hours on a CPU
+        page.get_by_text("Small enough for a lecture").first.wait_for(timeout=60_000)
         choose(page, "Experiment", "Part A backend")
         epochs = page.get_by_label("Epochs").first
         epochs.fill("1")

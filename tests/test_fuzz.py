@@ -23,8 +23,7 @@ def test_random_and_wrong_protocol_input_on_every_page_breaks_nothing(tmp_path):
             assert before.images and not before.errors
         owner = RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=fuzz-owner")
         owner.open()
-        owner.set_int("Epochs", 50)
-        owner.press("Start")
+        owner.start_quick_run(50)
         (run,) = [d.name for d in runs.iterdir() if d.is_dir() and (d / "owner.json").exists()]
         owner.close()
         fuzzer = Fuzzer(url, seed=180)

@@ -34,16 +34,14 @@ def test_a_clear_cache_message_costs_the_room_nothing_and_makes_no_second_job_ma
             assert first.images and not first.errors
         done = len(computed(log))
         with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=alice-browser") as alice:
-            alice.set_int("Epochs", 50)
-            alice.press("Start")
+            alice.start_quick_run(50)
             alice.send("clear_cache")
             alice.send("load_git_info")
             with RemoteClient(url, "a7_sdedit") as again:  # the same picture: from the room's results, not computed again
                 assert again.images == first.images and not again.errors
             assert len(computed(log)) == done
             with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=bob-browser") as bob:
-                bob.set_int("Epochs", 50)
-                bob.press("Start")
+                bob.start_quick_run(50)
                 assert bob.shows("queued, position 1"), bob.texts  # one manager: MAX_JOBS 1 still holds
             statuses = [json.loads((d / "owner.json").read_text())["status"] for d in runs.iterdir() if (d / "owner.json").exists()]
             assert sorted(statuses) == ["queued", "running"]
@@ -60,14 +58,12 @@ def test_runs_are_capped_per_network_address_however_many_browsers_it_opens(tmp_
         said = []
         for i in range(3):
             with RemoteClient(url, "b4_train", cookies=f"diffusion_lab_owner=script-{i}", headers={"X-Forwarded-For": "10.9.8.7"}) as c:
-                c.set_int("Epochs", 50)
-                c.press("Start")
+                c.start_quick_run(50)
                 said.append(c.texts[:])
         assert not any("this network address" in t for t in said[0] + said[1])
         assert any("runs from this network address" in t for t in said[2]), said[2]
         with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=honest", headers={"X-Forwarded-For": "10.9.8.8"}) as honest:
-            honest.set_int("Epochs", 50)
-            honest.press("Start")
+            honest.start_quick_run(50)
             assert honest.shows("queued, position") and not any("network address" in t for t in honest.texts)
 
 
@@ -75,8 +71,7 @@ def test_a_link_to_another_browsers_runs_never_replaces_this_browsers_own(tmp_pa
     env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}
     with serve_app(env) as (url, _):
         with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=mine-mine-mine") as me:
-            me.set_int("Epochs", 50)
-            me.press("Start")
+            me.start_quick_run(50)
             (run,) = [d.name for d in (tmp_path / "runs").iterdir() if d.is_dir() and (d / "owner.json").exists()]
         with RemoteClient(url, "b4_train", "owner=someone-elses-id", cookies="diffusion_lab_owner=mine-mine-mine") as me:
             assert me.shows(f"run `{run}`")  # still this browser's runs

@@ -11,9 +11,8 @@ from test_browser import serve_app
 def test_the_training_page_streams_a_growing_loss_curve_to_a_watching_client(tmp_path):
     runs = tmp_path / "jobs"
     with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, _), RemoteClient(url, "b4_train", "owner=protocol") as client:
-        assert "Choose settings and press Start" in " ".join(client.texts)
-        client.set_int("Epochs", 1)
-        client.press("Start")
+        assert "Choose a recipe (and change what you like) and press Start" in " ".join(client.texts)
+        client.start_quick_run(1)
         client.watch(lambda c: c.shows("· done"), 300)
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     logged = [json.loads(line)["step"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
@@ -27,11 +26,9 @@ def test_a_page_whose_run_waits_in_the_queue_redraws_less_often_until_its_run_st
     env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "jobs"), "DIFFUSION_LAB_MAX_JOBS": "1"}
     with serve_app(env) as (url, _), RemoteClient(url, "b4_train", "owner=first") as first, \
             RemoteClient(url, "b4_train", "owner=second") as second:  # fmt: skip
-        first.set_int("Epochs", 1)
-        first.press("Start")
+        first.start_quick_run(1)
         first.watch(lambda c: c.shows("· running"), 60)
-        second.set_int("Epochs", 1)
-        second.press("Start")
+        second.start_quick_run(1)
         assert second.shows("queued, position 1") and list(second.auto.values()) == [2.0]
         assert list(first.auto.values()) == [0.5]
         second.watch(lambda c: c.shows("· running") and list(c.auto.values()) == [0.5], 300)  # first's run has ended

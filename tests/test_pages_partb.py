@@ -25,13 +25,77 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
     assert at.get("plotly_chart")  # the training loss
     before = image_urls(at)
-    at.select_slider(key="b2_steps").set_value(10).run()  # fewer steps: a third of the sampling for what follows
+    at.select_slider(key="b2_steps_ddpm_class").set_value(10).run()  # fewer steps: a third of the sampling for what follows
     assert not at.exception and image_urls(at) != before
     before = image_urls(at)
     at.slider(key="b2_gamma").set_value(1.0).run()
     assert not at.exception and image_urls(at) != before
-    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()  # 10 steps are one of its choices too
-    assert not at.exception and not at.error and at.select_slider(key="b2_steps").value == 10
+    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()  # it opens on its own course steps
+    assert not at.exception and not at.error and at.select_slider(key="b2_steps_flow_time").value == 50
+    at.selectbox(key="b2_model").set_value("flow matching, class-conditioned")  # (not run: 300 steps are a minute here)
+    assert at.select_slider(key="b2_steps_flow_time").value == 50
+
+
+def test_the_generators_page_of_fall_2026_opens_on_the_class_conditioned_flow_model_at_the_courses_300_steps(monkeypatch):
+    """The course samples its class-conditioned flow model with 300 Euler steps (time-conditioned: 50); the page opened
+    on DDPM at 50 and stopped at 100. Its samples come from the room: computed once for the server, joined after."""
+    from serving import generators
+    from ui.state import room
+
+    asked, sample = [], generators.sample
+    monkeypatch.setattr(generators, "sample", lambda model, config, gamma, steps, *a, **k: asked.append((config["condition"], steps)) or sample(model, config, gamma, 5, *a, **k))
+    room.clear()
+    try:
+        check_the_generators_defaults(asked)
+    finally:
+        room.clear()  # its results were sampled with 5 steps: no later test sees them
+
+
+def check_the_generators_defaults(asked):
+    from ui.state import room
+
+    at = conftest.open_page("b2_generators.py", "part_b", query={"edition": "2026"})
+    assert at.selectbox(key="b2_model").value == "flow matching, class-conditioned" and at.select_slider(key="b2_steps_flow_class").value == 300
+    assert asked == [("class", 300)] and image_urls(at)
+    assert "Fall 2025 and Fall 2026" in at.markdown[0].value and "γ - 1" in at.slider(key="b2_gamma").help
+    computed = room().queue.counts["computed"]
+    again = conftest.open_page("b2_generators.py", "part_b", query={"edition": "2026"})  # another browser: the same picture
+    assert image_urls(again) == image_urls(at) and room().queue.counts["computed"] == computed and len(asked) == 1
+    again.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()
+    assert again.select_slider(key="b2_steps_flow_time").value == 50 and asked[-1] == ("time", 50)
+    assert conftest.open_page("b2_generators.py", "part_b").selectbox(key="b2_model").value.startswith("DDPM, class")  # Fall 2024
+
+
+def test_the_generators_progress_counts_the_samplers_steps_and_a_room_that_leaves_stops_it():
+    import torch
+
+    from lab.train import course_config, initial_model
+    from serving import generators
+    from serving.queue import Cancelled, Progress
+
+    threads = torch.get_num_threads()
+    for experiment, condition, steps in [("flow", "class", 300), ("flow", "time", 50), ("ddpm", "class", 30)]:
+        config = course_config(experiment, condition, D=8).to_dict()
+        progress = Progress()
+        out = generators.sample(initial_model(course_config(experiment, condition, D=8)).eval(), config, 5.0, steps, 0, progress, 1)
+        assert progress.done == progress.total == generators.sampling_steps(config, steps) and out.images.shape == (40, 1, 28, 28)
+        assert 25 <= len(out.frames) <= 31 and out.nbytes > out.images.nbytes  # the GIF's
+    flow = course_config("flow", "class", D=8)
+    model, config = initial_model(flow).eval(), flow.to_dict()
+    left = Progress(abandoned=lambda: left.done >= 10)  # nobody waits any more after 10 steps
+    with pytest.raises(Cancelled):
+        generators.sample(model, config, 5.0, 300, 0, left, 1)
+    assert left.done == 10
+    warm = Progress(wanted=lambda: False)  # the warm-up's: stops when the room is busy and nobody waits for it
+    with pytest.raises(Cancelled):
+        generators.sample(model, config, 5.0, 300, 0, warm, 1, stop=lambda: warm.done >= 3)
+    assert warm.done == 3 and torch.get_num_threads() == threads  # the worker's own thread count is given back
+
+
+def test_the_denoiser_page_draws_the_pure_noise_loss_curve():
+    at = open_page("b1_denoiser.py")
+    keys = [chart.proto.id for chart in at.get("plotly_chart")]
+    assert len(keys) == 2  # the denoiser's and 1.2.3's pure-noise curve
 
 
 def test_the_generators_grid_has_a_labelled_column_per_class():
@@ -104,6 +168,7 @@ def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
     """The training page with a tiny run (D = 8, batch 256) started from its form, as a user starts one."""
     at = open_page("b4_train.py")
     assert [b for b in at.get("download_button") if b.key == "export_results"]  # no run yet: the page waits, the export stays
+    at.selectbox(key="train_recipe").set_value("lecture quick run").run()
     if experiment:
         at.selectbox(key="train_exp").set_value(experiment)
     at.select_slider(key="train_D").set_value(8)
@@ -190,6 +255,7 @@ def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs
     monkeypatch.setenv("DIFFUSION_LAB_RUNS_PER_BROWSER", "1")
     manager.clear()
     at = open_page("b4_train.py")
+    at.selectbox(key="train_recipe").set_value("lecture quick run").run()
     at.select_slider(key="train_D").set_value(8)
     at.number_input(key="train_epochs").set_value(50)
     at.button[0].click().run()  # Start: the first run
@@ -228,3 +294,33 @@ def test_messages_for_the_browser_name_runs_not_the_servers_paths(runs):
     error = f"CheckpointError: {runs.resolve()}/20261123-101010-abcdef/checkpoints/epoch_001/state.json has no 'epoch'"
     assert for_browser(error) == "CheckpointError: run 20261123-101010-abcdef: checkpoints/epoch_001/state.json has no 'epoch'"
     assert for_browser(f"{ROOT}/models/weights/parta_mnist.safetensors is missing") == "models/weights/parta_mnist.safetensors is missing"
+
+
+@pytest.mark.parametrize("edition", ["2024", "2026"])
+def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler_is_a_control(runs, edition):
+    """The form opened on a lecture's quick settings (D 16, lr 3e-3, clipping, passes over 4,500 digits), with no
+    scheduler control; the course's recipe (Fall 2025 and 2026: D 64, batch 64, Adam 1e-2, ExponentialLR, no clipping,
+    10 epochs of 60,000 images) was nowhere."""
+    from ui.state import manager
+
+    at = conftest.open_page("b4_train.py", "part_b", query={"edition": edition})
+    flow = edition == "2026"
+    assert at.selectbox(key="train_recipe").value.startswith("course recipe, " + ("Fall 2025 and 2026" if flow else "Fall 2024"))
+    assert at.selectbox(key="train_method").value == ("flow matching" if flow else "DDPM")
+    assert (at.select_slider(key="train_D").value, at.select_slider(key="train_batch").value) == (64, 64 if flow else 128)
+    assert at.select_slider(key="train_lr").value == (1e-2 if flow else 1e-3) and at.selectbox(key="train_clip").value == "none"
+    assert any("hours on a quiet 2-core CPU" in c.value for c in at.caption)  # what it costs here, said before Start
+    at.selectbox(key="train_schedule").set_value("constant")  # 2.6: no scheduler
+    at.button[0].click().run()  # Start
+    assert not at.exception and not at.error
+    (job,) = manager().jobs(owner_of(at))
+    c = job.config
+    assert (c.experiment, c.condition, c.D, c.batch_size, c.epoch_images, c.grad_clip, c.lr_schedule) == \
+        ("flow" if flow else "ddpm", "class", 64, 64 if flow else 128, 60_000, None, "constant")  # fmt: skip
+    assert c.snapshot_epochs == ((1, 5, 10) if flow else (5, 20)) and c.p_uncond == 0.1
+    rerun_until(at, lambda a: job.total_steps is not None)
+    assert job.total_steps == 9_380  # the course's 10 x 938 (flow) or 20 x 469 (DDPM) steps
+    manager().stop(job.id)  # (the server: the fixture would stop it too)
+    at.selectbox(key="train_recipe").set_value("lecture quick run").run()
+    assert (at.select_slider(key="train_D").value, at.selectbox(key="train_epoch_size").value, at.selectbox(key="train_clip").value) == \
+        (16, "one pass over the data", "1.0")  # fmt: skip

@@ -66,8 +66,7 @@ def proxy(ports: list[int], folder):
 def start_run(url: str, owner: str, route: str) -> RemoteClient:
     client = RemoteClient(url, "b4_train", cookies=f"diffusion_lab_owner={owner}; lab_route={route}")
     client.open()
-    client.set_int("Epochs", 50)
-    client.press("Start")
+    client.start_quick_run(50)
     return client
 
 

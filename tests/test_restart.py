@@ -61,8 +61,7 @@ def training_pid(run: Path) -> int | None:
 def start_run(url: str, owner: str, epochs: int = 50) -> RemoteClient:
     client = RemoteClient(url, "b4_train", f"owner={owner}")
     client.open()
-    client.set_int("Epochs", epochs)
-    client.press("Start")
+    client.start_quick_run(epochs)
     return client
 
 

@@ -84,13 +84,14 @@ def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_
 
 
 def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_nothing(monkeypatch):
-    import ui.state
-    from ui.state import generator_samples, room
+    from serving import generators
+    from serving.defaults import GENERATOR_STEPS
+    from ui.state import room
 
     monkeypatch.setenv("DIFFUSION_LAB_WARM", "1")
     monkeypatch.setattr("serving.room.QUIET_S", 0.5)  # the later warm-ups wait for a quiet room: not long here
-    room.clear()
-    generator_samples.clear()  # Part B's samples too: from the warm-up, not from an earlier test
+    monkeypatch.setitem(GENERATOR_STEPS, ("flow", "class"), 20)  # Part B's Fall 2026 default: 300 steps, 2 minutes here
+    room.clear()  # a new room: Part B's samples too come from its warm-up, not from an earlier test
     try:
         open_page("a1_forward.py")  # the first page of a fresh server: the room is made and starts warming
         r = room()
@@ -112,9 +113,10 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
             assert captions == [page.title for page in e.pages if page.url not in drawn]
             assert not at.caption or "Computing" not in at.caption[-1].value
         assert r.queue.counts["computed"] == before["computed"]
-        sampled, sample_trained = [], ui.state.sample_trained  # Part B's generators page opens from the warm-up's samples
-        monkeypatch.setattr(ui.state, "sample_trained", lambda *a, **k: sampled.append(1) or sample_trained(*a, **k))
-        assert image_urls(open_page("b2_generators.py", "part_b")) and not sampled
+        sampled, sample = [], generators.sample  # Part B's generators page opens from the warm-up's samples, both editions'
+        monkeypatch.setattr(generators, "sample", lambda *a, **k: sampled.append(1) or sample(*a, **k))
+        for edition in catalog.EDITIONS:
+            assert image_urls(open_page("b2_generators.py", "part_b", query={"edition": edition})) and not sampled
     finally:
         room.clear()
 
@@ -253,7 +255,7 @@ def test_part_bs_warm_up_stops_when_the_room_asks_for_something_and_goes_on_once
 
     attempts, steps = [], []
 
-    def part_b(seed, busy):  # 30 steps of sampling, checking busy() at each as generator_samples does
+    def part_b(seed, busy):  # 30 steps of sampling, checking busy() at each as serving.generators.sample does
         attempts.append(seed)
         for _ in range(30):
             steps.append(1)

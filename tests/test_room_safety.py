@@ -15,8 +15,7 @@ from test_restart import wait_for
 
 def start(client: RemoteClient, epochs: int = 50) -> None:
     client.open()
-    client.set_int("Epochs", epochs)
-    client.press("Start")
+    client.start_quick_run(epochs)
 
 
 def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_any(tmp_path):
@@ -35,7 +34,7 @@ def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_
 
         student = RemoteClient(url, "b4_train", lecturer.address)  # types in what the projector shows
         student.open()
-        assert not student.shows(f"run `{run.name}`") and student.shows("Choose settings and press Start")
+        assert not student.shows(f"run `{run.name}`") and student.shows("Choose a recipe (and change what you like) and press Start")
         guess = RemoteClient(url, "b4_train", "owner=lecturer")  # a made-up owner is another browser, not the lecturer
         guess.open()
         assert not guess.shows(f"run `{run.name}`")
@@ -43,8 +42,7 @@ def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_
         follower.open()
         assert follower.shows(f"following run {run.name} read-only") and "Stop" not in follower.ids and "Resume" not in follower.ids
 
-        student.set_int("Epochs", 50)
-        student.press("Start")  # queued behind the lecturer's
+        student.start_quick_run(50)  # queued behind the lecturer's
         (theirs,) = [d for d in runs.iterdir() if (d / "owner.json").exists() and d != run]
         assert student.shows("queued, position 1")
         student.set_text("Lecturer key", "a-guess")

@@ -29,15 +29,16 @@ from lab.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from lab.data import load_dataset  # noqa: E402
 from lab.generate import class_grid, denoise_once, sample_trained  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
-from lab.metrics import accuracy, denoiser_mse, frechet_distance, predict  # noqa: E402
+from lab.metrics import accuracy, confident_share, denoiser_mse, frechet_distance, predict  # noqa: E402
 from lab.train import TrainConfig, read_history  # noqa: E402
 from models.bundled import WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.files import save_model_file  # noqa: E402
-from tools.train_bundled import BUNDLED, NOTES, SNAPSHOT_WEIGHTS  # noqa: E402
+from tools.train_bundled import BUNDLED, NOTES, RUNS, SNAPSHOT_WEIGHTS  # noqa: E402
 
 SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
-FIGURES_ONLY = {"pure_noise"}  # its deliverable is pictures: the outputs collapse to the training mean whatever the input
+FIGURES_ONLY = {"pure_noise", "flow_class_constant"}  # pictures, curve and card: pure noise collapses to the training
+# mean whatever the input; the scheduler-free run is 2.6's comparison beside flow_class (its weights would pass 40 MB)
 MACHINE = f"a {os.cpu_count()}-core {platform.machine()} CPU (torch {torch.__version__}, no GPU)"
 
 
@@ -89,6 +90,27 @@ def figures(name: str, model, config: TrainConfig, epoch: int, heldout: torch.Te
     return out
 
 
+def judge_snapshots(name: str, config: TrainConfig, snapshots: dict, per_class: int, ddpm_stride: int, classifier, ref_feats) -> list[str]:
+    """Each snapshot judged by the classifier (accuracy where classes apply, the share it reads confidently, FID) at
+    the course's CFG 5, written to models/weights/NAME_metrics.json (the pages read it); the card's table lines."""
+    rows = {}
+    for epoch, model in snapshots.items():
+        images, labels = generate(model, config, per_class, 5.0, torch.Generator().manual_seed(0), ddpm_stride)
+        predicted, feats = predict(classifier, images)
+        rows[str(epoch)] = {"accuracy": accuracy(predicted, labels) if labels is not None else None,
+                            "confident": confident_share(classifier, images), "fid": frechet_distance(feats, ref_feats)}  # fmt: skip
+        print(f"{name}: epoch {epoch}: {rows[str(epoch)]}", flush=True)
+    metrics = {"samples": 10 * per_class, "scale": 5.0, "lr": config.lr, "lr_schedule": config.lr_schedule, "epochs": rows}
+    (WEIGHTS / f"{name}_metrics.json").write_text(json.dumps(metrics, indent=1))
+    return [f"After each snapshot epoch ({10 * per_class} samples, CFG 5; confident: the judge's top class above 90 %):", "",
+            "| epoch | classifier accuracy | confident | FID |", "|---|---|---|---|",
+            *(f"| {e} | {percent(r['accuracy'])} | {r['confident']:.1%} | {r['fid']:.2f} |" for e, r in rows.items())]
+
+
+def percent(share: float | None) -> str:
+    return "n/a (no classes)" if share is None else f"{share:.2%}"
+
+
 def export_classifier(dataset: str) -> None:
     train_set, heldout = load_dataset(dataset, "train"), load_dataset(dataset, "heldout")
     t0 = time.time()
@@ -109,8 +131,8 @@ def export_classifier(dataset: str) -> None:
     print(f"classifier_{dataset}: held-out accuracy {acc:.4f}")
 
 
-def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
-    run = ROOT / "runs" / "bundled" / name
+def export_model(name: str, per_class: int, ddpm_stride: int, runs: Path = RUNS) -> None:
+    run = runs / name
     folder = latest_checkpoint(run)
     if not folder.name.startswith("final"):
         raise SystemExit(f"{name}: the run in {run} has not finished (latest is {folder.name}); finish it with tools/train_bundled.py")
@@ -168,6 +190,12 @@ def export_model(name: str, per_class: int, ddpm_stride: int) -> None:
             lines.append(f"| {scale if scale is not None else 'none'} | {acc} | {frechet_distance(feats, ref_feats):.2f} |")
             print(f"{name}: scale {scale}: {lines[-1]} ({time.time() - t0:.0f} s)", flush=True)
 
+    if config.experiment in ("ddpm", "flow") and not name.startswith("parta") and len(snapshots) > 1:
+        lines += ["", *judge_snapshots(name, config, snapshots, per_class, ddpm_stride, classifier, ref_feats)]
+    sweep = runs / "sweep_lr.md"  # tools/sweep_lr.py's table: how the scheduler-free run's lr was chosen
+    if name == "flow_class_constant" and sweep.exists():
+        lines += ["", "The lr sweep (tools/sweep_lr.py: the course's recipe at a twentieth of its scale, 10 epochs of 3,000 images):", "",
+                  *sweep.read_text().splitlines()]  # fmt: skip
     if name in FIGURES_ONLY:
         (WEIGHTS / f"{name}.safetensors").unlink()
     command = f"python tools/train_bundled.py {name}"
@@ -196,6 +224,7 @@ if __name__ == "__main__":
     ap.add_argument("--per-class", type=int, default=40, help="samples per class for the metrics (>= 40)")
     ap.add_argument("--ddpm-stride", type=int, default=10, help="DDPM metric sampling stride (1: every timestep)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--runs", type=Path, default=RUNS, help="the runs folder tools/train_bundled.py trained into")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,4 +233,4 @@ if __name__ == "__main__":
         if name.startswith("classifier_"):
             export_classifier(name.removeprefix("classifier_"))
         else:
-            export_model(name, args.per_class, 30 if name.startswith("parta") else args.ddpm_stride)
+            export_model(name, args.per_class, 30 if name.startswith("parta") else args.ddpm_stride, args.runs)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 from PIL import Image
@@ -16,10 +17,12 @@ from lab.images import grid, to_uint8
 from lab.train import read_history
 from models.bundled import WEIGHTS
 from serving.defaults import GENERATORS
+from serving.generators import Samples
 from ui.display import crisp
+from ui.progress import waited
 from ui.results import download_row
-from ui.state import bundled_model, manager, owner_id, settings
-from ui.training import loss_figure
+from ui.state import bundled_model, generator_job, manager, owner_id, room, session_id, settings
+from ui.training import loss_figure, smooth
 
 
 @st.cache_data(show_spinner=False)
@@ -35,6 +38,13 @@ def generator_choices() -> dict[str, tuple[str, dict]]:
         if job.status == "done" and job.config.experiment in ("ddpm", "flow"):
             out[f"your run {job.id} ({job.config.experiment}, {job.config.condition})"] = (str(job.run_dir), job.config.to_dict())
     return out
+
+
+def generator_samples(source: str, gamma: float, steps: int, seed: int) -> Samples:
+    """The generators page's samples and GIF frames, from the room (computed once for the whole server, joined by
+    whoever asks meanwhile, kept in its store), a bar showing the steps while they are computed."""
+    ticket = room().queue.submit_all([generator_job(source, gamma, steps, seed)], session_id())
+    return waited(ticket, "sampling", st.empty() if not ticket[0].done() else None)[0]
 
 
 def loss_curve(source: str, log_scale: bool = True) -> None:
@@ -83,3 +93,36 @@ def show01(x: torch.Tensor, captions: list[str] | None, nrow: int | None = None)
         g = grid(x, nrow)
         st.image(crisp(g, g.shape[1] * 4), width=min(900, g.shape[1] * 4), output_format="PNG")
         download_row([g], None)
+
+
+SCHEDULER_RUNS = {"flow_class": "ExponentialLR (the course's)", "flow_class_constant": "no scheduler: a constant lr"}
+
+
+def without_scheduler() -> None:
+    """The course's 2.6: the class-conditioned flow model trained with and without ExponentialLR (bundled pictures at
+    epochs 1, 5 and 10 side by side, both loss curves on one plot, each judged by the bundled classifier)."""
+    cards = {stem: WEIGHTS / f"{stem}_metrics.json" for stem in SCHEDULER_RUNS}
+    if not all(card.is_file() for card in cards.values()):
+        return
+    metrics = {stem: json.loads(card.read_text()) for stem, card in cards.items()}
+    lr = metrics["flow_class_constant"]["lr"]
+    st.subheader("2.6 · Without the learning-rate scheduler")
+    st.markdown(f"The same model, data and epochs, trained twice: with the course's ExponentialLR (lr 1e-2 falling to "
+                f"1e-3 over 10 epochs) and with a constant lr of {lr:g} instead, picked by a short sweep (its table is on "
+                "models/weights/flow_class_constant.md). Each picture: 4 samples of each digit, 50 Euler steps, γ 5; the "
+                "accuracy is the share of 400 such samples the bundled classifier reads as the digit asked for.")  # fmt: skip
+    for epoch in metrics["flow_class"]["epochs"]:
+        cols = st.columns(len(SCHEDULER_RUNS))
+        for col, (stem, label) in zip(cols, SCHEDULER_RUNS.items()):
+            judged = metrics[stem]["epochs"].get(epoch)
+            png = WEIGHTS / f"{stem}_epoch_{int(epoch):03d}.png"
+            if png.is_file() and judged:
+                col.image(str(png), caption=f"{label}, epoch {epoch}: {judged['accuracy']:.1%} read right, FID {judged['fid']:.1f}")
+    curves = {label: json.loads((WEIGHTS / f"{stem}_loss.json").read_text()) for stem, label in SCHEDULER_RUNS.items()}
+    log_scale = st.toggle("Log scale", True, key="b2_sched_log")
+    figure = go.Figure()
+    for label, data in curves.items():  # smoothed: the per-step losses of two runs drawn over each other are a blur
+        figure.add_trace(go.Scatter(x=data["step"], y=smooth(data["loss"], 0.98), mode="lines", name=label))
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss (smoothed)",
+                         yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"))  # fmt: skip
+    st.plotly_chart(figure, key="b2_sched_curves")

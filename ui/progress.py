@@ -23,6 +23,11 @@ def results(requests: list[Request], bar=None) -> list[Result]:
     """
     tickets = room().submit(requests, backend, session_id())
     what = ", ".join(dict.fromkeys(r.what for r in requests)) + (f" ({len(set(requests))} runs)" if len(set(requests)) > 1 else "")
+    return waited(tickets, what, bar)
+
+
+def waited(tickets: list, what: str, bar=None) -> list:
+    """The tickets' results, the bar showing the requests ahead and then the steps (see results); released at the end."""
     try:
         if any(not t.done() for t in tickets):
             with turns().away():  # a page that waits for the model lets another draw meanwhile (ui/turns.py)

@@ -47,3 +47,6 @@ for epoch, passes in DENOISER_SNAPSHOTS.items():
     if path.exists():
         st.image(str(path), caption=f"after epoch {epoch}: ten outputs from pure noise, then the training set's mean", width=560)
 st.markdown("Trained on pure noise, the best the model can do under an L2 loss is the mean of the training digits.")
+st.caption("Its training loss: it falls to the spread of the digits around their mean and stays there (the one-step "
+           "denoiser's, above, goes on falling).")  # fmt: skip
+loss_curve("pure_noise", st.toggle("Log scale", True, key="b1_noise_log"))

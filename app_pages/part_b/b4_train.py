@@ -4,11 +4,10 @@ from functools import partial
 
 import streamlit as st
 
-from lab.train import PART_A_BACKEND, PART_A_FLOW_BACKEND, course_config
 from serving.jobs import RunLimit
 from ui.messages import page_waits
-from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager
-from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link, owner_offer
+from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager, settings
+from ui.training import COURSE_EPOCH, EXPERIMENTS, PASS, RECIPES, apply_recipe, command, follow_link, form_config, lecturer_panel, live_view, my_runs_link, open_recipe, owner_offer
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -23,33 +22,39 @@ if follow_link():  # a room following the lecturer's run: the run, live, and no 
 me = caller()
 owner_offer()
 lecturer_panel(me)
-PART_A = "Part A backend"
-PART_A_FLOW = "Part A backend (Fall 2026, flow)"
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A, PART_A_FLOW]
+open_recipe(settings().edition)
+recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", on_change=apply_recipe, args=("train_recipe",),
+                      help="fills the settings below; change any of them before Start")  # fmt: skip
+st.caption(RECIPES[recipe].note)
 with st.form("train_form"):
     c = st.columns(3)
-    experiment = c[0].selectbox("Experiment", EXPERIMENTS, key="train_exp")
-    method = c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method", help="a Part A backend is DDPM (Fall 2024); Part A backend (Fall 2026, flow) flow matching")
-    dataset = c[2].selectbox("Dataset", ["mnist", "fashion_mnist"], key="train_dataset")
-    c = st.columns(6)
-    D = c[0].select_slider("D", [8, 16, 32, 64, 128], 16, key="train_D")
-    epochs = c[1].number_input("Epochs", 1, 200, 10, key="train_epochs")
-    batch = c[2].select_slider("Batch", [32, 64, 128, 256], 64, key="train_batch")
-    lr = c[3].select_slider("Learning rate", LEARNING_RATES, 3e-3, key="train_lr")
-    every = c[5].select_slider("Preview every", [0, 20, 50, 100, 200], 50, format_func=lambda n: f"{n} steps" if n else "never",
+    c[0].selectbox("Experiment", EXPERIMENTS, key="train_exp")
+    c[1].selectbox("Method", ["flow matching", "DDPM"], key="train_method", help="a Part A backend is DDPM (Fall 2024); Part A backend (Fall 2026, flow) flow matching")
+    c[2].selectbox("Dataset", ["mnist", "fashion_mnist"], key="train_dataset")
+    c = st.columns(5)
+    c[0].select_slider("D", [8, 16, 32, 64, 128], key="train_D")
+    c[1].number_input("Epochs", 1, 200, key="train_epochs")
+    c[2].selectbox("Epoch", [COURSE_EPOCH, PASS], key="train_epoch_size",
+                                help="the course's epoch is MNIST's 60,000 training digits; the bundled set has 4,500, so a course "
+                                "epoch is 13.3 shuffled passes over them (Fashion-MNIST's 60,000: one pass either way)")  # fmt: skip
+    c[3].select_slider("Batch", [32, 64, 128, 256], key="train_batch")
+    device_col = c[4]
+    c = st.columns(4)
+    c[0].select_slider("Learning rate", LEARNING_RATES, key="train_lr")
+    c[1].selectbox("LR schedule", ["exponential", "constant"], key="train_schedule",
+                              help="exponential: the course's ExponentialLR, lr x 0.1 ** (1 / epochs) after each epoch (a tenth "
+                              "of it by the end); constant: the course's 2.6, no scheduler")  # fmt: skip
+    c[2].selectbox("Gradient clip", ["none", "1.0"], key="train_clip", help="max gradient norm (the course: none)")
+    c[3].select_slider("Preview every", [0, 20, 50, 100, 200], format_func=lambda n: f"{n} steps" if n else "never",
                                key="train_sample_steps", help="a row of samples, one per class, every this many steps (a grid comes after every epoch)")  # fmt: skip
     elsewhere = cuda_elsewhere()  # a GPU of the Ray cluster that trains the runs, though this machine has none
     gpus = st.session_state.get("device") == "cuda" or elsewhere
-    device = c[4].selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
+    device = device_col.selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
-    exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or (method == "DDPM" and experiment != PART_A_FLOW) else "flow"
-    condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
-    extra = {PART_A: PART_A_BACKEND, PART_A_FLOW: PART_A_FLOW_BACKEND}.get(experiment, {})
-    config = course_config(exp, condition, D=D, epochs=int(epochs), batch_size=batch, lr=lr, dataset=dataset, device=device,
-                           grad_clip=1.0, snapshot_epochs=(), sample_every=1, sample_every_steps=every, checkpoint_every_s=checkpoint_every_s(),
-                           cuda_elsewhere=elsewhere, **extra)  # fmt: skip
+    values = {key: st.session_state[key] for key in RECIPES[recipe].values} | {"train_device": device}
+    config = form_config(values, checkpoint_every_s=checkpoint_every_s(), cuda_elsewhere=elsewhere)
     try:
         st.session_state["train_pick"] = m.submit(me, config).id  # the page shows the run just started
     except RunLimit as e:
@@ -57,12 +62,12 @@ if start:
 
 jobs = m.jobs(me.owner)
 if not jobs:
-    st.info("Choose settings and press Start. With these defaults (class-conditioned flow matching, D = 16) a preview row "
-            "(a sample of each digit) is drawn every 50 steps and a grid after every epoch: the first picture about 13 s "
-            "in, then one every 7-10 s; strokes at first, digits by the second or third epoch (under a minute); after 5 "
-            "epochs an independent classifier reads 92-96 % of them right. 5 epochs take about 1.5 minutes on a quiet "
-            "2-core CPU (98 s measured with the previews, 86 s without: set Preview every to never); a server busy with "
-            "a room, or other runs, takes longer.")  # fmt: skip
+    st.info("Choose a recipe (and change what you like) and press Start. The lecture quick run (class-conditioned flow "
+            "matching, D = 16) draws a preview row (a sample of each digit) every 50 steps and a grid after every epoch: "
+            "the first picture about 13 s in, then one every 7-10 s; strokes at first, digits by the second or third "
+            "epoch (under a minute); after 5 epochs an independent classifier reads 92-96 % of them right. 5 epochs take "
+            "about 1.5 minutes on a quiet 2-core CPU (98 s measured with the previews, 86 s without: set Preview every "
+            "to never); a server busy with a room, or other runs, takes longer.")  # fmt: skip
     page_waits()
 ids = [j.id for j in jobs]
 if st.session_state.get("train_pick") not in ids:
