@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +41,19 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Path:
-    """Write a uint8 image as PNG, enlarged scale times with nearest-neighbour."""
+    """Write a uint8 image as PNG, enlarged scale times with nearest-neighbour. Whole or not at all: written beside
+    the path and renamed onto it (a page that reads a run's grid while the run writes it never gets half a PNG)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(image)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    im.save(path)
+    part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        im.save(part, format="PNG")
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
     return path
 
 

@@ -22,12 +22,15 @@ No Streamlit here: the pages submit, poll and release.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
+
+log = logging.getLogger("diffusion_lab")
 
 
 class Cancelled(Exception):
@@ -302,7 +305,10 @@ class ComputeQueue:
                 request.state = "running"
                 self.counts["computed"] += 1
             if self.on_compute is not None:
-                self.on_compute(request.key)
+                try:
+                    self.on_compute(request.key)
+                except Exception:  # a log that fails is logged: a worker that died here left its request running for ever
+                    log.exception("on_compute failed for %r", request.key)
             try:
                 value = request.fn(request.progress)
             except BaseException as e:  # the error goes to every caller; nothing is cached
@@ -316,5 +322,8 @@ class ComputeQueue:
             with self._cond:
                 request.state = "done"
                 self._forget(request)
-                self.results.put(request.key, value)
+                try:
+                    self.results.put(request.key, value)
+                except Exception:  # (not kept: its callers still get it)
+                    log.exception("the result of %r could not be stored", request.key)
             request.future.set_result(value)

@@ -101,11 +101,17 @@ class Room:
         """Queue requests nobody waits for yet; they run when no browser's request waits (serving.queue keep)."""
         return [self.queue.submit(request, self.job(request, den), keep=True) for request, den in requests]
 
-    def _log_line(self, request: Request) -> None:
-        said = " ".join(f"{f.name}={getattr(request, f.name)}" for f in fields(request)
-                        if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes))  # fmt: skip
+    def _log_line(self, request: Request | tuple) -> None:
+        """A computation's line in the compute log: a Part A request's kind, backend and settings, or another key
+        (Part B's generators page: a tuple naming what it samples) as it is."""
+        if isinstance(request, tuple):
+            line = " ".join(map(str, request))
+        else:
+            said = " ".join(f"{f.name}={getattr(request, f.name)}" for f in fields(request)
+                            if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes))  # fmt: skip
+            line = f"{request.kind} {request.backend} {said}"
         with open(self.settings.compute_log, "a") as f:
-            f.write(f"{time.time():.3f} {request.kind} {request.backend} {said}\n")
+            f.write(f"{time.time():.3f} {line}\n")
 
 
 QUIET_S = 15.0  # the room asked for nothing this long: the other edition's and Part B's warm-ups may start

@@ -54,8 +54,9 @@ class Fuzzer:
     broken: list[tuple[str, str]] = field(default_factory=list)  # (page, what it showed)
     rounds: int = 0
 
-    def page(self, page: str, rounds: int, timeout: float = 60.0) -> None:
-        """rounds of random input to one session of page; what breaks it is recorded in self.broken."""
+    def page(self, page: str, rounds: int, timeout: float = 180.0) -> None:
+        """rounds of random input to one session of page; what breaks it is recorded in self.broken (a page that does
+        not finish its first run within timeout among them: Part B 2's 300 steps are a minute or two of a busy CPU)."""
         rng = random.Random(f"{self.seed}:{page}")
         client = RemoteClient(self.url, page)
         try:

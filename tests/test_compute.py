@@ -148,3 +148,33 @@ def test_idle_counts_from_the_last_callers_request_and_ignores_warm_up():
     assert 0.15 <= queue.idle_s() < 5  # since the browser's request (a warm-up's does not count)
     ticket.release()
     assert queue.idle_s() < 0.15  # the browser's page reran or left: that is the room's latest activity
+
+
+def test_a_compute_log_that_fails_on_a_key_neither_kills_its_worker_nor_holds_the_request():
+    """The room's compute log read every key as a Part A request; Part B's generators key (a tuple) raised in the worker
+    before the computation, the worker thread died and the page waited for ever (found by the protocol fuzzer)."""
+    from serving.room import Room
+    from serving.settings import RoomSettings
+
+    def log(key):
+        raise TypeError(f"not a request: {key!r}")
+
+    q = ComputeQueue(workers=1, on_compute=log)
+    try:
+        assert q.submit(("part-b-samples", "ddpm_class", 5.0, 30, 0), lambda p: 42).result(5) == 42
+        assert q.submit("another", lambda p: 43).result(5) == 43  # the one worker still works
+    finally:
+        q.close()
+
+
+def test_the_rooms_compute_log_writes_a_line_for_a_part_b_key(tmp_path):
+    from serving.room import Room
+    from serving.settings import RoomSettings
+
+    room = Room(RoomSettings(compute_log=str(tmp_path / "computed.log"), warm=False))
+    try:
+        assert room.queue.submit(("part-b-samples", "ddpm_class", 5.0, 30, 180), lambda p: b"x").result(5) == b"x"  # no nbytes: not kept
+        (line,) = (tmp_path / "computed.log").read_text().splitlines()
+        assert line.split()[1:] == ["part-b-samples", "ddpm_class", "5.0", "30", "180"]
+    finally:
+        room.close()

@@ -336,3 +336,24 @@ def test_damaged_state_files_and_nan_weights_are_refused_with_the_file_and_the_f
     save_file(weights, folder / "model.safetensors")
     with pytest.raises(CheckpointError, match="holds NaN or infinite weights"):
         load_trained(tmp_path / "run")
+
+
+def test_a_sample_grid_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """The Train live page reads a run's grids while the run writes them: a half-written PNG raised
+    UnidentifiedImageError on the page. A write that fails halfway leaves the path as it was and nothing beside it."""
+    import numpy as np
+    from PIL import Image
+
+    from lab.images import save_png
+
+    path = save_png(np.zeros((4, 4), np.uint8), tmp_path / "samples" / "epoch_001.png")
+    before = path.read_bytes()
+
+    def broken(self, fp, *a, **k):
+        open(fp, "wb").write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(OSError):
+        save_png(np.full((4, 4), 255, np.uint8), path)
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["epoch_001.png"]

@@ -73,12 +73,15 @@ RECIPES = {
         "steps). Digits by the second or third pass (under a minute); about 2 minutes in all on a quiet 2-core CPU "
         "(0.14 s a step, and the previews)."),  # fmt: skip
 }
+FORM_KEYS = tuple(RECIPES["lecture quick run"].values)  # the form's widgets a recipe fills (form_config reads them)
 EDITION_RECIPE = {"2026": "course recipe, Fall 2025 and 2026 (flow matching)", "2024": "course recipe, Fall 2024 (DDPM)"}
 
 
 def apply_recipe(key: str = "train_recipe") -> None:
     """Fill the form with the recipe chosen (the recipe box's on_change)."""
-    st.session_state.update(RECIPES[st.session_state[key]].values)
+    recipe = RECIPES.get(st.session_state.get(key))
+    if recipe is not None:  # (a value the box cannot hold, sent by a script, changes nothing)
+        st.session_state.update(recipe.values)
 
 
 def open_recipe(edition: str) -> None:

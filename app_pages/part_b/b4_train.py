@@ -7,7 +7,7 @@ import streamlit as st
 from serving.jobs import RunLimit
 from ui.messages import page_waits
 from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager, settings
-from ui.training import COURSE_EPOCH, EXPERIMENTS, PASS, RECIPES, apply_recipe, command, follow_link, form_config, lecturer_panel, live_view, my_runs_link, open_recipe, owner_offer
+from ui.training import COURSE_EPOCH, EXPERIMENTS, FORM_KEYS, PASS, RECIPES, apply_recipe, command, follow_link, form_config, lecturer_panel, live_view, my_runs_link, open_recipe, owner_offer
 
 st.title("Train live")
 st.markdown("Runs train in the background: leave the page, refresh, come back; the run goes on. "
@@ -26,7 +26,8 @@ LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 open_recipe(settings().edition)
 recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", on_change=apply_recipe, args=("train_recipe",),
                       help="fills the settings below; change any of them before Start")  # fmt: skip
-st.caption(RECIPES[recipe].note)
+if recipe in RECIPES:
+    st.caption(RECIPES[recipe].note)
 with st.form("train_form"):
     c = st.columns(3)
     c[0].selectbox("Experiment", EXPERIMENTS, key="train_exp")
@@ -53,7 +54,7 @@ with st.form("train_form"):
     device = device_col.selectbox("Device", ["cpu", "cuda"] if gpus else ["cpu"], key="train_device")
     start = st.form_submit_button("Start", type="primary")
 if start:
-    values = {key: st.session_state[key] for key in RECIPES[recipe].values} | {"train_device": device}
+    values = {key: st.session_state.get(key) for key in FORM_KEYS} | {"train_device": device}
     config = form_config(values, checkpoint_every_s=checkpoint_every_s(), cuda_elsewhere=elsewhere)
     try:
         st.session_state["train_pick"] = m.submit(me, config).id  # the page shows the run just started
