@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--runs", type=Path, default=RUNS)
     ap.add_argument("--lrs", type=float, nargs="+", default=[1e-2, 3e-3, 1e-3])
+    ap.add_argument("--device", default="cpu", help="cuda where a GPU is lent")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -61,7 +62,8 @@ def main() -> None:
         latest = run / "latest"
         t0 = time.time()
         if not (latest.exists() and latest.read_text().startswith("final")):
-            for event in train(course_config("flow", "class", **SCALE, **lr), run, resume=latest.exists()):
+            config = course_config("flow", "class", **SCALE, **lr, device=args.device)
+            for event in train(config, run, resume=latest.exists(), changes={"device": args.device, "precision": "auto"} if latest.exists() else None):
                 if event["kind"] in ("epoch", "done"):
                     print(f"{label}: {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s", flush=True)
         acc, loss = judged(run)

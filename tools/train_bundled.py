@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +77,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, help="torch threads (1 keeps a run steady beside other work)")
     ap.add_argument("--runs", type=Path, default=RUNS, help=f"runs folder (default {RUNS.relative_to(ROOT)})")
+    ap.add_argument("--device", default="cpu", help="cuda where a GPU is lent (precision then bf16 where it computes it)")
     ap.add_argument("names", nargs="*", help=f"any of {', '.join(BUNDLED)} (default: all)")
     args = ap.parse_args()
     if args.threads:
@@ -87,7 +89,8 @@ if __name__ == "__main__":
             print(f"{name} already trained: {run}", flush=True)
             continue
         t0 = time.time()
-        for event in train(BUNDLED[name], run, resume=latest.exists()):
+        config = replace(BUNDLED[name], device=args.device, precision="auto").validate()
+        for event in train(config, run, resume=latest.exists(), changes={"device": args.device, "precision": "auto"} if latest.exists() else None):
             if event["kind"] == "step" and event["step"] % 100 == 0:
                 print(f"{name} step {event['step']} loss {event['loss']:.4f} {event['images_per_s']:.0f} img/s", flush=True)
             elif event["kind"] in ("epoch", "done"):

@@ -10,7 +10,8 @@ set -euo pipefail
 runs=${1:?give a runs folder outside the work tree}
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
-nice -n 19 python tools/sweep_lr.py --threads "$threads" --runs "$runs"
+device=${DEVICE:-cpu}  # DEVICE=cuda where a GPU is lent: minutes instead of hours
+nice -n 19 python tools/sweep_lr.py --threads "$threads" --runs "$runs" --device "$device"
 for name in flow_class flow_class_constant flow_time; do
-    nice -n 19 python tools/train_bundled.py --threads "$threads" --runs "$runs" "$name"
+    nice -n 19 python tools/train_bundled.py --threads "$threads" --runs "$runs" --device "$device" "$name"
 done
