@@ -153,8 +153,6 @@ def test_idle_counts_from_the_last_callers_request_and_ignores_warm_up():
 def test_a_compute_log_that_fails_on_a_key_neither_kills_its_worker_nor_holds_the_request():
     """The room's compute log read every key as a Part A request; Part B's generators key (a tuple) raised in the worker
     before the computation, the worker thread died and the page waited for ever (found by the protocol fuzzer)."""
-    from serving.room import Room
-    from serving.settings import RoomSettings
 
     def log(key):
         raise TypeError(f"not a request: {key!r}")
