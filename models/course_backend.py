@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import torch
 
 from models.backend import NULL_PROMPTS, Denoiser
-from models.unet import CourseUNet, fold_batchnorm
+from models.unet import CourseUNet, inference_copy
 
 
 
@@ -59,7 +59,7 @@ class CourseDenoiser(Denoiser):
         1.2-1.5x fewer ms per image on a CPU; equal to this one up to fp32 rounding, not bit for bit (the exact path
         stays this one; tests/test_batching.py judges samples of both).
         """
-        fast = CourseDenoiser(fold_batchnorm(self.unet).to(memory_format=torch.channels_last), self.alphas_cumprod,
+        fast = CourseDenoiser(inference_copy(self.unet), self.alphas_cumprod,
                               self.prompts, self.clip_x0, self.aliases)  # fmt: skip
         fast.memory_format = torch.channels_last
         return fast

@@ -64,10 +64,10 @@ def test_bundled_denoiser_snapshots_remove_noise_better_than_blur_and_the_later_
 @pytest.mark.parametrize("stem", ["ddpm_class", "flow_class"])
 def test_class_conditioned_generators_draw_the_digit_asked_for(stem):
     from lab.generate import class_grid, sample_trained
-    from models.unet import fold_batchnorm
+    from models.unet import inference_copy
 
     model, config = load_course_model(stem)
-    model = fold_batchnorm(model).to(memory_format=torch.channels_last)  # the server's fast path: 1.4x less time
+    model = inference_copy(model)  # the server's fast path: 1.4x less time
     labels = class_grid(10, 5)
     g = torch.Generator().manual_seed(1)  # not the cards' seed: 50 fresh samples (96 and 98 % read right)
     images = sample_trained(model, config, labels, len(labels), 5.0, stride=10 if config["experiment"] == "ddpm" else None, generator=g)
