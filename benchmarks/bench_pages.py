@@ -13,6 +13,10 @@
 - 3.1's edit row (7 start times, w = 7) and 2.1's 5 + 5 samples, each a page's requests computed together by a room
   (its queue and loop batcher, as the server computes them: one model call per step for the requests), uncached
   (targets <= 2 s each).
+--colour, the colour backends against the digit ones, both editions, in one run: each page's requests as it opens
+(Fall 2024: 1.6 CFG, 1.7 SDEdit row, 1.8 anagram, 1.9 hybrid; Fall 2026: 2.1 CFG 5 + 5, 3.1 edit row, 3.3, 3.4)
+computed together by a room, uncached; seconds, the colour/digit ratio (targets <= 1.5 s and <= 1.5x), and the
+model's FLOPs per interaction against this CPU's fp32 GEMM peak measured in the same run (the physical floor).
 """
 
 from __future__ import annotations
@@ -102,6 +106,72 @@ def flow_pages(args) -> None:
     print(f"2.1's 5 + 5 samples (w = {w:g}, {prompt!r}): {cfg:.3f} s (target <= 2)")
 
 
+COLOUR_PAGES = {"2024": ("a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"),
+                "2026": ("f2_1_cfg", "f3_1_edit", "f3_3_anagrams", "f3_4_hybrids")}
+COLOUR_PAIRS = {"2024": ("MNIST digits", "Emoji (colour)"), "2026": ("MNIST digits (flow)", "Emoji (colour, flow)")}
+
+
+def gemm_peak(n: int = 1024, repeats: int = 20) -> float:
+    """This CPU's fp32 matrix-multiply rate now, GFLOP/s (the best of repeats)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def image_flops(den) -> float:
+    """FLOPs of one image's model call on a backend (torch's FLOP counter, a batch of 4 / 4)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(4, *den.image_shape)
+    cond = den.encode([den.prompts[0] if den.prompts else (den.names[0] if den.names else "")] * 4)
+    with FlopCounterMode(display=False) as counter:
+        den(x, torch.full((4,), 0.5) if den.prediction == "velocity" else 500, cond)
+    return counter.get_total_flops() / 4
+
+
+class RowCounter:
+    """Counts the image rows every top-level network of a backend is called on (a global forward hook)."""
+
+    def __init__(self, networks: tuple[type, ...]):
+        self.networks, self.rows = networks, 0
+        self.handle = torch.nn.modules.module.register_module_forward_hook(self.hook)
+
+    def hook(self, module, args, output):
+        if isinstance(module, self.networks) and args:
+            self.rows += args[0].shape[0]
+
+
+def colour_pages(args) -> None:
+    """The colour backends against the digit ones (see the module docstring)."""
+    from diffusers import UNet2DModel
+
+    from models.unet import CourseUNet
+    from serving.defaults import default_requests
+    from ui.state import backend, first_test_images
+
+    peak = gemm_peak()
+    counter = RowCounter((UNet2DModel, CourseUNet))
+    print(f"fp32 GEMM peak now: {peak:.0f} GFLOP/s")
+    print("| edition | page | digit s | colour s | colour / digit | colour GFLOP | floor at peak s | colour s / floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for edition, pages in COLOUR_PAGES.items():
+        for page in pages:
+            times, flops = {}, {}
+            for name in COLOUR_PAIRS[edition]:
+                den, x = backend(name, "cpu"), first_test_images(name, 1)
+                counter.rows = 0
+                times[name] = room_run(lambda seed: default_requests(name, "cpu", seed, den, x)[page], args.repeats, name)
+                flops[name] = counter.rows / args.repeats * image_flops(den)
+            digit, colour = COLOUR_PAIRS[edition]
+            floor = flops[colour] / peak / 1e9
+            print(f"| {edition} | {page} | {times[digit]:.2f} | {times[colour]:.2f} | {times[colour] / times[digit]:.2f}x | "
+                  f"{flops[colour] / 1e9:.0f} | {floor:.2f} | {times[colour] / floor:.2f}x |", flush=True)
+
+
 def cold_start() -> float:
     from playwright.sync_api import sync_playwright
 
@@ -135,7 +205,11 @@ def main() -> None:
     ap.add_argument("--backend", default="MNIST digits", help='a bundled Part A backend, e.g. "Emoji (colour)"')
     ap.add_argument("--runs-only", action="store_true", help="only the SDEdit and anagram runs (no sliders, no cold start)")
     ap.add_argument("--flow", action="store_true", help="the Fall 2026 pages on a flow backend")
+    ap.add_argument("--colour", action="store_true", help="the colour backends against the digit ones, both editions")
     args = ap.parse_args()
+    if args.colour:
+        print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+        return colour_pages(args)
     if args.flow and args.backend == ap.get_default("backend"):
         args.backend = "MNIST digits (flow)"  # the Fall 2026 edition's default
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; backend {args.backend}")

@@ -8,6 +8,7 @@ IF's squaredcos_cap_v2 schedule, eps prediction, images in [-1, 1] (tools/train_
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Sequence
 
@@ -114,6 +115,7 @@ class EmojiDenoiser(Denoiser):
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.time_scale = 1  # the UNet's timestep per unit of t
+        self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
         if objective == "flow":  # Fall 2026: t in [0, 1] fed as t * T, velocity prediction
             self.prediction, self.time_scale, self.T = "velocity", T, 0
             self.cfg_scale, self.illusions = FLOW_CFG_W, FLOW_ILLUSIONS
@@ -129,8 +131,17 @@ class EmojiDenoiser(Denoiser):
         else:
             t_in = torch.full((x_t.shape[0],), t * self.time_scale, device=x_t.device)
         with torch.no_grad():
-            eps = self.unet(x_t, t_in, class_labels=cond.to(x_t.device)).sample
-        return eps, None
+            x_in = x_t.contiguous(memory_format=self.memory_format)
+            eps = self.unet(x_in, t_in, class_labels=cond.to(x_t.device)).sample
+        return eps.contiguous(), None
+
+    def for_inference(self) -> EmojiDenoiser:
+        """This backend for a server: its UNet in channels_last (oneDNN's fast layout), ~1.5x fewer ms per image on a
+        CPU; equal to this one up to fp32 rounding, not bit for bit (the exact path stays this one)."""
+        fast = copy.copy(self)
+        fast.unet = copy.deepcopy(self.unet).to(memory_format=torch.channels_last)
+        fast.memory_format = torch.channels_last
+        return fast
 
     def name_of(self, prompt: str) -> str | None:
         """The emoji name a prompt is read as (None: the null class)."""

@@ -170,3 +170,22 @@ def test_a_warm_up_on_another_backend_waits_too_while_a_browser_is_served():
     assert during <= 2, during  # at most the round under way when the browser came, and one racing it
     warm.join(timeout=60)
     assert results["warm"][0, 0, 0, 0].item() == 400 and results["room"][0, 0, 0, 0].item() == 30
+
+
+@pytest.mark.parametrize("name", ["Emoji (colour)", "Emoji (colour, flow)"])
+def test_the_colour_backends_fast_model_equals_the_exact_one_and_a_row_ignores_its_batch(name):
+    """The colour backends' server copy (channels_last): equal to the exact model up to fp32 rounding, and a row's
+    output the same whatever it is batched with in multiples of the room's quantum (identical pictures in a room)."""
+    exact = load_backend(name)
+    fast = exact.for_inference()
+    assert fast.unet is not exact.unet and exact.memory_format == torch.contiguous_format  # the exact path kept
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 3, 32, 32, generator=g)
+    t = torch.rand(12, generator=g) if exact.prediction == "velocity" else torch.randint(0, 1000, (12,), generator=g)
+    cond = exact.encode(["fire", "", "rocket", "old man"] * 3)
+    out_exact, out_fast = exact(x, t, cond)[0], fast(x, t, cond)[0]
+    assert (out_fast - out_exact).abs().max() < 1e-4
+    alone = torch.cat([fast(torch.cat([x[i : i + 1], x[:3]]), torch.cat([t[i : i + 1], t[:3]]), torch.cat([cond[i : i + 1], cond[:3]]))[0][:1] for i in range(12)])
+    for size in (4, 8, 12):
+        out = torch.cat([fast(x[k : k + size], t[k : k + size], cond[k : k + size])[0] for k in range(0, 12, size)])
+        assert torch.equal(out, alone), size
