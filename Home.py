@@ -11,7 +11,12 @@ from ui.turns import turns, waiting_line
 
 guard.install()  # a browser's clear_cache (every cache of the server) and load_git_info are refused (ui/guard.py)
 lecture_link = st.query_params.get("lecture") == "1"  # a lecturer's link opens with the sidebar closed
-st.set_page_config(page_title="Diffusion Lab", page_icon="🌫️", layout="wide", initial_sidebar_state="collapsed" if lecture_link else "auto")
+st.set_page_config(
+    page_title="Diffusion Lab",
+    page_icon="🌫️",
+    layout="wide",
+    initial_sidebar_state="collapsed" if lecture_link else "auto",
+)
 pages = {"": st.Page("app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)}
 for folder, entries in [*((e.folder, e.pages) for e in EDITIONS.values()), ("part_b", PART_B)]:
     pages |= {p.url: st.Page(f"app_pages/{folder}/{p.file}", title=p.title, url_path=p.url) for p in entries}

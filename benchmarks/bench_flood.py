@@ -46,7 +46,14 @@ def flood_figures(app: Path, page: str, gap: float, repeats: int) -> dict:
         finally:
             stop.set()
             thread.join(30)
-    return {"app": str(app), "page": page, "gap_s": gap, "alone_s": alone, "during_flood_s": during, "flood_clicks": clicks[0]}
+    return {
+        "app": str(app),
+        "page": page,
+        "gap_s": gap,
+        "alone_s": alone,
+        "during_flood_s": during,
+        "flood_clicks": clicks[0],
+    }
 
 
 def main() -> None:
@@ -57,9 +64,13 @@ def main() -> None:
     parser.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app is served")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    figures = flood_figures(args.app, args.page, args.gap, args.repeats) | {"machine": platform.processor() or platform.machine()}
-    print(f"{args.page}: alone {', '.join(f'{t:.2f}' for t in figures['alone_s'])} s; during the flood "
-          f"{', '.join(f'{t:.2f}' for t in figures['during_flood_s'])} s ({figures['flood_clicks']} clicks)")  # fmt: skip
+    figures = flood_figures(args.app, args.page, args.gap, args.repeats) | {
+        "machine": platform.processor() or platform.machine()
+    }
+    print(
+        f"{args.page}: alone {', '.join(f'{t:.2f}' for t in figures['alone_s'])} s; during the flood "
+        f"{', '.join(f'{t:.2f}' for t in figures['during_flood_s'])} s ({figures['flood_clicks']} clicks)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 

@@ -29,7 +29,10 @@ def main() -> None:
     from test_browser import serve_app
     from test_fuzz import PAGES
 
-    with tempfile.TemporaryDirectory() as runs, serve_app({"DIFFUSION_LAB_RUNS": runs}, log=args.server_log) as (url, _):
+    with (
+        tempfile.TemporaryDirectory() as runs,
+        serve_app({"DIFFUSION_LAB_RUNS": runs}, log=args.server_log) as (url, _),
+    ):
         end, seed, rounds, broken = time.time() + 60 * args.minutes, args.seed, 0, []
         while time.time() < end:
             fuzzer = Fuzzer(url, seed=seed)
@@ -42,8 +45,10 @@ def main() -> None:
         t0 = time.time()
         with RemoteClient(url, "") as fresh:
             fresh_s, fresh_errors = time.time() - t0, fresh.errors
-    print(f"\n{rounds} rounds over {len(PAGES)} pages, seeds {args.seed}..{seed - 1}: {len(broken)} broken; a fresh browser's "
-          f"Welcome page afterwards in {fresh_s:.2f} s{', errors: ' + str(fresh_errors) if fresh_errors else ''}")  # fmt: skip
+    print(
+        f"\n{rounds} rounds over {len(PAGES)} pages, seeds {args.seed}..{seed - 1}: {len(broken)} broken; a fresh browser's "
+        f"Welcome page afterwards in {fresh_s:.2f} s{', errors: ' + str(fresh_errors) if fresh_errors else ''}"
+    )
     for page, what in broken[:30]:
         print(f"  {page or 'welcome'}: {what}")
 

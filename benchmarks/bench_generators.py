@@ -78,11 +78,23 @@ def main() -> None:
             times[path].append(time.perf_counter() - t0)
             print(f"seed {1000 + seed} {path}: {times[path][-1]:.1f} s", file=sys.stderr, flush=True)
     median = {path: statistics.median(t) for path, t in times.items()}
-    print(json.dumps({"machine": f"{os.cpu_count()}-core {platform.machine()} ({platform.processor() or 'cpu'}), torch {torch.__version__}",
-                      "threads": args.threads, "model": args.stem, "steps": steps, "samples": generators.SAMPLES,
-                      "gemm_peak_gflops": round(peak, 1), "sampling_gflop": round(flops / 1e9, 1), "floor_s": round(floor, 1),
-                      "seconds": {p: [round(x, 1) for x in t] for p, t in times.items()}, "median_s": {p: round(m, 1) for p, m in median.items()},
-                      "ratio_to_floor": {p: round(m / floor, 2) for p, m in median.items()}}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "machine": f"{os.cpu_count()}-core {platform.machine()} ({platform.processor() or 'cpu'}), torch {torch.__version__}",
+                "threads": args.threads,
+                "model": args.stem,
+                "steps": steps,
+                "samples": generators.SAMPLES,
+                "gemm_peak_gflops": round(peak, 1),
+                "sampling_gflop": round(flops / 1e9, 1),
+                "floor_s": round(floor, 1),
+                "seconds": {p: [round(x, 1) for x in t] for p, t in times.items()},
+                "median_s": {p: round(m, 1) for p, m in median.items()},
+                "ratio_to_floor": {p: round(m / floor, 2) for p, m in median.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,15 +25,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from diffusers import UNet2DConditionModel  # noqa: E402
+from diffusers import UNet2DConditionModel
+from tiny_if import tiny_unet_config
 
-import lab  # noqa: E402
-from lab.diffusion import step  # noqa: E402
-from lab.filters import frequency_bands  # noqa: E402
-from lab.sampling import denoise  # noqa: E402
-from lab.schedules import strided_timesteps  # noqa: E402
-from models.deepfloyd.denoiser import IFDenoiser  # noqa: E402
-from tiny_if import tiny_unet_config  # noqa: E402  (tests/: a tiny IF-architecture UNet)
+import lab
+from lab.diffusion import step
+from lab.filters import frequency_bands
+from lab.sampling import denoise
+from lab.schedules import strided_timesteps
+from models.deepfloyd.denoiser import IFDenoiser
 
 
 def best_of(fn, repeats: int) -> float:
@@ -63,15 +63,19 @@ def main() -> None:
     B, ts = args.batch, strided_timesteps()
     x = torch.randn(B, 3, 64, 64, generator=g)
     c1, c2, u = model.encode(["an old man"]), model.encode(["a campfire"]), model.encode([""])
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}; batch {B}, {len(ts)} steps, 64x64, tiny IF UNet")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}; batch {B}, {len(ts)} steps, 64x64, tiny IF UNet"
+    )
 
     # (a) loop overhead
     def bare_calls():
         for t in ts:
             model(x, t, c1.expand(B, -1, -1))
 
-    loop = best_of(lambda: denoise(model, x, ts, lab.plain(c1), generator=torch.Generator().manual_seed(0)), args.repeats)
+    loop = best_of(
+        lambda: denoise(model, x, ts, lab.plain(c1), generator=torch.Generator().manual_seed(0)), args.repeats
+    )
     bare = best_of(bare_calls, args.repeats)
     print(f"(a) loop {loop:.3f} s, bare model calls {bare:.3f} s, overhead ratio {loop / bare:.3f} (target <= 1.05)")
 
@@ -90,6 +94,7 @@ def main() -> None:
             x_in, c_in = guide.inputs(x)
             eps, var = guide.combine(*model(x_in, t, c_in))
             step(x, eps, t, t_prev, model.alphas_cumprod, variance=var, variance_type="learned_range")
+
         return one_step
 
     def naive(name):
@@ -114,6 +119,7 @@ def main() -> None:
                 (e1, v1), (e2, v2) = guided(x, c1), guided(x, c2)
                 eps, var = bands[0](e1) + bands[1](e2), (v1 + v2) / 2
             step(x, eps, t, t_prev, model.alphas_cumprod, variance=var, variance_type="learned_range")
+
         return one_step
 
     plain_ours = best_of(ours(guides["plain"]), args.repeats * 4)
@@ -122,7 +128,9 @@ def main() -> None:
     for name, guide in guides.items():
         a = best_of(ours(guide), args.repeats * 4)
         b = best_of(naive(name), args.repeats * 4)
-        print(f"    {name:<24} {guide.num_evals:>11} {a * 1e3:8.1f} ms {a / plain_ours:4.2f}x {b * 1e3:8.1f} ms {b / plain_ours:4.2f}x")
+        print(
+            f"    {name:<24} {guide.num_evals:>11} {a * 1e3:8.1f} ms {a / plain_ours:4.2f}x {b * 1e3:8.1f} ms {b / plain_ours:4.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,23 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def page_slider(page: str, key: str, values: list, repeats: int, folder: str = "part_a", query: dict | None = None,
-                kind: str = "slider") -> float:  # fmt: skip
+def page_slider(
+    page: str,
+    key: str,
+    values: list,
+    repeats: int,
+    folder: str = "part_a",
+    query: dict | None = None,
+    kind: str = "slider",
+) -> float:
     """Median seconds of an AppTest rerun of the page after its slider key moved to each value (+ the repeat's index;
     a select_slider's: the values themselves)."""
+    from conftest import PAGE_SCRIPT
     from streamlit.testing.v1 import AppTest
 
-    from conftest import PAGE_SCRIPT
-
-    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / folder / page), page=page, url=None), default_timeout=300)
+    at = AppTest.from_string(
+        PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / folder / page), page=page, url=None), default_timeout=300
+    )
     at.query_params.update(query or {})
     at.run()
     times = []
@@ -94,20 +102,41 @@ def flow_pages(args) -> None:
     from ui.state import backend, first_test_images
 
     name, query = args.backend, {"backend": args.backend}
-    print(f"slider move, 1.1 noisy inputs (t):      {page_slider('f1_1_noisy.py', 'noisy_t', [0.1, 0.3, 0.6, 0.9], args.repeats, 'part_a_flow', query, 'select'):.3f} s (target <= 0.2)")
-    print(f"slider move, 1.2 blur (kernel):         {page_slider('f1_2_blur.py', 'flow_blur_kernel', [3, 7, 11, 15], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)")
-    print(f"slider move, 1.4 velocity (test image): {page_slider('f1_4_velocity.py', 'test_image_Test image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)")
+    print(
+        f"slider move, 1.1 noisy inputs (t):      "
+        f"{page_slider('f1_1_noisy.py', 'noisy_t', [0.1, 0.3, 0.6, 0.9], args.repeats, 'part_a_flow', query, 'select'):.3f} s (target <= 0.2)"
+    )
+    print(
+        f"slider move, 1.2 blur (kernel):         "
+        f"{page_slider('f1_2_blur.py', 'flow_blur_kernel', [3, 7, 11, 15], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)"
+    )
+    print(
+        f"slider move, 1.4 velocity (test image): "
+        f"{page_slider('f1_4_velocity.py', 'test_image_Test image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)"
+    )
     den, x1 = backend(name, "cpu"), first_test_images(name, 1)
     w, prompt = flow.CFG_W, flow_prompts("cfg", den)[0]
-    edit = room_run(lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, flow.EDIT_STARTS), args.repeats, name)
+    edit = room_run(
+        lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, flow.EDIT_STARTS),
+        args.repeats,
+        name,
+    )
     print(f"3.1's edit row (7 start times, w = {w:g}): {edit:.3f} s (target <= 2)")
-    cfg = room_run(lambda seed: [FlowSample(name, "cpu", seed, prompt=prompt, w=w, n=FLOW_SAMPLES),
-                                 FlowSample(name, "cpu", seed, prompt=prompt, w=None, n=FLOW_SAMPLES)], args.repeats, name)  # fmt: skip
+    cfg = room_run(
+        lambda seed: [
+            FlowSample(name, "cpu", seed, prompt=prompt, w=w, n=FLOW_SAMPLES),
+            FlowSample(name, "cpu", seed, prompt=prompt, w=None, n=FLOW_SAMPLES),
+        ],
+        args.repeats,
+        name,
+    )
     print(f"2.1's 5 + 5 samples (w = {w:g}, {prompt!r}): {cfg:.3f} s (target <= 2)")
 
 
-COLOUR_PAGES = {"2024": ("a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"),
-                "2026": ("f2_1_cfg", "f3_1_edit", "f3_3_anagrams", "f3_4_hybrids")}
+COLOUR_PAGES = {
+    "2024": ("a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"),
+    "2026": ("f2_1_cfg", "f3_1_edit", "f3_3_anagrams", "f3_4_hybrids"),
+}
 COLOUR_PAIRS = {"2024": ("MNIST digits", "Emoji (colour)"), "2026": ("MNIST digits (flow)", "Emoji (colour, flow)")}
 
 
@@ -156,7 +185,9 @@ def colour_pages(args) -> None:
     peak = gemm_peak()
     counter = RowCounter((UNet2DModel, CourseUNet))
     print(f"fp32 GEMM peak now: {peak:.0f} GFLOP/s")
-    print("| edition | page | digit s | colour s | colour / digit | colour GFLOP | floor at peak s | colour s / floor |")
+    print(
+        "| edition | page | digit s | colour s | colour / digit | colour GFLOP | floor at peak s | colour s / floor |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for edition, pages in COLOUR_PAGES.items():
         for page in pages:
@@ -164,17 +195,23 @@ def colour_pages(args) -> None:
             for name in COLOUR_PAIRS[edition]:
                 den, x = backend(name, "cpu"), first_test_images(name, 1)
                 counter.rows = 0
-                times[name] = room_run(lambda seed: default_requests(name, "cpu", seed, den, x)[page], args.repeats, name)
+                times[name] = room_run(
+                    lambda seed, name=name, den=den, x=x, page=page: default_requests(name, "cpu", seed, den, x)[page],
+                    args.repeats,
+                    name,
+                )
                 flops[name] = counter.rows / args.repeats * image_flops(den)
             digit, colour = COLOUR_PAIRS[edition]
             floor = flops[colour] / peak / 1e9
-            print(f"| {edition} | {page} | {times[digit]:.2f} | {times[colour]:.2f} | {times[colour] / times[digit]:.2f}x | "
-                  f"{flops[colour] / 1e9:.0f} | {floor:.2f} | {times[colour] / floor:.2f}x |", flush=True)
+            print(
+                f"| {edition} | {page} | {times[digit]:.2f} | {times[colour]:.2f} | {times[colour] / times[digit]:.2f}x | "
+                f"{flops[colour] / 1e9:.0f} | {floor:.2f} | {times[colour] / floor:.2f}x |",
+                flush=True,
+            )
 
 
 def cold_start() -> float:
     from playwright.sync_api import sync_playwright
-
     from test_browser import FLAGS, ensure_chromium, free_port, launch_app
 
     port = free_port()
@@ -203,7 +240,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="MNIST digits", help='a bundled Part A backend, e.g. "Emoji (colour)"')
-    ap.add_argument("--runs-only", action="store_true", help="only the SDEdit and anagram runs (no sliders, no cold start)")
+    ap.add_argument(
+        "--runs-only", action="store_true", help="only the SDEdit and anagram runs (no sliders, no cold start)"
+    )
     ap.add_argument("--flow", action="store_true", help="the Fall 2026 pages on a flow backend")
     ap.add_argument("--colour", action="store_true", help="the colour backends against the digit ones, both editions")
     args = ap.parse_args()
@@ -212,12 +251,18 @@ def main() -> None:
         return colour_pages(args)
     if args.flow and args.backend == ap.get_default("backend"):
         args.backend = "MNIST digits (flow)"  # the Fall 2026 edition's default
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; backend {args.backend}")
+    print(
+        f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; backend {args.backend}"
+    )
     if args.flow:
         return flow_pages(args)
     if not args.runs_only:
-        print(f"slider move, 1.1 forward page (t):   {page_slider('a1_forward.py', 'forward_t', [100, 300, 600, 900], args.repeats):.3f} s (target <= 0.15)")
-        print(f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)")
+        print(
+            f"slider move, 1.1 forward page (t):   {page_slider('a1_forward.py', 'forward_t', [100, 300, 600, 900], args.repeats):.3f} s (target <= 0.15)"
+        )
+        print(
+            f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)"
+        )
     from serving.defaults import default_prompts
     from serving.requests import Anagram, SDEdit, pack
     from ui.state import backend, first_test_images
@@ -226,10 +271,14 @@ def main() -> None:
     packed = pack(first_test_images(args.backend, 1))
     sdedit_prompt = default_prompts("text", den)[0]  # a prompt that guides (the null one would skip CFG's second row)
     anagram = default_prompts("anagram", den)[:2]
-    print(f"one SDEdit run (i_start 10, CFG 7, {sdedit_prompt!r}): "
-          f"{uncached_run(SDEdit, args.repeats, args.backend, prompt=sdedit_prompt, i_start=10, image=packed):.3f} s (target <= 1)")
-    print(f"one anagram (flip, CFG 7, {' / '.join(anagram)}): "
-          f"{uncached_run(Anagram, args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)")
+    print(
+        f"one SDEdit run (i_start 10, CFG 7, {sdedit_prompt!r}): "
+        f"{uncached_run(SDEdit, args.repeats, args.backend, prompt=sdedit_prompt, i_start=10, image=packed):.3f} s (target <= 1)"
+    )
+    print(
+        f"one anagram (flip, CFG 7, {' / '.join(anagram)}): "
+        f"{uncached_run(Anagram, args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)"
+    )
     if not args.runs_only:
         print(f"cold start to the first result:       {cold_start():.2f} s (target <= 8)")
 

@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import lab.flow as flow  # noqa: E402
-from models.backend import NULL_PROMPTS  # noqa: E402
-from models.pixnerd import loading  # noqa: E402
-from models.pixnerd.settings import PixNerdSettings  # noqa: E402
+import lab.flow as flow
+from models.backend import NULL_PROMPTS
+from models.pixnerd import loading
+from models.pixnerd.settings import PixNerdSettings
 
 PAGES = {
     "1.6 five samples": lambda den: flow.sample(den, n=5, prompt="", w=None, generator=0),
@@ -52,19 +52,35 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench_pixnerd.json")
     args = parser.parse_args()
 
-    settings = PixNerdSettings(model=args.model, source=args.source, device=args.device, dtype=args.dtype, text_encoder=None,
-                               cache_dir=str(Path(args.out).parent / "bench_pixnerd_cache"))  # fmt: skip
+    settings = PixNerdSettings(
+        model=args.model,
+        source=args.source,
+        device=args.device,
+        dtype=args.dtype,
+        text_encoder=None,
+        cache_dir=str(Path(args.out).parent / "bench_pixnerd_cache"),
+    )
     t0 = time.perf_counter()
     den = loading.load_pixnerd(settings, random_weights=args.model is None)
     load_s = time.perf_counter() - t0
     device = den.device
     g = torch.Generator().manual_seed(0)
     for prompt in [*NULL_PROMPTS, "a rocket ship", "a skull", "waterfalls"]:  # random embeddings of Qwen3's shape
-        den.embeddings.add(prompt, torch.randn(den.net.txt_max_length, den.net.txt_embed_dim, generator=g), persist=False)
-    report = {"machine": platform.processor() or platform.machine(), "device": str(device), "dtype": args.dtype,
-              "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None, "torch": torch.__version__,
-              "weights": args.model or "random (initial)", "params": sum(p.numel() for p in den.net.parameters()),
-              "load_s": round(load_s, 1), "calls": {}, "pages": {}}  # fmt: skip
+        den.embeddings.add(
+            prompt, torch.randn(den.net.txt_max_length, den.net.txt_embed_dim, generator=g), persist=False
+        )
+    report = {
+        "machine": platform.processor() or platform.machine(),
+        "device": str(device),
+        "dtype": args.dtype,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+        "weights": args.model or "random (initial)",
+        "params": sum(p.numel() for p in den.net.parameters()),
+        "load_s": round(load_s, 1),
+        "calls": {},
+        "pages": {},
+    }
     if device.type == "cuda":
         report["weights_gib"] = round(torch.cuda.memory_allocated(device) / 2**30, 2)
     cond = den.encode(["a rocket ship"])

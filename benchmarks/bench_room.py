@@ -3,7 +3,8 @@
     python benchmarks/bench_room.py [--sizes 1,4,30] [--steady 120] [--mean-gap 20] [--app DIR] [--json FILE]
 
 The app is started as the README starts it, once per room size; the lecturer opens it (the Welcome page) --lead
-seconds before the room comes in, as before a lecture. The room's clients speak the browser's protocol (tests/remote_client.py: they paint nothing, as students' browsers on their own laptops), on the pages
+seconds before the room comes in, as before a lecture. The room's clients speak the browser's protocol
+(tests/remote_client.py: they paint nothing, as students' browsers on their own laptops), on the pages
 1.1, 1.6, 1.7, 1.8 and 1.9 with the default backend (MNIST digits):
 (a) burst, page by page: all N clients open the page at once (first load), then all change the sidebar's seed at
     once; client i takes seed base + i // 3, so every seed is shared by up to three clients (a lecture: "pick a
@@ -57,7 +58,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
-FLOW_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams", "f3_4_hybrids"]  # --edition 2026: their counterparts
+FLOW_PAGES = [
+    "f1_1_noisy",
+    "f2_1_cfg",
+    "f3_1_edit",
+    "f3_3_anagrams",
+    "f3_4_hybrids",
+]  # --edition 2026: their counterparts
 
 
 def machine_cpu_seconds() -> float:
@@ -145,11 +152,21 @@ def burst(urls: list[str], page: str, n: int, seed_base: int) -> dict:
     for c in live:
         with contextlib.suppress(Exception):
             c.__exit__(None, None, None)
-    return {"first": first, "change": change, "errors": first_errors + change_errors, "equal": first_equal and equal_pictures(groups),
-            "distinct_seeds": len(set(seeds))}
+    return {
+        "first": first,
+        "change": change,
+        "errors": first_errors + change_errors,
+        "equal": first_equal and equal_pictures(groups),
+        "distinct_seeds": len(set(seeds)),
+    }
 
 
-SPREAD_PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams"]  # 1.1, 1.6, 1.7, 1.8: "open 1.6", some already elsewhere
+SPREAD_PAGES = [
+    "a1_forward",
+    "a6_cfg",
+    "a7_sdedit",
+    "a8_anagrams",
+]  # 1.1, 1.6, 1.7, 1.8: "open 1.6", some already elsewhere
 FLOW_SPREAD_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams"]
 
 
@@ -169,9 +186,15 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
     opened = together(n, open_page)
     connected = [c for c in clients if c is not None and hasattr(c, "connect_s")]
     first = [o["last_image"] for o in opened if isinstance(o, dict)]
-    per_page = {page: {"last_picture": [o["last_image"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k],
-                       "finished": [o["finished"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k]}
-                for k, page in enumerate(pages)}  # fmt: skip
+    per_page = {
+        page: {
+            "last_picture": [
+                o["last_image"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k
+            ],
+            "finished": [o["finished"] for i, o in enumerate(opened) if isinstance(o, dict) and i % len(pages) == k],
+        }
+        for k, page in enumerate(pages)
+    }
     errors = errors_of([o if isinstance(o, Exception) else clients[i] for i, o in enumerate(opened)])
     live = [i for i, o in enumerate(opened) if isinstance(o, dict)]
     if between is not None:
@@ -182,8 +205,15 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
     for c in connected:
         with contextlib.suppress(Exception):
             c.__exit__(None, None, None)
-    return {"connect": [c.connect_s for c in connected], "failed_connect": n - len(connected), "first": first, "change": change,
-            "errors": errors, "first_finished": [f for p in per_page.values() for f in p["finished"]], "pages": per_page}  # fmt: skip
+    return {
+        "connect": [c.connect_s for c in connected],
+        "failed_connect": n - len(connected),
+        "first": first,
+        "change": change,
+        "errors": errors,
+        "first_finished": [f for p in per_page.values() for f in p["finished"]],
+        "pages": per_page,
+    }
 
 
 def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
@@ -224,26 +254,42 @@ def ratio(change: dict, model_s: float) -> str:
     return f"{change['p95'] / model_s:.2f}" if change.get("n") and model_s > 0.05 else "-"
 
 
-def spread_rooms(app: Path, sizes: list[int], pages: list[str], lead: float, log: Path | None, profile: Path | None = None,
-                 edition: str = "2024") -> dict:  # fmt: skip
+def spread_rooms(
+    app: Path,
+    sizes: list[int],
+    pages: list[str],
+    lead: float,
+    log: Path | None,
+    profile: Path | None = None,
+    edition: str = "2024",
+) -> dict:
     """spread() at each size in one run, each on a fresh server that the lecturer opened lead seconds before; with
     profile (a folder), each room once more under py-spy, into that folder (py-spy pauses the server to read its
     stacks: those rooms' times are not the benchmark's, out[n]["profiled"] keeps them apart)."""
     out = {}
     from ui.state import DEFAULT_SEED  # the sidebar's seed: the one the warm-up computes
 
-    defaults = model_time(pages, [DEFAULT_SEED] * len(pages), edition)  # what a room that comes in with the lecturer waits on
+    defaults = model_time(
+        pages, [DEFAULT_SEED] * len(pages), edition
+    )  # what a room that comes in with the lecturer waits on
     print(f"  model time of the {len(pages)} pages' default work: {defaults['seconds']:.2f} s", flush=True)
     for n in sizes:
         out[n] = spread_room(app, n, pages, lead, log)
-        out[n]["model"] = model_time(pages, [7000 + i for i in range(n)], edition)  # the server stopped: the CPU is free
+        out[n]["model"] = model_time(
+            pages, [7000 + i for i in range(n)], edition
+        )  # the server stopped: the CPU is free
         out[n]["defaults_model"] = defaults
-        print(f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first load "
-              f"(last picture) {summary(out[n]['first'])}, (end of the run) {summary(out[n]['first_finished'])}, change "
-              f"{summary(out[n]['change'])}, errors {len(out[n]['errors'])}; model time of the change's distinct work "
-              f"{out[n]['model']}", flush=True)  # fmt: skip
+        print(
+            f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first load "
+            f"(last picture) {summary(out[n]['first'])}, (end of the run) {summary(out[n]['first_finished'])}, change "
+            f"{summary(out[n]['change'])}, errors {len(out[n]['errors'])}; model time of the change's distinct work "
+            f"{out[n]['model']}",
+            flush=True,
+        )
         for page, p in out[n]["pages"].items():
-            print(f"    {page}: first load p50 / p95, last picture {_p(p['last_picture'])}, end of the run {_p(p['finished'])}")
+            print(
+                f"    {page}: first load p50 / p95, last picture {_p(p['last_picture'])}, end of the run {_p(p['finished'])}"
+            )
         if profile:
             profiled = spread_room(app, n, pages, lead, log, profile / f"spread_{n}.txt")
             out[n]["profiled"] = {k: summary(profiled[k]) for k in ("connect", "first", "change")}
@@ -257,11 +303,16 @@ def warmed_server(app: Path, log: Path | None):
     (tests/conftest.py, which test_browser imports, turns it off for the tests); yields (its URL, its pid)."""
     from test_browser import serve_app
 
-    with tempfile.TemporaryDirectory() as tmp, serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as served:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as served,
+    ):
         yield served
 
 
-def spread_room(app: Path, n: int, pages: list[str], lead: float, log: Path | None, profile: Path | None = None) -> dict:
+def spread_room(
+    app: Path, n: int, pages: list[str], lead: float, log: Path | None, profile: Path | None = None
+) -> dict:
     from remote_client import RemoteClient
 
     with warmed_server(app, log) as (url, pid):
@@ -271,11 +322,26 @@ def spread_room(app: Path, n: int, pages: list[str], lead: float, log: Path | No
         c0, t0 = cpu_seconds(pid), time.time()
         with py_spy(pid, profile):
             room_out = spread([url], n, pages, seed_base=7000)
-        return room_out | {"lecturer_s": lecturer_s, "cores": (cpu_seconds(pid) - c0) / (time.time() - t0), "peak_mb": peak_memory_mb(pid)}
+        return room_out | {
+            "lecturer_s": lecturer_s,
+            "cores": (cpu_seconds(pid) - c0) / (time.time() - t0),
+            "peak_mb": peak_memory_mb(pid),
+        }
 
 
-VIEW_PAGES = ["", "a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids", "f1_1_noisy", "f2_1_cfg", "f3_1_edit",
-              "f3_3_anagrams", "f3_4_hybrids"]  # the Welcome page and the Part A pages of both editions the rooms open
+VIEW_PAGES = [
+    "",
+    "a1_forward",
+    "a6_cfg",
+    "a7_sdedit",
+    "a8_anagrams",
+    "a9_hybrids",
+    "f1_1_noisy",
+    "f2_1_cfg",
+    "f3_1_edit",
+    "f3_3_anagrams",
+    "f3_4_hybrids",
+]  # the Welcome page and the Part A pages of both editions the rooms open
 
 
 def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Path | None, log: Path | None) -> dict:
@@ -285,7 +351,10 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
     from remote_client import RemoteClient
 
     out = {}
-    with warmed_server(app, log) as (url, pid), RemoteClient(url, ""):  # the lecturer's tab stays open (Streamlit drops its compiled scripts when none is)
+    with (
+        warmed_server(app, log) as (url, pid),
+        RemoteClient(url, ""),
+    ):  # the lecturer's tab stays open (Streamlit drops its compiled scripts when none is)
         time.sleep(lead)
         for page in pages:
             with RemoteClient(url, page):
@@ -298,7 +367,10 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
                     with RemoteClient(url, page) as c:
                         if c.errors:
                             raise RuntimeError(f"{page or 'Welcome'}: {c.errors}")
-                out[page or "welcome"] = {"cpu_ms": 1e3 * (cpu_seconds(pid) - c0) / views, "wall_ms": 1e3 * (time.time() - t0) / views}
+                out[page or "welcome"] = {
+                    "cpu_ms": 1e3 * (cpu_seconds(pid) - c0) / views,
+                    "wall_ms": 1e3 * (time.time() - t0) / views,
+                }
                 with RemoteClient(url, page) as c:  # the same page rerun in a session that has it open: no session made
                     c0 = cpu_seconds(pid)
                     for _ in range(views):
@@ -309,11 +381,17 @@ def view_costs(app: Path, pages: list[str], lead: float, views: int, profile: Pa
     setup = statistics.median(v["cpu_ms"] - v["rerun_ms"] for v in views_out.values())
     out["session_setup_ms"] = setup
     part_a = [v["cpu_ms"] for k, v in views_out.items() if k != "welcome"]
-    print("  warmed page views, server CPU per view (ms), a new session / a rerun in an open one: "
-          + ", ".join(f"{k} {v['cpu_ms']:.0f} / {v['rerun_ms']:.0f}" for k, v in views_out.items())
-          + f"; median of the Part A pages {statistics.median(part_a):.0f} ms", flush=True)  # fmt: skip
-    print(f"  a new session's setup: {setup:.1f} ms of server CPU (median over the pages of a new session's view less a "
-          f"rerun's); a bare websocket session, opened and closed without a page: {out['connect']['cpu_ms']:.1f} ms", flush=True)  # fmt: skip
+    print(
+        "  warmed page views, server CPU per view (ms), a new session / a rerun in an open one: "
+        + ", ".join(f"{k} {v['cpu_ms']:.0f} / {v['rerun_ms']:.0f}" for k, v in views_out.items())
+        + f"; median of the Part A pages {statistics.median(part_a):.0f} ms",
+        flush=True,
+    )
+    print(
+        f"  a new session's setup: {setup:.1f} ms of server CPU (median over the pages of a new session's view less a "
+        f"rerun's); a bare websocket session, opened and closed without a page: {out['connect']['cpu_ms']:.1f} ms",
+        flush=True,
+    )
     return out
 
 
@@ -355,8 +433,11 @@ def py_spy(pid: int, raw: Path | None, rate: int = 200):
         yield
         return
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    spy = subprocess.Popen([exe, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(raw)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    spy = subprocess.Popen(
+        [exe, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(raw)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # py-spy attaches
     try:
         yield
@@ -381,21 +462,35 @@ WHERE = [
     ("path watchers", ("watcher",)),
 ]
 WHAT = [
-    ("images and media (to_uint8, PNG, media files)", ("to_uint8", "crisp", "_png (", "image_utils", "media_file", "PIL/")),
+    (
+        "images and media (to_uint8, PNG, media files)",
+        ("to_uint8", "crisp", "_png (", "image_utils", "media_file", "PIL/"),
+    ),
     ("job manager and runs folder", ("serving/jobs.py",)),
     ("file system (stat, open, paths)", ("pathlib.py", "posixpath", "genericpath", "os.py", "tokenize.py")),
     ("compiling scripts (magic, ast)", ("script_cache", "magic.py", "ast.py")),
     ("cached lookups (cache_resource / cache_data)", ("runtime/caching",)),
     ("widgets and session state", ("elements/widgets", "elements/lib/policies", "state/", "widgets.py")),
-    ("elements and messages (protobuf, deltas)", ("delta_generator", "protobuf", "forward_msg", "_pb2", "elements/", "metrics_util")),
+    (
+        "elements and messages (protobuf, deltas)",
+        ("delta_generator", "protobuf", "forward_msg", "_pb2", "elements/", "metrics_util"),
+    ),
     ("the models (torch, lab/, models/)", ("torch/", "lab/", "models/")),
     ("websocket and tornado", ("tornado", "websocket", "asyncio", "selectors")),
 ]
 
 
 # Samples of a thread waiting (py-spy counts a wait with a timeout, and the event loop's epoll, as busy): left out
-IDLE = ("Condition.wait (", "Event.wait (", "_worker (concurrent/futures/thread.py", "Runner.run (asyncio/runners.py", "select (",
-        "sleep (", "Thread.join (", "task (streamlit/watcher/polling_path_watcher.py:90)")  # fmt: skip  (the last: its time.sleep)
+IDLE = (
+    "Condition.wait (",
+    "Event.wait (",
+    "_worker (concurrent/futures/thread.py",
+    "Runner.run (asyncio/runners.py",
+    "select (",
+    "sleep (",
+    "Thread.join (",
+    "task (streamlit/watcher/polling_path_watcher.py:90)",
+)  # (the last: its time.sleep)
 
 
 def breakdown(raw: Path) -> dict[str, dict[str, float]]:
@@ -409,9 +504,15 @@ def breakdown(raw: Path) -> dict[str, dict[str, float]]:
         if not frames or any(k in frames[-1] for k in IDLE):
             continue
         where[next((name for name, keys in WHERE if any(k in f for f in frames for k in keys)), "other")] += int(n)
-        what[next((name for f in reversed(frames) for name, keys in WHAT if any(k in f for k in keys)), "other Python")] += int(n)
+        what[
+            next((name for f in reversed(frames) for name, keys in WHAT if any(k in f for k in keys)), "other Python")
+        ] += int(n)
     total = sum(where.values()) or 1
-    return {"samples": total, "where": {k: v / total for k, v in where.most_common()}, "what": {k: v / total for k, v in what.most_common()}}
+    return {
+        "samples": total,
+        "where": {k: v / total for k, v in where.most_common()},
+        "what": {k: v / total for k, v in what.most_common()},
+    }
 
 
 def print_breakdown(b: dict) -> None:
@@ -444,8 +545,17 @@ def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: 
     return {"latencies": latencies, "errors": errors + errors_of([r for r in results if isinstance(r, Exception)])}
 
 
-def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: Path | None, replicas: int = 1,
-         cluster: dict | None = None, page_names: list[str] = PAGES) -> dict:  # fmt: skip
+def room(
+    n: int,
+    app: Path,
+    steady_s: float,
+    mean_gap: float,
+    lead: float,
+    log: Path | None,
+    replicas: int = 1,
+    cluster: dict | None = None,
+    page_names: list[str] = PAGES,
+) -> dict:
     from remote_client import RemoteClient
     from test_browser import serve_app
 
@@ -467,12 +577,18 @@ def room(n: int, app: Path, steady_s: float, mean_gap: float, lead: float, log: 
         pages = {}
         for k, page in enumerate(page_names):
             pages[page] = burst(urls, page, n, seed_base=1000 * (k + 1))
-            print(f"  {n} clients, burst {page}: first {summary(pages[page]['first'])}, change {summary(pages[page]['change'])}",
-                  flush=True)  # fmt: skip
+            print(
+                f"  {n} clients, burst {page}: first {summary(pages[page]['first'])}, change {summary(pages[page]['change'])}",
+                flush=True,
+            )
         out["burst_cores"] = (cpu() - c0) / (time.time() - t0)
         out["burst"] = pages
         t0, c0, s0 = time.time(), cpu(), sum(cpu_seconds(p) for p in pids)
-        out["steady"] = steady(urls, n, steady_s, mean_gap, seed_base=100_000, pages=page_names) if steady_s > 0 else {"latencies": [], "errors": []}
+        out["steady"] = (
+            steady(urls, n, steady_s, mean_gap, seed_base=100_000, pages=page_names)
+            if steady_s > 0
+            else {"latencies": [], "errors": []}
+        )
         out["steady_cores"] = (cpu() - c0) / (time.time() - t0)
         if cluster:  # the app servers' own share in the steady phase (pages, reruns, PNGs): what sizes the app replicas
             out["steady_server_cores"] = (sum(cpu_seconds(p) for p in pids) - s0) / (time.time() - t0)
@@ -488,8 +604,19 @@ def ray_head(cpus: int):
     """A fresh local Ray cluster (`ray start --head`) for one room: nothing cached from another room."""
     import subprocess
 
-    subprocess.run(["ray", "start", "--head", f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ray",
+            "start",
+            "--head",
+            f"--num-cpus={cpus}",
+            "--num-gpus=0",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield
     finally:
@@ -509,9 +636,15 @@ def serve_stats() -> dict:
         ray.shutdown()
     sizes = stats.pop("batch_sizes")
     model = stats.pop("model") or {}
-    return stats | {"batches": len(sizes), "batch_mean": round(statistics.mean(sizes), 2) if sizes else 0, "batch_max": max(sizes, default=0),
-                    "batch_hist": dict(sorted(collections.Counter(sizes).items())), "model_calls": model.get("model_calls"),
-                    "loop_steps": model.get("steps"), "rows_per_call": round(model["rows"] / model["model_calls"], 1) if model.get("model_calls") else None}  # fmt: skip
+    return stats | {
+        "batches": len(sizes),
+        "batch_mean": round(statistics.mean(sizes), 2) if sizes else 0,
+        "batch_max": max(sizes, default=0),
+        "batch_hist": dict(sorted(collections.Counter(sizes).items())),
+        "model_calls": model.get("model_calls"),
+        "loop_steps": model.get("steps"),
+        "rows_per_call": round(model["rows"] / model["model_calls"], 1) if model.get("model_calls") else None,
+    }
 
 
 def gemm_peaks() -> dict:
@@ -523,7 +656,7 @@ def gemm_peaks() -> dict:
         n = 2048 if dtype == torch.float32 else 512  # bf16 without hardware support is slow: a smaller product
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
-        best = min(_timed(lambda: a @ b) for _ in range(5))
+        best = min(_timed(lambda a=a, b=b: a @ b) for _ in range(5))
         peaks[str(dtype).removeprefix("torch.")] = 2 * n**3 / best / 1e9
     return peaks
 
@@ -556,7 +689,11 @@ def inference_cost() -> dict:
             xb, cb = x.expand(batch, -1, -1, -1).contiguous(), cond.expand(batch, -1)
             model(xb, 500, cb)
             reps = max(5, 200 // batch)
-            best = min(_timed(lambda: [model(xb, 500, cb) for _ in range(reps)]) for _ in range(3)) / reps
+
+            def calls(model=model, xb=xb, cb=cb, reps=reps):
+                return [model(xb, 500, cb) for _ in range(reps)]
+
+            best = min(_timed(calls) for _ in range(3)) / reps
             out[f"{name}_b{batch}_ms"] = 1e3 * best / batch
     return out
 
@@ -571,23 +708,52 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--server-log", type=Path, help="append the servers' output to this file")
     parser.add_argument("--no-inference", action="store_true", help="skip the in-process inference measurement")
-    parser.add_argument("--replicas", default="1", help="app servers per room, comma-separated (clients spread over them)")
-    parser.add_argument("--cluster", action="store_true", help="Part A on Ray Serve: a local `ray start --head` per room")
-    parser.add_argument("--edition", choices=("2024", "2026"), default="2024", help="2026: the Fall 2026 pages (1.1, 2.1, "
-                        "3.1, 3.3, 3.4 on the digit flow backend) instead of 1.1, 1.6, 1.7, 1.8, 1.9")  # fmt: skip
-    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)")
-    parser.add_argument("--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)")
-    parser.add_argument("--views", type=int, default=0, help="with --spread: first a warmed page view's server CPU, "
-                        "this many views of each page one at a time (Welcome, both editions' Part A pages)")  # fmt: skip
-    parser.add_argument("--profile", type=Path, help="with --spread: a folder for py-spy records of the views and rooms, "
-                        "and their breakdown printed (py-spy must be installed: pip install py-spy)")  # fmt: skip
-    parser.add_argument("--spread", action="store_true", help="only the room that arrives after the warm-up, spread over "
-                        "1.1, 1.6, 1.7 and 1.8 (or the Fall 2026 counterparts), at each size (--lead 60 by default)")  # fmt: skip
+    parser.add_argument(
+        "--replicas", default="1", help="app servers per room, comma-separated (clients spread over them)"
+    )
+    parser.add_argument(
+        "--cluster", action="store_true", help="Part A on Ray Serve: a local `ray start --head` per room"
+    )
+    parser.add_argument(
+        "--edition",
+        choices=("2024", "2026"),
+        default="2024",
+        help="2026: the Fall 2026 pages (1.1, 2.1, "
+        "3.1, 3.3, 3.4 on the digit flow backend) instead of 1.1, 1.6, 1.7, 1.8, 1.9",
+    )
+    parser.add_argument(
+        "--ray-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray cluster (--cluster)"
+    )
+    parser.add_argument(
+        "--serve-cpus", type=int, default=os.cpu_count(), help="CPUs (torch threads) of a Serve replica (--cluster)"
+    )
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=0,
+        help="with --spread: first a warmed page view's server CPU, "
+        "this many views of each page one at a time (Welcome, both editions' Part A pages)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="with --spread: a folder for py-spy records of the views and rooms, "
+        "and their breakdown printed (py-spy must be installed: pip install py-spy)",
+    )
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="only the room that arrives after the warm-up, spread over "
+        "1.1, 1.6, 1.7 and 1.8 (or the Fall 2026 counterparts), at each size (--lead 60 by default)",
+    )
     args = parser.parse_args()
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; app: {args.app}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; app: {args.app}",
+        flush=True,
+    )
     report = {"app": str(args.app)}
     if not args.no_inference:
         report["peaks"], report["inference"] = gemm_peaks(), inference_cost()
@@ -604,21 +770,37 @@ def main() -> None:
         if args.views:
             raw = args.profile / "views.txt" if args.profile else None
             report["views"] = view_costs(args.app.resolve(), VIEW_PAGES, lead, args.views, raw, args.server_log)
-        report["spread"] = spread_rooms(args.app.resolve(), [int(n) for n in args.sizes.split(",")], spread_pages, lead, args.server_log, args.profile,
-                                        args.edition)  # fmt: skip
-        print("\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max: last picture | end of the run | p95 / model time of the pages' defaults | seed change | model time of its distinct work | p95 / model time | errors | server cores |")
+        report["spread"] = spread_rooms(
+            args.app.resolve(),
+            [int(n) for n in args.sizes.split(",")],
+            spread_pages,
+            lead,
+            args.server_log,
+            args.profile,
+            args.edition,
+        )
+        print(
+            "\n| clients | connect p50 / p95 / max (s) | failed connections | first load p50 / p95 / max: last "
+            "picture | end of the run | p95 / model time of the pages' defaults | seed change | model time of "
+            "its distinct work | p95 / model time | errors | server cores |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
         for n, r in report["spread"].items():
-            print(f"| {n} | {fmt(summary(r['connect']))} | {r['failed_connect']} | {fmt(summary(r['first']))} | "
-                  f"{fmt(summary(r['first_finished']))} | {ratio(summary(r['first']), r['defaults_model']['seconds'])} | "
-                  f"{fmt(summary(r['change']))} | {r['model']['seconds']:.2f} s ({r['model']['distinct']} page-seeds) | "
-                  f"{ratio(summary(r['change']), r['model']['seconds'])} | {len(r['errors'])} | {r['cores']:.2f} |")  # fmt: skip
+            print(
+                f"| {n} | {fmt(summary(r['connect']))} | {r['failed_connect']} | {fmt(summary(r['first']))} | "
+                f"{fmt(summary(r['first_finished']))} | {ratio(summary(r['first']), r['defaults_model']['seconds'])} | "
+                f"{fmt(summary(r['change']))} | {r['model']['seconds']:.2f} s ({r['model']['distinct']} page-seeds) | "
+                f"{ratio(summary(r['change']), r['model']['seconds'])} | {len(r['errors'])} | {r['cores']:.2f} |"
+            )
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, default=str))
         return
-    report["rooms"] = [room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster, pages)
-                       for n in args.sizes.split(",") for k in args.replicas.split(",")]  # fmt: skip
+    report["rooms"] = [
+        room(int(n), args.app.resolve(), args.steady, args.mean_gap, args.lead, args.server_log, int(k), cluster, pages)
+        for n in args.sizes.split(",")
+        for k in args.replicas.split(",")
+    ]
     print_tables(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
@@ -626,22 +808,35 @@ def main() -> None:
 
 def print_tables(report: dict) -> None:
     fmt = lambda s: "-" if not s.get("n") else f"{s['p50']:.2f} / {s['p95']:.2f} / {s['max']:.2f}"  # noqa: E731
-    print("\n| clients | app servers | burst: first load p50 / p95 / max (s) | burst: seed change | steady: seed change | errors | equal settings, equal pictures | CPU burst / steady (cores: the servers; with Ray the whole machine) | servers' peak memory |")  # fmt: skip
+    print(
+        "\n| clients | app servers | burst: first load p50 / p95 / max (s) | burst: seed change | steady: seed "
+        "change | errors | equal settings, equal pictures | CPU burst / steady (cores: the servers; with Ray "
+        "the whole machine) | servers' peak memory |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in report["rooms"]:
         first = [x for p in r["burst"].values() for x in p["first"]]
         change = [x for p in r["burst"].values() for x in p["change"]]
         errors = sum(len(p["errors"]) for p in r["burst"].values()) + len(r["steady"]["errors"])
         equal = all(p["equal"] for p in r["burst"].values())
-        print(f"| {r['clients']} | {r.get('replicas', 1)}{' + Ray' if r.get('cluster') else ''} | {fmt(summary(first))} | {fmt(summary(change))} | {fmt(summary(r['steady']['latencies']))} | {errors} | "
-              f"{'yes' if equal else 'NO'} | {r['burst_cores']:.2f} / {r['steady_cores']:.2f} | {r['peak_mb']:.0f} MB |")  # fmt: skip
+        print(
+            f"| {r['clients']} | {r.get('replicas', 1)}{' + Ray' if r.get('cluster') else ''} | "
+            f"{fmt(summary(first))} | {fmt(summary(change))} | {fmt(summary(r['steady']['latencies']))} | "
+            f"{errors} | "
+            f"{'yes' if equal else 'NO'} | {r['burst_cores']:.2f} / {r['steady_cores']:.2f} | {r['peak_mb']:.0f} MB |"
+        )
     for r in report["rooms"]:
         if r.get("serve"):
-            print(f"Ray Serve, {r['clients']} clients on {r['replicas']} app server(s): {r['serve']}; the app servers' own CPU "
-                  f"in the steady phase: {r['steady_server_cores']:.2f} cores")  # fmt: skip
+            print(
+                f"Ray Serve, {r['clients']} clients on {r['replicas']} app server(s): {r['serve']}; the app servers' own CPU "
+                f"in the steady phase: {r['steady_server_cores']:.2f} cores"
+            )
     print("\nper page (burst, p95 of first load / of seed change, s):")
     for r in report["rooms"]:
-        cells = [f"{page} {summary(p['first']).get('p95', 0):.2f} / {summary(p['change']).get('p95', 0):.2f}" for page, p in r["burst"].items()]
+        cells = [
+            f"{page} {summary(p['first']).get('p95', 0):.2f} / {summary(p['change']).get('p95', 0):.2f}"
+            for page, p in r["burst"].items()
+        ]
         print(f"  {r['clients']} clients, {r.get('replicas', 1)} server(s): " + "; ".join(cells))
     if "inference" in report:
         inf, peaks = report["inference"], report["peaks"]

@@ -27,13 +27,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.data import load_dataset  # noqa: E402
-from lab.diffusion import add_noise  # noqa: E402
-from lab.generate import class_grid, ddpm_sample, flow_sample, one_hot  # noqa: E402
-from lab.schedules import make_alphas_cumprod  # noqa: E402
-from lab.train import course_config, train  # noqa: E402
-from models.course_backend import CourseDenoiser  # noqa: E402
-from models.unet import CourseUNet  # noqa: E402
+from lab.data import load_dataset
+from lab.diffusion import add_noise
+from lab.generate import class_grid, ddpm_sample, flow_sample, one_hot
+from lab.schedules import make_alphas_cumprod
+from lab.train import course_config, train
+from models.course_backend import CourseDenoiser
+from models.unet import CourseUNet
 
 
 def plain_loop(config, steps: int) -> tuple[float, list[float]]:
@@ -83,13 +83,32 @@ def recipes(steps: int, warm: int = 5) -> None:
 
     for name, recipe in RECIPES.items():
         config = form_config(recipe.values, checkpoint_every_s=None)
-        quick = replace(config, max_steps=warm + steps, sample_every=0, sample_every_steps=0, snapshot_epochs=(), checkpoint_every_s=None)
+        quick = replace(
+            config,
+            max_steps=warm + steps,
+            sample_every=0,
+            sample_every_steps=0,
+            snapshot_epochs=(),
+            checkpoint_every_s=None,
+        )
         with tempfile.TemporaryDirectory() as run:
             stamps = [time.perf_counter() for event in train(quick, run) if event["kind"] == "step"]
         per_step = (stamps[-1] - stamps[warm - 1]) / steps
-        total = config.epochs * -(-(config.epoch_images or len(load_dataset(config.dataset, "train"))) // config.batch_size)
-        print(json.dumps({"recipe": name, "precision": config.precision, "s_per_step": round(per_step, 3), "steps": total,
-                          "hours": round(total * per_step / 3600, 2)}), flush=True)  # fmt: skip
+        total = config.epochs * -(
+            -(config.epoch_images or len(load_dataset(config.dataset, "train"))) // config.batch_size
+        )
+        print(
+            json.dumps(
+                {
+                    "recipe": name,
+                    "precision": config.precision,
+                    "s_per_step": round(per_step, 3),
+                    "steps": total,
+                    "hours": round(total * per_step / 3600, 2),
+                }
+            ),
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -107,16 +126,25 @@ def main() -> None:
         return recipes(args.steps if args.steps != 30 else 20)
     import tempfile
 
-    config = course_config("ddpm", "class", D=args.D, batch_size=args.batch, max_steps=args.steps, sample_every=0, epochs=1)
+    config = course_config(
+        "ddpm", "class", D=args.D, batch_size=args.batch, max_steps=args.steps, sample_every=0, epochs=1
+    )
     with tempfile.TemporaryDirectory() as tmp:
         fast, fast_losses = lab_trainer(config, args.steps, Path(tmp) / "run")
     plain, plain_losses = plain_loop(config, args.steps)
     print(f"(1) DDPM class-conditioned, D={args.D}, batch {args.batch}, {args.steps} steps (3 warm-up):")
-    print(f"    plain eager fp32 loop {plain:7.1f} img/s; lab trainer (bf16 autocast) {fast:7.1f} img/s; speed-up {fast / plain:.2f}x (target >= 1.7)")
-    print("    loss curves, every 5th step (plain | lab):", ", ".join(f"{a:.3f}|{b:.3f}" for a, b in list(zip(plain_losses, fast_losses))[::5]))
+    print(
+        f"    plain eager fp32 loop {plain:7.1f} img/s; lab trainer (bf16 autocast) {fast:7.1f} img/s; speed-up {fast / plain:.2f}x (target >= 1.7)"
+    )
+    print(
+        "    loss curves, every 5th step (plain | lab):",
+        ", ".join(f"{a:.3f}|{b:.3f}" for a, b in list(zip(plain_losses, fast_losses))[::5]),
+    )
     tail = slice(len(plain_losses) // 2, None)
-    print(f"    mean loss over the second half: plain {sum(plain_losses[tail]) / len(plain_losses[tail]):.4f}, "
-          f"lab {sum(fast_losses[tail]) / len(fast_losses[tail]):.4f}")  # fmt: skip
+    print(
+        f"    mean loss over the second half: plain {sum(plain_losses[tail]) / len(plain_losses[tail]):.4f}, "
+        f"lab {sum(fast_losses[tail]) / len(fast_losses[tail]):.4f}"
+    )
 
     from models.bundled import WEIGHTS, load_course_model
 
@@ -126,7 +154,9 @@ def main() -> None:
         return CourseUNet(config.unet_config().__class__(D=64, time=time_mode, num_classes=10)).eval()
 
     labels = class_grid(10, 4)
-    ddpm = CourseDenoiser(model_for("ddpm_class", "add"), make_alphas_cumprod("linear", 300), [str(k) for k in range(10)])
+    ddpm = CourseDenoiser(
+        model_for("ddpm_class", "add"), make_alphas_cumprod("linear", 300), [str(k) for k in range(10)]
+    )
     print("(2) a 10 x 4 class grid with CFG 5:")
     for stride, label in ((1, "DDPM, the course's 300 steps"), (10, "DDPM, 30 strided steps")):
         t0 = time.perf_counter()

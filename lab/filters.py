@@ -69,7 +69,9 @@ def blur_matrix(n: int, kernel_size: int, sigma: float, dtype: torch.dtype, devi
 def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float | None = None) -> torch.Tensor:
     """Blur each channel of x (..., C, H, W) with a kernel_size x kernel_size Gaussian, reflect-padded."""
     if not isinstance(x, torch.Tensor) or x.ndim < 3 or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor of shape (..., C, H, W), got {getattr(x, 'shape', type(x))}")
+        raise ValueError(
+            f"x must be a floating-point tensor of shape (..., C, H, W), got {getattr(x, 'shape', type(x))}"
+        )
     H, W = x.shape[-2:]
     kernel_size, sigma = check_kernel(kernel_size, sigma, H, W)
     shape = x.shape

@@ -25,7 +25,7 @@ degrees, the hybrid's kernel 265 and sigma 16 at 512 px (scaled with the backend
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -61,7 +61,9 @@ def interpolate(image: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
     per image: (B,))."""
     check_image("image", image)
     if not isinstance(noise, torch.Tensor) or noise.shape != image.shape:
-        raise ValueError(f"noise must be a tensor of the image's shape {tuple(image.shape)}, got {getattr(noise, 'shape', noise)}")
+        raise ValueError(
+            f"noise must be a tensor of the image's shape {tuple(image.shape)}, got {getattr(noise, 'shape', noise)}"
+        )
     if isinstance(t, torch.Tensor) and t.ndim == 1:
         if not t.is_floating_point() or len(t) != image.shape[0] or bool(((t < 0) | (t > 1)).any()):
             raise ValueError(f"t must hold one number in [0, 1] per image ({image.shape[0]}), got {t.tolist()}")
@@ -76,8 +78,14 @@ def one_step_denoise(x: torch.Tensor, t: float, condition, predict_velocity: Pre
 
 
 @torch.inference_mode()
-def velocity_diagnostics(x_t: torch.Tensor, t: float, clean_image: torch.Tensor, epsilon: torch.Tensor, condition,
-                         predict_velocity: PredictVelocity) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def velocity_diagnostics(
+    x_t: torch.Tensor,
+    t: float,
+    clean_image: torch.Tensor,
+    epsilon: torch.Tensor,
+    condition,
+    predict_velocity: PredictVelocity,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """1.4: (the predicted update (1 - t) v_hat, the true update (1 - t) v_gt = x1 - x_t, both (B, C, H, W); the
     per-pixel RMS error over the channels, (B, H, W)), raw values. epsilon is the noise x_t was made with (v_gt =
     x1 - epsilon: its update is the same x1 - x_t)."""
@@ -87,20 +95,27 @@ def velocity_diagnostics(x_t: torch.Tensor, t: float, clean_image: torch.Tensor,
 
 
 @torch.inference_mode()
-def euler_sample(x_start: torch.Tensor, t_start: float, step_size: float, velocity: Velocity
-                 ) -> tuple[torch.Tensor, list[tuple[float, torch.Tensor]]]:  # fmt: skip
+def euler_sample(
+    x_start: torch.Tensor, t_start: float, step_size: float, velocity: Velocity
+) -> tuple[torch.Tensor, list[tuple[float, torch.Tensor]]]:
     """1.5: Euler's method x_{t+h} = x_t + h velocity(x_t, t) (A.3) from t_start to 1, the last step shortened to end
     exactly there (from 0 at h 0.02: 50 calls of velocity, from 0.5: 25, from 0.93: 4). Returns (the end, the states:
     (t, x) of the start and of every update, the last at t = 1)."""
     states = [(float(t_start), x_start)]
-    steps = loop(LINEAR_FLOW, x_start, euler_times(t_start, step_size), Guide([torch.zeros(1)]),
-                 callback=lambda step: states.append((step["t_next"], step["x"])))  # fmt: skip
+    steps = loop(
+        LINEAR_FLOW,
+        x_start,
+        euler_times(t_start, step_size),
+        Guide([torch.zeros(1)]),
+        callback=lambda step: states.append((step["t_next"], step["x"])),
+    )
     end = run_steps(steps, lambda x, t, _: (velocity(x, t), None))
     return end, states
 
 
-def cfg_velocity(x: torch.Tensor, t: float, condition, w: float, predict_velocity: PredictVelocity,
-                 null_condition="") -> torch.Tensor:  # fmt: skip
+def cfg_velocity(
+    x: torch.Tensor, t: float, condition, w: float, predict_velocity: PredictVelocity, null_condition=""
+) -> torch.Tensor:
     """2.1: v = v_c + w (v_c - v_u), A.4, both at the same x and t; v_u under null_condition (the empty prompt). At
     w = 0 exactly the conditional velocity."""
     v_c = predict_velocity(x, t, condition)
@@ -108,8 +123,16 @@ def cfg_velocity(x: torch.Tensor, t: float, condition, w: float, predict_velocit
     return v_c + check_float("w", w) * (v_c - v_u)
 
 
-def edit(image: torch.Tensor, noise: torch.Tensor, t_start: float, condition, predict_velocity: PredictVelocity,
-         w: float = CFG_W, step_size: float = STEP_SIZE, null_condition="") -> torch.Tensor:  # fmt: skip
+def edit(
+    image: torch.Tensor,
+    noise: torch.Tensor,
+    t_start: float,
+    condition,
+    predict_velocity: PredictVelocity,
+    w: float = CFG_W,
+    step_size: float = STEP_SIZE,
+    null_condition="",
+) -> torch.Tensor:
     """3.1 / 3.2: the image noised to t_start, interpolate(image, noise, t_start), then Euler with CFG under condition to
     t = 1: the smaller t_start, the more noise and the more the model invents."""
     guided = lambda x, t: cfg_velocity(x, t, condition, w, predict_velocity, null_condition)  # noqa: E731
@@ -126,13 +149,23 @@ def lowpass(x: torch.Tensor, sigma: float = HYBRID_SIGMA_512) -> torch.Tensor:
     torchvision's gaussian_blur): 265 and 16 at 512 px. sigma is given at 512 px and scaled with the width, as the
     kernel is (at 512 px the notebook's exactly; 17 and 1.0 at 32 px)."""
     W = x.shape[-1]
-    return gaussian_blur(x, 2 * round(16.5 * W / 64) + 1, check_float("sigma", sigma, 0, None, strict_low=True) * W / 512)
+    return gaussian_blur(
+        x, 2 * round(16.5 * W / 64) + 1, check_float("sigma", sigma, 0, None, strict_low=True) * W / 512
+    )
 
 
-def visual_anagrams(noise: torch.Tensor, condition_a, condition_b, predict_velocity: PredictVelocity, w: float = CFG_W,
-                    step_size: float = STEP_SIZE, null_condition="") -> torch.Tensor:  # fmt: skip
+def visual_anagrams(
+    noise: torch.Tensor,
+    condition_a,
+    condition_b,
+    predict_velocity: PredictVelocity,
+    w: float = CFG_W,
+    step_size: float = STEP_SIZE,
+    null_condition="",
+) -> torch.Tensor:
     """3.3: from noise at t = 0, Euler on v = (v_a(x) + rotate180(v_b(rotate180(x)))) / 2, each a CFG velocity: an image
     of condition_a that shows condition_b upside down."""
+
     def velocity(x, t):
         v_a = cfg_velocity(x, t, condition_a, w, predict_velocity, null_condition)
         v_b = rotate180(cfg_velocity(rotate180(x), t, condition_b, w, predict_velocity, null_condition))
@@ -141,10 +174,18 @@ def visual_anagrams(noise: torch.Tensor, condition_a, condition_b, predict_veloc
     return euler_sample(noise, 0.0, step_size, velocity)[0]
 
 
-def make_hybrids(noise: torch.Tensor, condition_a, condition_b, predict_velocity: PredictVelocity, w: float = CFG_W,
-                 step_size: float = STEP_SIZE, null_condition="") -> torch.Tensor:  # fmt: skip
+def make_hybrids(
+    noise: torch.Tensor,
+    condition_a,
+    condition_b,
+    predict_velocity: PredictVelocity,
+    w: float = CFG_W,
+    step_size: float = STEP_SIZE,
+    null_condition="",
+) -> torch.Tensor:
     """3.4: from noise at t = 0, Euler on v = lowpass(v_a) + v_b - lowpass(v_b), each a CFG velocity at the same x and
     t: condition_a seen from afar, condition_b close up."""
+
     def velocity(x, t):
         v_a = cfg_velocity(x, t, condition_a, w, predict_velocity, null_condition)
         v_b = cfg_velocity(x, t, condition_b, w, predict_velocity, null_condition)
@@ -162,7 +203,9 @@ def noise(seed: int, shape: tuple[int, int, int], device="cpu") -> torch.Tensor:
 # --- what the pages show beside them
 
 
-def velocity_updates(x1: torch.Tensor, x_t: torch.Tensor, t, v_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def velocity_updates(
+    x1: torch.Tensor, x_t: torch.Tensor, t, v_hat: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """1.4: (the predicted update (1 - t) v_hat, the true update (1 - t) v_gt = x1 - x_t, the per-pixel RMS error over
     the channels E_t = sqrt(mean_c [(1 - t)(v_hat - v_gt)]^2), (B, 1, H, W)); t a number or one per image."""
     scale = 1 - (t.view(-1, 1, 1, 1) if isinstance(t, torch.Tensor) and t.ndim == 1 else float(t))
@@ -223,8 +266,10 @@ def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, w: float = CFG
 
 def _check_velocity(denoiser: Denoiser) -> None:
     if denoiser.prediction != "velocity":
-        raise ValueError("this is a Fall 2026 (flow) function and this backend predicts noise (Fall 2024, DDPM): use "
-                         "lab.sample, lab.sdedit ... with it, or pick a flow backend")  # fmt: skip
+        raise ValueError(
+            "this is a Fall 2026 (flow) function and this backend predicts noise (Fall 2024, DDPM): use "
+            "lab.sample, lab.sdedit ... with it, or pick a flow backend"
+        )
 
 
 def _guide(denoiser: Denoiser, prompts: Sequence[str], w: float | None, **terms) -> Guide:
@@ -260,8 +305,15 @@ def _one_step(x_t: torch.Tensor, t, guide: Guide):
     return LINEAR_FLOW.estimate(x_t, t, guide.combine(v, None)[0])
 
 
-def sample_from(denoiser: Denoiser, x_t: torch.Tensor, t_start: float, prompt: str = DEFAULT_PROMPT, w: float | None = None,
-                step_size: float = STEP_SIZE, callback: Callback | None = None) -> torch.Tensor:  # fmt: skip
+def sample_from(
+    denoiser: Denoiser,
+    x_t: torch.Tensor,
+    t_start: float,
+    prompt: str = DEFAULT_PROMPT,
+    w: float | None = None,
+    step_size: float = STEP_SIZE,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """1.5 on a backend: Euler's method on its velocity under prompt (CFG with w, none for None) from x_t at t_start."""
     return _run(denoiser, x_t, _guide(denoiser, [prompt], w), t_start, step_size, callback)
 
@@ -271,16 +323,32 @@ def seeded_noise(denoiser: Denoiser, seeds: Sequence[int]) -> torch.Tensor:
     return torch.cat([noise(s, denoiser.image_shape) for s in seeds]).to(denoiser.device, denoiser.dtype)
 
 
-def sample(denoiser: Denoiser, n: int = 5, prompt: str = DEFAULT_PROMPT, w: float | None = CFG_W, step_size: float = STEP_SIZE,
-           generator=None, callback: Callback | None = None, seeds: Sequence[int] | None = None) -> torch.Tensor:  # fmt: skip
+def sample(
+    denoiser: Denoiser,
+    n: int = 5,
+    prompt: str = DEFAULT_PROMPT,
+    w: float | None = CFG_W,
+    step_size: float = STEP_SIZE,
+    generator=None,
+    callback: Callback | None = None,
+    seeds: Sequence[int] | None = None,
+) -> torch.Tensor:
     """1.6 / 2.1 on a backend: n images from pure noise (t = 0), with CFG at w (None: without); seeds: image i from the
     notebook's noise(seeds[i]) (the pages: 180, 181, ...), else all n from the generator."""
     x = pure_noise(denoiser, n, generator) if seeds is None else seeded_noise(denoiser, seeds)
     return _run(denoiser, x, _guide(denoiser, [prompt], w), 0.0, step_size, callback)
 
 
-def edit_image(denoiser: Denoiser, image: torch.Tensor, t_start: float, prompt: str = DEFAULT_PROMPT, w: float | None = CFG_W,
-               step_size: float = STEP_SIZE, generator=None, callback: Callback | None = None) -> torch.Tensor:  # fmt: skip
+def edit_image(
+    denoiser: Denoiser,
+    image: torch.Tensor,
+    t_start: float,
+    prompt: str = DEFAULT_PROMPT,
+    w: float | None = CFG_W,
+    step_size: float = STEP_SIZE,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """3.1 / 3.2 on a backend: the image noised to t_start (one fresh eps from the generator: an int seed is the
     notebook's noise(seed)), then Euler with CFG under prompt to t = 1."""
     guide = _guide(denoiser, [prompt], w)
@@ -289,22 +357,39 @@ def edit_image(denoiser: Denoiser, image: torch.Tensor, t_start: float, prompt: 
     return _run(denoiser, x_t, guide, t_start, step_size, callback)
 
 
-def anagram_images(denoiser: Denoiser, prompts: Sequence[str], views: Sequence[str] = ANAGRAM_VIEWS, n: int = 1,
-                   w: float | None = CFG_W, step_size: float = STEP_SIZE, generator=None,
-                   callback: Callback | None = None) -> torch.Tensor:  # fmt: skip
+def anagram_images(
+    denoiser: Denoiser,
+    prompts: Sequence[str],
+    views: Sequence[str] = ANAGRAM_VIEWS,
+    n: int = 1,
+    w: float | None = CFG_W,
+    step_size: float = STEP_SIZE,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """3.3 on a backend: v = mean_k V_k^-1(v_k(V_k(x_t))), each a CFG velocity, every view's velocity in one model call;
     the course's: (v_1 + R^-1 v_2(R x_t)) / 2, R the rotation by 180 degrees. Images that show prompts[k] through
     views[k]."""
     if len(prompts) != len(views) or len(prompts) < 2:
-        raise ValueError(f"prompts and views must pair up, two or more of each; got {len(prompts)} prompts, {len(views)} views")
+        raise ValueError(
+            f"prompts and views must pair up, two or more of each; got {len(prompts)} prompts, {len(views)} views"
+        )
     C, H, W = denoiser.image_shape
     guide = _guide(denoiser, prompts, w, views=[get_view(v, H, W) for v in views], reduction="mean")
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0.0, step_size, callback)
 
 
-def hybrid_images(denoiser: Denoiser, prompts: Sequence[str], kernel_size: int | None = None, sigmas: Sequence[float] | None = None,
-                  n: int = 1, w: float | None = CFG_W, step_size: float = STEP_SIZE, generator=None,
-                  callback: Callback | None = None) -> torch.Tensor:  # fmt: skip
+def hybrid_images(
+    denoiser: Denoiser,
+    prompts: Sequence[str],
+    kernel_size: int | None = None,
+    sigmas: Sequence[float] | None = None,
+    n: int = 1,
+    w: float | None = CFG_W,
+    step_size: float = STEP_SIZE,
+    generator=None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
     """3.4 on a backend: v = lowpass(v_1) + highpass(v_2), highpass = v_2 - lowpass(v_2), each a CFG velocity: prompts
     from far (low frequencies) to near (high); three prompts and two sigmas (decreasing): low / middle / high. The
     blur defaults to the course's, scaled to the backend's size (hybrid_blur)."""
@@ -313,7 +398,9 @@ def hybrid_images(denoiser: Denoiser, prompts: Sequence[str], kernel_size: int |
     kernel_size = default_kernel if kernel_size is None else kernel_size
     sigmas = (default_sigma,) if sigmas is None else tuple(sigmas)
     if len(prompts) < 2 or len(sigmas) != len(prompts) - 1:
-        raise ValueError(f"hybrid_images needs len(prompts) - 1 sigmas and at least two prompts; got {len(prompts)} prompts, sigmas {sigmas}")
+        raise ValueError(
+            f"hybrid_images needs len(prompts) - 1 sigmas and at least two prompts; got {len(prompts)} prompts, sigmas {sigmas}"
+        )
     for s in sigmas:
         check_kernel(kernel_size, s, H, W)
     guide = _guide(denoiser, prompts, w, bands=frequency_bands(kernel_size, sigmas), reduction="sum")

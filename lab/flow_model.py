@@ -48,8 +48,10 @@ class FlowModel:
         else:
             den = load_backend(backend, device)
         if den.prediction != "velocity":
-            raise ValueError("FlowModel is the Fall 2026 notebook's interface: this backend predicts noise (Fall 2024, "
-                             "DDPM); pick a flow backend (MNIST digits (flow), Emoji (colour, flow), a flow run, PixNerd)")  # fmt: skip
+            raise ValueError(
+                "FlowModel is the Fall 2026 notebook's interface: this backend predicts noise (Fall 2024, "
+                "DDPM); pick a flow backend (MNIST digits (flow), Emoji (colour, flow), a flow run, PixNerd)"
+            )
         self.backend = den
         self.device = torch.device(den.device)
         self.image_shape = den.image_shape  # (C, H, W): the notebook's (3, 512, 512) on PixNerd
@@ -71,8 +73,10 @@ class FlowModel:
         condition from encode (or a prompt, encoded); float32 arithmetic, returned in x's dtype."""
         C, H, W = self.image_shape
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (C, H, W) or x.device != self.device:
-            raise ValueError(f"expected a state (B, {C}, {H}, {W}) on {self.device}, got "
-                             f"{tuple(getattr(x, 'shape', ()))} on {getattr(x, 'device', None)}")  # fmt: skip
+            raise ValueError(
+                f"expected a state (B, {C}, {H}, {W}) on {self.device}, got "
+                f"{tuple(getattr(x, 'shape', ()))} on {getattr(x, 'device', None)}"
+            )
         B = x.shape[0]
         ts = torch.as_tensor(t, dtype=torch.float32).reshape(-1).expand(B)
         if not bool(((ts >= 0) & (ts <= 1)).all()):

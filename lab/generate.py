@@ -7,7 +7,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -41,17 +41,39 @@ def _class_guide(denoiser: CourseDenoiser, labels: torch.Tensor | None, scale: f
     return Guide([one_hot(labels.to(denoiser.device), denoiser.num_classes)], uncond=zeros, scale=scale)
 
 
-def ddpm_sample(denoiser, labels: torch.Tensor | None, n: int, scale: float = 5.0, stride: int = 1,
-                generator: torch.Generator | None = None, callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
+def ddpm_sample(
+    denoiser,
+    labels: torch.Tensor | None,
+    n: int,
+    scale: float = 5.0,
+    stride: int = 1,
+    generator: torch.Generator | None = None,
+    callback: Callable | None = None,
+) -> torch.Tensor:
     """DDPM ancestral sampling [1] with the lab's loop: timesteps T-1 .. 0 by stride, CFG for labels."""
     n = len(labels) if labels is not None else check_int("n", n, 1, None)
     x = randn_like(torch.empty(n, *denoiser.image_shape, dtype=denoiser.dtype, device=denoiser.device), generator)
     ts = strided_timesteps(denoiser.T, check_int("stride", stride, 1, denoiser.T))
-    return denoise(denoiser, x, ts, _class_guide(denoiser, labels, scale), generator=generator, callback=callback, clip_x0=denoiser.clip_x0)
+    return denoise(
+        denoiser,
+        x,
+        ts,
+        _class_guide(denoiser, labels, scale),
+        generator=generator,
+        callback=callback,
+        clip_x0=denoiser.clip_x0,
+    )
 
 
-def flow_sample(unet, labels: torch.Tensor | None, n: int, steps: int = 50, scale: float = 5.0,
-                generator: torch.Generator | None = None, callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
+def flow_sample(
+    unet,
+    labels: torch.Tensor | None,
+    n: int,
+    steps: int = 50,
+    scale: float = 5.0,
+    generator: torch.Generator | None = None,
+    callback: Callable | None = None,
+) -> torch.Tensor:
     """Euler integration of dx/dt = u(x_t, t) from noise (t = 0) to data (t = 1) in steps of 1/steps [2], with the
     lab's loop (the linear flow process). With labels, u = u_uncond + scale (u_cond - u_uncond) (CFG), both from one
     batched call."""
@@ -65,16 +87,27 @@ def flow_sample(unet, labels: torch.Tensor | None, n: int, steps: int = 50, scal
 
 
 @torch.no_grad()
-def denoise_once(unet, x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def denoise_once(
+    unet, x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The single-step denoiser of Part B 1.2: (z = x + sigma eps, unet(z))."""
     sigma = check_float("sigma", sigma, 0, None)
     z = x + sigma * randn_like(x, generator)
     return z, unet(z)
 
 
-def sample_trained(model, train: Mapping, labels: torch.Tensor | None, n: int, scale: float, *, steps: int | None = None,
-                   stride: int | None = None, generator: torch.Generator | None = None,
-                   callback: Callable | None = None) -> torch.Tensor:  # fmt: skip
+def sample_trained(
+    model,
+    train: Mapping,
+    labels: torch.Tensor | None,
+    n: int,
+    scale: float,
+    *,
+    steps: int | None = None,
+    stride: int | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callable | None = None,
+) -> torch.Tensor:
     """Samples in [0, 1] of a trained DDPM or flow-matching UNet, as it was trained (train: its TrainConfig as a dict).
 
     DDPM: timesteps T-1 .. 0 by stride (default T // steps), x0_hat clipped to [-1, 1] for a model of images in
@@ -86,7 +119,9 @@ def sample_trained(model, train: Mapping, labels: torch.Tensor | None, n: int, s
     classes = labels is not None and train.get("condition") == "class"
     if train["experiment"] == "ddpm":
         prompts = CLASSES[train.get("dataset", "mnist")].prompts if classes else ()
-        den = CourseDenoiser(model, make_alphas_cumprod(train["schedule"], train["T"]), prompts, clip_x0=1.0 if low < 0 else None)
+        den = CourseDenoiser(
+            model, make_alphas_cumprod(train["schedule"], train["T"]), prompts, clip_x0=1.0 if low < 0 else None
+        )
         stride = stride or max(1, train["T"] // check_int("steps", steps, 1, train["T"]))
         images = ddpm_sample(den, labels if classes else None, n, scale, stride, generator, callback)
     elif train["experiment"] == "flow":
@@ -94,4 +129,3 @@ def sample_trained(model, train: Mapping, labels: torch.Tensor | None, n: int, s
     else:
         raise ValueError(f"a {train['experiment']} model does not sample: give a ddpm or flow model")
     return ((images.float() - low) / (1 - low)).clamp(0, 1)
-

@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -74,7 +74,7 @@ class Guide:
     def inputs(self, x_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The batched model input: every evaluation's view of x_t and its condition, (E*B, C, H, W) and (E*B, ...)."""
         B = x_t.shape[0]
-        for v, c in self.evals:
+        for _, c in self.evals:
             if c.shape[0] not in (1, B):
                 raise ValueError(f"each condition must have 1 or B={B} rows, got shape {tuple(c.shape)}")
         x_in = torch.cat([v.view(x_t) for v, _ in self.evals])

@@ -72,7 +72,9 @@ class ImageRejected(ValueError):
     """An upload that cannot be used as an image; the message says why and what to do."""
 
 
-MAX_PIXELS = 16_000_000  # larger uploads are refused (a 4000x4000 RGBA image decodes to 64 MB); JPEGs are decoded smaller
+MAX_PIXELS = (
+    16_000_000  # larger uploads are refused (a 4000x4000 RGBA image decodes to 64 MB); JPEGs are decoded smaller
+)
 MAX_SIDE = 1024  # an upload is shrunk to this at once: the models take 28 or 64 px, the page previews ~450 px
 THINNEST = 200  # an image more than this many times longer than wide (or the reverse) has no square to crop
 
@@ -93,13 +95,19 @@ def load_image(data: bytes, name: str = "upload") -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             width, height = im.size
-            im.draft(im.mode if im.mode in ("RGB", "L") else None, (MAX_SIDE, MAX_SIDE))  # JPEG: decoded at 1/2..1/8 size
+            im.draft(
+                im.mode if im.mode in ("RGB", "L") else None, (MAX_SIDE, MAX_SIDE)
+            )  # JPEG: decoded at 1/2..1/8 size
             if im.width * im.height > MAX_PIXELS:
-                raise ImageRejected(f"{name} is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} MP limit: "
-                                    "resize it to a few megapixels and upload it again")  # fmt: skip
+                raise ImageRejected(
+                    f"{name} is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} MP limit: "
+                    "resize it to a few megapixels and upload it again"
+                )
             if max(width, height) > THINNEST * min(width, height):
-                raise ImageRejected(f"{name} is {width}x{height} pixels: too thin to crop a square from for the model; "
-                                    "crop it closer to square and upload it again")  # fmt: skip
+                raise ImageRejected(
+                    f"{name} is {width}x{height} pixels: too thin to crop a square from for the model; "
+                    "crop it closer to square and upload it again"
+                )
             im.load()
             im.thumbnail((MAX_SIDE, MAX_SIDE))  # in place: the full-size pixels are freed before any conversion
     except ImageRejected:
@@ -118,8 +126,10 @@ def load_image(data: bytes, name: str = "upload") -> Image.Image:
     elif im.mode == "F":
         arr = np.asarray(im, dtype=np.float64)
         if not np.isfinite(arr).all():
-            raise ImageRejected(f"{name} has {int((~np.isfinite(arr)).sum())} pixels that are not numbers (NaN or infinite): "
-                                "fill them in or export the image again (as 8- or 16-bit), then upload it")  # fmt: skip
+            raise ImageRejected(
+                f"{name} has {int((~np.isfinite(arr)).sum())} pixels that are not numbers (NaN or infinite): "
+                "fill them in or export the image again (as 8- or 16-bit), then upload it"
+            )
         im = Image.fromarray((255 * (arr - arr.min()) / max(np.ptp(arr), 1e-12)).astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
         rgba = im.convert("RGBA")
@@ -128,7 +138,9 @@ def load_image(data: bytes, name: str = "upload") -> Image.Image:
     return im if im.mode in ("RGB", "L") else im.convert("RGB")
 
 
-def fit_image(im: Image.Image, shape: tuple[int, int, int], signed: bool = True) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def fit_image(
+    im: Image.Image, shape: tuple[int, int, int], signed: bool = True
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Centre-crop to the backend's aspect ratio, resize to (H, W), match its channels; (1, C, H, W) in [-1, 1].
 
     Also returns the crop box (left, top, right, bottom) in the original's pixels, to show what was used.

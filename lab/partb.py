@@ -135,7 +135,9 @@ class ClassConditionalUNet(_Course):
     def __init__(self, in_channels: int, num_classes: int, num_hiddens: int):
         super().__init__(UNetConfig(D=num_hiddens, in_channels=in_channels, time="mul", num_classes=num_classes))
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, c: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         onehot = one_hot(c.long(), self.config.num_classes).to(x.device)
         if mask is not None:
             onehot = onehot * mask.to(onehot).view(-1, 1)
@@ -162,18 +164,28 @@ def time_fm_forward(unet: TimeConditionalUNet, x_1: torch.Tensor, num_ts: int) -
 
 
 @torch.inference_mode()
-def time_fm_sample(unet: TimeConditionalUNet, img_wh: tuple[int, int], num_ts: int, seed: int = 0, n: int = 40,
-                   frames: list | None = None) -> torch.Tensor:  # fmt: skip
+def time_fm_sample(
+    unet: TimeConditionalUNet,
+    img_wh: tuple[int, int],
+    num_ts: int,
+    seed: int = 0,
+    n: int = 40,
+    frames: list | None = None,
+) -> torch.Tensor:
     """Algorithm B.2: n images (n, C, H, W) in [0, 1] by num_ts Euler steps from noise (a generator seeded with seed);
     frames, if given, gets each step's images (the denoising's animation)."""
     unet.eval()
     _check_size(unet, img_wh)
     callback = None if frames is None else (lambda step: frames.append(step["x"].clamp(0, 1)))
-    images = flow_sample(_LabCall(unet), None, n, num_ts, generator=torch.Generator().manual_seed(seed), callback=callback)
+    images = flow_sample(
+        _LabCall(unet), None, n, num_ts, generator=torch.Generator().manual_seed(seed), callback=callback
+    )
     return images.clamp(0, 1)
 
 
-def class_fm_forward(unet: ClassConditionalUNet, x_1: torch.Tensor, c: torch.Tensor, p_uncond: float, num_ts: int) -> torch.Tensor:
+def class_fm_forward(
+    unet: ClassConditionalUNet, x_1: torch.Tensor, c: torch.Tensor, p_uncond: float, num_ts: int
+) -> torch.Tensor:
     """Algorithm B.3: the loss of a batch with its classes c (N,), each dropped with probability p_uncond (for CFG)."""
     unet.train()
     check_int("num_ts", num_ts, 1, None)
@@ -183,14 +195,23 @@ def class_fm_forward(unet: ClassConditionalUNet, x_1: torch.Tensor, c: torch.Ten
 
 
 @torch.inference_mode()
-def class_fm_sample(unet: ClassConditionalUNet, c: torch.Tensor, img_wh: tuple[int, int], num_ts: int,
-                    guidance_scale: float = 5.0, seed: int = 0, frames: list | None = None) -> torch.Tensor:  # fmt: skip
+def class_fm_sample(
+    unet: ClassConditionalUNet,
+    c: torch.Tensor,
+    img_wh: tuple[int, int],
+    num_ts: int,
+    guidance_scale: float = 5.0,
+    seed: int = 0,
+    frames: list | None = None,
+) -> torch.Tensor:
     """Algorithm B.4: one image per class of c (N,) in [0, 1], num_ts Euler steps with CFG u_u + gamma (u_c - u_u)
     (both estimates in one batched call per step); frames, if given, gets each step's images (the animation)."""
     unet.eval()
     _check_size(unet, img_wh)
     callback = None if frames is None else (lambda step: frames.append(step["x"].clamp(0, 1)))
-    images = flow_sample(_LabCall(unet), c.long(), len(c), num_ts, guidance_scale, torch.Generator().manual_seed(seed), callback)
+    images = flow_sample(
+        _LabCall(unet), c.long(), len(c), num_ts, guidance_scale, torch.Generator().manual_seed(seed), callback
+    )
     return images.clamp(0, 1)
 
 
@@ -207,7 +228,9 @@ class _LabCall(nn.Module):
 
 def _check_size(unet: CourseUNet, img_wh: tuple[int, int]) -> None:
     if tuple(img_wh) != (28, 28):
-        raise ValueError(f"the course's UNet draws 28 x 28 images (its bottleneck pools 7 x 7), got img_wh {tuple(img_wh)}")
+        raise ValueError(
+            f"the course's UNet draws 28 x 28 images (its bottleneck pools 7 x 7), got img_wh {tuple(img_wh)}"
+        )
 
 
 class TimeConditionalFM(nn.Module):
@@ -228,7 +251,9 @@ class TimeConditionalFM(nn.Module):
 class ClassConditionalFM(nn.Module):
     """The notebook's wrapper: forward(x, c) the loss, sample(c, img_wh, guidance_scale, seed); num_ts 300, p_uncond 0.1."""
 
-    def __init__(self, unet: ClassConditionalUNet, num_ts: int = 300, p_uncond: float = 0.1, img_hw: tuple[int, int] = (28, 28)):
+    def __init__(
+        self, unet: ClassConditionalUNet, num_ts: int = 300, p_uncond: float = 0.1, img_hw: tuple[int, int] = (28, 28)
+    ):
         super().__init__()
         self.unet, self.num_ts, self.p_uncond, self.img_hw = unet, num_ts, p_uncond, img_hw
 
@@ -236,5 +261,7 @@ class ClassConditionalFM(nn.Module):
         return class_fm_forward(self.unet, x, c, self.p_uncond, self.num_ts)
 
     @torch.inference_mode()
-    def sample(self, c: torch.Tensor, img_wh: tuple[int, int], guidance_scale: float = 5.0, seed: int = 0) -> torch.Tensor:
+    def sample(
+        self, c: torch.Tensor, img_wh: tuple[int, int], guidance_scale: float = 5.0, seed: int = 0
+    ) -> torch.Tensor:
         return class_fm_sample(self.unet, c, img_wh, self.num_ts, guidance_scale, seed)

@@ -19,14 +19,18 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
 from lab._checks import check_float, check_int
 from lab.diffusion import CLEAN, DynamicThreshold, add_noise, check_step_args, estimate_x0, step
 
-PREDICTIONS = ("epsilon", "velocity")  # what a backend's model predicts: DDPM's noise (Fall 2024), a velocity (Fall 2026)
+PREDICTIONS = (
+    "epsilon",
+    "velocity",
+)  # what a backend's model predicts: DDPM's noise (Fall 2024), a velocity (Fall 2026)
 
 
 class Process(Protocol):
@@ -58,10 +62,20 @@ class DDPM:
 
     end = CLEAN
 
-    def __init__(self, alphas_cumprod: torch.Tensor, variance_type: str = "fixed_small", clip_x0: float | None = None,
-                 threshold: DynamicThreshold | None = None):  # fmt: skip
+    def __init__(
+        self,
+        alphas_cumprod: torch.Tensor,
+        variance_type: str = "fixed_small",
+        clip_x0: float | None = None,
+        threshold: DynamicThreshold | None = None,
+    ):
         check_step_args(variance_type, clip_x0, threshold)
-        self.alphas_cumprod, self.variance_type, self.clip_x0, self.threshold = alphas_cumprod, variance_type, clip_x0, threshold
+        self.alphas_cumprod, self.variance_type, self.clip_x0, self.threshold = (
+            alphas_cumprod,
+            variance_type,
+            clip_x0,
+            threshold,
+        )
 
     def check_times(self, times):
         return check_timesteps(times, len(self.alphas_cumprod))
@@ -73,8 +87,18 @@ class DDPM:
         return estimate_x0(x_t, t, self.alphas_cumprod, eps)
 
     def step(self, x_t, eps, t, t_next, *, variance=None, generator=None):
-        return step(x_t, eps, t, t_next, self.alphas_cumprod, variance=variance, variance_type=self.variance_type,
-                    generator=generator, clip_x0=self.clip_x0, threshold=self.threshold)  # fmt: skip
+        return step(
+            x_t,
+            eps,
+            t,
+            t_next,
+            self.alphas_cumprod,
+            variance=variance,
+            variance_type=self.variance_type,
+            generator=generator,
+            clip_x0=self.clip_x0,
+            threshold=self.threshold,
+        )
 
     def names(self, t_next, x_hat):
         return {"t_prev": t_next, "x0_hat": x_hat}
@@ -112,24 +136,31 @@ def check_timesteps(timesteps: Sequence[int], T: int) -> list[int]:
     """DDPM's timesteps must be distinct integers in [0, T-1], in decreasing order."""
     ts = [check_int("timesteps", t, 0, T - 1) for t in timesteps]
     if not ts or any(a <= b for a, b in zip(ts, ts[1:])):
-        raise ValueError(f"timesteps must be a non-empty, strictly decreasing list of integers in [0, {T - 1}], got {ts}")
+        raise ValueError(
+            f"timesteps must be a non-empty, strictly decreasing list of integers in [0, {T - 1}], got {ts}"
+        )
     return ts
 
 
-def process_of(denoiser, variance_type: str | None = None, clip_x0: float | None = None,
-               threshold: DynamicThreshold | None = None) -> Process:  # fmt: skip
+def process_of(
+    denoiser, variance_type: str | None = None, clip_x0: float | None = None, threshold: DynamicThreshold | None = None
+) -> Process:
     """The process a backend's model was trained for (its ``prediction``), with DDPM's options (variance_type: the
     backend's own by default); ValueError for an option the process has not."""
     if denoiser.prediction not in PREDICTIONS:
         raise ValueError(f"a backend's prediction must be one of {PREDICTIONS}, got {denoiser.prediction!r}")
     if denoiser.prediction == "velocity":
         if variance_type not in (None, "fixed_small") or clip_x0 is not None or threshold is not None:
-            raise ValueError("a flow backend (velocity prediction) has no variance, x0 clipping or thresholding: leave them unset")
+            raise ValueError(
+                "a flow backend (velocity prediction) has no variance, x0 clipping or thresholding: leave them unset"
+            )
         return LINEAR_FLOW
     variance_type = variance_type or denoiser.variance_type
     check_step_args(variance_type, clip_x0, threshold)
     if variance_type == "learned_range" and denoiser.variance_type != "learned_range":
-        raise ValueError(f"variance_type 'learned_range' needs a model with a variance output; this one is {denoiser.variance_type!r}")
+        raise ValueError(
+            f"variance_type 'learned_range' needs a model with a variance output; this one is {denoiser.variance_type!r}"
+        )
     return DDPM(denoiser.alphas_cumprod, variance_type, clip_x0, threshold)
 
 

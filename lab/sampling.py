@@ -13,9 +13,9 @@ one call per step; a server runs many loops at once with one model call per roun
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Generator, Sequence
 
 import torch
 
@@ -43,11 +43,20 @@ class Inpaint:
         check_image("x_orig", x_orig)
         H, W = x_orig.shape[-2:]
         if not isinstance(mask, torch.Tensor):
-            raise ValueError(f"mask must be a torch.Tensor of shape (H, W) = ({H}, {W}) or (B, 1, H, W), got {type(mask).__name__}")
+            raise ValueError(
+                f"mask must be a torch.Tensor of shape (H, W) = ({H}, {W}) or (B, 1, H, W), got {type(mask).__name__}"
+            )
         m = mask.to(x_orig.dtype).to(x_orig.device)
         m = m.view(1, 1, H, W) if m.ndim == 2 and tuple(m.shape) == (H, W) else m
-        if m.ndim != 4 or m.shape[-2:] != (H, W) or m.shape[0] not in (1, x_orig.shape[0]) or m.shape[1] not in (1, x_orig.shape[1]):
-            raise ValueError(f"mask must have shape ({H}, {W}), (1, 1, {H}, {W}) or (B, 1 or C, {H}, {W}), got {tuple(mask.shape)}")
+        if (
+            m.ndim != 4
+            or m.shape[-2:] != (H, W)
+            or m.shape[0] not in (1, x_orig.shape[0])
+            or m.shape[1] not in (1, x_orig.shape[1])
+        ):
+            raise ValueError(
+                f"mask must have shape ({H}, {W}), (1, 1, {H}, {W}) or (B, 1 or C, {H}, {W}), got {tuple(mask.shape)}"
+            )
         if not bool(((m >= 0) & (m <= 1)).all()):
             raise ValueError("mask values must lie in [0, 1] (1: fill in, 0: keep)")
         if not bool(m.any()):
@@ -56,11 +65,17 @@ class Inpaint:
         self.process = DDPM(process) if isinstance(process, torch.Tensor) else process
 
     def __call__(self, x: torch.Tensor, t, generator: torch.Generator | None) -> torch.Tensor:
-        known = self.x_orig if t == self.process.end else self.process.noise(self.x_orig, t, randn_like(self.x_orig, generator))
+        known = (
+            self.x_orig
+            if t == self.process.end
+            else self.process.noise(self.x_orig, t, randn_like(self.x_orig, generator))
+        )
         return self.mask * x + (1 - self.mask) * known
 
 
-Steps = Generator[tuple[torch.Tensor, "int | float", torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+Steps = Generator[
+    tuple[torch.Tensor, "int | float", torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"], torch.Tensor
+]
 _STEPPING: ContextVar[bool] = ContextVar("lab_stepping", default=False)
 
 
@@ -99,9 +114,18 @@ def denoise(
     variance_type, clip_x0, threshold: DDPM's options (lab.diffusion.step).
     """
     steps = denoise_steps(
-        denoiser, x, timesteps, guide, i_start=i_start, constraint=constraint, callback=callback, generator=generator,
-        variance_type=variance_type, clip_x0=clip_x0, threshold=threshold,
-    )  # fmt: skip
+        denoiser,
+        x,
+        timesteps,
+        guide,
+        i_start=i_start,
+        constraint=constraint,
+        callback=callback,
+        generator=generator,
+        variance_type=variance_type,
+        clip_x0=clip_x0,
+        threshold=threshold,
+    )
     return run_unless_stepping(steps, denoiser)
 
 
@@ -110,27 +134,49 @@ def run_unless_stepping(steps: Steps, denoiser: Denoiser):
     return steps if _STEPPING.get() else run_steps(steps, denoiser)
 
 
-def denoise_steps(denoiser: Denoiser, x: torch.Tensor, timesteps: Sequence, guide: Guide, *, i_start: int = 0,
-                  constraint: Constraint | None = None, callback: Callback | None = None,
-                  generator: torch.Generator | None = None, variance_type: str | None = None,
-                  clip_x0: float | None = None, threshold: DynamicThreshold | None = None) -> Steps:  # fmt: skip
+def denoise_steps(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    timesteps: Sequence,
+    guide: Guide,
+    *,
+    i_start: int = 0,
+    constraint: Constraint | None = None,
+    callback: Callback | None = None,
+    generator: torch.Generator | None = None,
+    variance_type: str | None = None,
+    clip_x0: float | None = None,
+    threshold: DynamicThreshold | None = None,
+) -> Steps:
     """The loop of ``denoise`` as a generator of its model calls: it yields each step's batched model input
     (x_in, t, c_in), is sent the model's (prediction, variance) for it, and returns the clean x. Arguments are checked
     now."""
     process = process_of(denoiser, variance_type, clip_x0, threshold)
     check_image("x", x, denoiser.image_shape)
-    return loop(process, x, timesteps, guide, i_start=i_start, constraint=constraint, callback=callback, generator=generator)
+    return loop(
+        process, x, timesteps, guide, i_start=i_start, constraint=constraint, callback=callback, generator=generator
+    )
 
 
-def loop(process: Process, x: torch.Tensor, times: Sequence, guide: Guide, *, i_start: int = 0,
-         constraint: Constraint | None = None, callback: Callback | None = None,
-         generator: torch.Generator | None = None) -> Steps:  # fmt: skip
+def loop(
+    process: Process,
+    x: torch.Tensor,
+    times: Sequence,
+    guide: Guide,
+    *,
+    i_start: int = 0,
+    constraint: Constraint | None = None,
+    callback: Callback | None = None,
+    generator: torch.Generator | None = None,
+) -> Steps:
     """The one loop over a process, as a generator of its model calls (any model: a backend, a velocity function)."""
     ts = process.check_times(times)
     i_start = check_int("i_start", i_start, 0, len(ts) - 1)
     check_image("x", x)
     if not isinstance(guide, Guide):
-        raise ValueError(f"guide must be a lab.guidance.Guide (plain, cfg, anagram, factorized), got {type(guide).__name__}")
+        raise ValueError(
+            f"guide must be a lab.guidance.Guide (plain, cfg, anagram, factorized), got {type(guide).__name__}"
+        )
     return _loop(process, x, ts, guide, i_start, constraint, callback, generator)
 
 

@@ -17,15 +17,22 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from lab._checks import check_float, check_int
-from lab.checkpoint import CheckpointError, checkpoint_step, latest_checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
+from lab.checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_optimizer,
+    save_checkpoint,
+)
 from lab.data import load_dataset
 from lab.diffusion import add_noise
 from lab.generate import class_grid, denoise_once, one_hot, sample_trained
@@ -36,8 +43,12 @@ from models.unet import CourseUNet, UNetConfig
 EXPERIMENTS = ("denoiser", "pure_noise", "ddpm", "flow")
 CONDITIONS = ("none", "time", "class")
 COURSE = {  # the course's hyperparameters (SPEC, Part B)
-    "denoiser": dict(condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)),
-    "pure_noise": dict(condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)),
+    "denoiser": dict(
+        condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)
+    ),
+    "pure_noise": dict(
+        condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)
+    ),
     "ddpm": dict(D=64, batch_size=128, lr=1e-3, epochs=20, T=300, schedule="linear", snapshot_epochs=(5, 20)),
     "flow": dict(D=64, batch_size=64, lr=1e-2, epochs=10, T=50, snapshot_epochs=(1, 5, 10)),
 }
@@ -77,15 +88,23 @@ class TrainConfig:
     cfg_scale: float = 5.0  # guidance of the sample grids
     seed: int = 0
     device: str = "cpu"
-    precision: str = "auto"  # bf16 autocast, fp32, or auto: bf16 where the device computes it natively (validate resolves it)
+    precision: str = (
+        "auto"  # bf16 autocast, fp32, or auto: bf16 where the device computes it natively (validate resolves it)
+    )
     sample_every: int = 1  # epochs between sample grids (0: only at snapshot epochs and the end)
-    sample_every_steps: int = 0  # also a preview (a row of 10 samples) every this many steps (0: none; a room sees digits emerge)
+    sample_every_steps: int = (
+        0  # also a preview (a row of 10 samples) every this many steps (0: none; a room sees digits emerge)
+    )
     sample_stride: int = 10  # DDPM grids use timesteps T-1 .. 0 by this stride (the course samples with 1)
     snapshot_epochs: tuple[int, ...] = ()  # epochs whose checkpoints are kept (the latest is always kept)
     max_steps: int | None = None  # stop after this many optimizer steps in all (time budgets, tests)
-    epoch_images: int = 0  # images in an epoch: 0 a pass over the data; 60,000 the course's (MNIST's training set), drawn
+    epoch_images: int = (
+        0  # images in an epoch: 0 a pass over the data; 60,000 the course's (MNIST's training set), drawn
+    )
     # from passes over the bundled digits, each shuffled: the lr schedule, snapshots and grids then follow the course's epochs
-    checkpoint_every_s: float | None = 60.0  # checkpoint after a step this long after the last one (a kill loses less); None: never
+    checkpoint_every_s: float | None = (
+        60.0  # checkpoint after a step this long after the last one (a kill loses less); None: never
+    )
 
     def unet_config(self) -> UNetConfig:
         """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"."""
@@ -100,7 +119,9 @@ class TrainConfig:
         """A config from its JSON; ValueError naming unknown settings (a damaged or foreign file)."""
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+            raise ValueError(
+                f"unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            )
         return cls(**(d | {"snapshot_epochs": tuple(d.get("snapshot_epochs", ()))}))
 
     def validate(self, cuda_elsewhere: bool = False) -> TrainConfig:
@@ -122,7 +143,9 @@ class TrainConfig:
             check_int("max_steps", self.max_steps, 1, MAX_STEPS)
         check_int("epoch_images (0: a pass over the data)", self.epoch_images, 0, 10_000_000)
         if self.grad_clip is not None:
-            check_float("grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True)
+            check_float(
+                "grad_clip (the largest gradient norm; None: no clipping)", self.grad_clip, 0, None, strict_low=True
+            )
         check_device(self.device, cuda_elsewhere)
         check_float("p_uncond", self.p_uncond, 0, 1)
         for name in ("sample_every", "sample_every_steps"):  # 0: none
@@ -139,7 +162,7 @@ class TrainConfig:
 
 
 def check_device(device: str, cuda_elsewhere: bool = False) -> str:
-    """"cpu", "cuda" or "cuda:N" that this torch can use (or, with cuda_elsewhere, "cuda" for a run that a Ray cluster
+    """ "cpu", "cuda" or "cuda:N" that this torch can use (or, with cuda_elsewhere, "cuda" for a run that a Ray cluster
     with GPUs trains: the task gets a GPU of its own); ValueError saying what there is and what to do."""
     if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
@@ -148,23 +171,32 @@ def check_device(device: str, cuda_elsewhere: bool = False) -> str:
             return device  # checked again where the run trains
         if not torch.cuda.is_available():
             build = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
-            raise ValueError(f"device {device!r}: {build}; use device cpu (or install a CUDA build of torch on a machine with a GPU)")
+            raise ValueError(
+                f"device {device!r}: {build}; use device cpu (or install a CUDA build of torch on a machine with a GPU)"
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+            raise ValueError(
+                f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 .. cuda:{torch.cuda.device_count() - 1})"
+            )
     return device
 
 
 def native_precision(device: str) -> str:
-    """"bf16" where the device has bf16 arithmetic (a CUDA GPU that supports it; a CPU with AVX-512 BF16 or AMX),
+    """ "bf16" where the device has bf16 arithmetic (a CUDA GPU that supports it; a CPU with AVX-512 BF16 or AMX),
     else "fp32": without it bf16 autocast is emulated, several times slower than fp32 (6.8x on an AVX2 AMD EPYC)."""
     if device.startswith("cuda"):
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    native = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
     return "bf16" if native else "fp32"
 
 
-def course_config(experiment: str, condition: str | None = None, *, cuda_elsewhere: bool = False, **overrides) -> TrainConfig:
+def course_config(
+    experiment: str, condition: str | None = None, *, cuda_elsewhere: bool = False, **overrides
+) -> TrainConfig:
     """The course's settings for an experiment, with overrides (cuda_elsewhere: see TrainConfig.validate)."""
     if experiment not in COURSE:
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
@@ -180,7 +212,9 @@ class _Progress:
     losses: list = field(default_factory=list)  # this epoch's losses so far
 
 
-def loss_fn(model: CourseUNet, config: TrainConfig, x: torch.Tensor, labels: torch.Tensor, alphas_cumprod, g) -> torch.Tensor:
+def loss_fn(
+    model: CourseUNet, config: TrainConfig, x: torch.Tensor, labels: torch.Tensor, alphas_cumprod, g
+) -> torch.Tensor:
     """One batch's loss (x (B, 1, 28, 28) clean images), by experiment."""
     eps = torch.randn(x.shape, generator=g).to(x.device)
     if config.experiment == "denoiser":
@@ -201,7 +235,9 @@ def loss_fn(model: CourseUNet, config: TrainConfig, x: torch.Tensor, labels: tor
     return F.mse_loss(model(x_t, t, c), x - eps)
 
 
-def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, per_class: int = 4) -> tuple[torch.Tensor, int]:
+def sample_grid(
+    model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, per_class: int = 4
+) -> tuple[torch.Tensor, int]:
     """The grid shown after an epoch, in [0, 1], and its images per row; per_class 1: the preview drawn every
     config.sample_every_steps steps (a row of 10, a quarter of the cost)."""
     g = torch.Generator().manual_seed(config.seed)
@@ -218,7 +254,9 @@ def sample_grid(model: CourseUNet, config: TrainConfig, heldout: torch.Tensor, p
         nrow = 10
     else:
         labels = class_grid(10, per_class).to(heldout.device) if config.condition == "class" else None
-        images = sample_trained(model, config.to_dict(), labels, 10 * per_class, config.cfg_scale, stride=config.sample_stride, generator=g)
+        images = sample_trained(
+            model, config.to_dict(), labels, 10 * per_class, config.cfg_scale, stride=config.sample_stride, generator=g
+        )
         nrow = per_class if labels is not None and per_class > 1 else 10
     model.train()
     return images.cpu(), nrow
@@ -235,7 +273,17 @@ def initial_model(config: TrainConfig) -> CourseUNet:
         return CourseUNet(config.unet_config())
 
 
-RESUMABLE = ("lr", "epochs", "max_steps", "grad_clip", "checkpoint_every_s", "sample_every", "sample_every_steps", "device", "precision")  # what a resume may change
+RESUMABLE = (
+    "lr",
+    "epochs",
+    "max_steps",
+    "grad_clip",
+    "checkpoint_every_s",
+    "sample_every",
+    "sample_every_steps",
+    "device",
+    "precision",
+)  # what a resume may change
 
 
 def resumed_config(saved: TrainConfig, changes: dict, cuda_elsewhere: bool = False) -> TrainConfig:
@@ -244,13 +292,21 @@ def resumed_config(saved: TrainConfig, changes: dict, cuda_elsewhere: bool = Fal
     other = {k: v for k, v in changes.items() if k not in RESUMABLE and v != getattr(saved, k)}
     if other:
         detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {v!r}" for k, v in other.items())
-        raise ValueError(f"a resumed run keeps its {', '.join(other)} ({detail}): start a new run for that. "
-                         f"Resume can change {', '.join(RESUMABLE)}")  # fmt: skip
+        raise ValueError(
+            f"a resumed run keeps its {', '.join(other)} ({detail}): start a new run for that. "
+            f"Resume can change {', '.join(RESUMABLE)}"
+        )
     return replace(saved, **{k: v for k, v in changes.items() if k in RESUMABLE}).validate(cuda_elsewhere)
 
 
-def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, changes: dict | None = None,
-          stop: Callable[[], bool] | None = None) -> Iterator[dict]:  # fmt: skip
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    changes: dict | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[dict]:
     """Train, yielding {"kind": "start" | "step" | "epoch" | "stopped" | "done", ...}; checkpoints go to run_dir.
 
     resume: continue from run_dir's latest checkpoint, with its config and the changes asked for (resumed_config;
@@ -261,20 +317,27 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
     progress = _Progress()
     if resume and not (run_dir / "latest").exists() and (run_dir / "config.json").exists():
         # stopped or diverged before its first checkpoint: it starts again from its settings, with the changes
-        config, resume = resumed_config(TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())), changes or {}), False
+        config, resume = (
+            resumed_config(TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())), changes or {}),
+            False,
+        )
     if resume:
         model, state, optimizer_tensors = load_checkpoint(run_dir)
         try:
             saved = TrainConfig.from_dict(state["train"])
         except (ValueError, TypeError) as e:
-            raise CheckpointError(f"{latest_checkpoint(run_dir) / 'state.json'}: 'train' is not a training config ({e})") from e
+            raise CheckpointError(
+                f"{latest_checkpoint(run_dir) / 'state.json'}: 'train' is not a training config ({e})"
+            ) from e
         config = resumed_config(saved, changes or {})
         progress = _Progress(state["epoch"], state["step"], state["step_in_epoch"], state["losses"])
     config = config.validate()
     device = torch.device(config.device)
     data = load_dataset(config.dataset, "train", config.data_dir)
     heldout_set = load_dataset(config.dataset, "heldout", config.data_dir)
-    heldout = heldout_set.as_float(-1 if config.signed else 0, 1)[heldout_set.interleaved()[:10]].to(device)  # one per class
+    heldout = heldout_set.as_float(-1 if config.signed else 0, 1)[heldout_set.interleaved()[:10]].to(
+        device
+    )  # one per class
     x_all = data.as_float(-1 if config.signed else 0, 1).to(device)  # (N, 1, 28, 28)
     labels_all = data.labels.to(device)
     alphas_cumprod = make_alphas_cumprod(config.schedule, config.T).to(device) if config.experiment == "ddpm" else None
@@ -298,14 +361,33 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
 
     epoch_images = config.epoch_images or len(x_all)
     steps_per_epoch = math.ceil(epoch_images / config.batch_size)
-    total = config.epochs * steps_per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * steps_per_epoch)
+    total = (
+        config.epochs * steps_per_epoch
+        if config.max_steps is None
+        else min(config.max_steps, config.epochs * steps_per_epoch)
+    )
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
-    yield {"kind": "start", "config": config, "steps_per_epoch": steps_per_epoch, "total_steps": total,
-           "step": progress.step, "epoch": progress.epoch, "dataset": data.source, "images": len(x_all)}  # fmt: skip
+    yield {
+        "kind": "start",
+        "config": config,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total,
+        "step": progress.step,
+        "epoch": progress.epoch,
+        "dataset": data.source,
+        "images": len(x_all),
+    }
 
     def checkpoint(name: str) -> Path:
-        state = {"train": config.to_dict(), "unet": model.config.to_dict(), "epoch": progress.epoch, "step": progress.step,
-                 "step_in_epoch": progress.step_in_epoch, "losses": progress.losses, "generator": g.get_state().tolist()}  # fmt: skip
+        state = {
+            "train": config.to_dict(),
+            "unet": model.config.to_dict(),
+            "epoch": progress.epoch,
+            "step": progress.step,
+            "step_in_epoch": progress.step_in_epoch,
+            "losses": progress.losses,
+            "generator": g.get_state().tolist(),
+        }
         return save_checkpoint(run_dir, name, model, optimizer, state)
 
     history = open_history(run_dir)
@@ -325,12 +407,16 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
                     loss = loss_fn(model, config, x_all[idx], labels_all[idx], alphas_cumprod, g)
                 if not torch.isfinite(loss):
                     kept = checkpoint_step(run_dir)
-                    where = f"from its last checkpoint (step {kept})" if kept is not None else "from the start (no checkpoint yet)"
+                    where = (
+                        f"from its last checkpoint (step {kept})"
+                        if kept is not None
+                        else "from the start (no checkpoint yet)"
+                    )
                     raise TrainingDiverged(
                         f"loss became {loss.item()} at step {progress.step + 1} (epoch {progress.epoch + 1}): lower the "
                         f"learning rate (now {optimizer.param_groups[0]['lr']:.2g}) or set a gradient clip such as 1.0, "
                         f"and resume: it goes on {where} with the new settings"
-                    )  # fmt: skip
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
@@ -339,16 +425,29 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, cha
                 progress.step += 1
                 progress.step_in_epoch = b + 1
                 progress.losses.append(loss.item())
-                stats = {"kind": "step", "epoch": progress.epoch + (b + 1) / steps_per_epoch, "step": progress.step,
-                         "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"],
-                         "images_per_s": len(idx) / (time.perf_counter() - t0), "time": time.time()}  # fmt: skip
+                stats = {
+                    "kind": "step",
+                    "epoch": progress.epoch + (b + 1) / steps_per_epoch,
+                    "step": progress.step,
+                    "loss": loss.item(),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_s": len(idx) / (time.perf_counter() - t0),
+                    "time": time.time(),
+                }
                 history.write(json.dumps({k: v for k, v in stats.items() if k != "kind"}) + "\n")
                 history.flush()
-                if config.sample_every_steps and progress.step % config.sample_every_steps == 0 and b + 1 < steps_per_epoch:
+                if (
+                    config.sample_every_steps
+                    and progress.step % config.sample_every_steps == 0
+                    and b + 1 < steps_per_epoch
+                ):
                     images, nrow = sample_grid(model, config, heldout, per_class=1)  # (an epoch's end draws its own)
                     png = save_png(grid(images, nrow), run_dir / "samples" / f"step_{progress.step:06d}.png", 2)
                     stats |= {"samples": images, "nrow": nrow, "samples_png": png}
-                if config.checkpoint_every_s is not None and time.monotonic() - last_checkpoint >= config.checkpoint_every_s:
+                if (
+                    config.checkpoint_every_s is not None
+                    and time.monotonic() - last_checkpoint >= config.checkpoint_every_s
+                ):
                     _replace_periodic(run_dir, checkpoint(f"step_{progress.step:06d}"))
                     last_checkpoint = time.monotonic()
                 yield stats
@@ -372,7 +471,10 @@ def epoch_order(n: int, epoch_images: int, seed: int, epoch: int) -> torch.Tenso
     """The data's indices for one epoch of epoch_images images: whole shuffled passes over the n images (each its own
     permutation), cut to epoch_images; a function of the seed and the epoch only, so a resumed run draws the same."""
     passes = math.ceil(epoch_images / n)
-    perms = [torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1_000_003 * k)) for k in range(passes)]
+    perms = [
+        torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1_000_003 * k))
+        for k in range(passes)
+    ]
     return torch.cat(perms)[:epoch_images]
 
 
@@ -392,14 +494,29 @@ def _epoch_end(config, run_dir, epoch, step, mean_loss, model, heldout, checkpoi
         if old != path and int(old.name.split("_")[1]) not in config.snapshot_epochs:
             shutil.rmtree(old, ignore_errors=True)
     event = {"kind": "epoch", "epoch": epoch, "step": step, "mean_loss": mean_loss, "checkpoint": path, "samples": None}
-    due = (config.sample_every and epoch % config.sample_every == 0) or epoch in config.snapshot_epochs or epoch == config.epochs
+    due = (
+        (config.sample_every and epoch % config.sample_every == 0)
+        or epoch in config.snapshot_epochs
+        or epoch == config.epochs
+    )
     if due:
         images, nrow = sample_grid(model, config, heldout)
-        event |= {"samples": images, "nrow": nrow, "samples_png": save_png(grid(images, nrow), run_dir / "samples" / f"epoch_{epoch:03d}.png", 2)}
+        event |= {
+            "samples": images,
+            "nrow": nrow,
+            "samples_png": save_png(grid(images, nrow), run_dir / "samples" / f"epoch_{epoch:03d}.png", 2),
+        }
     return event
 
 
-HISTORY_FIELDS = ("step", "epoch", "loss", "lr", "images_per_s", "time")  # what train writes on every line of history.jsonl
+HISTORY_FIELDS = (
+    "step",
+    "epoch",
+    "loss",
+    "lr",
+    "images_per_s",
+    "time",
+)  # what train writes on every line of history.jsonl
 
 
 def read_history(run_dir: str | Path) -> list[dict]:
@@ -415,7 +532,9 @@ def read_history(run_dir: str | Path) -> list[dict]:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict) and all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in HISTORY_FIELDS):
+        if isinstance(row, dict) and all(
+            isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in HISTORY_FIELDS
+        ):
             rows[int(row["step"])] = {k: row[k] for k in HISTORY_FIELDS}
     return sorted(rows.values(), key=lambda r: r["step"])
 

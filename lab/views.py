@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+
 @dataclass(frozen=True)
 class View:
     """One view: ``view(x)`` is what the model is shown, ``inverse(eps)`` brings its estimate back."""
@@ -162,10 +163,10 @@ _APPLY = {  # name: (view, inverse); images are (..., C, H, W)
 }
 FAILURES = {  # why each failure view cannot make an anagram
     "blur_failure": "a blur averages neighbouring pixels: blurred noise has a smaller variance and correlated pixels, "
-                    "noise the model never saw, so it denoises the wrong noise level and the image stays a smear.",
+    "noise the model never saw, so it denoises the wrong noise level and the image stays a smear.",
     "white_balance_failure": "a white balance scales each channel: the noise's variance becomes 2.25, 1 and 0.36 per "
-                             "channel instead of 1, so the model mistakes how noisy each channel is and colours drift.",
-}  # fmt: skip
+    "channel instead of 1, so the model mistakes how noisy each channel is and colours drift.",
+}
 SQUARE_ONLY = ("rotate_cw", "rotate_ccw", "transpose", "jigsaw", "inner_circle", "square_hinge")
 VIEWS = {name: View(name, square_only=name in SQUARE_ONLY) for name in _APPLY}
 
@@ -178,5 +179,7 @@ def get_view(view: str | View, height: int | None = None, width: int | None = No
         raise ValueError(f"view must be one of {sorted(VIEWS)}, got {view!r}")
     v = VIEWS[view]
     if v.square_only and height is not None and height != width:
-        raise ValueError(f"view {view!r} needs a square image, got {height}x{width}; use one of flip, hflip, rotate_180, negate")
+        raise ValueError(
+            f"view {view!r} needs a square image, got {height}x{width}; use one of flip, hflip, rotate_180, negate"
+        )
     return v

@@ -18,9 +18,15 @@ from models.schedules import make_alphas_cumprod
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset); the Fall 2024 edition's (DDPM) and the Fall 2026
 # edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
-BACKENDS = {"MNIST digits": ("parta_mnist", "mnist"), "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
-            "Emoji (colour)": ("parta_emoji", "emoji")}  # fmt: skip
-FLOW_BACKENDS = {"MNIST digits (flow)": ("parta_mnist_flow", "mnist"), "Emoji (colour, flow)": ("parta_emoji_flow", "emoji")}
+BACKENDS = {
+    "MNIST digits": ("parta_mnist", "mnist"),
+    "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
+    "Emoji (colour)": ("parta_emoji", "emoji"),
+}
+FLOW_BACKENDS = {
+    "MNIST digits (flow)": ("parta_mnist_flow", "mnist"),
+    "Emoji (colour, flow)": ("parta_emoji_flow", "emoji"),
+}
 ALL_BACKENDS = BACKENDS | FLOW_BACKENDS
 # The single-step and pure-noise denoisers: the course shows them after its epochs 1 and 5 (passes over 60,000
 # digits); the bundled runs take their snapshots after as many images, 13 and 65 passes over the 4,500 bundled digits
@@ -31,7 +37,9 @@ def weights_path(stem: str) -> Path:
     """models/weights/STEM.safetensors; CheckpointError if it is not there."""
     path = WEIGHTS / f"{stem}.safetensors"
     if not path.exists():
-        raise CheckpointError(f"{path} is missing: the bundled weights ship with the repository (git checkout models/weights)")
+        raise CheckpointError(
+            f"{path} is missing: the bundled weights ship with the repository (git checkout models/weights)"
+        )
     return path
 
 
@@ -78,7 +86,9 @@ def course_backend(model, train: dict, device: str = "cpu") -> CourseDenoiser:
     if train["experiment"] == "flow":
         return CourseDenoiser(model.to(device), None, classes.prompts, aliases=classes.aliases)
     alphas_cumprod = make_alphas_cumprod(train["schedule"], train["T"])
-    return CourseDenoiser(model.to(device), alphas_cumprod.to(device), classes.prompts, clip_x0=1.0, aliases=classes.aliases)
+    return CourseDenoiser(
+        model.to(device), alphas_cumprod.to(device), classes.prompts, clip_x0=1.0, aliases=classes.aliases
+    )
 
 
 def load_course_model(stem: str, device: str = "cpu"):

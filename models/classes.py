@@ -6,9 +6,9 @@ pages all read the names from here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,36 @@ class Classes:
 
 
 CLASSES = {
-    "mnist": Classes(names=tuple(str(k) for k in range(10)), prompts=tuple(str(k) for k in range(10)),
-                     words=tuple("zero one two three four five six seven eight nine".split())),
-    "fashion_mnist": Classes(
-        names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        prompts=("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat", "a sandal", "a shirt", "a sneaker",
-                 "a bag", "an ankle boot"),
+    "mnist": Classes(
+        names=tuple(str(k) for k in range(10)),
+        prompts=tuple(str(k) for k in range(10)),
+        words=tuple("zero one two three four five six seven eight nine".split()),
     ),
-}  # fmt: skip
+    "fashion_mnist": Classes(
+        names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        prompts=(
+            "a t-shirt",
+            "a pair of trousers",
+            "a pullover",
+            "a dress",
+            "a coat",
+            "a sandal",
+            "a shirt",
+            "a sneaker",
+            "a bag",
+            "an ankle boot",
+        ),
+    ),
+}
 PROMPTS = MappingProxyType({dataset: c.prompts for dataset, c in CLASSES.items()})  # class k's prompt, per data set

@@ -30,8 +30,17 @@ class Classifier(nn.Module):
         return self.fc2(self.features(x))
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 10, batch_size: int = 128,
-                     lr: float = 1e-3, seed: int = 0, shift: int = 2, num_classes: int = 10, augment=None) -> Classifier:  # fmt: skip
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    shift: int = 2,
+    num_classes: int = 10,
+    augment=None,
+) -> Classifier:
     """Adam on cross-entropy, with random shifts of up to shift pixels (and augment(x, g), if given, on each batch);
     images (N, C, S, S) in [0, 1]."""
     torch.manual_seed(seed)

@@ -8,13 +8,12 @@ variance) and the Fall 2026 edition's flow (t = 0 noise to 1 the image, images i
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from models.backend import NULL_PROMPTS, Denoiser
 from models.unet import CourseUNet, inference_copy
-
 
 
 class CourseDenoiser(Denoiser):
@@ -24,8 +23,14 @@ class CourseDenoiser(Denoiser):
     variance_type = "fixed_small"
     row_timesteps = True  # t may be a (B,) tensor: one time per row (a server batches calls at different t)
 
-    def __init__(self, unet: CourseUNet, alphas_cumprod: torch.Tensor | None, prompts: Sequence[str] = (),
-                 clip_x0: float | None = None, aliases: Mapping[str, int] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        unet: CourseUNet,
+        alphas_cumprod: torch.Tensor | None,
+        prompts: Sequence[str] = (),
+        clip_x0: float | None = None,
+        aliases: Mapping[str, int] | None = None,
+    ):
         self.unet = unet.eval()
         self.alphas_cumprod = alphas_cumprod
         self.prediction = "epsilon" if alphas_cumprod is not None else "velocity"
@@ -34,14 +39,18 @@ class CourseDenoiser(Denoiser):
         self.num_classes = unet.config.num_classes
         if self.prompts and len(self.prompts) != self.num_classes:
             raise ValueError(f"prompts must name each of the {self.num_classes} classes, got {len(self.prompts)}")
-        self.aliases = {p.lower(): k for k, p in enumerate(self.prompts)} | {k.lower(): v for k, v in (aliases or {}).items()}
+        self.aliases = {p.lower(): k for k, p in enumerate(self.prompts)} | {
+            k.lower(): v for k, v in (aliases or {}).items()
+        }
         self.clip_x0 = clip_x0
         self.image_shape = (unet.config.in_channels, 28, 28)
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
 
-    def __call__(self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def __call__(
+        self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
         """eps (B, C, 28, 28) of x_t at timestep t (an int, or (B,) integers), or its velocity at t in [0, 1] (a number
         or (B,) of them), under one-hot cond (B, num_classes)."""
         scale = 1 if self.prediction == "velocity" else self.T
@@ -59,8 +68,7 @@ class CourseDenoiser(Denoiser):
         1.2-1.5x fewer ms per image on a CPU; equal to this one up to fp32 rounding, not bit for bit (the exact path
         stays this one; tests/test_batching.py judges samples of both).
         """
-        fast = CourseDenoiser(inference_copy(self.unet), self.alphas_cumprod,
-                              self.prompts, self.clip_x0, self.aliases)  # fmt: skip
+        fast = CourseDenoiser(inference_copy(self.unet), self.alphas_cumprod, self.prompts, self.clip_x0, self.aliases)
         fast.memory_format = torch.channels_last
         return fast
 
@@ -70,7 +78,9 @@ class CourseDenoiser(Denoiser):
         if key in NULL_PROMPTS:
             return None
         if key not in self.aliases:
-            choices = ", ".join(repr(p) for p in (*self.prompts, "")) if self.prompts else "'' (this model has no classes)"
+            choices = (
+                ", ".join(repr(p) for p in (*self.prompts, "")) if self.prompts else "'' (this model has no classes)"
+            )
             raise ValueError(f"unknown prompt {prompt!r}: this backend knows {choices}")
         return self.aliases[key]
 

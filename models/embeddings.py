@@ -16,8 +16,8 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 from safetensors import safe_open
@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from models.backend import NULL_PROMPTS as DEFAULT_PROMPTS  # the course's unconditional prompt and its "null" prompt
 from models.deepfloyd.errors import IFNoTextEncoder
 from models.failures import NoTextEncoder
+
 Encoder = Callable[[Sequence[str]], torch.Tensor]  # prompts -> (len(prompts), L, D)
 
 
@@ -41,7 +42,9 @@ def as_rows(prompt: str, embedding: torch.Tensor, width: int | None = None) -> t
     if embedding.ndim == 3 and embedding.shape[0] == 1:
         embedding = embedding[0]
     if embedding.ndim != 2:
-        raise ValueError(f"the embedding of {prompt!r} must have shape (L, D) or (1, L, D), got {tuple(embedding.shape)}")
+        raise ValueError(
+            f"the embedding of {prompt!r} must have shape (L, D) or (1, L, D), got {tuple(embedding.shape)}"
+        )
     if width is not None and embedding.shape[-1] != width:
         raise ValueError(
             f"the embedding of {prompt!r} has width {embedding.shape[-1]}, but this model takes {width} "
@@ -119,7 +122,9 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
 
     def files(self) -> int:
         """Embeddings in the disk cache (files counted, none opened)."""
-        return 0 if self.folder is None or not self.folder.is_dir() else sum(1 for _ in self.folder.glob("*.safetensors"))
+        return (
+            0 if self.folder is None or not self.folder.is_dir() else sum(1 for _ in self.folder.glob("*.safetensors"))
+        )
 
     def _prune_disk(self) -> None:
         """The least recently used files beyond max_files leave the disk cache (the defaults' stay)."""
@@ -188,7 +193,9 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         """Add (and cache on disk) every embedding of a course ``.pth``: a dict prompt -> (L, D) or (1, L, D) tensor."""
         path = Path(path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"no embeddings file at {path}: point to the course's .pth (a dict prompt -> tensor)")
+            raise FileNotFoundError(
+                f"no embeddings file at {path}: point to the course's .pth (a dict prompt -> tensor)"
+            )
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)  # tensors and containers only
         except Exception as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,24 +18,73 @@ from models.backend import NULL_PROMPTS, Denoiser
 from models.schedules import make_alphas_cumprod
 
 # Words that say how, not what (style, medium, filler): they never pick a name
-STYLE_WORDS = frozenset("""a an the of in on at with and or by to from around near under over wearing holding
+STYLE_WORDS = frozenset(
+    """a an the of in on at with and or by to from around near under over wearing holding
     photo photograph picture image painting oil lithograph drawing sketch illustration watercolor watercolour
-    high quality detailed beautiful cute big small little old-fashioned style art artwork emoji icon""".split())  # fmt: skip
+    high quality detailed beautiful cute big small little old-fashioned style art artwork emoji icon""".split()
+)
 # A word -> the name word it means (so "campfire" reads as fire, "waterfalls" as water)
 SYNONYMS = {
-    "campfire": "fire", "flame": "fire", "flames": "fire", "bonfire": "fire",
-    "waterfall": "water", "waterfalls": "water", "waves": "wave", "sea": "wave", "ocean": "wave", "surf": "wave",
-    "mountains": "mountain", "snowy": "snow", "peak": "mountain", "skeleton": "skull", "skulls": "skull",
-    "puppy": "dog", "dogs": "dog", "kitten": "cat", "cats": "cat", "wizard": "mage", "witch": "mage",
-    "men": "man", "grandfather": "man", "grandmother": "woman", "women": "woman", "infant": "baby", "child": "baby",
-    "spaceship": "rocket", "rockets": "rocket", "forest": "tree",
-    "flower": "rose", "flowers": "rose", "car": "automobile", "boat": "sailboat",
-    "ship": "sailboat", "coffee": "beverage", "tea": "beverage", "cup": "beverage", "pumpkin": "jack-o-lantern",
-    "halloween": "jack-o-lantern", "diamond": "gem", "jewel": "gem", "king": "crown", "queen": "crown",
-    "tent": "camping", "village": "house", "home": "house", "hut": "house", "cabin": "house",
-    "robots": "robot", "ghosts": "ghost", "lamp": "bulb", "idea": "bulb", "stars": "star",
-    "burger": "hamburger", "pencils": "pencil", "hats": "hat", "penguins": "penguin", "frogs": "frog",
-}  # fmt: skip
+    "campfire": "fire",
+    "flame": "fire",
+    "flames": "fire",
+    "bonfire": "fire",
+    "waterfall": "water",
+    "waterfalls": "water",
+    "waves": "wave",
+    "sea": "wave",
+    "ocean": "wave",
+    "surf": "wave",
+    "mountains": "mountain",
+    "snowy": "snow",
+    "peak": "mountain",
+    "skeleton": "skull",
+    "skulls": "skull",
+    "puppy": "dog",
+    "dogs": "dog",
+    "kitten": "cat",
+    "cats": "cat",
+    "wizard": "mage",
+    "witch": "mage",
+    "men": "man",
+    "grandfather": "man",
+    "grandmother": "woman",
+    "women": "woman",
+    "infant": "baby",
+    "child": "baby",
+    "spaceship": "rocket",
+    "rockets": "rocket",
+    "forest": "tree",
+    "flower": "rose",
+    "flowers": "rose",
+    "car": "automobile",
+    "boat": "sailboat",
+    "ship": "sailboat",
+    "coffee": "beverage",
+    "tea": "beverage",
+    "cup": "beverage",
+    "pumpkin": "jack-o-lantern",
+    "halloween": "jack-o-lantern",
+    "diamond": "gem",
+    "jewel": "gem",
+    "king": "crown",
+    "queen": "crown",
+    "tent": "camping",
+    "village": "house",
+    "home": "house",
+    "hut": "house",
+    "cabin": "house",
+    "robots": "robot",
+    "ghosts": "ghost",
+    "lamp": "bulb",
+    "idea": "bulb",
+    "stars": "star",
+    "burger": "hamburger",
+    "pencils": "pencil",
+    "hats": "hat",
+    "penguins": "penguin",
+    "frogs": "frog",
+}
 
 
 def words(text: str) -> list[str]:
@@ -73,8 +122,10 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
                 best, best_key = k, rank
     if best is None:
         shown = ", ".join(names[:12])
-        raise ValueError(f"no word of {prompt!r} names an emoji this backend knows; say one of its {len(names)} names "
-                         f"({shown}, ...: the full list is under the prompt box), or leave it empty for no name")  # fmt: skip
+        raise ValueError(
+            f"no word of {prompt!r} names an emoji this backend knows; say one of its {len(names)} names "
+            f"({shown}, ...: the full list is under the prompt box), or leave it empty for no name"
+        )
     return best
 
 
@@ -82,8 +133,18 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
 # the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read as both
 # in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py over every pair of names; the pages offer them.
 ILLUSIONS = {
-    "anagram": (("baby", "lion", 17), ("volcano", "top hat", 16), ("mage", "volcano", 17), ("red apple", "balloon", 18)),
-    "hybrid": (("star", "light bulb", 18), ("crescent moon", "mage", 18), ("pizza", "baby", 16), ("rainbow", "rocket", 14)),
+    "anagram": (
+        ("baby", "lion", 17),
+        ("volcano", "top hat", 16),
+        ("mage", "volcano", 17),
+        ("red apple", "balloon", 18),
+    ),
+    "hybrid": (
+        ("star", "light bulb", 18),
+        ("crescent moon", "mage", 18),
+        ("pizza", "baby", 16),
+        ("rainbow", "rocket", 14),
+    ),
 }
 
 
@@ -92,8 +153,18 @@ ILLUSIONS = {
 # for hybrids at the course's blur scaled), found by tools/search_illusions.py --backend "Emoji (colour, flow)"
 FLOW_CFG_W = 2.0
 FLOW_ILLUSIONS = {
-    "anagram": (("rose", "red apple", 20), ("strawberry", "watermelon", 20), ("mage", "volcano", 20), ("butterfly", "camping", 20)),
-    "hybrid": (("crescent moon", "snow-capped mountain", 19), ("fire", "butterfly", 19), ("rainbow", "rocket", 18), ("star", "light bulb", 17)),
+    "anagram": (
+        ("rose", "red apple", 20),
+        ("strawberry", "watermelon", 20),
+        ("mage", "volcano", 20),
+        ("butterfly", "camping", 20),
+    ),
+    "hybrid": (
+        ("crescent moon", "snow-capped mountain", 19),
+        ("fire", "butterfly", 19),
+        ("rainbow", "rocket", 18),
+        ("star", "light bulb", 17),
+    ),
 }
 
 
@@ -103,10 +174,14 @@ class EmojiDenoiser(Denoiser):
 
     variance_type = "fixed_small"
     row_timesteps = True  # t may be a (B,) tensor (a server batches calls at different t)
-    cfg_scale = 3.0  # the pages' default γ on this model: its samples are judged best at 3-4 (~90 %), 85 % at the course's 7
+    cfg_scale = (
+        3.0  # the pages' default γ on this model: its samples are judged best at 3-4 (~90 %), 85 % at the course's 7
+    )
     illusions = ILLUSIONS  # pairs of names its anagrams and hybrids work with (the pages offer them)
 
-    def __init__(self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000, objective: str = "ddpm"):
+    def __init__(
+        self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000, objective: str = "ddpm"
+    ):
         self.unet = unet.eval()
         self.names = tuple(names)  # a prompt is read as the nearest of these (name_of); the pages show a text box
         self.null_index = len(self.names)
@@ -123,7 +198,9 @@ class EmojiDenoiser(Denoiser):
             self.T, self.clip_x0 = T, 1.0
             self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
 
-    def __call__(self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def __call__(
+        self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
         """eps (B, 3, S, S) of x_t at timestep t (an int, or (B,) integers), or its velocity at t in [0, 1] (a number or
         (B,) of them), under name indices cond (B,)."""
         if isinstance(t, torch.Tensor):

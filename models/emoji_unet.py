@@ -23,17 +23,26 @@ SIZE = 32
 
 def unet_config(num_names: int, size: int = SIZE) -> dict:
     """UNet2DModel keyword arguments for num_names names (+1 embedding for the null class)."""
-    return dict(sample_size=size, in_channels=3, out_channels=3, layers_per_block=1, norm_num_groups=8,
-                block_out_channels=(32, 64, 64), num_class_embeds=num_names + 1,
-                down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"))  # fmt: skip
+    return dict(
+        sample_size=size,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        norm_num_groups=8,
+        block_out_channels=(32, 64, 64),
+        num_class_embeds=num_names + 1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+    )
 
 
 def build(config: dict) -> UNet2DModel:
     return UNet2DModel(**config)
 
 
-def save_emoji_file(path: str | os.PathLike, model: UNet2DModel, config: dict, metadata: dict, dtype=torch.float16) -> None:
+def save_emoji_file(
+    path: str | os.PathLike, model: UNet2DModel, config: dict, metadata: dict, dtype=torch.float16
+) -> None:
     """Weights in dtype, the UNet2DModel config and metadata as JSON, in one safetensors file, atomically."""
     tensors = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"unet2d": json.dumps(config)} | {k: json.dumps(v) for k, v in metadata.items()}

@@ -33,8 +33,10 @@ def _check_safetensors(path: Path) -> None:
     if head[8:9] == b"{":  # a safetensors header (a truncated or damaged one: safe_open says so)
         return
     if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise CheckpointError(f"{path} is a pickle (torch.save) file; the lab loads only safetensors, which cannot run code. "
-                              "Convert it yourself with safetensors.torch.save_file(torch.load(f, weights_only=True), ...)")  # fmt: skip
+        raise CheckpointError(
+            f"{path} is a pickle (torch.save) file; the lab loads only safetensors, which cannot run code. "
+            "Convert it yourself with safetensors.torch.save_file(torch.load(f, weights_only=True), ...)"
+        )
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -46,7 +48,9 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
             metadata = f.metadata() or {}
         return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({e}); it may be truncated: train or download it again") from e
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({e}); it may be truncated: train or download it again"
+        ) from e
 
 
 def save_model_file(path: str | os.PathLike, model: CourseUNet, metadata: dict, dtype=torch.float16) -> None:
@@ -94,13 +98,20 @@ def build_unet(config: UNetConfig, state: dict[str, torch.Tensor], source: str |
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected else
-                  f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")  # fmt: skip
+        detail = (
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {unexpected[:3]}"
+            if unexpected
+            else f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}"
+        )
         raise CheckpointError(f"{source} does not hold a course UNet with {config}: {detail}")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"{source} holds NaN or infinite weights ({bad[0]}{' and more' if len(bad) > 1 else ''}): the run "
-                              "diverged before this checkpoint; resume an earlier one with a lower learning rate")  # fmt: skip
+        raise CheckpointError(
+            f"{source} holds NaN or infinite weights ({bad[0]}{' and more' if len(bad) > 1 else ''}): the run "
+            "diverged before this checkpoint; resume an earlier one with a lower learning rate"
+        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return model.eval()
 
@@ -112,5 +123,7 @@ def load_model_file(path: str | os.PathLike) -> tuple[CourseUNet, dict]:
         meta = {k: json.loads(v) for k, v in metadata.items()}
         config = UNetConfig(**meta.pop("unet"))
     except (KeyError, TypeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} has no lab model config in its metadata: expected a file written by the lab") from e
+        raise CheckpointError(
+            f"{path} has no lab model config in its metadata: expected a file written by the lab"
+        ) from e
     return build_unet(config, state, path), meta

@@ -11,9 +11,8 @@ class and time (both): ``c1 * h + t1``, ``c2 * u + t2``, with c a one-hot vector
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import copy
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -48,7 +47,9 @@ def down_block(cin: int, cout: int) -> nn.Sequential:
 
 def up_block(cin: int, cout: int) -> nn.Sequential:
     """UpBlock = UpConv (ConvTranspose2d k4 s2 p1 + BN + GELU), ConvBlock: doubles H and W."""
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout))
+    return nn.Sequential(
+        nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout)
+    )
 
 
 def fc_block(fin: int, fout: int) -> nn.Sequential:
@@ -115,7 +116,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 seq[i] = fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.ConvTranspose2d))
                 seq[i + 1] = nn.Identity()
     return model
-
 
 
 def inference_copy(model: nn.Module) -> nn.Module:

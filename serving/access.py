@@ -43,11 +43,15 @@ class Attempts:
         if not expected:
             return False
         if len(expected) < MIN_KEY_CHARS:
-            log.error("the lecturer key is shorter than %d characters: the lecturer's sign-in is off until a longer one is set",
-                      MIN_KEY_CHARS)  # fmt: skip
-            raise KeyTooShort(f"The server's lecturer key is too short (fewer than {MIN_KEY_CHARS} characters) to be safe "
-                              "in a room: sign-in with it is off. Set a longer DIFFUSION_LAB_LECTURER_KEY (or lecturer_key in "
-                              ".streamlit/secrets.toml) and restart the server.")  # fmt: skip
+            log.error(
+                "the lecturer key is shorter than %d characters: the lecturer's sign-in is off until a longer one is set",
+                MIN_KEY_CHARS,
+            )
+            raise KeyTooShort(
+                f"The server's lecturer key is too short (fewer than {MIN_KEY_CHARS} characters) to be safe "
+                "in a room: sign-in with it is off. Set a longer DIFFUSION_LAB_LECTURER_KEY (or lecturer_key in "
+                ".streamlit/secrets.toml) and restart the server."
+            )
         wait = self.wait_s(*who)
         if wait > 0:
             raise ValueError(f"Too many wrong keys: try again in {wait:.0f} s.")

@@ -20,8 +20,9 @@ that runs the tests), so identical requests give identical pictures whatever els
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -72,7 +73,9 @@ class LoopBatcher:
 
     def __init__(self, denoiser, *, max_rows: int = 64, quantum: int = 4, threads: int | None = None):
         if quantum < 1 or max_rows < quantum or max_rows % quantum:
-            raise ValueError(f"max_rows must be a positive multiple of quantum, got max_rows {max_rows}, quantum {quantum}")
+            raise ValueError(
+                f"max_rows must be a positive multiple of quantum, got max_rows {max_rows}, quantum {quantum}"
+            )
         self.denoiser, self.max_rows, self.quantum = denoiser, max_rows, quantum
         self.row_timesteps = denoiser.row_timesteps
         self.threads = threads or torch.get_num_threads()  # the model's torch threads (torch's default: the cores)

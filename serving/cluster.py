@@ -43,9 +43,11 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
-        raise ClusterUnavailable(f"DIFFUSION_LAB_CLUSTER={address}: no Ray cluster answers at {host}:{port} ({e.strerror or e}). Start "
-                                 "it (`ray start --head` on the head node), correct the address, or unset DIFFUSION_LAB_CLUSTER "
-                                 "to compute in the app's own process.") from None  # fmt: skip
+        raise ClusterUnavailable(
+            f"DIFFUSION_LAB_CLUSTER={address}: no Ray cluster answers at {host}:{port} ({e.strerror or e}). Start "
+            "it (`ray start --head` on the head node), correct the address, or unset DIFFUSION_LAB_CLUSTER "
+            "to compute in the app's own process."
+        ) from None
 
 
 def connect(address: str) -> None:
@@ -89,8 +91,15 @@ def owner_only(path: Path) -> None:
 
 
 RAY_CLI = (sys.executable, "-m", "ray.scripts.scripts")
-HEAD_COMMAND = (*RAY_CLI, "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
-                f"--node-ip-address={LOCALHOST}", f"--ray-client-server-port={CLIENT_PORT}")  # fmt: skip
+HEAD_COMMAND = (
+    *RAY_CLI,
+    "start",
+    "--head",
+    "--include-dashboard=false",
+    "--disable-usage-stats",
+    f"--node-ip-address={LOCALHOST}",
+    f"--ray-client-server-port={CLIENT_PORT}",
+)
 
 
 def cluster_gpus() -> int:

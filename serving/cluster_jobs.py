@@ -67,8 +67,11 @@ def events_on_ray(job: Job, resume: bool, cpus: float = 1):
         cause = e.cause if e.cause is not None else e
         raise ChildFailed(f"{type(cause).__name__}: {cause}", str(e)) from None
     except ray.exceptions.RayError as e:  # the worker died, or its node: the run's checkpoints are on the shared folder
-        raise ChildFailed(f"the Ray worker training run {job.id} died ({type(e).__name__}); resume it to go on from its last "
-                          "checkpoint", str(e)) from None  # fmt: skip
+        raise ChildFailed(
+            f"the Ray worker training run {job.id} died ({type(e).__name__}); resume it to go on from its last "
+            "checkpoint",
+            str(e),
+        ) from None
     finally:
         ended.set()
         job.pid = None
@@ -83,8 +86,27 @@ def _pass_stop_on(job: Job, stop_file: Path, ended: threading.Event) -> None:
             return
 
 
-METHODS = frozenset({"submit", "resume", "stop", "get", "jobs", "all_jobs", "running", "queued", "queue_position", "has_checkpoint",
-                     "checkpoint_step", "zip_artefacts", "cleanup", "share", "move_first", "clear_queue", "remove"})  # fmt: skip
+METHODS = frozenset(
+    {
+        "submit",
+        "resume",
+        "stop",
+        "get",
+        "jobs",
+        "all_jobs",
+        "running",
+        "queued",
+        "queue_position",
+        "has_checkpoint",
+        "checkpoint_step",
+        "zip_artefacts",
+        "cleanup",
+        "share",
+        "move_first",
+        "clear_queue",
+        "remove",
+    }
+)
 
 
 class ClusterJobsUnavailable(ValueError):
@@ -97,8 +119,14 @@ class JobsActor:
     a method of METHODS (nothing else: not shutdown, not its internals)."""
 
     def __init__(self, root: str, max_running: int, max_per_owner: int, cpus: float, bounds: dict | None = None):
-        self.manager = JobManager(root, max_running, max_per_owner, events=functools.partial(events_on_ray, cpus=cpus),
-                                  cuda_elsewhere=lambda: cluster_gpus() > 0, **(bounds or {}))  # a cuda run is checked against the cluster's GPUs
+        self.manager = JobManager(
+            root,
+            max_running,
+            max_per_owner,
+            events=functools.partial(events_on_ray, cpus=cpus),
+            cuda_elsewhere=lambda: cluster_gpus() > 0,
+            **(bounds or {}),
+        )  # a cuda run is checked against the cluster's GPUs
 
     def call(self, method: str, *args, **kwargs):
         if method not in METHODS:
@@ -120,9 +148,16 @@ class ClusterJobManager:
 
     def __init__(self, root: str | Path, max_running: int = 1, max_per_owner: int = 2, cpus: float = 1, **bounds):
         self.root = Path(root).resolve()
-        self.actor = JobsActor.options(name=actor_name(self.root), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                                       max_concurrency=64, num_cpus=0, runtime_env=RUNTIME_ENV, max_task_retries=3).remote(
-            str(self.root), max_running, max_per_owner, cpus, bounds)  # fmt: skip
+        self.actor = JobsActor.options(
+            name=actor_name(self.root),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_concurrency=64,
+            num_cpus=0,
+            runtime_env=RUNTIME_ENV,
+            max_task_retries=3,
+        ).remote(str(self.root), max_running, max_per_owner, cpus, bounds)
         self.max_running = self._get(self.actor.max_running.remote())
 
     def _call(self, method: str, *args, **kwargs):
@@ -133,9 +168,14 @@ class ClusterJobManager:
             return ray.get(ref, timeout=timeout)
         except ray.exceptions.RayTaskError as e:  # RunLimit, ValueError...: the manager's own error, as it said it
             raise (e.cause if e.cause is not None else e) from None
-        except (ray.exceptions.RayError, ConnectionError) as e:  # the actor died (and is coming back), the cluster is gone
-            raise ClusterJobsUnavailable(f"the cluster's job manager does not answer ({type(e).__name__}); it restarts by itself: "
-                                         "reload the page in a minute. If it goes on, check the Ray cluster (`ray status`).") from None  # fmt: skip
+        except (
+            ray.exceptions.RayError,
+            ConnectionError,
+        ) as e:  # the actor died (and is coming back), the cluster is gone
+            raise ClusterJobsUnavailable(
+                f"the cluster's job manager does not answer ({type(e).__name__}); it restarts by itself: "
+                "reload the page in a minute. If it goes on, check the Ray cluster (`ray status`)."
+            ) from None
 
     def submit(self, owner, config) -> Job:
         return self._call("submit", owner, config)

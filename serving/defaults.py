@@ -15,8 +15,23 @@ from lab.course import CFG_SCALE, DEFAULT_PROMPT, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import max_kernel_size
 from lab.flow import ANAGRAM_VIEWS, CFG_W, EDIT_STARTS, EULER_T, NOISY_TS, hybrid_blur, noisy_row
 from models.classes import PROMPTS
-from serving.requests import (Anagram, FlowAnagram, FlowEuler, FlowHybrid, FlowOneStep, FlowSample, Hybrid, Inpaint, Iterative,
-                              OneStep, Request, Sample, edit_row, pack, sdedit_row)
+from serving.requests import (
+    Anagram,
+    FlowAnagram,
+    FlowEuler,
+    FlowHybrid,
+    FlowOneStep,
+    FlowSample,
+    Hybrid,
+    Inpaint,
+    Iterative,
+    OneStep,
+    Request,
+    Sample,
+    edit_row,
+    pack,
+    sdedit_row,
+)
 
 SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
@@ -34,20 +49,36 @@ COURSE_PROMPTS = {
     "sdedit": (DEFAULT_PROMPT,),  # IF: "" is the null prompt, so gamma matters with this one
     "inpaint": (DEFAULT_PROMPT,),
     "text": ("a rocket ship",),
-    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
-                "an oil painting of a snowy mountain village"),  # the third: the page's three views
-    "hybrid": ("a lithograph of a skull", "a lithograph of waterfalls", "a lithograph of a rocket ship"),  # far, near, middle
+    "anagram": (
+        "an oil painting of an old man",
+        "an oil painting of people around a campfire",
+        "an oil painting of a snowy mountain village",
+    ),  # the third: the page's three views
+    "hybrid": (
+        "a lithograph of a skull",
+        "a lithograph of waterfalls",
+        "a lithograph of a rocket ship",
+    ),  # far, near, middle
     "colour": ("a lithograph of a skull", "an oil painting of people around a campfire"),  # grey, colour
 }
-CLASS_PICKS = {"sampling": (3, 7, 0), "cfg": (3,), "sdedit": (0,), "inpaint": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 7, 0), "colour": (0, 1)}  # class indices
+CLASS_PICKS = {
+    "sampling": (3, 7, 0),
+    "cfg": (3,),
+    "sdedit": (0,),
+    "inpaint": (0,),
+    "text": (7,),
+    "anagram": (2, 7, 4),
+    "hybrid": (1, 7, 0),
+    "colour": (0, 1),
+}  # class indices
 WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundled classifier (README, "Every page")
     "anagram": "On the digit model the default is 2 ↔ 7 through the flip: the classifier reads both in 16 of 16 seeds, "
-               "and a plain 2 flipped reads as 7 in none, so the flip alone does not give it (with three views, 4 "
-               "through the rotation: all three read in 7 of 8 seeds).",
+    "and a plain 2 flipped reads as 7 in none, so the flip alone does not give it (with three views, 4 "
+    "through the rotation: all three read in 7 of 8 seeds).",
     "hybrid": "On the digit model the default is 1 far, 7 near: the classifier reads the 7 as it is and a 1 once blurred "
-              "(σ 3) in 15 of 16 seeds; a plain 7 blurred reads as 1 in 1 of 16. At 28 px the far digit is a faint "
-              "stroke: the course's 64 px colour pictures teach this better.",
-}  # fmt: skip
+    "(σ 3) in 15 of 16 seeds; a plain 7 blurred reads as 1 in 1 of 16. At 28 px the far digit is a faint "
+    "stroke: the course's 64 px colour pictures teach this better.",
+}
 # (sdedit, inpaint: the class of the first test image, which gamma then sharpens: on a class backend the null class
 # would make gamma do nothing)
 
@@ -56,10 +87,12 @@ WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundl
 NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("a castle",)}
 
 MASKS = {  # inpainting masks: 1 where new content goes
-    "top half": lambda m: m[: m.shape[0] // 2].fill(1), "bottom half": lambda m: m[m.shape[0] // 2 :].fill(1),
-    "left half": lambda m: m[:, : m.shape[1] // 2].fill(1), "right half": lambda m: m[:, m.shape[1] // 2 :].fill(1),
+    "top half": lambda m: m[: m.shape[0] // 2].fill(1),
+    "bottom half": lambda m: m[m.shape[0] // 2 :].fill(1),
+    "left half": lambda m: m[:, : m.shape[1] // 2].fill(1),
+    "right half": lambda m: m[:, m.shape[1] // 2 :].fill(1),
     "centre square": lambda m: m[m.shape[0] // 4 : 3 * m.shape[0] // 4, m.shape[1] // 4 : 3 * m.shape[1] // 4].fill(1),
-}  # fmt: skip
+}
 
 
 def preset_mask(name: str, H: int, W: int) -> np.ndarray:
@@ -119,25 +152,57 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     common = (backend, device, seed)
     image = pack(x0)
     return {
-        "a0_sampling": [Sample(*common, prompt=p, scale=gamma, stride=sampling_stride(den, n))
-                        for p in default_prompts("sampling", den) for n in SAMPLING_STEPS],
+        "a0_sampling": [
+            Sample(*common, prompt=p, scale=gamma, stride=sampling_stride(den, n))
+            for p in default_prompts("sampling", den)
+            for n in SAMPLING_STEPS
+        ],
         "a3_one_step": [OneStep(*common, image=pack(noisy), ts=ts)],
-        "a4_iterative": [Iterative(*common, image=image, i_start=ITERATIVE_I_START),
-                         OneStep(*common, image=pack(noisy_iter), ts=[t_iter])],
+        "a4_iterative": [
+            Iterative(*common, image=image, i_start=ITERATIVE_I_START),
+            OneStep(*common, image=pack(noisy_iter), ts=[t_iter]),
+        ],
         "a5_sample": [Sample(*common, scale=None, n=SAMPLES)],
-        "a6_cfg": [Sample(*common, prompt=cfg_prompt, scale=gamma, n=SAMPLES), Sample(*common, prompt=cfg_prompt, scale=None, n=SAMPLES)],
-        "a7_sdedit": sdedit_row(*common, x0, default_prompts("sdedit", den)[0], gamma, SDEDIT_ROW),  # its i_start slider starts in the row
-        "a72_inpaint": [Inpaint(*common, image=image, mask=pack(preset_mask(INPAINT_MASK, H, W)), prompt=default_prompts("inpaint", den)[0], scale=gamma)],
+        "a6_cfg": [
+            Sample(*common, prompt=cfg_prompt, scale=gamma, n=SAMPLES),
+            Sample(*common, prompt=cfg_prompt, scale=None, n=SAMPLES),
+        ],
+        "a7_sdedit": sdedit_row(
+            *common, x0, default_prompts("sdedit", den)[0], gamma, SDEDIT_ROW
+        ),  # its i_start slider starts in the row
+        "a72_inpaint": [
+            Inpaint(
+                *common,
+                image=image,
+                mask=pack(preset_mask(INPAINT_MASK, H, W)),
+                prompt=default_prompts("inpaint", den)[0],
+                scale=gamma,
+            )
+        ],
         "a73_text": sdedit_row(*common, x0, text_prompt, gamma, SDEDIT_ROW),
-        "a8_anagrams": [Anagram(*common, prompts=default_prompts("anagram", den)[:2], views=("identity", "flip"), scale=gamma)],
-        "a9_hybrids": [Hybrid(*common, prompts=default_prompts("hybrid", den)[:2], kernel_size=hybrid_kernel(den), sigmas=(HYBRID_SIGMA,), scale=gamma)],
-    }  # fmt: skip
+        "a8_anagrams": [
+            Anagram(*common, prompts=default_prompts("anagram", den)[:2], views=("identity", "flip"), scale=gamma)
+        ],
+        "a9_hybrids": [
+            Hybrid(
+                *common,
+                prompts=default_prompts("hybrid", den)[:2],
+                kernel_size=hybrid_kernel(den),
+                sigmas=(HYBRID_SIGMA,),
+                scale=gamma,
+            )
+        ],
+    }
 
 
 # Part B's generators page: its models (bundled stem -> label) and defaults; it opens on the edition's (Fall 2024:
 # DDPM; Fall 2026, whose Part B is Fall 2025's flow matching: the class-conditioned flow model)
-GENERATORS = {"ddpm_class": "DDPM, class-conditioned", "ddpm_time": "DDPM, time-conditioned",
-              "flow_class": "flow matching, class-conditioned", "flow_time": "flow matching, time-conditioned"}  # fmt: skip
+GENERATORS = {
+    "ddpm_class": "DDPM, class-conditioned",
+    "ddpm_time": "DDPM, time-conditioned",
+    "flow_class": "flow matching, class-conditioned",
+    "flow_time": "flow matching, time-conditioned",
+}
 GENERATOR_FIRST = {"2024": "ddpm_class", "2026": "flow_class"}  # the model the page opens on, per edition
 GENERATOR_GAMMA = 5.0  # CFG scale
 # Sampling steps: DDPM 30 strided timesteps; flow matching the course's num_ts (class_fm_sample 300, time_fm_sample 50)
@@ -159,15 +224,27 @@ FLOW_COURSE_PROMPTS = {  # the course's, on a free-text backend; a class backend
     "cfg": (DEFAULT_PROMPT,),
     "edit": (DEFAULT_PROMPT,),
     "text": ("a photograph of a rocket on a launch pad",),
-    "anagram": ("an oil painting of an old man", "an oil painting of people around a campfire",
-                "an oil painting of a snowy mountain village"),  # the third: the page's three views
-    "hybrid": ("a lithograph of a skull", "a lithograph of a waterfall", "a lithograph of a rocket ship"),  # far, near, middle
+    "anagram": (
+        "an oil painting of an old man",
+        "an oil painting of people around a campfire",
+        "an oil painting of a snowy mountain village",
+    ),  # the third: the page's three views
+    "hybrid": (
+        "a lithograph of a skull",
+        "a lithograph of a waterfall",
+        "a lithograph of a rocket ship",
+    ),  # far, near, middle
 }
 FLOW_COURSE_PAIRS = {  # the notebook's two pairs of each illusion (3.3: as is / rotated; 3.4: far / near), as it spells them
-    "anagram": (("an oil painting of an old man", "an oil painting of people around a campfire"),
-                ("a lithograph of a snowy mountain village", "a lithograph of a horse")),
-    "hybrid": (("a lithograph of a skull", "a lithograph of a waterfall"), ("a lithograph of a cat", "a lithograph of a forest")),
-}  # fmt: skip
+    "anagram": (
+        ("an oil painting of an old man", "an oil painting of people around a campfire"),
+        ("a lithograph of a snowy mountain village", "a lithograph of a horse"),
+    ),
+    "hybrid": (
+        ("a lithograph of a skull", "a lithograph of a waterfall"),
+        ("a lithograph of a cat", "a lithograph of a forest"),
+    ),
+}
 # the digits' anagram and hybrid picked by the judge over every pair (tools/search_illusions.py --backend "MNIST digits
 # (flow)"): 2 / 7 through the rotation reads as both in 17 of 20 seeds (a plain 2 turned reads as 7 in none); 1 far /
 # 2 near at the scaled blur in 14 of 20
@@ -204,10 +281,14 @@ def flow_default_requests(backend: str, device: str, seed: int, den, x1: torch.T
         "f1_4_velocity": [FlowOneStep(*common, image=pack(noisy_row(x1, NOISY_TS, seed)), ts=NOISY_TS)],
         "f1_5_euler": [FlowEuler(*common, image=x_t, t_start=EULER_T), FlowOneStep(*common, image=x_t, ts=[EULER_T])],
         "f1_6_sample": [FlowSample(*common, w=None, n=FLOW_SAMPLES)],
-        "f2_1_cfg": [FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=w, n=FLOW_SAMPLES),
-                     FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=None, n=FLOW_SAMPLES)],
+        "f2_1_cfg": [
+            FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=w, n=FLOW_SAMPLES),
+            FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=None, n=FLOW_SAMPLES),
+        ],
         "f3_1_edit": edit_row(*common, x1, flow_prompts("edit", den)[0], w, starts),
         "f3_2_text": edit_row(*common, x1, flow_prompts("text", den)[0], w, starts),
         "f3_3_anagrams": [FlowAnagram(*common, prompts=flow_prompts("anagram", den)[:2], views=ANAGRAM_VIEWS, w=w)],
-        "f3_4_hybrids": [FlowHybrid(*common, prompts=flow_prompts("hybrid", den)[:2], kernel_size=kernel, sigmas=(sigma,), w=w)],
-    }  # fmt: skip
+        "f3_4_hybrids": [
+            FlowHybrid(*common, prompts=flow_prompts("hybrid", den)[:2], kernel_size=kernel, sigmas=(sigma,), w=w)
+        ],
+    }

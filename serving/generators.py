@@ -9,8 +9,8 @@ room's store, and a browser that moves on stopping what only it waited for. No S
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -46,8 +46,16 @@ def sampling_steps(config: dict, steps: int) -> int:
     return len(strided_timesteps(config["T"], max(1, config["T"] // steps)))
 
 
-def sample(model, config: dict, gamma: float, steps: int, seed: int, progress: Progress, threads: int,
-           stop: Callable[[], bool] | None = None) -> Samples:  # fmt: skip
+def sample(
+    model,
+    config: dict,
+    gamma: float,
+    steps: int,
+    seed: int,
+    progress: Progress,
+    threads: int,
+    stop: Callable[[], bool] | None = None,
+) -> Samples:
     """The page's samples, step by step into progress (Cancelled when nobody waits any more, or when stop() says so
     while nobody waits: the warm-up gives way to a room), on `threads` torch threads (the queue's worker has one)."""
     low = -1.0 if config.get("signed") else 0.0
@@ -66,7 +74,16 @@ def sample(model, config: dict, gamma: float, steps: int, seed: int, progress: P
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        images = sample_trained(model, config, labels, SAMPLES, gamma, steps=steps, generator=torch.Generator().manual_seed(seed), callback=record)
+        images = sample_trained(
+            model,
+            config,
+            labels,
+            SAMPLES,
+            gamma,
+            steps=steps,
+            generator=torch.Generator().manual_seed(seed),
+            callback=record,
+        )
     finally:
         torch.set_num_threads(before)
     return Samples(images, tuple(frames))

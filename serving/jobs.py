@@ -40,9 +40,9 @@ import traceback
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from lab.checkpoint import checkpoint_step
 from lab.train import TrainConfig, read_history, resumed_config
@@ -159,7 +159,9 @@ def _events_of_child(job: Job, resume: bool):
     args += ["--resume"] if resume else []
     job.run_dir.mkdir(parents=True, exist_ok=True)
     with open(job.run_dir / "train.log", "ab") as log:
-        process = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+        process = subprocess.Popen(
+            args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1
+        )
     job.pid = process.pid
     watcher = threading.Thread(target=_pass_stop_on, args=(job, process), daemon=True)
     watcher.start()
@@ -174,7 +176,9 @@ def _events_of_child(job: Job, resume: bool):
             if event["kind"] in ("stopped", "done"):
                 return
         process.wait(timeout=30)
-        raise ChildFailed(f"the training process {ended(process.returncode)}; its last words are in train.log of run {job.id}", "")
+        raise ChildFailed(
+            f"the training process {ended(process.returncode)}; its last words are in train.log of run {job.id}", ""
+        )
     finally:
         try:
             process.wait(timeout=30)
@@ -210,12 +214,23 @@ def _pass_stop_on(job: Job, process: subprocess.Popen) -> None:
 class JobManager:
     """Submit, list, stop and resume training jobs; one per server (the app keeps it in st.cache_resource)."""
 
-    def __init__(self, root: str | Path = "runs/jobs", max_running: int = 1, max_per_owner: int = 2, events=None,
-                 cuda_elsewhere: Callable[[], bool] = lambda: False, max_queued: int = 20, max_minutes: float = 0.0,
-                 min_free_mb: float = 0.0, max_per_address: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        root: str | Path = "runs/jobs",
+        max_running: int = 1,
+        max_per_owner: int = 2,
+        events=None,
+        cuda_elsewhere: Callable[[], bool] = lambda: False,
+        max_queued: int = 20,
+        max_minutes: float = 0.0,
+        min_free_mb: float = 0.0,
+        max_per_address: int = 0,
+    ):
         self.root = Path(root)
         self.events = events or _events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
-        self.cuda_elsewhere = cuda_elsewhere  # whether runs may ask for cuda that this machine lacks (a Ray cluster's GPU)
+        self.cuda_elsewhere = (
+            cuda_elsewhere  # whether runs may ask for cuda that this machine lacks (a Ray cluster's GPU)
+        )
         self.max_running = max_running
         self.max_per_owner = max_per_owner  # runs one browser (and one session) may have queued or running at once
         self.max_queued = max_queued  # runs waiting, all browsers together
@@ -249,8 +264,10 @@ class JobManager:
         folder = self.root.resolve()
         with _HELD_LOCK:
             if folder in _HELD:
-                raise RunsFolderBusy("this server already trains the runs of its runs folder with another job manager: "
-                                     "one manager per runs folder (two would start a run twice)")  # fmt: skip
+                raise RunsFolderBusy(
+                    "this server already trains the runs of its runs folder with another job manager: "
+                    "one manager per runs folder (two would start a run twice)"
+                )
             _HELD.add(folder)
         fd = None
         try:
@@ -259,9 +276,11 @@ class JobManager:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 log.error("another process holds the runs folder %s (its process id is in %s)", self.root, LOCK_FILE)
-                raise RunsFolderBusy("another Diffusion Lab server trains the runs of this server's runs folder: two servers on one "
-                                     "runs folder would start a run twice. Give this server its own folder (DIFFUSION_LAB_RUNS), or "
-                                     "run both app servers on a Ray cluster (DIFFUSION_LAB_CLUSTER), which shares one job manager.") from None  # fmt: skip
+                raise RunsFolderBusy(
+                    "another Diffusion Lab server trains the runs of this server's runs folder: two servers on one "
+                    "runs folder would start a run twice. Give this server its own folder (DIFFUSION_LAB_RUNS), or "
+                    "run both app servers on a Ray cluster (DIFFUSION_LAB_CLUSTER), which shares one job manager."
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
         except BaseException:
@@ -293,7 +312,7 @@ class JobManager:
                 continue
             try:
                 job, queue = self._read_run(run_dir)
-            except Exception as e:  # noqa: BLE001 - whatever is wrong with one folder stays with it
+            except Exception as e:
                 log.warning("run folder %s is damaged (%s: %s); listed as damaged", run_dir, type(e).__name__, e)
                 job, queue = self._damaged(run_dir, e), False
             self._jobs[job.id] = job
@@ -311,19 +330,37 @@ class JobManager:
         latest = (run_dir / "latest").read_text().strip() if (run_dir / "latest").exists() else None
         status = "done" if latest and latest.startswith("final") else "stopped"
         total, note = meta.get("total_steps"), meta.get("note")
-        job = Job(run_dir.name, owner, config, run_dir, status, submitted=submitted, shared=meta.get("shared") is True,
-                  total_steps=total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None,
-                  note=note if isinstance(note, str) else None)  # fmt: skip
+        job = Job(
+            run_dir.name,
+            owner,
+            config,
+            run_dir,
+            status,
+            submitted=submitted,
+            shared=meta.get("shared") is True,
+            total_steps=total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None,
+            note=note if isinstance(note, str) else None,
+        )
         queue = False
         if job.status == "stopped" and (run_dir / "error.txt").exists():
             said_lines = (run_dir / "error.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            job.status, job.error = "failed", said_lines[-1] if said_lines else \
-                "the run failed and its error could not be saved (the server's disk may have been full)"  # fmt: skip
+            job.status, job.error = (
+                "failed",
+                said_lines[-1]
+                if said_lines
+                else "the run failed and its error could not be saved (the server's disk may have been full)",
+            )
         elif job.status == "stopped" and said in ("running", "interrupted", "queued"):
-            job.status, job.interrupted, queue = "queued", said != "queued", True  # training when the server went away, or waiting
+            job.status, job.interrupted, queue = (
+                "queued",
+                said != "queued",
+                True,
+            )  # training when the server went away, or waiting
         job.steps = read_history(run_dir) if latest else []  # without a checkpoint it starts again from step 0
-        samples = sorted((p for p in (run_dir / "samples").glob("*.png") if p.is_file() and not p.is_symlink()),
-                         key=lambda p: p.stat().st_mtime)  # a link could point anywhere on the server: never shown
+        samples = sorted(
+            (p for p in (run_dir / "samples").glob("*.png") if p.is_file() and not p.is_symlink()),
+            key=lambda p: p.stat().st_mtime,
+        )  # a link could point anywhere on the server: never shown
         if samples:
             job.samples_png = samples[-1]
         return job, queue
@@ -334,26 +371,37 @@ class JobManager:
         try:
             meta = json.loads((run_dir / OWNER_FILE).read_text())
             owner = str(meta["owner"]) if isinstance(meta, dict) and isinstance(meta.get("owner"), str) else ""
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         job = Job(run_dir.name, owner, TrainConfig(), run_dir, "damaged")
-        job.error = (f"this run's folder is damaged ({type(e).__name__}: {str(e)[:200]}), so it cannot be shown or resumed. "
-                     "Download it to keep what is there, then start a new run; the lecturer can remove it.")  # fmt: skip
+        job.error = (
+            f"this run's folder is damaged ({type(e).__name__}: {str(e)[:200]}), so it cannot be shown or resumed. "
+            "Download it to keep what is there, then start a new run; the lecturer can remove it."
+        )
         return job
 
     def _save_owner(self, job: Job, status: str | None = None) -> None:
         """owner.json: whose run, when, its config and its status (what a restarted server needs to list it), written
         atomically and fsynced (OSError: the disk is full or the folder gone)."""
         status = "interrupted" if job.interrupted else status or job.status
-        meta = {"owner": job.owner, "submitted": job.submitted, "total_steps": job.total_steps, "status": status,
-                "shared": job.shared, "note": job.note, "config": job.config.to_dict()}  # fmt: skip
+        meta = {
+            "owner": job.owner,
+            "submitted": job.submitted,
+            "total_steps": job.total_steps,
+            "status": status,
+            "shared": job.shared,
+            "note": job.note,
+            "config": job.config.to_dict(),
+        }
         write_text_atomic(job.run_dir / OWNER_FILE, json.dumps(meta))
 
     def _write_failed(self, job: Job, e: OSError, what: str) -> None:
         """A write of job's files failed: the run fails with what to do (its slot is freed by the caller)."""
         full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-        job.error = (f"the server could not {what} ({e.strerror or e}){': its disk is full' if full else ''}. Free space on the "
-                     "server (or ask the lecturer to remove old runs), then resume the run: it goes on from its last checkpoint")  # fmt: skip
+        job.error = (
+            f"the server could not {what} ({e.strerror or e}){': its disk is full' if full else ''}. Free space on the "
+            "server (or ask the lecturer to remove old runs), then resume the run: it goes on from its last checkpoint"
+        )
         job.status = "failed"  # after its error: whoever sees "failed" finds why
         log.error("run %s: could not %s: %s", job.id, what, e)
 
@@ -372,8 +420,10 @@ class JobManager:
 
     def _allowed(self, job: Job, by: Caller, what: str) -> None:
         if not self.may_control(job, by):
-            raise NotAllowed(f"run {job.id} is not yours: only the browser that started it, or the lecturer, may {what} it. "
-                             "Follow it read-only, or start your own.")  # fmt: skip
+            raise NotAllowed(
+                f"run {job.id} is not yours: only the browser that started it, or the lecturer, may {what} it. "
+                "Follow it read-only, or start your own."
+            )
 
     def _lecturer(self, by: Caller, what: str) -> None:
         if not by.lecturer:
@@ -394,8 +444,10 @@ class JobManager:
             self._save_owner(job)
         except OSError as e:
             shutil.rmtree(job.run_dir, ignore_errors=True)
-            raise RunLimit(f"The run could not be started: the server could not write to its runs folder ({e.strerror or e}). "
-                           "Try again later, or tell the lecturer.") from None  # fmt: skip
+            raise RunLimit(
+                f"The run could not be started: the server could not write to its runs folder ({e.strerror or e}). "
+                "Try again later, or tell the lecturer."
+            ) from None
         with self._lock:
             self._jobs[job_id] = job
         self._start(job, resume=False)
@@ -430,26 +482,34 @@ class JobManager:
             ours = [j for j in going if by.address and j.address == by.address]
             waiting = sum(1 for j in going if j.status == "queued")
         if self.max_per_address and len(ours) >= self.max_per_address:
-            raise RunLimit(f"{len(ours)} runs from this network address are queued or running, the most one address may have "
-                           f"at once on this server ({self.max_per_address}), however many browsers it opens: stop one, or wait "
-                           "until one finishes. A room behind one shared address (NAT): the server's "
-                           "DIFFUSION_LAB_RUNS_PER_ADDRESS (0 turns this cap off).")  # fmt: skip
+            raise RunLimit(
+                f"{len(ours)} runs from this network address are queued or running, the most one address may have "
+                f"at once on this server ({self.max_per_address}), however many browsers it opens: stop one, or wait "
+                "until one finishes. A room behind one shared address (NAT): the server's "
+                "DIFFUSION_LAB_RUNS_PER_ADDRESS (0 turns this cap off)."
+            )
         if len(mine) >= self.max_per_owner:
             n = len(mine)
-            raise RunLimit(f"This browser already has {n} run{'s' if n > 1 else ''} queued or running, the most one browser "
-                           f"may have at once on this server is {self.max_per_owner} (so that a room shares it fairly): "
-                           "stop one, or wait until one finishes. The server's DIFFUSION_LAB_RUNS_PER_BROWSER sets the limit.")  # fmt: skip
+            raise RunLimit(
+                f"This browser already has {n} run{'s' if n > 1 else ''} queued or running, the most one browser "
+                f"may have at once on this server is {self.max_per_owner} (so that a room shares it fairly): "
+                "stop one, or wait until one finishes. The server's DIFFUSION_LAB_RUNS_PER_BROWSER sets the limit."
+            )
         if waiting >= self.max_queued:
-            raise RunLimit(f"{waiting} runs already wait for this server, the most it queues ({self.max_queued}): try again when "
-                           "some have finished. The server's DIFFUSION_LAB_QUEUE_MAX sets the limit.")  # fmt: skip
+            raise RunLimit(
+                f"{waiting} runs already wait for this server, the most it queues ({self.max_queued}): try again when "
+                "some have finished. The server's DIFFUSION_LAB_QUEUE_MAX sets the limit."
+            )
 
     def _check_disk(self) -> None:
         if self.min_free_mb <= 0:
             return
         free = shutil.disk_usage(self.root).free / 2**20
         if free < self.min_free_mb:
-            raise RunLimit(f"The server's disk has {free:.0f} MB free, less than a run needs ({self.min_free_mb:.0f} MB, "
-                           "DIFFUSION_LAB_MIN_FREE_MB): tell the lecturer, who can remove old runs.")  # fmt: skip
+            raise RunLimit(
+                f"The server's disk has {free:.0f} MB free, less than a run needs ({self.min_free_mb:.0f} MB, "
+                "DIFFUSION_LAB_MIN_FREE_MB): tell the lecturer, who can remove old runs."
+            )
 
     def stop(self, job_id: str, by: Caller = SERVER) -> None:
         """Ask a run to stop: it writes a checkpoint and ends (a queued run is stopped at once)."""
@@ -612,9 +672,15 @@ class JobManager:
                     while job.steps and job.steps[-1]["step"] >= event["step"]:  # resumed from an earlier checkpoint
                         job.steps.pop()
                     job.steps.append({k: v for k, v in event.items() if k != "kind"} | {"logged": time.time()})
-                    if self.max_minutes and time.monotonic() - started > self.max_minutes * 60 and not job._stop.is_set():
-                        job.note = (f"stopped at this server's limit of {self.max_minutes:g} minutes of training at a stretch "
-                                    "(DIFFUSION_LAB_RUN_MAX_MINUTES): Resume goes on from here")  # fmt: skip
+                    if (
+                        self.max_minutes
+                        and time.monotonic() - started > self.max_minutes * 60
+                        and not job._stop.is_set()
+                    ):
+                        job.note = (
+                            f"stopped at this server's limit of {self.max_minutes:g} minutes of training at a stretch "
+                            "(DIFFUSION_LAB_RUN_MAX_MINUTES): Resume goes on from here"
+                        )
                         job.status = "stopping"
                         job._stop.set()
                 elif kind in ("stopped", "done"):
@@ -624,13 +690,20 @@ class JobManager:
                     job.samples_png = Path(event["samples_png"])
         except Exception as e:  # the run's error stays with the job, for its page to show
             try:  # on disk first: whoever sees "failed" finds the error and error.txt
-                write_text_atomic(job.run_dir / "error.txt", getattr(e, "child_traceback", None) or traceback.format_exc())
-            except Exception as write_error:  # a full disk, a traceback the locale cannot encode: the run fails all the same
+                write_text_atomic(
+                    job.run_dir / "error.txt", getattr(e, "child_traceback", None) or traceback.format_exc()
+                )
+            except (
+                Exception
+            ) as write_error:  # a full disk, a traceback the locale cannot encode: the run fails all the same
                 log.error("run %s: could not write error.txt: %s", job.id, write_error)
             job.error = getattr(e, "summary", f"{type(e).__name__}: {e}")
             job.status = "failed"
         finally:
-            if job.interrupted and job.status not in ("done", "failed"):  # the server is going away: queued again when it is back
+            if job.interrupted and job.status not in (
+                "done",
+                "failed",
+            ):  # the server is going away: queued again when it is back
                 job.status = "stopped"
             else:
                 job.interrupted = False
@@ -662,7 +735,9 @@ class JobManager:
                 self._seen_saved = now
                 self._seen = {o: t for o, t in self._seen.items() if o in owners}
                 try:
-                    write_text_atomic(self.root / SEEN_FILE, json.dumps(self._seen))  # a restarted server never reads half a file
+                    write_text_atomic(
+                        self.root / SEEN_FILE, json.dumps(self._seen)
+                    )  # a restarted server never reads half a file
                 except OSError as e:  # a full disk: who was seen when is a courtesy (cleanup), not worth a page
                     log.warning("could not write %s: %s", SEEN_FILE, e)
 
@@ -672,7 +747,11 @@ class JobManager:
         A run that is queued, running or stopping is never removed; an owner never seen counts from its run's submission."""
         now = time.time() if now is None else now
         with self._lock:
-            old = [j for j in self._jobs.values() if j.finished and now - max(self._seen.get(j.owner, 0.0), j.submitted) > max_age_s]
+            old = [
+                j
+                for j in self._jobs.values()
+                if j.finished and now - max(self._seen.get(j.owner, 0.0), j.submitted) > max_age_s
+            ]
             for job in old:
                 del self._jobs[job.id]
                 shutil.rmtree(job.run_dir, ignore_errors=True)
@@ -685,8 +764,19 @@ class JobManager:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(job.run_dir.rglob("*")):
-                if path.is_file() and not path.is_symlink() and not path.name.startswith(".") and path.name != OWNER_FILE:
-                    z.write(path, path.relative_to(job.run_dir.parent))  # owner.json names the browser's secret id: never
-            z.writestr(f"{job.id}/job.json", json.dumps({"id": job.id, "status": job.status, "error": job.error,
-                                                           "config": job.config.to_dict()}, indent=1))  # fmt: skip
+                if (
+                    path.is_file()
+                    and not path.is_symlink()
+                    and not path.name.startswith(".")
+                    and path.name != OWNER_FILE
+                ):
+                    z.write(
+                        path, path.relative_to(job.run_dir.parent)
+                    )  # owner.json names the browser's secret id: never
+            z.writestr(
+                f"{job.id}/job.json",
+                json.dumps(
+                    {"id": job.id, "status": job.status, "error": job.error, "config": job.config.to_dict()}, indent=1
+                ),
+            )
         return buffer.getvalue()

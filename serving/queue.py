@@ -9,8 +9,8 @@ request whose callers all left before it started is set aside and, after ``grace
 (a caller that comes back in time keeps its place); one whose callers all left while it ran stops at its next step
 once ``cancel_after_s`` has passed (``Cancelled``: a page rerun that asks for it again within that time keeps it). A
 caller's session that asks for something new gives up at once what it alone left behind: a browser stepping its
-seed quickly has one computation going, not one per click, and the others' requests do not wait behind them. Finished results stay in a ``ResultsStore``: least recently used
-first out, bounded by bytes.
+seed quickly has one computation going, not one per click, and the others' requests do not wait behind them.
+Finished results stay in a ``ResultsStore``: least recently used first out, bounded by bytes.
 Warm-up requests (``keep``) run only when no request with a caller is waiting.
 
 ``fn(progress)`` runs on a worker thread; it may report ``progress.total`` and ``progress.done`` as it goes. This
@@ -26,9 +26,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("diffusion_lab")
 
@@ -44,7 +45,9 @@ class Progress:
     done: int = 0
     total: int = 0
     abandoned: Callable[[], bool] = field(default=lambda: False, repr=False, compare=False)  # the queue's: nobody waits
-    wanted: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)  # the queue's: a caller waits now
+    wanted: Callable[[], bool] = field(
+        default=lambda: True, repr=False, compare=False
+    )  # the queue's: a caller waits now
 
     def step(self) -> None:
         """One more step done; Cancelled if nobody waits for the result any more (the computation ends here)."""
@@ -137,9 +140,16 @@ class Ticket:
 class ComputeQueue:
     """Submit keyed computations; identical keys share one; at most ``workers`` run at once; results cached by bytes."""
 
-    def __init__(self, workers: int = 8, max_bytes: int = 256 << 20, sizeof: Callable[[Any], int] = lambda v: 0,
-                 grace_s: float = 10.0, on_compute: Callable[[Hashable], None] | None = None,
-                 initializer: Callable[[], None] | None = None, cancel_after_s: float = 1.0):  # fmt: skip
+    def __init__(
+        self,
+        workers: int = 8,
+        max_bytes: int = 256 << 20,
+        sizeof: Callable[[Any], int] = lambda v: 0,
+        grace_s: float = 10.0,
+        on_compute: Callable[[Hashable], None] | None = None,
+        initializer: Callable[[], None] | None = None,
+        cancel_after_s: float = 1.0,
+    ):
         if workers < 1 or max_bytes < 0:
             raise ValueError(f"workers must be >= 1 and max_bytes >= 0, got {workers} and {max_bytes}")
         self.workers, self.grace_s, self.cancel_after_s = workers, grace_s, cancel_after_s
@@ -151,7 +161,9 @@ class ComputeQueue:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self.counts = {"computed": 0, "joined": 0, "cached": 0, "dropped": 0, "failed": 0, "cancelled": 0}
-        self._closing = False  # the server is stopping: nothing more starts, running computations stop at their next step
+        self._closing = (
+            False  # the server is stopping: nothing more starts, running computations stop at their next step
+        )
         self._threads = [threading.Thread(target=self._work, name=f"compute-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
@@ -174,7 +186,9 @@ class ComputeQueue:
 
     # --- callers
 
-    def submit_all(self, items: list[tuple[Hashable, Callable[[Progress], Any]]], session: Hashable | None = None) -> list[Ticket]:
+    def submit_all(
+        self, items: list[tuple[Hashable, Callable[[Progress], Any]]], session: Hashable | None = None
+    ) -> list[Ticket]:
         """Tickets for (key, fn) items, asked for together by one caller's session: what this session alone left behind
         before (another page, another seed) and does not ask for again is given up at once (dropped if queued, stopped
         at its next step if running)."""
@@ -187,7 +201,9 @@ class ComputeQueue:
                         r.left_at = float("-inf")  # no worker need wake for it: _next drops it, Progress.step stops it
             return tickets
 
-    def submit(self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False, session: Hashable | None = None) -> Ticket:
+    def submit(
+        self, key: Hashable, fn: Callable[[Progress], Any], keep: bool = False, session: Hashable | None = None
+    ) -> Ticket:
         """A ticket for key's result: from the cache, from the request already queued or running, or a new request."""
         with self._cond:
             if self._closing:
@@ -241,7 +257,9 @@ class ComputeQueue:
             self._last_asked = time.monotonic()
             request.waiters -= 1
             if request.waiters == 0 and request.state in ("queued", "running") and not request.keep:
-                request.left_at = time.monotonic()  # set aside: dropped after grace_s (stopped after cancel_after_s if it
+                request.left_at = (
+                    time.monotonic()
+                )  # set aside: dropped after grace_s (stopped after cancel_after_s if it
                 request.left_by = session  # runs) unless somebody comes back
 
     def _abandoned(self, request: Flight) -> bool:
@@ -307,7 +325,9 @@ class ComputeQueue:
             if self.on_compute is not None:
                 try:
                     self.on_compute(request.key)
-                except Exception:  # a log that fails is logged: a worker that died here left its request running for ever
+                except (
+                    Exception
+                ):  # a log that fails is logged: a worker that died here left its request running for ever
                     log.exception("on_compute failed for %r", request.key)
             try:
                 value = request.fn(request.progress)

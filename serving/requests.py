@@ -10,8 +10,9 @@ requests' loops as one (serving.batching).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,9 +40,18 @@ MAX_PROMPT_CHARS = 200  # a prompt's most characters (T5 reads 77 tokens, CLIP 7
 MAX_PROMPTS = 8  # prompts of one request
 MAX_VALUES = 64  # timesteps, sigmas, views of one request
 BOUNDS = {  # field -> (lowest, highest): what any request may ask for, whatever a page's widgets allow
-    "seed": (0, 2**31 - 1), "n": (1, 64), "scale": (0, 100), "w": (0, 100), "i_start": (0, 10_000), "t_start": (0, 1),
-    "stride": (1, 1000), "step_size": (1e-3, 1), "kernel_size": (1, 1025), "ts": (0, 10_000), "sigmas": (0, 100),
-}  # fmt: skip
+    "seed": (0, 2**31 - 1),
+    "n": (1, 64),
+    "scale": (0, 100),
+    "w": (0, 100),
+    "i_start": (0, 10_000),
+    "t_start": (0, 1),
+    "stride": (1, 1000),
+    "step_size": (1e-3, 1),
+    "kernel_size": (1, 1025),
+    "ts": (0, 10_000),
+    "sigmas": (0, 100),
+}
 
 
 @dataclass(frozen=True)
@@ -66,13 +76,19 @@ class Request:
                 continue
             if f.name in ("prompt", "prompts"):
                 prompts = [value] if isinstance(value, str) else list(value)
-                if len(prompts) > MAX_PROMPTS or any(not isinstance(p, str) or len(p) > MAX_PROMPT_CHARS for p in prompts):
-                    raise ValueError(f"a prompt may have at most {MAX_PROMPT_CHARS} characters (and a request {MAX_PROMPTS} "
-                                     "prompts): shorten it")  # fmt: skip
+                if len(prompts) > MAX_PROMPTS or any(
+                    not isinstance(p, str) or len(p) > MAX_PROMPT_CHARS for p in prompts
+                ):
+                    raise ValueError(
+                        f"a prompt may have at most {MAX_PROMPT_CHARS} characters (and a request {MAX_PROMPTS} "
+                        "prompts): shorten it"
+                    )
             elif f.name in BOUNDS:
                 low, high = BOUNDS[f.name]
                 values = list(value) if isinstance(value, tuple) else [value]
-                if len(values) > MAX_VALUES or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
+                if len(values) > MAX_VALUES or not all(
+                    isinstance(v, (int, float)) and low <= v <= high for v in values
+                ):
                     raise ValueError(f"{f.name} must be between {low:g} and {high:g}, got {value!r}")
             elif isinstance(value, tuple) and len(value) > MAX_VALUES:
                 raise ValueError(f"{f.name} may have at most {MAX_VALUES} values, got {len(value)}")
@@ -160,7 +176,9 @@ class SDEdit(DDPMRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return lab.sdedit(den, image, self.i_start, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
+        return lab.sdedit(
+            den, image, self.i_start, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback
+        )
 
     def total_steps(self, times):
         return len(times) - self.i_start
@@ -180,7 +198,9 @@ class Inpaint(DDPMRequest):
     def loop(self, den, times, callback, progress):
         C, H, W = den.image_shape
         image, mask = unpack(self.image, -1, C, H, W), unpack(self.mask, H, W)
-        return lab.inpaint(den, image, mask, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
+        return lab.inpaint(
+            den, image, mask, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,8 +215,9 @@ class Anagram(DDPMRequest):
     what: ClassVar[str] = "visual anagram"
 
     def loop(self, den, times, callback, progress):
-        return lab.visual_anagrams(den, self.prompts, self.views, self.n, self.scale, timesteps=times, generator=self.seed,
-                                   callback=callback)  # fmt: skip
+        return lab.visual_anagrams(
+            den, self.prompts, self.views, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,8 +233,17 @@ class Hybrid(DDPMRequest):
     what: ClassVar[str] = "hybrid image"
 
     def loop(self, den, times, callback, progress):
-        return lab.make_hybrids(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.scale, timesteps=times,
-                                generator=self.seed, callback=callback)  # fmt: skip
+        return lab.make_hybrids(
+            den,
+            self.prompts,
+            self.kernel_size,
+            self.sigmas,
+            self.n,
+            self.scale,
+            timesteps=times,
+            generator=self.seed,
+            callback=callback,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,7 +257,9 @@ class ColourHybrid(DDPMRequest):
     what: ClassVar[str] = "colour hybrid"
 
     def loop(self, den, times, callback, progress):
-        return lab.colour_hybrids(den, self.prompts, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback)
+        return lab.colour_hybrids(
+            den, self.prompts, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,7 +277,9 @@ class OneStep(DDPMRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return _chain([lab.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
+        return _chain(
+            [lab.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress
+        )
 
     def total_steps(self, times):
         return len(self.ts)
@@ -294,7 +328,15 @@ class FlowSample(FlowRequest):
     what: ClassVar[str] = "sampling"
 
     def loop(self, den, times, callback, progress):
-        return flow.sample(den, self.n, self.prompt, self.w, self.step_size, callback=callback, seeds=range(self.seed, self.seed + self.n))
+        return flow.sample(
+            den,
+            self.n,
+            self.prompt,
+            self.w,
+            self.step_size,
+            callback=callback,
+            seeds=range(self.seed, self.seed + self.n),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,7 +397,9 @@ class FlowEdit(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return flow.edit_image(den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback)
+        return flow.edit_image(
+            den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,7 +414,9 @@ class FlowAnagram(FlowRequest):
     what: ClassVar[str] = "visual anagram"
 
     def loop(self, den, times, callback, progress):
-        return flow.anagram_images(den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback)
+        return flow.anagram_images(
+            den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,19 +432,30 @@ class FlowHybrid(FlowRequest):
     what: ClassVar[str] = "hybrid image"
 
     def loop(self, den, times, callback, progress):
-        return flow.hybrid_images(den, self.prompts, self.kernel_size, self.sigmas, self.n, self.w, self.step_size,
-                                 generator=self.seed, callback=callback)  # fmt: skip
+        return flow.hybrid_images(
+            den,
+            self.prompts,
+            self.kernel_size,
+            self.sigmas,
+            self.n,
+            self.w,
+            self.step_size,
+            generator=self.seed,
+            callback=callback,
+        )
 
 
-def sdedit_row(backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None,
-               starts: tuple[int, ...]) -> list[SDEdit]:  # fmt: skip
+def sdedit_row(
+    backend: str, device: str, seed: int, x0: torch.Tensor, prompt: str, scale: float | None, starts: tuple[int, ...]
+) -> list[SDEdit]:
     """1.7's row: SDEdit of x0 from each i_start of starts."""
     image = pack(x0)
     return [SDEdit(backend, device, seed, image=image, i_start=i, prompt=prompt, scale=scale) for i in starts]
 
 
-def edit_row(backend: str, device: str, seed: int, x1: torch.Tensor, prompt: str, w: float | None,
-             starts: tuple[float, ...]) -> list[FlowEdit]:  # fmt: skip
+def edit_row(
+    backend: str, device: str, seed: int, x1: torch.Tensor, prompt: str, w: float | None, starts: tuple[float, ...]
+) -> list[FlowEdit]:
     """3.1's row: the edit of x1 from each start time of starts."""
     image = pack(x1)
     return [FlowEdit(backend, device, seed, image=image, t_start=t, prompt=prompt, w=w) for t in starts]
@@ -417,7 +474,9 @@ def compute(request: Request, den, progress: Progress | None = None, run_loop: C
     progress.total = request.total_steps(times)
     next_key, estimate_key = request.step_keys
 
-    def callback(step: dict) -> None:  # the tensors are kept (the loop makes new ones each step), made images at the end
+    def callback(
+        step: dict,
+    ) -> None:  # the tensors are kept (the loop makes new ones each step), made images at the end
         frames.append(step["x"][:1])
         estimates.append(step[estimate_key][:1])
         labels.append(request.label(step["t"], step[next_key]))

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Callable
 
 import torch
 
@@ -40,9 +40,14 @@ class Room:
         self.settings = settings
         self.model_threads = settings.model_threads or torch.get_num_threads()  # read before a worker sets its own
         on_compute = self._log_line if settings.compute_log else None
-        self.queue = ComputeQueue(settings.compute_workers, settings.results_mb << 20, sizeof=lambda r: r.nbytes, on_compute=on_compute,
-                                  initializer=lambda: torch.set_num_threads(1),  # a worker's own torch ops are small
-                                  cancel_after_s=settings.cancel_after_s)  # fmt: skip
+        self.queue = ComputeQueue(
+            settings.compute_workers,
+            settings.results_mb << 20,
+            sizeof=lambda r: r.nbytes,
+            on_compute=on_compute,
+            initializer=lambda: torch.set_num_threads(1),  # a worker's own torch ops are small
+            cancel_after_s=settings.cancel_after_s,
+        )
         self._serving: dict[int, object] = {}
         self._lock = threading.Lock()
         self.warmed = threading.Event()  # set once the warm-up (if any) has finished
@@ -76,8 +81,7 @@ class Room:
             if id(den) not in self._serving:
                 q = self.settings.batch_quantum  # a backend of large images may take fewer rows (PixNerd's 512 px)
                 rows = max(q, min(self.settings.batch_rows, den.batch_rows or self.settings.batch_rows) // q * q)
-                batcher = LoopBatcher(den.for_inference(), max_rows=rows, quantum=q,
-                                      threads=self.model_threads)  # fmt: skip
+                batcher = LoopBatcher(den.for_inference(), max_rows=rows, quantum=q, threads=self.model_threads)
                 self._serving[id(den)] = (den, batcher)  # den kept: its id is not reused while it is here
             return self._serving[id(den)][1]
 
@@ -89,7 +93,9 @@ class Room:
         batcher = self.serving(den)
         if batcher is None:
             return lambda progress: compute(request, den, progress)
-        return lambda progress: compute(request, batcher.denoiser, progress, lambda steps: batcher.run(steps, progress.wanted))
+        return lambda progress: compute(
+            request, batcher.denoiser, progress, lambda steps: batcher.run(steps, progress.wanted)
+        )
 
     def submit(self, requests: list[Request], load: Loader, session=None) -> list:
         """Tickets for the requests (each checked, on its backend, loaded by load): joined, cached or queued. session: the
@@ -107,8 +113,11 @@ class Room:
         if isinstance(request, tuple):
             line = " ".join(map(str, request))
         else:
-            said = " ".join(f"{f.name}={getattr(request, f.name)}" for f in fields(request)
-                            if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes))  # fmt: skip
+            said = " ".join(
+                f"{f.name}={getattr(request, f.name)}"
+                for f in fields(request)
+                if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes)
+            )
             line = f"{request.kind} {request.backend} {said}"
         with open(self.settings.compute_log, "a") as f:
             f.write(f"{time.time():.3f} {line}\n")
@@ -117,13 +126,21 @@ class Room:
 QUIET_S = 15.0  # the room asked for nothing this long: the other edition's and Part B's warm-ups may start
 
 
-def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, test_images: Callable[[str], torch.Tensor],
-                  quiet: list[Callable[[int, Callable[[], bool]], None]] = (), later: list[str] = ()) -> None:  # fmt: skip
+def warm_defaults(
+    r: Room,
+    backends: list[str],
+    seeds: list[int],
+    load: Loader,
+    test_images: Callable[[str], torch.Tensor],
+    quiet: list[Callable[[int, Callable[[], bool]], None]] = (),
+    later: list[str] = (),
+) -> None:
     """Every Part A page's default requests for the backends and seeds (test_images(name): the picture a page opens on),
     then, once the room has asked for nothing for QUIET_S, those of the later backends (the other
     edition's: a room that comes in meanwhile is served first) and quiet(seed, busy) on one core (Part B's generators
     page), which stops (Cancelled) when busy() says a browser asked for something, and starts again once the room is
     quiet; r.warmed is set when all are done. Run it on a thread of its own."""
+
     def pages(names: list[str]) -> int:
         warmed = 0
         for name in names:
@@ -133,7 +150,9 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
                 log.exception("not warming %r", name)
                 continue
             for seed in seeds:
-                for page in default_requests(name, "cpu", seed, den, x0).values():  # a page at a time: a browser that opens a
+                for page in default_requests(
+                    name, "cpu", seed, den, x0
+                ).values():  # a page at a time: a browser that opens a
                     if r.closed.is_set():  # page meanwhile waits for one page's warm-up
                         return warmed
                     for ticket in r.warm([(request, den) for request in page]):
@@ -161,7 +180,9 @@ def warm_defaults(r: Room, backends: list[str], seeds: list[int], load: Loader, 
             busy = lambda: r.queue.idle_s() == 0 or r.closed.is_set()  # noqa: E731  (a browser asked for something)
             for seed in seeds:
                 for warm in quiet:
-                    while True:  # quiet(seed, busy) stops (Cancelled) when the room asks for something: again once quiet
+                    while (
+                        True
+                    ):  # quiet(seed, busy) stops (Cancelled) when the room asks for something: again once quiet
                         try:
                             warm(seed, busy)
                             break

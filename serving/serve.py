@@ -43,10 +43,17 @@ class PartA:
         threads = max(1, int(cluster.serve_cpus))
         torch.set_num_threads(threads)
         self.den = load_backend(backend, device)
-        self.batcher = LoopBatcher(self.den.for_inference(), max_rows=settings.batch_rows, quantum=settings.batch_quantum,
-                                   threads=threads) if settings.fast else None  # fmt: skip
+        self.batcher = (
+            LoopBatcher(
+                self.den.for_inference(), max_rows=settings.batch_rows, quantum=settings.batch_quantum, threads=threads
+            )
+            if settings.fast
+            else None
+        )
         self.pool = ThreadPoolExecutor(cluster.serve_batch * 4, thread_name_prefix="part-a")
-        self.results = ResultsStore(settings.results_mb << 20, sizeof=lambda result: result.nbytes)  # one event loop: no lock
+        self.results = ResultsStore(
+            settings.results_mb << 20, sizeof=lambda result: result.nbytes
+        )  # one event loop: no lock
         self.inflight: dict[Request, asyncio.Future] = {}
         self.counts = {"requests": 0, "computed": 0, "joined": 0, "cached": 0}
         self.batch_sizes: list[int] = []
@@ -82,7 +89,9 @@ class PartA:
         self.batch_sizes.append(len(cfgs))
         self.counts["computed"] += len(cfgs)
         loop = asyncio.get_running_loop()
-        return await asyncio.gather(*(loop.run_in_executor(self.pool, self._compute, cfg) for cfg in cfgs), return_exceptions=True)
+        return await asyncio.gather(
+            *(loop.run_in_executor(self.pool, self._compute, cfg) for cfg in cfgs), return_exceptions=True
+        )
 
     def _compute(self, cfg: Request) -> Result:
         if self.batcher is None:
@@ -91,7 +100,9 @@ class PartA:
 
     def stats(self) -> dict:
         """What this replica did: requests, computed / joined / cached, the batch sizes Serve formed, model calls."""
-        return dict(self.counts, batch_sizes=list(self.batch_sizes), model=dict(self.batcher.stats) if self.batcher else None)
+        return dict(
+            self.counts, batch_sizes=list(self.batch_sizes), model=dict(self.batcher.stats) if self.batcher else None
+        )
 
 
 def app_name(backend: str, device: str) -> str:
@@ -123,11 +134,17 @@ class PartAOnRay:
         name = app_name(backend, device)
         try:  # another app replica deployed it: share it
             return serve.get_app_handle(name)
-        except Exception:  # noqa: BLE001  (Serve says "not found" in several ways across versions)
+        except Exception:
             pass
         c = self.cluster
-        options = {"num_cpus": c.serve_cpus, "num_gpus": 1 if device.startswith("cuda") else 0, "runtime_env": RUNTIME_ENV}
-        deployment = PartA.options(num_replicas=c.serve_replicas, max_ongoing_requests=max(64, 4 * c.serve_batch), ray_actor_options=options)
+        options = {
+            "num_cpus": c.serve_cpus,
+            "num_gpus": 1 if device.startswith("cuda") else 0,
+            "runtime_env": RUNTIME_ENV,
+        }
+        deployment = PartA.options(
+            num_replicas=c.serve_replicas, max_ongoing_requests=max(64, 4 * c.serve_batch), ray_actor_options=options
+        )
         serve.start(proxy_location="Disabled")
         return serve.run(deployment.bind(backend, device, self.settings, c), name=name, route_prefix=None)
 
@@ -139,4 +156,3 @@ class PartAOnRay:
 
     def stats(self, backend: str, device: str = "cpu") -> dict:
         return self.handle(backend, device).stats.remote().result()
-

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     try:
         for event in job_events(config, run_dir, resume, stop.is_set):
             emit(event)
-    except BaseException as e:  # noqa: BLE001  (the server keeps it with the job)
+    except BaseException as e:
         emit({"kind": "error", "summary": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 1
     return 0

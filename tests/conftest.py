@@ -21,7 +21,9 @@ class ToyDenoiser(Denoiser):
     with a position-dependent term so that no view is a symmetry of it. Samples stay bounded and land near the
     class template. Prompts "0".."K-1" are classes; "" and "a high quality photo" the null class (mean template)."""
 
-    def __init__(self, shape=(3, 16, 16), T=1000, schedule="squaredcos_cap_v2", learned_variance=True, classes=4, wobble=0.1):
+    def __init__(
+        self, shape=(3, 16, 16), T=1000, schedule="squaredcos_cap_v2", learned_variance=True, classes=4, wobble=0.1
+    ):
         g = torch.Generator().manual_seed(0)
         C, H, W = shape
         out = 2 * C if learned_variance else C
@@ -90,7 +92,9 @@ def components_scanned_once():
     from streamlit.components.v2 import manifest_scanner
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(manifest_scanner, "scan_component_manifests", functools.cache(manifest_scanner.scan_component_manifests))
+        mp.setattr(
+            manifest_scanner, "scan_component_manifests", functools.cache(manifest_scanner.scan_component_manifests)
+        )
         yield
 
 
@@ -108,7 +112,13 @@ def image_rows(monkeypatch):
     import streamlit as st
 
     rows, image = [], st.image
-    monkeypatch.setattr(st, "image", lambda images, *a, width=None, **k: rows.append((len(images) if isinstance(images, list) else 1, width)) or image(images, *a, width=width, **k))
+    monkeypatch.setattr(
+        st,
+        "image",
+        lambda images, *a, width=None, **k: (
+            rows.append((len(images) if isinstance(images, list) else 1, width)) or image(images, *a, width=width, **k)
+        ),
+    )
     return rows
 
 
@@ -174,8 +184,21 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.e
 # The longest test files (seconds of one file's tests, measured on the 2-core VM): with a file's tests kept on one
 # process (--dist loadfile), a long file handed out last runs alone at the end while the other processes idle, so the
 # longest go first (the longest-processing-time-first schedule); the rest keep their order.
-LONGEST_FIRST = ("test_cluster", "test_pages_partb", "test_jobs", "test_fuzz", "test_bundled", "test_browser", "test_room",
-                 "test_pages_flow", "test_pages", "test_room_safety", "test_partb", "test_live_protocol", "test_hostile")  # fmt: skip
+LONGEST_FIRST = (
+    "test_cluster",
+    "test_pages_partb",
+    "test_jobs",
+    "test_fuzz",
+    "test_bundled",
+    "test_browser",
+    "test_room",
+    "test_pages_flow",
+    "test_pages",
+    "test_room_safety",
+    "test_partb",
+    "test_live_protocol",
+    "test_hostile",
+)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -14,32 +14,66 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from remote_client import RemoteClient
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from remote_client import RemoteClient
-
 BROKEN = ("Something went wrong", "Traceback")  # what a page that did not hold shows
-MESSAGES = ("clear_cache", "load_git_info", "stop_script", "app_heartbeat", "set_run_on_save", "debug_disconnect_websocket",
-            "debug_shutdown_runtime", "file_urls_request")  # fmt: skip
+MESSAGES = (
+    "clear_cache",
+    "load_git_info",
+    "stop_script",
+    "app_heartbeat",
+    "set_run_on_save",
+    "debug_disconnect_websocket",
+    "debug_shutdown_runtime",
+    "file_urls_request",
+)
 
 
 def random_value(rng: random.Random) -> dict:
     """One WidgetState value of a random kind: numbers far out of range, NaN and infinities, huge and odd strings,
     arrays, JSON, bytes, a trigger."""
-    kind = rng.choice(["double_value", "int_value", "string_value", "bool_value", "json_value", "trigger_value",
-                       "double_array_value", "int_array_value", "string_array_value", "bytes_value"])  # fmt: skip
+    kind = rng.choice(
+        [
+            "double_value",
+            "int_value",
+            "string_value",
+            "bool_value",
+            "json_value",
+            "trigger_value",
+            "double_array_value",
+            "int_array_value",
+            "string_array_value",
+            "bytes_value",
+        ]
+    )
     if kind == "double_value":
         return {kind: rng.choice([-1e308, -1.0, 0.0, 0.5, 3.0, 1e9, 1e308, float("nan"), float("inf"), -float("inf")])}
     if kind == "int_value":
         return {kind: rng.choice([-(2**63), -1, 0, 1, 7, 10**6, 2**63 - 1])}
     if kind == "string_value":
-        return {kind: rng.choice(["", "3", "a high quality photo", "x" * 100_000, "[link](https://example.org)",
-                                  "\x00\ud7ff", "🌫️" * 50, "../../etc/passwd", "<script>alert(1)</script>"])}  # fmt: skip
+        return {
+            kind: rng.choice(
+                [
+                    "",
+                    "3",
+                    "a high quality photo",
+                    "x" * 100_000,
+                    "[link](https://example.org)",
+                    "\x00\ud7ff",
+                    "🌫️" * 50,
+                    "../../etc/passwd",
+                    "<script>alert(1)</script>",
+                ]
+            )
+        }
     if kind == "bool_value":
         return {kind: rng.random() < 0.5}
     if kind == "json_value":
-        return {kind: rng.choice(["{}", "[]", "null", "{\"data\": \"data:image/png;base64,AAAA\"}", "not json", "[" * 1000])}
+        return {
+            kind: rng.choice(["{}", "[]", "null", '{"data": "data:image/png;base64,AAAA"}', "not json", "[" * 1000])
+        }
     if kind == "trigger_value":
         return {kind: True}
     if kind == "bytes_value":
@@ -79,7 +113,7 @@ class Fuzzer:
         finally:
             try:
                 client.close()
-            except Exception:  # noqa: BLE001 - a connection the server closed
+            except Exception:
                 pass
 
     def _rerun(self, client: RemoteClient, rng: random.Random) -> None:
@@ -92,8 +126,13 @@ class Fuzzer:
             name, v = next(iter(value.items()))
             ws = WidgetState(id=widget)
             if name.endswith("_array_value"):
-                getattr(ws, name).data.extend({"double_array_value": [1e308, -1.0], "int_array_value": [2**62, -5],
-                                               "string_array_value": ["", "x" * 10_000]}[name])  # fmt: skip
+                getattr(ws, name).data.extend(
+                    {
+                        "double_array_value": [1e308, -1.0],
+                        "int_array_value": [2**62, -5],
+                        "string_array_value": ["", "x" * 10_000],
+                    }[name]
+                )
             else:
                 setattr(ws, name, v)
             state.widget_states.widgets.append(ws)

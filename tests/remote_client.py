@@ -19,7 +19,6 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.sync.client import connect
 
-
 CONNECT_TIMEOUT_S = 10.0  # a websocket handshake slower than this fails, as a browser gives up and shows "Connecting"
 
 
@@ -44,8 +43,12 @@ class RemoteClient:
     progress: list[str] = field(default_factory=list)  # progress bars' texts of the latest run, in order
     cookies: str = ""  # the Cookie header the browser sends (its cookies for the server)
     address: str = ""  # the query string the page put in the address bar (page_info_changed), "" if it set none
-    received: list[str] = field(default_factory=list)  # every text any element of any run carried (what a browser could show)
-    headers: dict[str, str] = field(default_factory=dict)  # more headers of the websocket's handshake (X-Forwarded-For ...)
+    received: list[str] = field(
+        default_factory=list
+    )  # every text any element of any run carried (what a browser could show)
+    headers: dict[str, str] = field(
+        default_factory=dict
+    )  # more headers of the websocket's handshake (X-Forwarded-For ...)
     exceptions: list[str] = field(default_factory=list)  # every exception element any run showed (uncaught by the page)
 
     def __enter__(self) -> RemoteClient:
@@ -64,7 +67,9 @@ class RemoteClient:
         end = time.time() + timeout
         while not until(self):
             if time.time() > end:
-                raise TimeoutError(f"the page {self.page} did not get there in {timeout:.0f} s; its bars said {self.progress}")
+                raise TimeoutError(
+                    f"the page {self.page} did not get there in {timeout:.0f} s; its bars said {self.progress}"
+                )
             self._read(0.1)
 
     def close(self) -> None:
@@ -74,9 +79,17 @@ class RemoteClient:
     def _connect(self) -> None:
         headers = ({"Cookie": self.cookies} if self.cookies else {}) | self.headers or None
         started = time.time()
-        self.ws = connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"], max_size=None,
-                          ping_interval=None, additional_headers=headers, open_timeout=CONNECT_TIMEOUT_S)  # as the browser: Streamlit has its own heartbeat
-        self.connect_s = time.time() - started  # the websocket handshake: how long the server took to answer a new browser
+        self.ws = connect(
+            self.url.replace("http", "ws", 1) + "/_stcore/stream",
+            subprotocols=["streamlit"],
+            max_size=None,
+            ping_interval=None,
+            additional_headers=headers,
+            open_timeout=CONNECT_TIMEOUT_S,
+        )  # as the browser: Streamlit has its own heartbeat
+        self.connect_s = (
+            time.time() - started
+        )  # the websocket handshake: how long the server took to answer a new browser
         self._rerun()
 
     def __exit__(self, *exc) -> None:

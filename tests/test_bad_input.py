@@ -108,6 +108,10 @@ def test_bad_hybrid_and_anagram_arguments(toy):
 
 def test_learned_variance_needs_a_model_that_has_one(toy_fixed):
     with raises(r"variance_type 'learned_range' needs a model with a variance output"):
-        denoise(toy_fixed, torch.rand(1, 3, 16, 16), TS, lab.plain(toy_fixed.encode(["1"])), variance_type="learned_range")
+        denoise(
+            toy_fixed, torch.rand(1, 3, 16, 16), TS, lab.plain(toy_fixed.encode(["1"])), variance_type="learned_range"
+        )
     with raises(r"variance_type must be one of \('fixed_small', 'learned_range'\)"):
-        denoise(toy_fixed, torch.rand(1, 3, 16, 16), TS, lab.plain(toy_fixed.encode(["1"])), variance_type="fixed_large")
+        denoise(
+            toy_fixed, torch.rand(1, 3, 16, 16), TS, lab.plain(toy_fixed.encode(["1"])), variance_type="fixed_large"
+        )

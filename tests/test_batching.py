@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import lab
-from serving.batching import LoopBatcher
 from lab.metrics import accuracy, predict
 from models.bundled import load_backend, load_classifier
+from serving.batching import LoopBatcher
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +38,32 @@ def test_a_rows_output_does_not_depend_on_its_batch_when_batches_are_multiples_o
     x = torch.randn(24, 1, 28, 28, generator=g)
     t = torch.randint(0, 1000, (24,), generator=g)
     cond = torch.nn.functional.one_hot(torch.randint(0, 10, (24,), generator=g), 10).float()
-    alone = torch.cat([fast(torch.cat([x[i : i + 1], torch.zeros(3, 1, 28, 28)]), torch.cat([t[i : i + 1], t[:3]]),
-                            torch.cat([cond[i : i + 1], cond[:3]]))[0][:1] for i in range(24)])  # fmt: skip
+    alone = torch.cat(
+        [
+            fast(
+                torch.cat([x[i : i + 1], torch.zeros(3, 1, 28, 28)]),
+                torch.cat([t[i : i + 1], t[:3]]),
+                torch.cat([cond[i : i + 1], cond[:3]]),
+            )[0][:1]
+            for i in range(24)
+        ]
+    )
     for size in (4, 8, 12, 24):
         perm = torch.randperm(24, generator=g)
-        out = torch.cat([fast(x[perm][k : k + size], t[perm][k : k + size], cond[perm][k : k + size])[0] for k in range(0, 24, size)])
+        out = torch.cat(
+            [
+                fast(x[perm][k : k + size], t[perm][k : k + size], cond[perm][k : k + size])[0]
+                for k in range(0, 24, size)
+            ]
+        )
         assert torch.equal(out, alone[perm]), size
 
 
 def sdedit_steps(den, seed: int, i_start: int, image: torch.Tensor, record: list | None = None):
     with lab.stepping():
-        return lab.sdedit(den, image, i_start, "3", 7.0, generator=seed, callback=record.append if record is not None else None)
+        return lab.sdedit(
+            den, image, i_start, "3", 7.0, generator=seed, callback=record.append if record is not None else None
+        )
 
 
 def test_loops_running_together_share_model_calls_and_each_gets_what_it_gets_alone(backends):
@@ -70,7 +85,9 @@ def test_loops_running_together_share_model_calls_and_each_gets_what_it_gets_alo
         thread.join(60)
     assert all(torch.equal(r, a) for r, a in zip(results, alone))
     steps = (34 - 1) + (34 - 5) + (34 - 20)
-    assert batcher.stats["steps"] == steps and batcher.stats["model_calls"] < steps  # chains at different t shared calls
+    assert (
+        batcher.stats["steps"] == steps and batcher.stats["model_calls"] < steps
+    )  # chains at different t shared calls
     assert batcher.stats["most_loops"] >= 2
 
 
@@ -85,7 +102,9 @@ def test_a_loop_that_fails_fails_alone(backends):
     with pytest.raises(ValueError, match="this step went wrong"):
         batcher.run(broken())
     image = torch.zeros(1, 1, 28, 28)
-    assert torch.equal(batcher.run(sdedit_steps(fast, 3, 10, image)), LoopBatcher(fast).run(sdedit_steps(fast, 3, 10, image)))
+    assert torch.equal(
+        batcher.run(sdedit_steps(fast, 3, 10, image)), LoopBatcher(fast).run(sdedit_steps(fast, 3, 10, image))
+    )
 
 
 def test_samples_made_the_fast_way_are_judged_as_well_as_the_exact_ways(backends):
@@ -99,7 +118,9 @@ def test_samples_made_the_fast_way_are_judged_as_well_as_the_exact_ways(backends
         for seed in range(3):
             x = lab.course.pure_noise(den, 10, torch.Generator().manual_seed(seed))
             guide = lab.cfg(den.encode([str(k) for k in range(10)]), den.encode([""]), 7.0)
-            steps = lab.denoise_steps(den, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(seed), clip_x0=1.0)
+            steps = lab.denoise_steps(
+                den, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(seed), clip_x0=1.0
+            )
             images.append(lab.run_steps(steps, den) if name == "exact" else LoopBatcher(den).run(steps))
         predicted, _ = predict(judge, (torch.cat(images) + 1) / 2)
         scores[name] = accuracy(predicted, labels)
@@ -138,7 +159,9 @@ def test_a_warm_up_loop_waits_while_a_loop_somebody_waits_for_runs_and_runs_with
     ends with the result it has alone."""
     den = RecordingDenoiser()
     batcher, results, joined = LoopBatcher(den, max_rows=8, quantum=4), {}, threading.Event()
-    warm = threading.Thread(target=lambda: results.__setitem__("warm", batcher.run(tagged_steps(1, 200), joined.is_set)))
+    warm = threading.Thread(
+        target=lambda: results.__setitem__("warm", batcher.run(tagged_steps(1, 200), joined.is_set))
+    )
     warm.start()
     while len(den.calls) < 5:  # the warm-up is under way
         threading.Event().wait(0.001)
@@ -158,9 +181,14 @@ def test_a_warm_up_on_another_backend_waits_too_while_a_browser_is_served():
     """Two backends on one device (the other edition's warm-up beside the room's backend): the warm-up's batcher makes
     no model call while the other batcher runs a loop somebody waits for."""
     warm_den, room_den = RecordingDenoiser(), RecordingDenoiser()
-    warm_batcher, room_batcher = LoopBatcher(warm_den, max_rows=8, quantum=4), LoopBatcher(room_den, max_rows=8, quantum=4)
+    warm_batcher, room_batcher = (
+        LoopBatcher(warm_den, max_rows=8, quantum=4),
+        LoopBatcher(room_den, max_rows=8, quantum=4),
+    )
     results = {}
-    warm = threading.Thread(target=lambda: results.__setitem__("warm", warm_batcher.run(tagged_steps(1, 400), lambda: False)))
+    warm = threading.Thread(
+        target=lambda: results.__setitem__("warm", warm_batcher.run(tagged_steps(1, 400), lambda: False))
+    )
     warm.start()
     while len(warm_den.calls) < 3:
         threading.Event().wait(0.001)
@@ -185,7 +213,16 @@ def test_the_colour_backends_fast_model_equals_the_exact_one_and_a_row_ignores_i
     cond = exact.encode(["fire", "", "rocket", "old man"] * 3)
     out_exact, out_fast = exact(x, t, cond)[0], fast(x, t, cond)[0]
     assert (out_fast - out_exact).abs().max() < 1e-4
-    alone = torch.cat([fast(torch.cat([x[i : i + 1], x[:3]]), torch.cat([t[i : i + 1], t[:3]]), torch.cat([cond[i : i + 1], cond[:3]]))[0][:1] for i in range(12)])
+    alone = torch.cat(
+        [
+            fast(
+                torch.cat([x[i : i + 1], x[:3]]),
+                torch.cat([t[i : i + 1], t[:3]]),
+                torch.cat([cond[i : i + 1], cond[:3]]),
+            )[0][:1]
+            for i in range(12)
+        ]
+    )
     for size in (4, 8, 12):
         out = torch.cat([fast(x[k : k + size], t[k : k + size], cond[k : k + size])[0] for k in range(0, 12, size)])
         assert torch.equal(out, alone), size

@@ -18,12 +18,18 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def ensure_chromium() -> str:
@@ -62,8 +68,19 @@ SERVER_FLAGS = ("--server.headless", "--server.port", "--server.address")  # the
 def app_command(port: int) -> list[str]:
     """The README's `streamlit run Home.py`, plus only what a server without a screen on a chosen port needs: every
     other setting is the one `.streamlit/config.toml` gives a lecturer's server (tests/test_repo.py holds this)."""
-    return [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
-            "--server.address", "127.0.0.1"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "Home.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
 
 
 def app_env(env: dict | None = None) -> dict:
@@ -72,8 +89,10 @@ def app_env(env: dict | None = None) -> dict:
     env = env or {}
     others = sorted(k for k in env if not k.startswith("DIFFUSION_LAB_"))
     if others:
-        raise ValueError(f"a served app takes only DIFFUSION_LAB_* settings, not {others}: the server a test measures is "
-                         "the server the README starts")  # fmt: skip
+        raise ValueError(
+            f"a served app takes only DIFFUSION_LAB_* settings, not {others}: the server a test measures is "
+            "the server the README starts"
+        )
     return {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")} | env
 
 
@@ -88,8 +107,10 @@ def serve_app(env: dict | None = None, root=ROOT, log=None):
     settings) added to this process's, its output to the file log (default: nowhere); yields (its URL, its pid) once it
     answers. Its runs folder is its own unless env names one (the test process's may be held by the test process)."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-", ignore_cleanup_errors=True) as runs, \
-            open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="diffusion-lab-server-runs-", ignore_cleanup_errors=True) as runs,
+        open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out,
+    ):
         server = launch_app(port, {"DIFFUSION_LAB_RUNS": runs} | (env or {}), root, out)
         try:
             yield wait_healthy(port), server.pid
@@ -137,7 +158,9 @@ def test_drawing_a_stroke_on_the_canvas_shows_the_edited_drawing(app_url):
             except Exception:
                 if attempt:
                     raise
-        page.get_by_text("i_start = 20").first.wait_for(timeout=120_000)  # the edited row follows the message: wait for it
+        page.get_by_text("i_start = 20").first.wait_for(
+            timeout=120_000
+        )  # the edited row follows the message: wait for it
         assert page.get_by_text("i_start = 20").count() >= 1
         browser.close()
 
@@ -164,7 +187,9 @@ def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
         epochs.press("Tab")  # Enter would submit the form
         page.get_by_role("button", name="Start").first.click()
         page.get_by_text("· done").first.wait_for(timeout=300_000)  # the status line of the run
-        assert "owner=" not in page.url and page.get_by_text("Run", exact=True).count() == 1  # no credential in the address bar
+        assert (
+            "owner=" not in page.url and page.get_by_text("Run", exact=True).count() == 1
+        )  # no credential in the address bar
         page.reload()  # a refresh (a new session) finds the run again: the browser's id is in its cookie
         page.get_by_text("· done").first.wait_for(timeout=120_000)
         assert "owner=" not in page.url
@@ -184,7 +209,10 @@ def test_a_part_a_backend_trained_live_drives_a_part_a_page(app_url):
             if images() and images() != bundled:
                 break
         assert images() != bundled and backend.input_value().startswith("Your run ")
-        assert page.get_by_text("could not be loaded").count() == 0 and page.get_by_text("Something went wrong").count() == 0
+        assert (
+            page.get_by_text("could not be loaded").count() == 0
+            and page.get_by_text("Something went wrong").count() == 0
+        )
         browser.close()
 
 
@@ -237,12 +265,19 @@ def test_every_design_card_slider_on_every_part_a_page_changes_the_picture(app_u
                 slider.first.focus()
                 slider.first.press(key)
                 try:
-                    page.wait_for_function("before => { const now = [...document.querySelectorAll('[data-testid=stMain] img')]"
-                                           ".map(e => e.src); return now.length && now.join() !== before.join(); }",
-                                           arg=before, timeout=120_000, polling=200)  # fmt: skip
+                    page.wait_for_function(
+                        "before => { const now = [...document.querySelectorAll('[data-testid=stMain] img')]"
+                        ".map(e => e.src); return now.length && now.join() !== before.join(); }",
+                        arg=before,
+                        timeout=120_000,
+                        polling=200,
+                    )
                 except PlaywrightTimeout:
                     raise AssertionError(f"{path}: moving {label!r} changed no picture in 120 s") from None
-                assert page.get_by_text("Something went wrong").count() == 0 and page.locator("[data-testid=stException]").count() == 0
+                assert (
+                    page.get_by_text("Something went wrong").count() == 0
+                    and page.locator("[data-testid=stException]").count() == 0
+                )
         browser.close()
 
 
@@ -252,7 +287,9 @@ def test_an_image_of_your_own_uploaded_on_1_1_is_the_one_1_3_works_on(app_url, t
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    Image.new("RGB", (120, 90), (250, 250, 250)).save(tmp_path / "mine.png")  # a light square: a digit model's odd input
+    Image.new("RGB", (120, 90), (250, 250, 250)).save(
+        tmp_path / "mine.png"
+    )  # a light square: a digit model's odd input
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})

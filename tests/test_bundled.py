@@ -14,7 +14,9 @@ from models.classes import PROMPTS
 
 MODELS = ["parta_mnist", "parta_fashion", "denoiser", "ddpm_time", "ddpm_class", "flow_time", "flow_class"]
 CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist", "classifier_emoji"]
-CLASS_BACKENDS = sorted(name for name, (_, dataset) in BACKENDS.items() if dataset in PROMPTS)  # the emoji one: test_emoji.py
+CLASS_BACKENDS = sorted(
+    name for name, (_, dataset) in BACKENDS.items() if dataset in PROMPTS
+)  # the emoji one: test_emoji.py
 
 
 def test_bundled_files_are_fp16_small_and_have_cards():
@@ -42,7 +44,9 @@ def test_part_a_backends_draw_the_class_they_are_asked_for(name):
     conds = backend.encode(list(PROMPTS[dataset]))  # one image per class, in one batch
     guide = lab.cfg(conds, backend.encode([""]), 7.0)
     x = lab.course.pure_noise(backend, 10, torch.Generator().manual_seed(0))
-    images = lab.denoise(backend, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(0), clip_x0=1.0)
+    images = lab.denoise(
+        backend, x, lab.strided_timesteps(), guide, generator=torch.Generator().manual_seed(0), clip_x0=1.0
+    )
     predicted, _ = predict(load_classifier(dataset), (images + 1) / 2)
     assert accuracy(predicted, torch.arange(10)) >= 0.8, predicted.tolist()
 
@@ -70,7 +74,9 @@ def test_class_conditioned_generators_draw_the_digit_asked_for(stem):
     model = inference_copy(model)  # the server's fast path: 1.4x less time
     labels = class_grid(10, 5)
     g = torch.Generator().manual_seed(1)  # not the cards' seed: 50 fresh samples (96 and 98 % read right)
-    images = sample_trained(model, config, labels, len(labels), 5.0, stride=10 if config["experiment"] == "ddpm" else None, generator=g)
+    images = sample_trained(
+        model, config, labels, len(labels), 5.0, stride=10 if config["experiment"] == "ddpm" else None, generator=g
+    )
     predicted, _ = predict(load_classifier("mnist"), images)
     assert accuracy(predicted, labels) >= 0.9  # the cards measure >= 95 % on 400; 50 samples vary by a few points
 
@@ -84,7 +90,11 @@ def test_course_generators_load_and_sample_in_range():
         labels = torch.arange(10) if config["condition"] == "class" else None
         g = torch.Generator().manual_seed(0)
         if config["experiment"] == "ddpm":
-            den = CourseDenoiser(model, make_alphas_cumprod(config["schedule"], config["T"]), PROMPTS["mnist"] if labels is not None else ())
+            den = CourseDenoiser(
+                model,
+                make_alphas_cumprod(config["schedule"], config["T"]),
+                PROMPTS["mnist"] if labels is not None else (),
+            )
             out = ddpm_sample(den, labels, 10, 5.0, 10, g)
         else:
             out = flow_sample(model, labels, 10, config["T"], 5.0, g)

@@ -15,14 +15,14 @@ import torch
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extras (requirements-dev.txt)")
 
+from test_restart import wait_for  # noqa: E402
+
 from lab.train import course_config  # noqa: E402
 from models.bundled import load_backend  # noqa: E402
 from serving.queue import Progress  # noqa: E402
 from serving.requests import Anagram, Hybrid, Sample, sdedit_row  # noqa: E402
 from serving.room import Room  # noqa: E402
 from serving.settings import ClusterSettings, RoomSettings  # noqa: E402
-
-from test_restart import wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
@@ -66,7 +66,9 @@ for page, part in (("a8_anagrams.py", "part_a"), ("b4_train.py", "part_b")):
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     pages = out.stdout.strip().splitlines()[-2:]
-    assert len(pages) == 2 and all("no Ray cluster answers at 127.0.0.1:1" in line and "unset DIFFUSION_LAB_CLUSTER" in line for line in pages), pages
+    assert len(pages) == 2 and all(
+        "no Ray cluster answers at 127.0.0.1:1" in line and "unset DIFFUSION_LAB_CLUSTER" in line for line in pages
+    ), pages
     assert time.time() - started < 120
 
 
@@ -113,7 +115,14 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
 def local_ray():
     from serving.cluster import NAMESPACE, RUNTIME_ENV
 
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, namespace=NAMESPACE, runtime_env=RUNTIME_ENV, log_to_driver=False)
+    ray.init(
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        namespace=NAMESPACE,
+        runtime_env=RUNTIME_ENV,
+        log_to_driver=False,
+    )
     yield
     from ray import serve
 
@@ -131,8 +140,12 @@ def rooms(local_ray):
 
 def requests(x0: torch.Tensor) -> list:
     common = (BACKEND, "cpu", 3)
-    return [Sample(*common, prompt="seven", scale=7.0, n=2), Anagram(*common, prompts=("two", "seven"), views=("identity", "flip"), scale=7.0),
-            Hybrid(*common, prompts=("one", "seven"), sigmas=(2.0,), scale=7.0), *sdedit_row(*common, x0, "zero", 7.0, (3, 10))]  # fmt: skip
+    return [
+        Sample(*common, prompt="seven", scale=7.0, n=2),
+        Anagram(*common, prompts=("two", "seven"), views=("identity", "flip"), scale=7.0),
+        Hybrid(*common, prompts=("one", "seven"), sigmas=(2.0,), scale=7.0),
+        *sdedit_row(*common, x0, "zero", 7.0, (3, 10)),
+    ]
 
 
 def test_a_part_a_run_through_ray_serve_equals_the_in_process_result_bit_for_bit(rooms):
@@ -143,7 +156,10 @@ def test_a_part_a_run_through_ray_serve_equals_the_in_process_result_bit_for_bit
         local = here.job(cfg, den)(Progress())
         served = there.job(cfg, den)(Progress())
         assert torch.equal(local.images, served.images), cfg.kind
-        assert all((a == b).all() for a, b in zip(local.frames, served.frames)) and local.frame_labels == served.frame_labels
+        assert (
+            all((a == b).all() for a, b in zip(local.frames, served.frames))
+            and local.frame_labels == served.frame_labels
+        )
 
 
 def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_computed_once(rooms):
@@ -155,7 +171,10 @@ def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_comp
     results = {}
 
     def session(name, cfgs):  # a browser's requests, each on its own thread as the room's queue workers send them
-        threads = [threading.Thread(target=lambda c=c: results.setdefault((name, c), there.job(c, den)(Progress()))) for c in cfgs]
+        threads = [
+            threading.Thread(target=lambda c=c: results.setdefault((name, c), there.job(c, den)(Progress())))
+            for c in cfgs
+        ]
         [t.start() for t in threads]
         [t.join() for t in threads]
 
@@ -203,7 +222,9 @@ def test_the_per_browser_cap_and_the_fair_order_hold_across_app_replicas(local_r
     frank = two.submit("frank", course_config("flow", "class", **TINY, max_steps=5))  # waits for the one slot
     assert one.queue_position(frank.id) == 1 and one.get(frank.id).status == "queued"
     one.stop(first.id)
-    wait_for(lambda: two.get(frank.id).status == "done", TASK_S, what="frank's run to start and finish after erin's stopped")
+    wait_for(
+        lambda: two.get(frank.id).status == "done", TASK_S, what="frank's run to start and finish after erin's stopped"
+    )
 
 
 def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_its_checkpoint(local_ray, tmp_path):
@@ -211,7 +232,9 @@ def test_a_killed_ray_worker_fails_the_run_with_a_message_and_it_resumes_from_it
 
     m = ClusterJobManager(tmp_path / "runs")
     job = m.submit("carol", course_config("flow", "class", **TINY, max_steps=120, checkpoint_every_s=0.5))
-    wait_for(lambda: m.get(job.id).pid is not None and (m.checkpoint_step(job.id) or 0) >= 10, TASK_S, what="a checkpoint")
+    wait_for(
+        lambda: m.get(job.id).pid is not None and (m.checkpoint_step(job.id) or 0) >= 10, TASK_S, what="a checkpoint"
+    )
     os.kill(m.get(job.id).pid, signal.SIGKILL)
     wait_for(lambda: m.get(job.id).finished, TASK_S, what="the run to fail")
     failed = m.get(job.id)
@@ -236,8 +259,13 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
     from serving.serve import PartAOnRay
 
     runs = tmp_path / "runs"
-    env = {"DIFFUSION_LAB_CLUSTER": ray.get_runtime_context().gcs_address, "DIFFUSION_LAB_RUNS": str(runs),
-           "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "1", "DIFFUSION_LAB_SERVE_WAIT_MS": "50"}  # fmt: skip
+    env = {
+        "DIFFUSION_LAB_CLUSTER": ray.get_runtime_context().gcs_address,
+        "DIFFUSION_LAB_RUNS": str(runs),
+        "DIFFUSION_LAB_WARM": "0",
+        "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "1",
+        "DIFFUSION_LAB_SERVE_WAIT_MS": "50",
+    }
     before = PartAOnRay(RoomSettings(), ClusterSettings(cluster="auto")).stats(BACKEND)
     with serve_app(env) as (one, _), serve_app(env) as (two, _):
         pictures = []
@@ -255,7 +283,11 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
         other = page_of(two, "dana")
         assert other.shows(f"run `{run.name}` · running") and not other.errors
         other.press("Stop")
-        wait_for(lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"), TASK_S, what="the stop, seen from the first")
+        wait_for(
+            lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"),
+            TASK_S,
+            what="the stop, seen from the first",
+        )
 
 
 def test_a_cuda_run_is_allowed_where_the_cluster_has_a_gpu_though_this_process_has_none():

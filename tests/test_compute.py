@@ -171,7 +171,9 @@ def test_the_rooms_compute_log_writes_a_line_for_a_part_b_key(tmp_path):
 
     room = Room(RoomSettings(compute_log=str(tmp_path / "computed.log"), warm=False))
     try:
-        assert room.queue.submit(("part-b-samples", "ddpm_class", 5.0, 30, 180), lambda p: b"x").result(5) == b"x"  # no nbytes: not kept
+        assert (
+            room.queue.submit(("part-b-samples", "ddpm_class", 5.0, 30, 180), lambda p: b"x").result(5) == b"x"
+        )  # no nbytes: not kept
         (line,) = (tmp_path / "computed.log").read_text().splitlines()
         assert line.split()[1:] == ["part-b-samples", "ddpm_class", "5.0", "30", "180"]
     finally:

@@ -18,8 +18,14 @@ from lab.course import pure_noise
 from models.deepfloyd import loading
 from models.deepfloyd import settings as settings_module
 from models.deepfloyd.errors import (
-    IFAccessDenied, IFMissingPackage, IFModelNotFound, IFNotCached, IFNotConfigured, IFOutOfMemory, IFUnavailable,
-)  # fmt: skip
+    IFAccessDenied,
+    IFMissingPackage,
+    IFModelNotFound,
+    IFNotCached,
+    IFNotConfigured,
+    IFOutOfMemory,
+    IFUnavailable,
+)
 from models.deepfloyd.loading import IFSpeedWarning, T5PromptEncoder, load_stage1
 from models.deepfloyd.settings import IFSettings, if_status
 from serving.settings import deepfloyd_settings as load_settings
@@ -28,7 +34,6 @@ XL = "DeepFloyd/IF-I-XL-v1.0"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def load(settings):
@@ -56,14 +61,18 @@ def failing_load(monkeypatch, exc, token="hf_example"):
 
 
 def test_gated_repo_without_token(monkeypatch):
-    error = failing_load(monkeypatch, hub_error(GatedRepoError, 401, "401 Client Error: access to model is restricted"), token=None)  # fmt: skip
+    error = failing_load(
+        monkeypatch, hub_error(GatedRepoError, 401, "401 Client Error: access to model is restricted"), token=None
+    )
     assert type(error) is IFAccessDenied and isinstance(error, RuntimeError)
     assert "no Hugging Face token" in error.problem
     assert f"https://huggingface.co/{XL}" in error.fix and "hf auth login" in error.fix and "HF_TOKEN" in error.fix
 
 
 def test_gated_repo_licence_not_accepted(monkeypatch):
-    error = failing_load(monkeypatch, hub_error(GatedRepoError, 403, "403 Client Error: you are not in the authorized list"))  # fmt: skip
+    error = failing_load(
+        monkeypatch, hub_error(GatedRepoError, 403, "403 Client Error: you are not in the authorized list")
+    )
     assert type(error) is IFAccessDenied and "refused your token" in error.problem
     assert f"https://huggingface.co/{XL}" in error.fix and "accept the licence" in error.fix
 
@@ -120,7 +129,9 @@ def test_cuda_out_of_memory_is_explained_and_the_lab_stays_usable(monkeypatch, f
     assert isinstance(info.value.__cause__, torch.OutOfMemoryError)
     assert held[0]() is None  # released although the error (and its traceback) is still alive
     monkeypatch.undo()
-    assert torch.isfinite(lab.iterative_denoise_cfg(den, x, i_start=30, prompt="a rocket ship")).all()  # fewer images fit
+    assert torch.isfinite(
+        lab.iterative_denoise_cfg(den, x, i_start=30, prompt="a rocket ship")
+    ).all()  # fewer images fit
     assert torch.isfinite(lab.sample(toy, n=2, prompt="1", generator=0)).all()  # the bundled backend is untouched
 
     monkeypatch.setattr(IFPipeline, "to", oom)  # the UNet does not fit on the GPU at load
@@ -131,7 +142,9 @@ def test_cuda_out_of_memory_is_explained_and_the_lab_stays_usable(monkeypatch, f
 def test_a_bad_embeddings_file_or_an_unexpected_failure_is_still_an_ifunavailable(monkeypatch, folder, tmp_path):
     (tmp_path / "notes.pth").write_text("not a torch file")
     with pytest.raises(IFNotConfigured, match="DIFFUSION_LAB_IF_EMBEDDINGS.*not a torch file"):
-        load(IFSettings(model=str(folder), embeddings=str(tmp_path / "notes.pth"), device="cpu", cache_dir=str(tmp_path)))  # fmt: skip
+        load(
+            IFSettings(model=str(folder), embeddings=str(tmp_path / "notes.pth"), device="cpu", cache_dir=str(tmp_path))
+        )
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
@@ -149,24 +162,48 @@ def test_offload_without_accelerate_names_the_package(monkeypatch):
 
 def test_settings_from_environment_and_config_file(tmp_path):
     config = tmp_path / "diffusion-lab.toml"
-    config.write_text('[deepfloyd]\nmodel = "DeepFloyd/IF-I-L-v1.0"\nstage2 = "DeepFloyd/IF-II-L-v1.0"\n'
-                      'offload = "off"\nattention_slicing = true\nembeddings = "~/prompt_embeds_dict.pth"\n')  # fmt: skip
-    s = load_settings({"DIFFUSION_LAB_CONFIG": str(config), "DIFFUSION_LAB_IF_MODEL": "DeepFloyd/IF-I-M-v1.0",
-                       "DIFFUSION_LAB_IF_TEXT_ENCODER": "none", "DIFFUSION_LAB_IF_OFFLOAD": "1"})  # fmt: skip
-    assert s == IFSettings(model="DeepFloyd/IF-I-M-v1.0", stage2="DeepFloyd/IF-II-L-v1.0", text_encoder=None,
-                           embeddings="~/prompt_embeds_dict.pth", offload="on", attention_slicing=True)  # fmt: skip
+    config.write_text(
+        '[deepfloyd]\nmodel = "DeepFloyd/IF-I-L-v1.0"\nstage2 = "DeepFloyd/IF-II-L-v1.0"\n'
+        'offload = "off"\nattention_slicing = true\nembeddings = "~/prompt_embeds_dict.pth"\n'
+    )
+    s = load_settings(
+        {
+            "DIFFUSION_LAB_CONFIG": str(config),
+            "DIFFUSION_LAB_IF_MODEL": "DeepFloyd/IF-I-M-v1.0",
+            "DIFFUSION_LAB_IF_TEXT_ENCODER": "none",
+            "DIFFUSION_LAB_IF_OFFLOAD": "1",
+        }
+    )
+    assert s == IFSettings(
+        model="DeepFloyd/IF-I-M-v1.0",
+        stage2="DeepFloyd/IF-II-L-v1.0",
+        text_encoder=None,
+        embeddings="~/prompt_embeds_dict.pth",
+        offload="on",
+        attention_slicing=True,
+    )
     assert dict(s.sources)["model"] == "env DIFFUSION_LAB_IF_MODEL" and dict(s.sources)["stage2"] == f"file {config}"
-    assert hash(s) == hash(IFSettings(**{f: getattr(s, f) for f in ("model", "stage2", "text_encoder", "embeddings", "offload", "attention_slicing")}))  # fmt: skip
+    assert hash(s) == hash(
+        IFSettings(
+            **{
+                f: getattr(s, f)
+                for f in ("model", "stage2", "text_encoder", "embeddings", "offload", "attention_slicing")
+            }
+        )
+    )
     assert load_settings({"DIFFUSION_LAB_CONFIG": str(tmp_path / "none.toml")}) == IFSettings()  # IF off by default
 
 
-@pytest.mark.parametrize("environ, config, match", [
-    ({"DIFFUSION_LAB_IF_OFFLOAD": "maybe"}, None, "DIFFUSION_LAB_IF_OFFLOAD to auto, on or off"),
-    ({"DIFFUSION_LAB_IF_ATTENTION_SLICING": "2"}, None, "DIFFUSION_LAB_IF_ATTENTION_SLICING to on or off"),
-    ({"DIFFUSION_LAB_DEVICE": "gpu"}, None, "DIFFUSION_LAB_DEVICE to auto, cpu, cuda"),
-    ({}, "[deepfloyd]\nmodle = 'x'\n", "unknown keys \\['modle'\\]"),
-    ({}, "[deepfloyd\n", "not valid TOML"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "environ, config, match",
+    [
+        ({"DIFFUSION_LAB_IF_OFFLOAD": "maybe"}, None, "DIFFUSION_LAB_IF_OFFLOAD to auto, on or off"),
+        ({"DIFFUSION_LAB_IF_ATTENTION_SLICING": "2"}, None, "DIFFUSION_LAB_IF_ATTENTION_SLICING to on or off"),
+        ({"DIFFUSION_LAB_DEVICE": "gpu"}, None, "DIFFUSION_LAB_DEVICE to auto, cpu, cuda"),
+        ({}, "[deepfloyd]\nmodle = 'x'\n", "unknown keys \\['modle'\\]"),
+        ({}, "[deepfloyd\n", "not valid TOML"),
+    ],
+)
 def test_bad_settings_name_the_setting(tmp_path, environ, config, match):
     path = tmp_path / "diffusion-lab.toml"
     if config is not None:
@@ -191,7 +228,9 @@ def test_status_says_what_is_missing_and_the_fix(monkeypatch, folder, tmp_path):
 
     no_t5 = if_status(IFSettings(model=str(folder), text_encoder=None, device="cpu", cache_dir=str(tmp_path)))
     assert any("DIFFUSION_LAB_IF_EMBEDDINGS" in p for p in no_t5.problems)
-    missing = if_status(IFSettings(model=str(tmp_path / "nowhere"), embeddings=str(tmp_path / "x.pth"), cache_dir=str(tmp_path)))  # fmt: skip
+    missing = if_status(
+        IFSettings(model=str(tmp_path / "nowhere"), embeddings=str(tmp_path / "x.pth"), cache_dir=str(tmp_path))
+    )
     assert any("'nowhere' is not in the diffusers layout" in p for p in missing.problems)
     assert any("x.pth, which does not exist" in p for p in missing.problems)
     for status in (ready, no_t5, missing):  # what every student's sidebar shows: no path of the server's

@@ -11,16 +11,16 @@ import pytest
 import torch
 from diffusers import IFPipeline, UNet2DConditionModel
 from safetensors.torch import load_file
+from tiny_if import save_tiny_if
 
 import lab
 from lab.schedules import strided_timesteps
 from models.deepfloyd import loading
 from models.deepfloyd.denoiser import IFDenoiser
-from models.deepfloyd.errors import IFModelNotFound, IFNoTextEncoder, IFNotConfigured
+from models.deepfloyd.errors import IFModelNotFound, IFNotConfigured, IFNoTextEncoder
 from models.deepfloyd.loading import IFSpeedWarning, load_stage1, load_stage2, pipeline_kwargs, variant_for
 from models.deepfloyd.settings import choose_device, choose_dtype, has_package, use_offload
 from serving.settings import deepfloyd_settings as load_settings
-from tiny_if import save_tiny_if
 
 SHORT = strided_timesteps(1000, 250)  # 750, 500, 250, 0 and the step to clean: the course's loop, fewer steps
 
@@ -30,8 +30,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def settings_for(folder, cache, **env):
     """Settings as a user sets them: environment variables only (no config file); the CPU even where a GPU is."""
-    environ = {"DIFFUSION_LAB_IF_MODEL": str(folder), "DIFFUSION_LAB_CACHE": str(cache), "DIFFUSION_LAB_DEVICE": "cpu",
-               "DIFFUSION_LAB_CONFIG": str(cache / "none.toml")}  # fmt: skip
+    environ = {
+        "DIFFUSION_LAB_IF_MODEL": str(folder),
+        "DIFFUSION_LAB_CACHE": str(cache),
+        "DIFFUSION_LAB_DEVICE": "cpu",
+        "DIFFUSION_LAB_CONFIG": str(cache / "none.toml"),
+    }
     return load_settings(environ | env)
 
 
@@ -66,7 +70,9 @@ def test_loads_the_saved_unet_in_fp32_on_the_cpu(folders, denoiser):
 
 
 def test_noise_and_variance_are_the_unets_channels_split_in_two(folders, denoiser):
-    unet = UNet2DConditionModel.from_pretrained(folders[0], subfolder="unet", low_cpu_mem_usage=False).eval()  # an independent load
+    unet = UNet2DConditionModel.from_pretrained(
+        folders[0], subfolder="unet", low_cpu_mem_usage=False
+    ).eval()  # an independent load
     g = torch.Generator().manual_seed(0)
     x_t, cond = torch.randn(2, 3, 32, 32, generator=g), denoiser.encode(["a photo of a dog", ""])
     eps, variance = denoiser(x_t, 500, cond)
@@ -78,15 +84,29 @@ def test_noise_and_variance_are_the_unets_channels_split_in_two(folders, denoise
 
 def test_part_a_runs_end_to_end_on_the_loaded_model(denoiser):
     seed = 180
-    prompts = ["a photo of a dog", "an oil painting of an old man", "an oil painting of people around a campfire",
-               "a lithograph of a skull", "a lithograph of waterfalls", "a rocket ship", "a pencil"]  # fmt: skip
+    prompts = [
+        "a photo of a dog",
+        "an oil painting of an old man",
+        "an oil painting of people around a campfire",
+        "a lithograph of a skull",
+        "a lithograph of waterfalls",
+        "a rocket ship",
+        "a pencil",
+    ]
     loads = denoiser.embeddings.encoder.loads
     denoiser.prepare(prompts)  # every new prompt in one T5 load
     assert denoiser.embeddings.encoder.loads == loads + 1
     x = lab.sample(denoiser, n=1, prompt="a photo of a dog", scale=7.0, generator=seed)  # 1.6, the course's timesteps
-    anagram = lab.visual_anagrams(denoiser, ["an oil painting of an old man", "an oil painting of people around a campfire"],
-                                  ("identity", "flip"), timesteps=SHORT, generator=seed)  # fmt: skip
-    hybrid = lab.make_hybrids(denoiser, ["a lithograph of a skull", "a lithograph of waterfalls"], timesteps=SHORT, generator=seed)  # fmt: skip
+    anagram = lab.visual_anagrams(
+        denoiser,
+        ["an oil painting of an old man", "an oil painting of people around a campfire"],
+        ("identity", "flip"),
+        timesteps=SHORT,
+        generator=seed,
+    )
+    hybrid = lab.make_hybrids(
+        denoiser, ["a lithograph of a skull", "a lithograph of waterfalls"], timesteps=SHORT, generator=seed
+    )
     im = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     mask = torch.zeros(32, 32)
     mask[8:24, 8:24] = 1
@@ -116,9 +136,13 @@ def test_stage_two_upsamples_a_stage_one_result(folders, denoiser):
 def test_stage_two_off_or_the_wrong_stage_is_explained(folders, denoiser):
     with pytest.raises(IFNotConfigured, match="DIFFUSION_LAB_IF_STAGE2"):
         load_stage2(settings_for(folders[0], folders[2] / "cache"), denoiser)
-    with pytest.raises(IFModelNotFound, match="holds a IFPipeline, not a DeepFloyd IF stage II.*DIFFUSION_LAB_IF_STAGE2"):
+    with pytest.raises(
+        IFModelNotFound, match="holds a IFPipeline, not a DeepFloyd IF stage II.*DIFFUSION_LAB_IF_STAGE2"
+    ):
         load_stage2(settings_for(folders[0], folders[2] / "cache", DIFFUSION_LAB_IF_STAGE2=str(folders[0])), denoiser)
-    with pytest.raises(IFModelNotFound, match="holds a IFSuperResolutionPipeline, not .* stage I .*DIFFUSION_LAB_IF_MODEL"):
+    with pytest.raises(
+        IFModelNotFound, match="holds a IFSuperResolutionPipeline, not .* stage I .*DIFFUSION_LAB_IF_MODEL"
+    ):
         load_quietly(settings_for(folders[1], folders[2] / "cache"))
     with pytest.raises(IFModelNotFound, match="lacks model_index.json"):
         load_quietly(settings_for(folders[2] / "nowhere", folders[2] / "cache"))
@@ -135,7 +159,9 @@ def test_a_download_without_t5_runs_on_imported_embeddings(folders, tmp_path):
     g = torch.Generator().manual_seed(0)
     course = {p: torch.randn(1, 77, 64, generator=g).half() for p in ("", "a high quality photo", "a photo of a dog")}
     torch.save(course, tmp_path / "prompt_embeds_dict.pth")
-    den = load_quietly(settings_for(folder, tmp_path / "cache2", DIFFUSION_LAB_IF_EMBEDDINGS=str(tmp_path / "prompt_embeds_dict.pth")))  # fmt: skip
+    den = load_quietly(
+        settings_for(folder, tmp_path / "cache2", DIFFUSION_LAB_IF_EMBEDDINGS=str(tmp_path / "prompt_embeds_dict.pth"))
+    )
     assert torch.equal(den.encode(["a photo of a dog"])[0], course["a photo of a dog"][0].float())
     x = lab.sample(den, n=1, prompt="a photo of a dog", timesteps=SHORT, generator=1)
     assert torch.isfinite(x).all()
@@ -177,7 +203,9 @@ def test_under_offload_t5_and_stage_two_move_stage_one_off_the_gpu_first(folders
     assert freed == ["stage I"]
     denoiser.prepare(["a photo of the amalfi coast"])  # cached: nothing loaded, nothing moved
     assert freed == ["stage I"]
-    upsampler = load_stage2(settings_for(folders[0], folders[2] / "cache", DIFFUSION_LAB_IF_STAGE2=str(folders[1])), denoiser)
+    upsampler = load_stage2(
+        settings_for(folders[0], folders[2] / "cache", DIFFUSION_LAB_IF_STAGE2=str(folders[1])), denoiser
+    )
     upsampler(torch.zeros(1, 3, 32, 32), "a photo of the amalfi coast", num_inference_steps=1)
     assert freed == ["stage I", "stage I"]
 
@@ -185,7 +213,9 @@ def test_under_offload_t5_and_stage_two_move_stage_one_off_the_gpu_first(folders
 @pytest.mark.skipif(not has_package("accelerate"), reason="model CPU offload needs accelerate")
 def test_real_model_cpu_offload_hooks_run_the_denoiser(folders):
     """diffusers' enable_model_cpu_offload (accelerate hooks), here with the CPU standing in for the GPU."""
-    pipe = loading._from_pretrained(IFPipeline, str(folders[0]), torch.device("cpu"), "stage I", "DIFFUSION_LAB_IF_MODEL")
+    pipe = loading._from_pretrained(
+        IFPipeline, str(folders[0]), torch.device("cpu"), "stage I", "DIFFUSION_LAB_IF_MODEL"
+    )
     loading._place(pipe, torch.device("cpu"), offload=True, attention_slicing=False, what="stage I")
     assert hasattr(pipe.unet, "_hf_hook")
     den = IFDenoiser(pipe.unet, {"": torch.randn(77, 64)}, device=torch.device("cpu"), pipeline=pipe)

@@ -11,17 +11,15 @@ import weakref
 import pytest
 import torch
 from diffusers import IFPipeline
+from tiny_if import WORDS, tiny_tokenizer, tiny_unet_config
 
 from models.deepfloyd.denoiser import IFDenoiser
 from models.deepfloyd.errors import IFMissingPackage, IFNoTextEncoder
 from models.deepfloyd.loading import IFSpeedWarning, T5PromptEncoder, load_stage1
 from models.deepfloyd.settings import IFSettings, has_package
-from tiny_if import WORDS, tiny_tokenizer, tiny_unet_config
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def encoder_for(folder):
@@ -29,7 +27,9 @@ def encoder_for(folder):
 
 
 def test_t5_encodes_as_ifpipeline_encode_prompt(folder):
-    pipe = IFPipeline.from_pretrained(folder, safety_checker=None, watermarker=None, feature_extractor=None, low_cpu_mem_usage=False)  # fmt: skip
+    pipe = IFPipeline.from_pretrained(
+        folder, safety_checker=None, watermarker=None, feature_extractor=None, low_cpu_mem_usage=False
+    )
     prompts = ["A Photo of a DOG ", "", "an oil painting of a zebra"]  # case, spaces, an unknown word
     ours = encoder_for(folder)(prompts)
     theirs = pipe.encode_prompt(prompts, do_classifier_free_guidance=False, clean_caption=False)[0]
@@ -102,9 +102,16 @@ def test_a_spiece_only_tokenizer_with_sentencepiece_loads(folder, tmp_path):
     spiece = io.BytesIO()  # a real SentencePiece model (T5's ids: <pad> 0, </s> 1, <unk> 2), trained on the spot
     sentences = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))] * 5
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=spiece, vocab_size=len(tiny_tokenizer()), model_type="unigram",
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
-    )  # fmt: skip
+        sentence_iterator=iter(sentences),
+        model_writer=spiece,
+        vocab_size=len(tiny_tokenizer()),
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
     bare = bare_spiece_copy(folder, tmp_path, spiece.getvalue())
     encoder = T5PromptEncoder(str(bare), torch.device("cpu"), torch.float32)
     assert encoder(["a photo of a dog"]).shape == (1, 77, 64)
@@ -145,7 +152,9 @@ def test_bad_pth_files_are_refused_without_running_their_code(tmp_path):
 
 def test_an_unknown_prompt_without_encoder_is_a_value_error_naming_the_fix():
     g = torch.Generator().manual_seed(0)
-    denoiser = IFDenoiser(_tiny_unet(), {"a photo": torch.randn(1, 7, 64, generator=g), "": torch.randn(1, 7, 64, generator=g)})
+    denoiser = IFDenoiser(
+        _tiny_unet(), {"a photo": torch.randn(1, 7, 64, generator=g), "": torch.randn(1, 7, 64, generator=g)}
+    )
     assert denoiser.encode(["a photo", ""]).shape == (2, 7, 64)
     with pytest.raises(ValueError, match=r"'a dog'.*prompts with embeddings: '', 'a photo'.*Fix: import") as info:
         denoiser.encode(["a photo", "a dog"])
@@ -159,7 +168,9 @@ def test_a_damaged_or_foreign_cache_file_is_ignored(tmp_path):
     assert list(PromptEmbeddings(cache_dir=tmp_path)) == ["a pencil"]
     store._path("a pencil").write_bytes(b"cut short by a crash")
     encoded = []
-    fresh = PromptEmbeddings(cache_dir=tmp_path, width=64, encoder=lambda ps: encoded.extend(ps) or torch.ones(len(ps), 77, 64))
+    fresh = PromptEmbeddings(
+        cache_dir=tmp_path, width=64, encoder=lambda ps: encoded.extend(ps) or torch.ones(len(ps), 77, 64)
+    )
     assert torch.equal(fresh.get_many(["a pencil"])[0], torch.ones(77, 64))  # encoded again, and the file rewritten
     assert encoded == ["a pencil", *DEFAULT_PROMPTS]
     assert torch.equal(PromptEmbeddings(cache_dir=tmp_path)["a pencil"], torch.ones(77, 64))

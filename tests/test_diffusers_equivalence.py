@@ -15,13 +15,13 @@ embeddings, same guidance formula.
 import pytest
 import torch
 from diffusers import DDPMScheduler, IFPipeline, UNet2DConditionModel
+from tiny_if import tiny_unet_config
 
 from lab.diffusion import CLEAN, DynamicThreshold, step
 from lab.guidance import cfg
 from lab.sampling import denoise
 from lab.schedules import strided_timesteps
 from models.deepfloyd.denoiser import IF_SCHEDULER_CONFIG, IFDenoiser
-from tiny_if import tiny_unet_config
 
 TS = strided_timesteps(1000, 30)
 SIZE = 32  # the whole loop's pictures: the comparison holds at any size, and 32 px costs a quarter of 64 px
@@ -55,8 +55,17 @@ def test_step_equals_scheduler_step_at_every_strided_timestep(variance_type, opt
         model_output = torch.cat([eps, v], 1) if variance_type == "learned_range" else eps
         expected = sched.step(model_output, t, x_t, generator=torch.Generator().manual_seed(t), return_dict=False)
         t_prev = TS[i + 1] if i + 1 < len(TS) else CLEAN
-        got = step(x_t, eps, t, t_prev, sched.alphas_cumprod, variance=v, variance_type=variance_type,
-                   generator=torch.Generator().manual_seed(t), **ours)  # fmt: skip
+        got = step(
+            x_t,
+            eps,
+            t,
+            t_prev,
+            sched.alphas_cumprod,
+            variance=v,
+            variance_type=variance_type,
+            generator=torch.Generator().manual_seed(t),
+            **ours,
+        )
         assert torch.allclose(got[0], expected[0], atol=1e-5, rtol=0), (t, (got[0] - expected[0]).abs().max())
         assert torch.allclose(got[1], expected[1], atol=1e-5, rtol=0), t
 
@@ -67,16 +76,27 @@ def test_cfg_run_equals_ifpipeline(unet, option):
     g = torch.Generator().manual_seed(1)
     prompt_embeds, negative_embeds = torch.randn(1, 7, 64, generator=g), torch.randn(1, 7, 64, generator=g)
     pipe = IFPipeline(
-        tokenizer=None, text_encoder=None, unet=unet, scheduler=scheduler(**overrides), safety_checker=None,
-        feature_extractor=None, watermarker=None, requires_safety_checker=False,
-    )  # fmt: skip
+        tokenizer=None,
+        text_encoder=None,
+        unet=unet,
+        scheduler=scheduler(**overrides),
+        safety_checker=None,
+        feature_extractor=None,
+        watermarker=None,
+        requires_safety_checker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
     theirs_steps = []
     theirs = pipe(
-        prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, timesteps=TS, guidance_scale=7.0,
-        num_images_per_prompt=2, generator=torch.Generator().manual_seed(42), output_type="pt",
+        prompt_embeds=prompt_embeds,
+        negative_prompt_embeds=negative_embeds,
+        timesteps=TS,
+        guidance_scale=7.0,
+        num_images_per_prompt=2,
+        generator=torch.Generator().manual_seed(42),
+        output_type="pt",
         callback=lambda i, t, x: theirs_steps.append(x.clone()),
-    ).images  # fmt: skip
+    ).images
 
     denoiser = IFDenoiser(unet, {"a photo": prompt_embeds, "": negative_embeds})
     g = torch.Generator().manual_seed(42)

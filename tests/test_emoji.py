@@ -3,9 +3,9 @@ samples as their prompts, and that the Part A pages run on it."""
 
 import pytest
 import torch
+from conftest import image_urls, open_page
 
 import lab
-from conftest import image_urls, open_page
 from models.bundled import WEIGHTS, load_backend, load_classifier
 from models.emoji_backend import nearest_name
 from models.schedules import make_alphas_cumprod
@@ -18,15 +18,26 @@ def den():
     return load_backend(BACKEND)
 
 
-@pytest.mark.parametrize("prompt, name", [
-    ("a photo of a dog", "dog face"), ("an oil painting of an old man", "old man"), ("people around a campfire", "fire"),
-    ("an oil painting of people around a campfire", "fire"), ("a lithograph of waterfalls", "water wave"),
-    ("a rocket ship", "rocket"), ("a lithograph of a skull", "skull"), ("a pencil", "pencil"),
-    ("an oil painting of a snowy mountain village", "snow-capped mountain"),
-    ("a man wearing a hat", "old man"),  # the subject comes first
-    ("Top Hat", "top hat"), ("two cats", "cat face"), ("a cup of coffee", "hot beverage"), ("a cactus", "cactus"),
-    ("three rockets", "rocket"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "prompt, name",
+    [
+        ("a photo of a dog", "dog face"),
+        ("an oil painting of an old man", "old man"),
+        ("people around a campfire", "fire"),
+        ("an oil painting of people around a campfire", "fire"),
+        ("a lithograph of waterfalls", "water wave"),
+        ("a rocket ship", "rocket"),
+        ("a lithograph of a skull", "skull"),
+        ("a pencil", "pencil"),
+        ("an oil painting of a snowy mountain village", "snow-capped mountain"),
+        ("a man wearing a hat", "old man"),  # the subject comes first
+        ("Top Hat", "top hat"),
+        ("two cats", "cat face"),
+        ("a cup of coffee", "hot beverage"),
+        ("a cactus", "cactus"),
+        ("three rockets", "rocket"),
+    ],
+)
 def test_a_prompt_is_read_as_the_nearest_name_by_its_words(den, prompt, name):
     assert den.name_of(prompt) == name
     assert den.encode([prompt]).tolist() == [den.names.index(name)]
@@ -95,8 +106,13 @@ def test_a_prompt_that_names_nothing_gets_a_message_not_a_traceback():
     assert any("names an emoji" in e.value for e in at.error)
 
 
-@pytest.mark.parametrize("page, kind, keys", [("a8_anagrams.py", "anagram", ("anagram_p1", "anagram_p2")),
-                                              ("a9_hybrids.py", "hybrid", ("hybrid_far", "hybrid_near"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "page, kind, keys",
+    [
+        ("a8_anagrams.py", "anagram", ("anagram_p1", "anagram_p2")),
+        ("a9_hybrids.py", "hybrid", ("hybrid_far", "hybrid_near")),
+    ],
+)
 def test_a_pair_this_model_draws_is_one_click_away_and_reads_as_both(den, page, kind, keys):
     """The course's anagram and hybrid read as both in 0 of 20 seeds on this model; tools/search_illusions.py found
     pairs of names that do (den.illusions). A button sets the page to a pair; the judge reads that pair's picture as
@@ -113,7 +129,11 @@ def test_a_pair_this_model_draws_is_one_click_away_and_reads_as_both(den, page, 
     assert [at.text_input(key=k).value for k in keys] == [first, second]
     assert image_urls(at) != before
     judge, seeds = load_classifier("emoji"), range(4)
-    rate = anagram_rate(den, judge, (first, second), seeds=seeds) if kind == "anagram" else hybrid_rate(den, judge, (first, second), 2.0, seeds=seeds)
+    rate = (
+        anagram_rate(den, judge, (first, second), seeds=seeds)
+        if kind == "anagram"
+        else hybrid_rate(den, judge, (first, second), 2.0, seeds=seeds)
+    )
     assert rate[2] >= 0.5, rate  # read as both in 2 of 4 seeds at least (the course's pair: 0 of 20)
 
 

@@ -6,7 +6,9 @@ from PIL import ImageFont
 
 from tools.emoji_data import FONT, NAMES, PEOPLE, render, variants
 
-pytestmark = pytest.mark.skipif(not FONT.exists(), reason="needs Debian's fonts-noto-color-emoji (apt-get install fonts-noto-color-emoji)")
+pytestmark = pytest.mark.skipif(
+    not FONT.exists(), reason="needs Debian's fonts-noto-color-emoji (apt-get install fonts-noto-color-emoji)"
+)
 
 
 def test_every_name_renders_in_colour_as_a_small_distribution():

@@ -24,13 +24,18 @@ def test_gaussian_blur_equals_torchvision():
         assert torch.allclose(got, expected, atol=2e-6), (case["kernel_size"], case["sigma"])
 
 
-LONG_KERNELS = [((1, 3, 512, 512), 265, 16.0, torch.float32), ((2, 1, 40, 70), 79, 9.0, torch.float32),
-                ((1, 2, 33, 65), 65, None, torch.float64), ((2, 2, 3, 40, 40), 79, 9.0, torch.float32)]  # fmt: skip
+LONG_KERNELS = [
+    ((1, 3, 512, 512), 265, 16.0, torch.float32),
+    ((2, 1, 40, 70), 79, 9.0, torch.float32),
+    ((1, 2, 33, 65), 65, None, torch.float64),
+    ((2, 2, 3, 40, 40), 79, 9.0, torch.float32),
+]
 
 
 @pytest.mark.parametrize("shape, kernel_size, sigma, dtype", LONG_KERNELS)
-def test_a_long_kernel_blurs_as_two_matrix_products_equal_to_the_convolutions(shape, kernel_size, sigma, dtype,
-                                                                              monkeypatch):
+def test_a_long_kernel_blurs_as_two_matrix_products_equal_to_the_convolutions(
+    shape, kernel_size, sigma, dtype, monkeypatch
+):
     """The hybrids' 265 taps at 512 px, kernels that reach past the far edge (reflected), float64, more leading
     dimensions: the matrix products against the separable convolutions that match torchvision."""
     H, W = shape[-2:]
@@ -92,7 +97,12 @@ def test_new_views_do_what_their_names_say():
             assert p[0, 1] == p[0, 0] + 1 and p[1, 0] == p[0, 0] + 8
     jig = get_view("jigsaw").view(x)[0, 0]  # 2 x 2 pieces, moved and turned
     pieces = {tuple(x[0, 0, i : i + 2, j : j + 2].flatten().tolist()) for i in range(0, 8, 2) for j in range(0, 8, 2)}
-    turned = {tuple(torch.rot90(x[0, 0, i : i + 2, j : j + 2], k).flatten().tolist()) for i in range(0, 8, 2) for j in range(0, 8, 2) for k in range(4)}
+    turned = {
+        tuple(torch.rot90(x[0, 0, i : i + 2, j : j + 2], k).flatten().tolist())
+        for i in range(0, 8, 2)
+        for j in range(0, 8, 2)
+        for k in range(4)
+    }
     got = [tuple(jig[i : i + 2, j : j + 2].flatten().tolist()) for i in range(0, 8, 2) for j in range(0, 8, 2)]
     assert all(g in turned for g in got) and len({tuple(sorted(g)) for g in got}) == len(pieces)
     circle = get_view("inner_circle").view(x)[0, 0]

@@ -47,7 +47,9 @@ def test_interpolation_is_the_noise_at_0_and_the_image_at_1():
     per_image = flow.interpolate(image, noise, torch.tensor([0.0, 1.0]))
     assert torch.equal(per_image[0], noise[0]) and torch.equal(per_image[1], image[1])
     row = flow.noisy_row(image[:1], flow.NOISY_TS, 3)  # one eps for every t: (x_t - t x1) / (1 - t) is the same eps
-    eps = (row - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1) * image[:1]) / (1 - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1))
+    eps = (row - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1) * image[:1]) / (
+        1 - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1)
+    )
     assert torch.allclose(eps[0], eps[1], atol=1e-5) and torch.allclose(eps[0], eps[2], atol=1e-5)
     with pytest.raises(ValueError, match=r"t must be a finite number >= 0 and <= 1"):
         flow.interpolate(image, noise, 1.5)
@@ -56,7 +58,9 @@ def test_interpolation_is_the_noise_at_0_and_the_image_at_1():
 def test_euler_takes_50_updates_from_noise_and_25_from_the_halfway_input_at_the_courses_step():
     assert len(euler_times(0.0, 0.02)) == 50 and len(euler_times(0.5, 0.02)) == 25
     calls = []
-    end, states = flow.euler_sample(torch.zeros(1, 1, 4, 4), 0.0, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x))
+    end, states = flow.euler_sample(
+        torch.zeros(1, 1, 4, 4), 0.0, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x)
+    )
     assert len(calls) == 50 and len(states) == 51 and calls[0] == 0.0 and calls[-1] == pytest.approx(0.98)
     assert states[0] == (0.0, states[0][1]) and states[-1][0] == 1 and torch.equal(states[-1][1], end)  # (t, x) pairs
     toy = ToyFlow()
@@ -68,7 +72,9 @@ def test_a_start_at_093_shortens_the_last_of_four_steps_and_ends_exactly_at_1():
     times = euler_times(0.93, 0.02)
     assert times == pytest.approx([0.93, 0.95, 0.97, 0.99])
     calls = []
-    _, states = flow.euler_sample(torch.zeros(1, 1, 2, 2), 0.93, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x))
+    _, states = flow.euler_sample(
+        torch.zeros(1, 1, 2, 2), 0.93, 0.02, lambda x, t: calls.append(t) or torch.ones_like(x)
+    )
     assert len(calls) == 4 and states[-1][0] == 1.0  # the last step goes to 1 exactly
     assert states[-1][0] - states[-2][0] == pytest.approx(0.01)  # shortened: 0.01, not 0.02
 
@@ -90,8 +96,12 @@ def test_cfg_with_w_0_equals_the_conditional_velocity():
     assert torch.equal(flow.cfg_velocity(x, 0.5, "a cat", 0, field), field(x, 0.5, "a cat"))
     assert torch.allclose(flow.cfg_velocity(x, 0.5, "a cat", 7, field), 8 * field(x, 0.5, "a cat") - 7 * v_u)
     toy = ToyFlow(wobble=0.1)
-    assert torch.allclose(flow.sample(toy, 2, "2", w=0.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-6)
-    assert not torch.allclose(flow.sample(toy, 2, "2", w=7.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-3)
+    assert torch.allclose(
+        flow.sample(toy, 2, "2", w=0.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-6
+    )
+    assert not torch.allclose(
+        flow.sample(toy, 2, "2", w=7.0, generator=5), flow.sample(toy, 2, "2", w=None, generator=5), atol=1e-3
+    )
 
 
 def test_rotating_twice_by_180_degrees_is_the_identity():

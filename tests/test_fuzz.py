@@ -10,6 +10,7 @@ import time
 from fuzz import Fuzzer
 from remote_client import RemoteClient
 from test_browser import serve_app
+
 from ui import catalog
 
 PAGES = ["", *(p.url for e in catalog.EDITIONS.values() for p in e.pages), *(p.url for p in catalog.PART_B)]

@@ -14,7 +14,6 @@ import zlib
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 from remote_client import RemoteClient
 from test_browser import serve_app
@@ -37,13 +36,19 @@ def test_a_clear_cache_message_costs_the_room_nothing_and_makes_no_second_job_ma
             alice.start_quick_run(50)
             alice.send("clear_cache")
             alice.send("load_git_info")
-            with RemoteClient(url, "a7_sdedit") as again:  # the same picture: from the room's results, not computed again
+            with RemoteClient(
+                url, "a7_sdedit"
+            ) as again:  # the same picture: from the room's results, not computed again
                 assert again.images == first.images and not again.errors
             assert len(computed(log)) == done
             with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=bob-browser") as bob:
                 bob.start_quick_run(50)
                 assert bob.shows("queued, position 1"), bob.texts  # one manager: MAX_JOBS 1 still holds
-            statuses = [json.loads((d / "owner.json").read_text())["status"] for d in runs.iterdir() if (d / "owner.json").exists()]
+            statuses = [
+                json.loads((d / "owner.json").read_text())["status"]
+                for d in runs.iterdir()
+                if (d / "owner.json").exists()
+            ]
             assert sorted(statuses) == ["queued", "running"]
             alice.open()  # her page after the message: her run, listed by the one manager
             assert alice.shows("running") and not alice.errors
@@ -52,17 +57,26 @@ def test_a_clear_cache_message_costs_the_room_nothing_and_makes_no_second_job_ma
 def test_runs_are_capped_per_network_address_however_many_browsers_it_opens(tmp_path):
     """Fresh sessions with made-up owner ids from one address (here the proxy's X-Forwarded-For: uvicorn reads it from
     this machine) get the cap of one address; another address is not held up by it."""
-    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_MAX_JOBS": "1",
-           "DIFFUSION_LAB_RUNS_PER_ADDRESS": "2", "DIFFUSION_LAB_QUEUE_MAX": "3"}  # fmt: skip
+    env = {
+        "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"),
+        "DIFFUSION_LAB_WARM": "0",
+        "DIFFUSION_LAB_MAX_JOBS": "1",
+        "DIFFUSION_LAB_RUNS_PER_ADDRESS": "2",
+        "DIFFUSION_LAB_QUEUE_MAX": "3",
+    }
     with serve_app(env) as (url, _):
         said = []
         for i in range(3):
-            with RemoteClient(url, "b4_train", cookies=f"diffusion_lab_owner=script-{i}", headers={"X-Forwarded-For": "10.9.8.7"}) as c:
+            with RemoteClient(
+                url, "b4_train", cookies=f"diffusion_lab_owner=script-{i}", headers={"X-Forwarded-For": "10.9.8.7"}
+            ) as c:
                 c.start_quick_run(50)
                 said.append(c.texts[:])
         assert not any("this network address" in t for t in said[0] + said[1])
         assert any("runs from this network address" in t for t in said[2]), said[2]
-        with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=honest", headers={"X-Forwarded-For": "10.9.8.8"}) as honest:
+        with RemoteClient(
+            url, "b4_train", cookies="diffusion_lab_owner=honest", headers={"X-Forwarded-For": "10.9.8.8"}
+        ) as honest:
             honest.start_quick_run(50)
             assert honest.shows("queued, position") and not any("network address" in t for t in honest.texts)
 
@@ -73,7 +87,9 @@ def test_a_link_to_another_browsers_runs_never_replaces_this_browsers_own(tmp_pa
         with RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=mine-mine-mine") as me:
             me.start_quick_run(50)
             (run,) = [d.name for d in (tmp_path / "runs").iterdir() if d.is_dir() and (d / "owner.json").exists()]
-        with RemoteClient(url, "b4_train", "owner=someone-elses-id", cookies="diffusion_lab_owner=mine-mine-mine") as me:
+        with RemoteClient(
+            url, "b4_train", "owner=someone-elses-id", cookies="diffusion_lab_owner=mine-mine-mine"
+        ) as me:
             assert me.shows(f"run `{run}`")  # still this browser's runs
             assert me.shows("You opened a link to another browser's runs") and "Switch to the link's runs" in me.ids
             me.press("Keep my runs")
@@ -82,14 +98,20 @@ def test_a_link_to_another_browsers_runs_never_replaces_this_browsers_own(tmp_pa
 
 def test_wrong_lecturer_keys_are_slowed_down_and_logged(tmp_path):
     log = tmp_path / "server.log"
-    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_LECTURER_KEY": "the-lecturers-key"}
+    env = {
+        "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"),
+        "DIFFUSION_LAB_WARM": "0",
+        "DIFFUSION_LAB_LECTURER_KEY": "the-lecturers-key",
+    }
     with serve_app(env, log=log) as (url, _):
         with RemoteClient(url, "b4_train", headers={"X-Forwarded-For": "10.9.8.7"}) as student:
             for guess in ("a-guess", "the-lecturers-key"):  # the right key, a moment after a wrong one: not checked yet
                 student.set_text("Lecturer key", guess)
                 student.press("Sign in")
             assert student.shows("Too many wrong keys") and "Clear the queue" not in student.ids
-        with RemoteClient(url, "b4_train", headers={"X-Forwarded-For": "10.9.8.7"}) as again:  # a fresh session, same address
+        with RemoteClient(
+            url, "b4_train", headers={"X-Forwarded-For": "10.9.8.7"}
+        ) as again:  # a fresh session, same address
             again.set_text("Lecturer key", "the-lecturers-key")
             again.press("Sign in")
             assert again.shows("Too many wrong keys")
@@ -128,11 +150,14 @@ def test_a_prompt_is_drawn_as_it_is_typed_not_as_markdown(tmp_path):
 def png_header(width: int, height: int) -> bytes:
     """A PNG whose header says width x height (RGBA) and whose pixels are a few bytes: what a script sends as a
     "drawing" to make the server decode a huge image."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_a_drawing_that_is_not_the_canvass_is_refused_before_it_is_decoded():
@@ -158,12 +183,20 @@ def test_a_drawing_that_is_not_the_canvass_is_refused_before_it_is_decoded():
 def test_a_process_that_ran_a_page_with_the_warm_up_exits_cleanly():
     """The room's threads stop before the interpreter does: a process that opened a page while the warm-up computed
     printed "terminate called without an active exception" at exit and ended with SIGABRT (134)."""
-    script = ("import sys; sys.path[:0] = ['tests', '.']\n"
-              "import conftest\n"
-              "at = conftest.open_page('a5_sample.py')\n"
-              "print('page ran', flush=True)\n")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "DIFFUSION_LAB_WARM": "1"})  # fmt: skip
+    script = (
+        "import sys; sys.path[:0] = ['tests', '.']\n"
+        "import conftest\n"
+        "at = conftest.open_page('a5_sample.py')\n"
+        "print('page ran', flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "DIFFUSION_LAB_WARM": "1"},
+    )
     assert "page ran" in done.stdout, done.stderr[-2000:]
     assert done.returncode == 0 and "terminate called" not in done.stderr, (done.returncode, done.stderr[-2000:])
 
@@ -172,12 +205,16 @@ def test_a_process_that_ran_a_page_with_the_warm_up_exits_cleanly():
 def test_a_login_is_the_lecturer_only_with_an_email_its_provider_verified(verified, lecturer, monkeypatch):
     """st.login through the university's OpenID provider (Streamlit's own test user stands in for it): the lecturer's
     panel for a verified address of DIFFUSION_LAB_LECTURERS; an unverified one could be anyone's."""
+    from conftest import PAGE_SCRIPT, page_url
     from streamlit.testing.v1 import AppTest
 
-    from conftest import PAGE_SCRIPT, page_url
     monkeypatch.setenv("DIFFUSION_LAB_LECTURERS", "prof@berkeley.edu")
-    at = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_b" / "b4_train.py"), page="b4_train.py",
-                                                url=page_url("b4_train.py")), default_timeout=120)  # fmt: skip
+    at = AppTest.from_string(
+        PAGE_SCRIPT.format(
+            path=str(ROOT / "app_pages" / "part_b" / "b4_train.py"), page="b4_train.py", url=page_url("b4_train.py")
+        ),
+        default_timeout=120,
+    )
     at.user = {"is_logged_in": True, "email": "prof@berkeley.edu", "email_verified": verified}
     at.run()
     assert not at.exception
@@ -191,7 +228,9 @@ def test_the_requirements_install_authlib_for_st_login_and_a_secrets_example_sho
     reqs = (ROOT / "requirements.txt").read_text()
     assert "streamlit[auth]==" in reqs
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
-    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(example["auth"])
+    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(
+        example["auth"]
+    )
     assert ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text().splitlines()
 
 

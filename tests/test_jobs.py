@@ -8,8 +8,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from serving.jobs import Job, JobManager
 from lab.train import course_config
+from serving.jobs import Job, JobManager
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 
@@ -85,7 +85,9 @@ def test_a_queued_run_can_be_stopped_and_a_crashed_run_keeps_its_error(tmp_path)
     wait_for(lambda: first.finished)
     broken = manager.submit("alice", course_config("flow", "time", **TINY, data_dir=str(tmp_path / "no-such-folder")))
     wait_for(lambda: broken.finished)  # raised in the training process, reported to the server
-    assert broken.status == "failed" and broken.error.startswith("DatasetMissing: ") and "no-such-folder" in broken.error
+    assert (
+        broken.status == "failed" and broken.error.startswith("DatasetMissing: ") and "no-such-folder" in broken.error
+    )
     assert "Traceback" in (broken.run_dir / "error.txt").read_text()
     diverged = manager.submit("alice", course_config("flow", "time", **TINY, lr=1e30))
     wait_for(lambda: diverged.finished)
@@ -141,13 +143,20 @@ def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):
     wait_for(lambda: (job.run_dir / "latest").exists() and len(job.steps) >= job.total_steps // 2 + 3)  # epoch 1 saved
     os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
     wait_for(lambda: job.finished)
-    assert job.status == "failed" and "was killed by SIGKILL (out of memory" in job.error and "train.log of run " + job.id in job.error
+    assert (
+        job.status == "failed"
+        and "was killed by SIGKILL (out of memory" in job.error
+        and "train.log of run " + job.id in job.error
+    )
     assert str(tmp_path) not in job.error  # the browser is not shown the server's paths
     from ui.training import failure_advice
 
     kept = manager.checkpoint_step(job.id)
     advice = failure_advice(job, kept)
-    assert kept >= job.total_steps // 2 and f"Its last checkpoint, at step {kept}, is kept: Resume goes on from there" in advice
+    assert (
+        kept >= job.total_steps // 2
+        and f"Its last checkpoint, at step {kept}, is kept: Resume goes on from there" in advice
+    )
     assert "learning rate" not in advice  # a kill is not the settings' fault
     manager.resume(job.id)  # from its last checkpoint
     wait_for(lambda: job.finished)
@@ -171,7 +180,10 @@ def test_a_browser_may_have_two_runs_going_and_the_queue_is_fair_between_browser
     manager = JobManager(tmp_path, max_running=1, max_per_owner=2)
     a1 = manager.submit("alice", course_config("flow", "time", **TINY))
     a2 = manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
-    with pytest.raises(RunLimit, match="already has 2 runs queued or running, the most one browser may have at once on this server is 2"):
+    with pytest.raises(
+        RunLimit,
+        match="already has 2 runs queued or running, the most one browser may have at once on this server is 2",
+    ):
         manager.submit("alice", course_config("flow", "time", **TINY, max_steps=5))
     with pytest.raises(RunLimit):
         manager.resume("interrupted")  # a resumed run counts as one going
@@ -206,7 +218,14 @@ def test_finished_runs_of_browsers_not_seen_for_long_are_cleaned_up(tmp_path):
     finished_run(tmp_path, "recent", "gone", now - 86400)
     manager = JobManager(tmp_path)
     manager.jobs("here")  # this browser looks at its runs now
-    going = Job("going", "gone", course_config("flow", "time", **TINY), tmp_path / "going", "running", submitted=now - 50 * 86400)
+    going = Job(
+        "going",
+        "gone",
+        course_config("flow", "time", **TINY),
+        tmp_path / "going",
+        "running",
+        submitted=now - 50 * 86400,
+    )
     manager._jobs["going"] = going  # a run still training is never removed
     assert manager.cleanup(30 * 86400, now=now) == ["old"]
     assert not (tmp_path / "old").exists() and (tmp_path / "kept").exists() and (tmp_path / "recent").exists()

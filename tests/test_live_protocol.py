@@ -10,7 +10,10 @@ from test_browser import serve_app
 
 def test_the_training_page_streams_a_growing_loss_curve_to_a_watching_client(tmp_path):
     runs = tmp_path / "jobs"
-    with serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, _), RemoteClient(url, "b4_train", "owner=protocol") as client:
+    with (
+        serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, _),
+        RemoteClient(url, "b4_train", "owner=protocol") as client,
+    ):
         assert "Choose a recipe (and change what you like) and press Start" in " ".join(client.texts)
         client.start_quick_run(1)
         client.watch(lambda c: c.shows("· done"), 300)
@@ -24,8 +27,11 @@ def test_the_training_page_streams_a_growing_loss_curve_to_a_watching_client(tmp
 
 def test_a_page_whose_run_waits_in_the_queue_redraws_less_often_until_its_run_starts(tmp_path):
     env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "jobs"), "DIFFUSION_LAB_MAX_JOBS": "1"}
-    with serve_app(env) as (url, _), RemoteClient(url, "b4_train", "owner=first") as first, \
-            RemoteClient(url, "b4_train", "owner=second") as second:  # fmt: skip
+    with (
+        serve_app(env) as (url, _),
+        RemoteClient(url, "b4_train", "owner=first") as first,
+        RemoteClient(url, "b4_train", "owner=second") as second,
+    ):
         first.start_quick_run(1)
         first.watch(lambda c: c.shows("· running"), 60)
         second.start_quick_run(1)

@@ -55,8 +55,12 @@ def cfg_velocity(x, t, condition, w, predict_velocity, null_condition=""):
 
 
 def edit(image, noise, t_start, condition, predict_velocity, w=7, step_size=0.02):
-    return euler_sample(interpolate(image, noise, t_start), t_start, step_size,
-                        lambda x, t: cfg_velocity(x, t, condition, w, predict_velocity))[0]  # fmt: skip
+    return euler_sample(
+        interpolate(image, noise, t_start),
+        t_start,
+        step_size,
+        lambda x, t: cfg_velocity(x, t, condition, w, predict_velocity),
+    )[0]
 
 
 def rotate180(x):
@@ -96,9 +100,17 @@ def make_hybrids(noise, condition_a, condition_b, predict_velocity, w=7, step_si
     return euler_sample(noise, 0, step_size, v)[0]
 
 
-STUDENT = dict(interpolate=interpolate, one_step_denoise=one_step_denoise, velocity_diagnostics=velocity_diagnostics,
-               euler_sample=euler_sample, cfg_velocity=cfg_velocity, edit=edit, rotate180=rotate180,
-               visual_anagrams=visual_anagrams, make_hybrids=make_hybrids)  # fmt: skip
+STUDENT = dict(
+    interpolate=interpolate,
+    one_step_denoise=one_step_denoise,
+    velocity_diagnostics=velocity_diagnostics,
+    euler_sample=euler_sample,
+    cfg_velocity=cfg_velocity,
+    edit=edit,
+    rotate180=rotate180,
+    visual_anagrams=visual_anagrams,
+    make_hybrids=make_hybrids,
+)
 
 
 def lab_names() -> dict:
@@ -142,7 +154,9 @@ def notebook_checks(fn: dict, model: FlowModel, image: torch.Tensor, SEED: int =
         assert torch.allclose(end, torch.full_like(toy, 1 - start), atol=1e-6)
 
     x = model.noise(SEED)
-    assert torch.equal(fn["cfg_velocity"](x, 0.5, condition, 0, predict_velocity, null_condition), predict_velocity(x, 0.5, condition))
+    assert torch.equal(
+        fn["cfg_velocity"](x, 0.5, condition, 0, predict_velocity, null_condition), predict_velocity(x, 0.5, condition)
+    )
     assert torch.equal(fn["rotate180"](fn["rotate180"](image)), image)
 
 
@@ -152,18 +166,30 @@ def models(tmp_path_factory):
     from lab.train import PART_A_FLOW_BACKEND, course_config, train
 
     run = tmp_path_factory.mktemp("run")
-    config = course_config("flow", "class", D=4, batch_size=32, epochs=1, max_steps=3, sample_every=0, **PART_A_FLOW_BACKEND)
+    config = course_config(
+        "flow", "class", D=4, batch_size=32, epochs=1, max_steps=3, sample_every=0, **PART_A_FLOW_BACKEND
+    )
     list(train(config, run))
-    return {"MNIST digits (flow)": FlowModel("MNIST digits (flow)"), "Emoji (colour, flow)": FlowModel("Emoji (colour, flow)"),
-            "a trained run": FlowModel(run)}  # fmt: skip
+    return {
+        "MNIST digits (flow)": FlowModel("MNIST digits (flow)"),
+        "Emoji (colour, flow)": FlowModel("Emoji (colour, flow)"),
+        "a trained run": FlowModel(run),
+    }
 
 
 @pytest.mark.parametrize("name", ["MNIST digits (flow)", "Emoji (colour, flow)", "a trained run"])
 @pytest.mark.parametrize("names", ["lab", "student"])
 def test_the_notebooks_checks_hold_on_every_flow_backend_through_the_labs_names_and_a_students(models, name, names):
     model = models[name]
-    image = model.preprocess(model.to_pil(torch.rand(1, *model.image_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1))
+    image = model.preprocess(
+        model.to_pil(torch.rand(1, *model.image_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    )
     notebook_checks(lab_names() if names == "lab" else STUDENT, model, image.to(model.device))
+
+
+def mse(x: torch.Tensor, x1: torch.Tensor) -> float:
+    """Mean squared error of x (clamped to [-1, 1]) against x1."""
+    return float((x.clamp(-1, 1) - x1).pow(2).mean())
 
 
 def test_the_notebooks_checks_hold_on_toy_fields():
@@ -192,7 +218,9 @@ def test_a_students_solution_agrees_with_the_labs_functions_on_the_same_noise(mo
 
     ours = flow.edit(image, model.noise(180), 0.5, ca, pv, w=7, step_size=h)
     assert close(edit(image, model.noise(180), 0.5, ca, pv, w=7, step_size=h), ours)
-    assert close(flow.edit_image(den, image, 0.5, a, 7, h, generator=180), ours)  # the page's function, on one batched call
+    assert close(
+        flow.edit_image(den, image, 0.5, a, 7, h, generator=180), ours
+    )  # the page's function, on one batched call
 
     ours = flow.visual_anagrams(model.noise(181), ca, cb, pv, w=7, step_size=h)
     assert close(visual_anagrams(model.noise(181), ca, cb, pv, w=7, step_size=h), ours)
@@ -206,7 +234,9 @@ def test_a_students_solution_agrees_with_the_labs_functions_on_the_same_noise(mo
     x = model.noise(183)
     assert close(one_step_denoise(x, 0.25, ca, pv), flow.one_step_denoise(x, 0.25, ca, pv))
     assert close(flow.one_step(den, x, 0.25, a), flow.one_step_denoise(x, 0.25, ca, pv))
-    samples = torch.cat([euler_sample(model.noise(180 + i), 0, h, lambda x, t: cfg_velocity(x, t, ca, 7, pv))[0] for i in range(2)])
+    samples = torch.cat(
+        [euler_sample(model.noise(180 + i), 0, h, lambda x, t: cfg_velocity(x, t, ca, 7, pv))[0] for i in range(2)]
+    )
     assert close(flow.sample(den, 2, a, 7, h, seeds=[180, 181]), samples)  # 1.6 / 2.1's sample i from noise(180 + i)
 
 
@@ -246,7 +276,9 @@ def test_the_model_beats_the_best_blur_of_the_sweep_on_images_it_knows_at_the_pa
         x1 = images[i : i + 1]
         for seed in (180, 181):
             x_t = flow.noisy_row(x1, [flow.EULER_T], seed)
-            mse = lambda x: float((x.clamp(-1, 1) - x1).pow(2).mean())  # noqa: E731
-            blur = mse(flow.blur_sweep(x_t, flow.EULER_T, x1)[0])
-            one_step, euler = mse(flow.one_step(den, x_t, flow.EULER_T)), mse(flow.sample_from(den, x_t, flow.EULER_T))
+            blur = mse(flow.blur_sweep(x_t, flow.EULER_T, x1)[0], x1)
+            one_step, euler = (
+                mse(flow.one_step(den, x_t, flow.EULER_T), x1),
+                mse(flow.sample_from(den, x_t, flow.EULER_T), x1),
+            )
             assert one_step < blur and euler < blur, (name, i, seed, one_step, euler, blur)

@@ -1,9 +1,9 @@
 """AppTest for every page on the bundled backend: no exception, and moving a control changes what it shows."""
 
 import pytest
+from conftest import ROOT, each_control_changes_the_picture, fits_projector, image_urls, open_page
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, each_control_changes_the_picture, fits_projector, image_urls, open_page
 from ui import catalog
 
 PART_A = [page.file for page in catalog.PART_A]
@@ -14,15 +14,32 @@ CONTROLS = {
     "a1_forward.py": [("slider", "forward_t", 900)],
     "a2_blur.py": [("slider", "blur_kernel", 9), ("slider", "blur_sigma", 3.0)],
     "a3_one_step.py": [("slider", "one_step_t", 100)],
-    "a4_iterative.py": [("slider", "iterative_i_start", 20), ("slider", "iterative_blur_kernel", 9), ("slider", "iterative_blur_sigma", 4.0)],
+    "a4_iterative.py": [
+        ("slider", "iterative_i_start", 20),
+        ("slider", "iterative_blur_kernel", 9),
+        ("slider", "iterative_blur_sigma", 4.0),
+    ],
     "a5_sample.py": [("slider", "sample_n", 3)],
     "a6_cfg.py": [("slider", "cfg_gamma", 2.0)],
-    "a7_0_sdedit.py": [("slider", "test_image_Test image", 3), ("slider", "sdedit_i_start", 5), ("slider", "sdedit_gamma", 2.0)],
+    "a7_0_sdedit.py": [
+        ("slider", "test_image_Test image", 3),
+        ("slider", "sdedit_i_start", 5),
+        ("slider", "sdedit_gamma", 2.0),
+    ],
     "a7_1_inputs.py": None,  # uploads and drawings: tests/test_browser.py draws on the canvas and moves these
     "a7_2_inpaint.py": [("radio", "inpaint_mask", "left half"), ("slider", "inpaint_gamma", 2.0)],
     "a7_3_text.py": [("selectbox", "text_prompt", "3"), ("slider", "text_i_start", 3), ("slider", "text_gamma", 2.0)],
-    "a8_anagrams.py": [("selectbox", "anagram_view", "rotate 180"), ("slider", "anagram_gamma", 2.0), ("radio", "anagram_n", 3)],
-    "a9_hybrids.py": [("slider", "hybrid_sigma", 4.0), ("slider", "hybrid_kernel", 9), ("slider", "hybrid_gamma", 2.0), ("radio", "hybrid_bands", 3)],
+    "a8_anagrams.py": [
+        ("selectbox", "anagram_view", "rotate 180"),
+        ("slider", "anagram_gamma", 2.0),
+        ("radio", "anagram_n", 3),
+    ],
+    "a9_hybrids.py": [
+        ("slider", "hybrid_sigma", 4.0),
+        ("slider", "hybrid_kernel", 9),
+        ("slider", "hybrid_gamma", 2.0),
+        ("radio", "hybrid_bands", 3),
+    ],
 }
 
 
@@ -93,6 +110,7 @@ def test_deepfloyd_if_not_configured_says_so_and_the_lab_keeps_working(monkeypat
 @pytest.mark.parametrize("page", ["a7_0_sdedit.py", "a8_anagrams.py", "a9_hybrids.py", "a7_2_inpaint.py"])
 def test_pages_run_on_deepfloyd_if_loaded_from_a_local_folder(tmp_path_factory, monkeypatch, page):
     from tiny_if import save_tiny_if
+
     from ui.state import if_backend
 
     folder = tmp_path_factory.getbasetemp() / "tiny_if"
@@ -111,6 +129,7 @@ def test_pages_run_on_deepfloyd_if_loaded_from_a_local_folder(tmp_path_factory, 
 def test_the_sampling_page_upsamples_with_deepfloyd_if_stage_two_where_it_is_set(tmp_path_factory, monkeypatch):
     """The course's optional part: stage I's samples, then stage II's 256 px of each (here tiny stages, as loaded)."""
     from tiny_if import save_tiny_if
+
     from ui.state import if_backend, if_upsampler
 
     base = tmp_path_factory.getbasetemp()
@@ -122,11 +141,15 @@ def test_the_sampling_page_upsamples_with_deepfloyd_if_stage_two_where_it_is_set
     if_backend.clear()
     at = open_page("a0_sampling.py")
     at.selectbox(key="backend").set_value("DeepFloyd IF").run()
-    assert not at.exception and not at.error and not [t for t in at.toggle if t.key == "sampling_stage2"]  # not set: no toggle
+    assert (
+        not at.exception and not at.error and not [t for t in at.toggle if t.key == "sampling_stage2"]
+    )  # not set: no toggle
     monkeypatch.setenv("DIFFUSION_LAB_IF_STAGE2", str(base / "tiny_if_stage2"))
     if_upsampler.clear()
     at.select_slider(key="sampling_steps").set_value((5, 10)).run()
     at.toggle(key="sampling_stage2").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
-    assert captions.count("5 steps, stage II") == 3 and captions.count("10 steps") == 3  # each prompt's row, then upsampled
+    assert (
+        captions.count("5 steps, stage II") == 3 and captions.count("10 steps") == 3
+    )  # each prompt's row, then upsampled

@@ -2,8 +2,8 @@
 changes what it shows, and the edition follows the page, the link and the sidebar."""
 
 import pytest
-
 from conftest import ROOT, each_control_changes_the_picture, fits_projector, image_urls, open_page
+
 from ui import catalog
 
 FLOW = [page.file for page in catalog.PART_A_FLOW]
@@ -14,13 +14,35 @@ CONTROLS = {
     "f1_2_blur.py": [("slider", "flow_blur_kernel", 9), ("slider", "flow_blur_sigma", 3.0)],
     "f1_3_one_step.py": [("select_slider", "flow_one_step_t", 0.1)],
     "f1_4_velocity.py": [("selectbox", "velocity_prompt", "3"), ("slider", "part1_test_image", 2)],
-    "f1_5_euler.py": [("select_slider", "euler_h", 0.25), ("slider", "euler_blur_kernel", 9), ("slider", "euler_blur_sigma", 4.0)],
+    "f1_5_euler.py": [
+        ("select_slider", "euler_h", 0.25),
+        ("slider", "euler_blur_kernel", 9),
+        ("slider", "euler_blur_sigma", 4.0),
+    ],
     "f1_6_sample.py": [("slider", "flow_sample_n", 3), ("select_slider", "flow_sample_h", 0.1)],
     "f2_1_cfg.py": [("slider", "flow_cfg_w", 2.0)],
-    "f3_1_edit.py": [("slider", "edit_test_image", 3), ("select_slider", "edit_test_start", 0.5), ("slider", "edit_test_w", 2.0)],
-    "f3_2_text.py": [("slider", "text_test_image", 2), ("selectbox", "flow_text_prompt", "3"), ("select_slider", "flow_text_start", 0.1), ("slider", "flow_text_w", 2.0)],
-    "f3_3_anagrams.py": [("selectbox", "flow_anagram_view", "flip (upside down)"), ("slider", "flow_anagram_w", 2.0), ("radio", "flow_anagram_n", 3)],
-    "f3_4_hybrids.py": [("slider", "flow_hybrid_sigma", 2.0), ("slider", "flow_hybrid_kernel", 9), ("slider", "flow_hybrid_w", 2.0), ("radio", "flow_hybrid_bands", 3)],
+    "f3_1_edit.py": [
+        ("slider", "edit_test_image", 3),
+        ("select_slider", "edit_test_start", 0.5),
+        ("slider", "edit_test_w", 2.0),
+    ],
+    "f3_2_text.py": [
+        ("slider", "text_test_image", 2),
+        ("selectbox", "flow_text_prompt", "3"),
+        ("select_slider", "flow_text_start", 0.1),
+        ("slider", "flow_text_w", 2.0),
+    ],
+    "f3_3_anagrams.py": [
+        ("selectbox", "flow_anagram_view", "flip (upside down)"),
+        ("slider", "flow_anagram_w", 2.0),
+        ("radio", "flow_anagram_n", 3),
+    ],
+    "f3_4_hybrids.py": [
+        ("slider", "flow_hybrid_sigma", 2.0),
+        ("slider", "flow_hybrid_kernel", 9),
+        ("slider", "flow_hybrid_w", 2.0),
+        ("radio", "flow_hybrid_bands", 3),
+    ],
 }
 
 
@@ -40,7 +62,9 @@ def test_every_flow_page_is_listed_exists_and_has_a_twin():
 @pytest.mark.parametrize("page", sorted(CONTROLS))
 def test_flow_page_runs_on_the_flow_backend_and_each_of_its_controls_changes_the_output(page):
     at = open_flow_page(page)
-    assert at.selectbox(key="edition").value == "2026" and at.selectbox(key="flow_backend").value == "MNIST digits (flow)"
+    assert (
+        at.selectbox(key="edition").value == "2026" and at.selectbox(key="flow_backend").value == "MNIST digits (flow)"
+    )
     each_control_changes_the_picture(at, CONTROLS[page])
 
 
@@ -126,8 +150,10 @@ def test_a_lecture_link_sizes_the_flow_pages_rows_for_a_projector_and_the_export
     assert list(exported) == [f"Fall 2026 · {page}"] and len(next(iter(exported.values()))) >= 2  # its rows, by edition
 
 
-@pytest.mark.parametrize("page, part, key, scale, inert", [("f3_1_edit.py", "part_a_flow", "edit_test", "w", 0.0),
-                                                           ("a7_0_sdedit.py", "part_a", "sdedit", "gamma", 1.0)])
+@pytest.mark.parametrize(
+    "page, part, key, scale, inert",
+    [("f3_1_edit.py", "part_a_flow", "edit_test", "w", 0.0), ("a7_0_sdedit.py", "part_a", "sdedit", "gamma", 1.0)],
+)
 def test_an_edit_with_the_null_prompt_on_a_class_backend_says_guidance_changes_nothing(page, part, key, scale, inert):
     from lab.course import DEFAULT_PROMPT
 
@@ -142,8 +168,13 @@ def test_an_edit_with_the_null_prompt_on_a_class_backend_says_guidance_changes_n
     assert not at.exception and not notes(at)
 
 
-@pytest.mark.parametrize("page, kind, keys", [("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
-                                              ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "page, kind, keys",
+    [
+        ("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
+        ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near")),
+    ],
+)
 def test_a_pair_the_colour_flow_model_draws_is_one_click_away_at_the_w_it_was_judged_at(page, kind, keys):
     """The page opens on the course's prompts (read as names); the judge found pairs of names the flow emoji model's
     illusions read as both in (at w 7, the course's); a
@@ -165,7 +196,9 @@ def test_a_pair_the_colour_flow_model_draws_is_one_click_away_at_the_w_it_was_ju
     before = image_urls(at)
     at.button(key=f"flow_{kind}_pair_0").click().run()
     assert not at.exception and not at.error
-    assert [at.text_input(key=k).value for k in keys] == [first, second] and at.slider(key=f"flow_{kind}_w").value == CFG_W
+    assert [at.text_input(key=k).value for k in keys] == [first, second] and at.slider(
+        key=f"flow_{kind}_w"
+    ).value == CFG_W
     assert image_urls(at) != before
     judge, seeds = load_classifier("emoji"), range(3)
     rate = (anagram_rate if kind == "anagram" else hybrid_rate)(den, judge, (first, second), seeds=seeds)
@@ -176,9 +209,9 @@ def test_the_course_asks_for_an_image_of_your_own_on_1_1_to_1_5_and_one_given_on
     """An upload (here put where the upload widget keeps it: AppTest cannot send a file; tests/test_browser.py does) is
     what 1.1 works on, and 1.3, opened next in the same browser, opens on it; a test image stays one click away."""
     import torch
+    from conftest import PAGE_SCRIPT, page_url
     from streamlit.testing.v1 import AppTest
 
-    from conftest import PAGE_SCRIPT, page_url
     from ui.inputs import SOURCES
 
     mine = torch.linspace(-1, 1, 28 * 28).view(1, 1, 28, 28)
@@ -191,8 +224,10 @@ def test_the_course_asks_for_an_image_of_your_own_on_1_1_to_1_5_and_one_given_on
     assert any("Your upload from before" in c.value for c in at.caption)
     assert any(im.caption == "your upload" for e in at.get("image") for im in e.proto.imgs)
     for page in ("f1_2_blur.py", "f1_3_one_step.py", "f1_4_velocity.py", "f1_5_euler.py"):
-        other = AppTest.from_string(PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_a_flow" / page), page=page,
-                                                       url=page_url(page)), default_timeout=300)  # fmt: skip
+        other = AppTest.from_string(
+            PAGE_SCRIPT.format(path=str(ROOT / "app_pages" / "part_a_flow" / page), page=page, url=page_url(page)),
+            default_timeout=300,
+        )
         other.session_state["own_images"] = at.session_state["own_images"]  # the same browser, on the next page
         other.run()
         assert not other.exception and not other.error, page
@@ -237,18 +272,27 @@ def test_sample_i_is_drawn_from_the_seed_plus_i_as_the_notebooks_noise(page):
     two = compute(FlowSample("MNIST digits (flow)", "cpu", 180, prompt="3", w=2.0, n=2, step_size=0.25), den).images
     alone = compute(FlowSample("MNIST digits (flow)", "cpu", 181, prompt="3", w=2.0, n=1, step_size=0.25), den).images
     assert torch.allclose(two[1:], alone, atol=1e-5)  # sample 1 of seed 180 is sample 0 of seed 181: noise(181)
-    assert torch.equal(flow.seeded_noise(den, [181]), torch.randn((1, 1, 28, 28), generator=torch.Generator().manual_seed(181)))
+    assert torch.equal(
+        flow.seeded_noise(den, [181]), torch.randn((1, 1, 28, 28), generator=torch.Generator().manual_seed(181))
+    )
 
 
-@pytest.mark.parametrize("page, kind, keys", [("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
-                                              ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "page, kind, keys",
+    [
+        ("f3_3_anagrams.py", "anagram", ("flow_anagram_p1", "flow_anagram_p2")),
+        ("f3_4_hybrids.py", "hybrid", ("flow_hybrid_far", "flow_hybrid_near")),
+    ],
+)
 def test_the_courses_two_pairs_are_offered_as_it_spells_them_and_a_backend_says_what_it_cannot_draw(page, kind, keys):
     from serving.defaults import FLOW_COURSE_PAIRS
 
     at = open_flow_page(page, query={"backend": "Emoji (colour, flow)"})
     (first, second), (third, fourth) = FLOW_COURSE_PAIRS[kind]
     if kind == "anagram":  # the emoji model has no horse: the village / horse button is off, and says why
-        assert at.button(key=f"flow_{kind}_course_1").disabled and any('no name for "a lithograph of a horse"' in c.value for c in at.caption)
+        assert at.button(key=f"flow_{kind}_course_1").disabled and any(
+            'no name for "a lithograph of a horse"' in c.value for c in at.caption
+        )
     else:  # cat / forest: a cat face and an evergreen tree
         at.button(key=f"flow_{kind}_course_1").click().run()
         assert [at.text_input(key=k).value for k in keys] == [third, fourth] and not at.error

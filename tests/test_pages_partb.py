@@ -2,11 +2,11 @@
 
 import time
 
+import conftest
 import pytest
+from conftest import image_urls
 from streamlit.testing.v1 import AppTest
 
-import conftest
-from conftest import image_urls
 
 def open_page(page: str) -> AppTest:
     return conftest.open_page(page, "part_b")
@@ -25,7 +25,9 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
     assert at.get("plotly_chart")  # the training loss
     before = image_urls(at)
-    at.select_slider(key="b2_steps_ddpm_class").set_value(10).run()  # fewer steps: a third of the sampling for what follows
+    at.select_slider(key="b2_steps_ddpm_class").set_value(
+        10
+    ).run()  # fewer steps: a third of the sampling for what follows
     assert not at.exception and image_urls(at) != before
     before = image_urls(at)
     at.slider(key="b2_gamma").set_value(1.0).run()
@@ -36,14 +38,22 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.select_slider(key="b2_steps_flow_time").value == 50
 
 
-def test_the_generators_page_of_fall_2026_opens_on_the_class_conditioned_flow_model_at_the_courses_300_steps(monkeypatch):
+def test_the_generators_page_of_fall_2026_opens_on_the_class_conditioned_flow_model_at_the_courses_300_steps(
+    monkeypatch,
+):
     """The course samples its class-conditioned flow model with 300 Euler steps (time-conditioned: 50); the page opened
     on DDPM at 50 and stopped at 100. Its samples come from the room: computed once for the server, joined after."""
     from serving import generators
     from ui.state import room
 
     asked, sample = [], generators.sample
-    monkeypatch.setattr(generators, "sample", lambda model, config, gamma, steps, *a, **k: asked.append((config["condition"], steps)) or sample(model, config, gamma, 5, *a, **k))
+    monkeypatch.setattr(
+        generators,
+        "sample",
+        lambda model, config, gamma, steps, *a, **k: (
+            asked.append((config["condition"], steps)) or sample(model, config, gamma, 5, *a, **k)
+        ),
+    )
     room.clear()
     try:
         check_the_generators_defaults(asked)
@@ -55,15 +65,22 @@ def check_the_generators_defaults(asked):
     from ui.state import room
 
     at = conftest.open_page("b2_generators.py", "part_b", query={"edition": "2026"})
-    assert at.selectbox(key="b2_model").value == "flow matching, class-conditioned" and at.select_slider(key="b2_steps_flow_class").value == 300
+    assert (
+        at.selectbox(key="b2_model").value == "flow matching, class-conditioned"
+        and at.select_slider(key="b2_steps_flow_class").value == 300
+    )
     assert asked == [("class", 300)] and image_urls(at)
     assert "Fall 2025 and Fall 2026" in at.markdown[0].value and "γ - 1" in at.slider(key="b2_gamma").help
     computed = room().queue.counts["computed"]
-    again = conftest.open_page("b2_generators.py", "part_b", query={"edition": "2026"})  # another browser: the same picture
+    again = conftest.open_page(
+        "b2_generators.py", "part_b", query={"edition": "2026"}
+    )  # another browser: the same picture
     assert image_urls(again) == image_urls(at) and room().queue.counts["computed"] == computed and len(asked) == 1
     again.selectbox(key="b2_model").set_value("flow matching, time-conditioned").run()
     assert again.select_slider(key="b2_steps_flow_time").value == 50 and asked[-1] == ("time", 50)
-    assert conftest.open_page("b2_generators.py", "part_b").selectbox(key="b2_model").value.startswith("DDPM, class")  # Fall 2024
+    assert (
+        conftest.open_page("b2_generators.py", "part_b").selectbox(key="b2_model").value.startswith("DDPM, class")
+    )  # Fall 2024
 
 
 def test_the_generators_progress_counts_the_samplers_steps_and_a_room_that_leaves_stops_it():
@@ -77,8 +94,15 @@ def test_the_generators_progress_counts_the_samplers_steps_and_a_room_that_leave
     for experiment, condition, steps in [("flow", "class", 300), ("flow", "time", 50), ("ddpm", "class", 30)]:
         config = course_config(experiment, condition, D=8).to_dict()
         progress = Progress()
-        out = generators.sample(initial_model(course_config(experiment, condition, D=8)).eval(), config, 5.0, steps, 0, progress, 1)
-        assert progress.done == progress.total == generators.sampling_steps(config, steps) and out.images.shape == (40, 1, 28, 28)
+        out = generators.sample(
+            initial_model(course_config(experiment, condition, D=8)).eval(), config, 5.0, steps, 0, progress, 1
+        )
+        assert progress.done == progress.total == generators.sampling_steps(config, steps) and out.images.shape == (
+            40,
+            1,
+            28,
+            28,
+        )
         assert 25 <= len(out.frames) <= 31 and out.nbytes > out.images.nbytes  # the GIF's
     flow = course_config("flow", "class", D=8)
     model, config = initial_model(flow).eval(), flow.to_dict()
@@ -104,7 +128,9 @@ def test_the_generators_grid_has_a_labelled_column_per_class():
 
     from ui.partb import class_columns, labelled_grid
 
-    x = torch.arange(10).repeat_interleave(4).float().view(40, 1, 1, 1).expand(40, 1, 28, 28) / 9  # sample of class k: k / 9
+    x = (
+        torch.arange(10).repeat_interleave(4).float().view(40, 1, 1, 1).expand(40, 1, 28, 28) / 9
+    )  # sample of class k: k / 9
     picture = labelled_grid(class_columns(x, 4), [str(k) for k in range(10)])
     assert picture.shape[1] > 2 * picture.shape[0]  # 4 rows of 10 columns, not a 10-row column
     head, body = picture[:22], picture[22:, :, 0].astype(int)
@@ -167,7 +193,9 @@ def owner_of(at: AppTest) -> str:
 def start_tiny_run(epochs: int, experiment: str | None = None) -> AppTest:
     """The training page with a tiny run (D = 8, batch 256) started from its form, as a user starts one."""
     at = open_page("b4_train.py")
-    assert [b for b in at.get("download_button") if b.key == "export_results"]  # no run yet: the page waits, the export stays
+    assert [
+        b for b in at.get("download_button") if b.key == "export_results"
+    ]  # no run yet: the page waits, the export stays
     at.selectbox(key="train_recipe").set_value("lecture quick run").run()
     if experiment:
         at.selectbox(key="train_exp").set_value(experiment)
@@ -210,7 +238,9 @@ def test_a_follow_link_shows_the_run_live_and_cannot_stop_it(runs):
     assert [b.key for b in room.get("download_button")] == ["export_results"]  # but the sidebar's export
     assert room.session_state["owner"] != owner_of(at)  # the follower is not the lecturer
     assert manager().jobs(owner_of(at))[0].status in ("queued", "running", "done")
-    stale = AppTest.from_string(conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4", url="b4_train"))
+    stale = AppTest.from_string(
+        conftest.PAGE_SCRIPT.format(path=str(conftest.ROOT / "app_pages/part_b/b4_train.py"), page="b4", url="b4_train")
+    )
     stale.query_params["follow"] = "20200101-000000-abcdef"
     stale.run(timeout=120)
     assert any("There is no run 20200101-000000-abcdef" in e.value for e in stale.error) and not stale.exception
@@ -224,7 +254,12 @@ def test_a_finished_part_a_backend_joins_the_sidebar_and_drives_the_part_a_pages
     at = start_tiny_run(1, "Part A backend")
     owner = owner_of(at)
     job = manager().jobs(owner)[0]
-    assert (job.config.experiment, job.config.condition, job.config.T, job.config.signed) == ("ddpm", "class", 1000, True)
+    assert (job.config.experiment, job.config.condition, job.config.T, job.config.signed) == (
+        "ddpm",
+        "class",
+        1000,
+        True,
+    )
     page = conftest.open_page("a5_sample.py", query={"owner": owner})
     assert RUN_PREFIX + job.id not in page.selectbox(key="backend").options  # not before it has finished
     rerun_until(at, lambda a: job.status == "done")
@@ -261,7 +296,10 @@ def test_a_browser_past_its_run_limit_is_told_what_to_do_and_its_runs_go_on(runs
     at.button[0].click().run()  # Start: the first run
     at.button[0].click().run()  # Start again, while it is queued or running
     assert not at.exception and not at.error
-    assert any("already has 1 run queued or running, the most one browser may have at once on this server is 1" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any(
+        "already has 1 run queued or running, the most one browser may have at once on this server is 1" in w.value
+        for w in at.warning
+    ), [w.value for w in at.warning]
     (job,) = manager().jobs(owner_of(at))  # one run, going on
     assert not job.finished
 
@@ -292,8 +330,14 @@ def test_messages_for_the_browser_name_runs_not_the_servers_paths(runs):
     from ui.messages import for_browser
 
     error = f"CheckpointError: {runs.resolve()}/20261123-101010-abcdef/checkpoints/epoch_001/state.json has no 'epoch'"
-    assert for_browser(error) == "CheckpointError: run 20261123-101010-abcdef: checkpoints/epoch_001/state.json has no 'epoch'"
-    assert for_browser(f"{ROOT}/models/weights/parta_mnist.safetensors is missing") == "models/weights/parta_mnist.safetensors is missing"
+    assert (
+        for_browser(error)
+        == "CheckpointError: run 20261123-101010-abcdef: checkpoints/epoch_001/state.json has no 'epoch'"
+    )
+    assert (
+        for_browser(f"{ROOT}/models/weights/parta_mnist.safetensors is missing")
+        == "models/weights/parta_mnist.safetensors is missing"
+    )
 
 
 @pytest.mark.parametrize("edition", ["2024", "2026"])
@@ -305,22 +349,40 @@ def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler
 
     at = conftest.open_page("b4_train.py", "part_b", query={"edition": edition})
     flow = edition == "2026"
-    assert at.selectbox(key="train_recipe").value.startswith("course recipe, " + ("Fall 2025 and 2026" if flow else "Fall 2024"))
+    assert at.selectbox(key="train_recipe").value.startswith(
+        "course recipe, " + ("Fall 2025 and 2026" if flow else "Fall 2024")
+    )
     assert at.selectbox(key="train_method").value == ("flow matching" if flow else "DDPM")
-    assert (at.select_slider(key="train_D").value, at.select_slider(key="train_batch").value) == (64, 64 if flow else 128)
-    assert at.select_slider(key="train_lr").value == (1e-2 if flow else 1e-3) and at.selectbox(key="train_clip").value == "none"
+    assert (at.select_slider(key="train_D").value, at.select_slider(key="train_batch").value) == (
+        64,
+        64 if flow else 128,
+    )
+    assert (
+        at.select_slider(key="train_lr").value == (1e-2 if flow else 1e-3)
+        and at.selectbox(key="train_clip").value == "none"
+    )
     assert any("hours on a quiet 2-core CPU" in c.value for c in at.caption)  # what it costs here, said before Start
     at.selectbox(key="train_schedule").set_value("constant")  # 2.6: no scheduler
     at.button[0].click().run()  # Start
     assert not at.exception and not at.error
     (job,) = manager().jobs(owner_of(at))
     c = job.config
-    assert (c.experiment, c.condition, c.D, c.batch_size, c.epoch_images, c.grad_clip, c.lr_schedule) == \
-        ("flow" if flow else "ddpm", "class", 64, 64 if flow else 128, 60_000, None, "constant")  # fmt: skip
+    assert (c.experiment, c.condition, c.D, c.batch_size, c.epoch_images, c.grad_clip, c.lr_schedule) == (
+        "flow" if flow else "ddpm",
+        "class",
+        64,
+        64 if flow else 128,
+        60_000,
+        None,
+        "constant",
+    )
     assert c.snapshot_epochs == ((1, 5, 10) if flow else (5, 20)) and c.p_uncond == 0.1
     rerun_until(at, lambda a: job.total_steps is not None)
     assert job.total_steps == 9_380  # the course's 10 x 938 (flow) or 20 x 469 (DDPM) steps
     manager().stop(job.id)  # (the server: the fixture would stop it too)
     at.selectbox(key="train_recipe").set_value("lecture quick run").run()
-    assert (at.select_slider(key="train_D").value, at.selectbox(key="train_epoch_size").value, at.selectbox(key="train_clip").value) == \
-        (16, "one pass over the data", "1.0")  # fmt: skip
+    assert (
+        at.select_slider(key="train_D").value,
+        at.selectbox(key="train_epoch_size").value,
+        at.selectbox(key="train_clip").value,
+    ) == (16, "one pass over the data", "1.0")

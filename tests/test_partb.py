@@ -20,7 +20,10 @@ from models.files import load_model_file, save_model_file
 from models.unet import CourseUNet, UNetConfig
 
 
-@pytest.mark.parametrize("config", [UNetConfig(8), UNetConfig(8, time="add"), UNetConfig(8, time="mul"), UNetConfig(8, time="add", num_classes=10)])
+@pytest.mark.parametrize(
+    "config",
+    [UNetConfig(8), UNetConfig(8, time="add"), UNetConfig(8, time="mul"), UNetConfig(8, time="add", num_classes=10)],
+)
 def test_unet_has_the_courses_shapes(config):
     model = CourseUNet(config).eval()
     shapes = {}
@@ -28,8 +31,16 @@ def test_unet_has_the_courses_shapes(config):
         getattr(model, name).register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
     D, x = 8, torch.rand(3, 1, 28, 28)
     out = model(x, torch.rand(3), torch.eye(10)[:3])
-    assert shapes == {"conv_in": (3, D, 28, 28), "down1": (3, D, 14, 14), "down2": (3, 2 * D, 7, 7), "flatten": (3, 2 * D, 1, 1),
-                      "unflatten": (3, 2 * D, 7, 7), "up1": (3, D, 14, 14), "up2": (3, D, 28, 28), "conv_out": (3, 1, 28, 28)}  # fmt: skip
+    assert shapes == {
+        "conv_in": (3, D, 28, 28),
+        "down1": (3, D, 14, 14),
+        "down2": (3, 2 * D, 7, 7),
+        "flatten": (3, 2 * D, 1, 1),
+        "unflatten": (3, 2 * D, 7, 7),
+        "up1": (3, D, 14, 14),
+        "up2": (3, D, 28, 28),
+        "conv_out": (3, 1, 28, 28),
+    }
     assert out.shape == x.shape
     assert isinstance(model.unflatten[0], torch.nn.ConvTranspose2d) and model.unflatten[0].kernel_size == (7, 7)
     assert isinstance(model.flatten[0], torch.nn.AvgPool2d)
@@ -47,11 +58,35 @@ def test_time_and_class_change_the_output():
     assert not torch.allclose(m(x, t, torch.zeros(2, 10)), m(x, t, torch.eye(10)[[1, 1]]))
 
 
-@pytest.mark.parametrize("experiment,condition", [("denoiser", None), ("pure_noise", None), ("ddpm", "time"), ("ddpm", "class"),
-                                                  ("flow", "time"), ("flow", "class")])  # fmt: skip
+@pytest.mark.parametrize(
+    "experiment,condition",
+    [
+        ("denoiser", None),
+        ("pure_noise", None),
+        ("ddpm", "time"),
+        ("ddpm", "class"),
+        ("flow", "time"),
+        ("flow", "class"),
+    ],
+)
 def test_cli_trains_each_course_experiment(tmp_path, experiment, condition):
-    args = ["train", "--experiment", experiment, "--D", "4", "--epochs", "2", "--max-steps", "4", "--batch", "16",
-            "--T", "10", "--out", str(tmp_path / "run")] + (["--condition", condition] if condition else [])  # fmt: skip
+    args = [
+        "train",
+        "--experiment",
+        experiment,
+        "--D",
+        "4",
+        "--epochs",
+        "2",
+        "--max-steps",
+        "4",
+        "--batch",
+        "16",
+        "--T",
+        "10",
+        "--out",
+        str(tmp_path / "run"),
+    ] + (["--condition", condition] if condition else [])
     assert cli(args) == 0
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2, 3, 4]
@@ -63,7 +98,24 @@ def test_cli_trains_each_course_experiment(tmp_path, experiment, condition):
     assert model.config.D == 4 and train_config["experiment"] == experiment
     if experiment in ("ddpm", "flow"):
         out = tmp_path / "s.npz"
-        assert cli(["sample", "--checkpoint", str(tmp_path / "run"), "--out", str(out), "--per-class", "2", "--n", "6", "--steps", "5"]) == 0
+        assert (
+            cli(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(tmp_path / "run"),
+                    "--out",
+                    str(out),
+                    "--per-class",
+                    "2",
+                    "--n",
+                    "6",
+                    "--steps",
+                    "5",
+                ]
+            )
+            == 0
+        )
         data = np.load(out)
         n = 20 if condition == "class" else 6
         assert data["images"].shape == (n, 1, 28, 28) and data["images"].dtype == np.float32
@@ -78,7 +130,8 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path):
         pass
     steps = []
     for event in train(config, tmp_path / "stopped", stop=lambda: len(steps) >= 13):
-        steps += [event] if event["kind"] == "step" else []
+        if event["kind"] == "step":
+            steps.append(event)
     assert event["kind"] == "stopped" and event["step"] == 13  # mid-way through epoch 2 (9 steps per epoch)
     kinds = [e["kind"] for e in train(config, tmp_path / "stopped", resume=True)]
     assert kinds.count("step") == 18 - 13 and kinds[-1] == "done"
@@ -113,7 +166,9 @@ def test_bad_checkpoints_get_clear_errors(tmp_path):
         load_model_file(truncated)
     pickled = tmp_path / "model.pth"
     torch.save(model.state_dict(), pickled)
-    with pytest.raises(CheckpointError, match=r"model.pth is a pickle \(torch.save\) file; the lab loads only safetensors"):
+    with pytest.raises(
+        CheckpointError, match=r"model.pth is a pickle \(torch.save\) file; the lab loads only safetensors"
+    ):
         load_model_file(pickled)
     other = tmp_path / "other.safetensors"
     save_model_file(other, CourseUNet(UNetConfig(8, time="add")), {})
@@ -122,8 +177,14 @@ def test_bad_checkpoints_get_clear_errors(tmp_path):
     assert json.loads(good_header["__metadata__"]["unet"])["D"] == 8
     from safetensors.torch import load_file, save_file
 
-    save_file(load_file(other), tmp_path / "mislabelled.safetensors", metadata={"unet": json.dumps(UNetConfig(4, time="add").to_dict())})
-    with pytest.raises(CheckpointError, match=r"mislabelled.safetensors does not hold a course UNet with .*D=4.* has shape"):
+    save_file(
+        load_file(other),
+        tmp_path / "mislabelled.safetensors",
+        metadata={"unet": json.dumps(UNetConfig(4, time="add").to_dict())},
+    )
+    with pytest.raises(
+        CheckpointError, match=r"mislabelled.safetensors does not hold a course UNet with .*D=4.* has shape"
+    ):
         load_model_file(tmp_path / "mislabelled.safetensors")
     with pytest.raises(CheckpointError, match=r"nowhere has no checkpoint"):
         load_trained(tmp_path / "nowhere")
@@ -152,11 +213,13 @@ def test_idx_folders_load_and_bad_ones_say_what_to_do(tmp_path, gz):
     write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", np.arange(6), gz)
     ds = load_dataset("fashion_mnist", "train", tmp_path)
     assert torch.equal(ds.images, torch.from_numpy(images.astype(np.uint8))) and ds.labels.tolist() == list(range(6))
-    with pytest.raises(DatasetMissing, match=r"t10k-images-idx3-ubyte\[.gz\] not found in .*apt-get install dataset-fashion-mnist"):
+    with pytest.raises(
+        DatasetMissing, match=r"t10k-images-idx3-ubyte\[.gz\] not found in .*apt-get install dataset-fashion-mnist"
+    ):
         load_dataset("fashion_mnist", "heldout", tmp_path)
     with pytest.raises(DatasetMissing, match=r"python -m lab download-mnist"):
         load_dataset("mnist", "heldout", tmp_path)
-    raw = (tmp_path / "cut")
+    raw = tmp_path / "cut"
     raw.write_bytes(struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">3I", 6, 28, 28) + b"\0" * 100)
     with pytest.raises(ValueError, match=r"cut is truncated: header says \(6, 28, 28\)"):
         read_idx(raw)
@@ -170,7 +233,9 @@ def test_flow_sampler_makes_one_batched_call_per_step_and_records_its_trajectory
     batches, seen = [], []
     model.register_forward_hook(lambda m, i, o: batches.append(i[0].shape[0]))
     labels = torch.arange(10)
-    out = flow_sample(model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0), callback=seen.append)
+    out = flow_sample(
+        model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0), callback=seen.append
+    )
     assert batches == [20] * 7 and [s["t"] for s in seen] == [i / 7 for i in range(7)]
     assert torch.equal(seen[-1]["x"], out)
     again = flow_sample(model, labels, 10, steps=7, scale=5.0, generator=torch.Generator().manual_seed(0))
@@ -253,7 +318,21 @@ def test_resume_applies_new_learning_rate_and_length_and_refuses_what_cannot_cha
     """The NaN message says "lower the learning rate ... and resume": a resume with --lr and --max-steps must use them
     (it silently kept the checkpoint's), and one that asks for another D must say it cannot."""
     run = str(tmp_path / "run")
-    base = ["train", "--experiment", "flow", "--condition", "time", "--D", "4", "--batch", "500", "--epochs", "3", "--out", run]
+    base = [
+        "train",
+        "--experiment",
+        "flow",
+        "--condition",
+        "time",
+        "--D",
+        "4",
+        "--batch",
+        "500",
+        "--epochs",
+        "3",
+        "--out",
+        run,
+    ]
     assert cli(base + ["--max-steps", "3", "--lr", "1e-2"]) == 0
     assert cli(["train", "--out", run, "--resume", "--lr", "1e-5", "--max-steps", "6", "--grad-clip", "0.5"]) == 0
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
@@ -263,7 +342,10 @@ def test_resume_applies_new_learning_rate_and_length_and_refuses_what_cannot_cha
     assert (config["lr"], config["max_steps"], config["grad_clip"], config["experiment"]) == (1e-5, 6, 0.5, "flow")
     capsys.readouterr()
     assert cli(["train", "--out", run, "--resume", "--D", "8"]) == 2
-    assert "a resumed run keeps its D (D 4 -> 8): start a new run for that. Resume can change lr, epochs" in capsys.readouterr().err
+    assert (
+        "a resumed run keeps its D (D 4 -> 8): start a new run for that. Resume can change lr, epochs"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(tmp_path, monkeypatch):
@@ -276,8 +358,12 @@ def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(t
         return torch.tensor(float("nan")) if cfg.lr > 1e-2 and len(calls) >= 4 else real_loss(model, cfg, *a)
 
     monkeypatch.setattr(lab.train, "loss_fn", diverging)
-    config = course_config("flow", "time", D=4, batch_size=500, max_steps=6, lr=1.0, checkpoint_every_s=0)  # checkpoint each step
-    with pytest.raises(TrainingDiverged, match=r"and resume: it goes on from its last checkpoint \(step 3\) with the new settings"):
+    config = course_config(
+        "flow", "time", D=4, batch_size=500, max_steps=6, lr=1.0, checkpoint_every_s=0
+    )  # checkpoint each step
+    with pytest.raises(
+        TrainingDiverged, match=r"and resume: it goes on from its last checkpoint \(step 3\) with the new settings"
+    ):
         list(train(config, tmp_path / "run"))
     events = list(train(None, tmp_path / "run", resume=True, changes={"lr": 1e-3}))
     assert [e["step"] for e in events if e["kind"] == "step"] == [4, 5, 6] and events[-1]["kind"] == "done"
@@ -291,18 +377,25 @@ def test_a_diverged_run_resumes_with_a_lower_learning_rate_as_its_message_says(t
     assert [h["step"] for h in history] == [1, 2, 3, 4, 5, 6] and history[0]["lr"] == pytest.approx(1e-3)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "--device", "banana"], "device must be cpu, cuda or cuda:N, got 'banana'"),
-    (["train", "--max-steps", "0"], r"max_steps must be an integer in \[1, 1000000\], got 0"),
-    (["train", "--max-steps", "-5"], r"max_steps must be an integer in \[1, 1000000\], got -5"),
-    (["train", "--experiment", "denoiser", "--sigma", "-3"], "sigma must be"),
-    (["train", "--grad-clip", "-1"], "grad_clip .*must be"),
-    (["sample", "--per-class", "-2"], "--per-class must be at least 1, got -2"),
-    (["sample", "--per-class", "0"], "--per-class must be at least 1, got 0"),
-    (["sample", "--steps", "0"], "--steps must be at least 1, got 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--device", "banana"], "device must be cpu, cuda or cuda:N, got 'banana'"),
+        (["train", "--max-steps", "0"], r"max_steps must be an integer in \[1, 1000000\], got 0"),
+        (["train", "--max-steps", "-5"], r"max_steps must be an integer in \[1, 1000000\], got -5"),
+        (["train", "--experiment", "denoiser", "--sigma", "-3"], "sigma must be"),
+        (["train", "--grad-clip", "-1"], "grad_clip .*must be"),
+        (["sample", "--per-class", "-2"], "--per-class must be at least 1, got -2"),
+        (["sample", "--per-class", "0"], "--per-class must be at least 1, got 0"),
+        (["sample", "--steps", "0"], "--steps must be at least 1, got 0"),
+    ],
+)
 def test_bad_command_lines_get_a_message_not_a_traceback_nor_a_silent_default(tmp_path, capsys, args, message):
-    extra = ["--out", str(tmp_path / "run")] if args[0] == "train" else ["--checkpoint", "models/weights/flow_class.safetensors", "--out", str(tmp_path / "s.npz")]
+    extra = (
+        ["--out", str(tmp_path / "run")]
+        if args[0] == "train"
+        else ["--checkpoint", "models/weights/flow_class.safetensors", "--out", str(tmp_path / "s.npz")]
+    )
     assert cli(args + extra) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "Traceback" not in err, err
@@ -323,9 +416,15 @@ def test_damaged_state_files_and_nan_weights_are_refused_with_the_file_and_the_f
     list(train(config, tmp_path / "run"))
     folder = latest_checkpoint(tmp_path / "run")
     state = json.loads((folder / "state.json").read_text())
-    for damaged, field in ((state | {"step": "two"}, "'step' must be a int"), ({k: v for k, v in state.items() if k != "epoch"}, "has no 'epoch'"),
-                           (state | {"unet": state["unet"] | {"wings": 2}}, "'unet' is not a course UNet config"),
-                           (state | {"train": state["train"] | {"wings": 2}}, "'train' is not a training config .*unknown training setting 'wings'")):  # fmt: skip
+    for damaged, field in (
+        (state | {"step": "two"}, "'step' must be a int"),
+        ({k: v for k, v in state.items() if k != "epoch"}, "has no 'epoch'"),
+        (state | {"unet": state["unet"] | {"wings": 2}}, "'unet' is not a course UNet config"),
+        (
+            state | {"train": state["train"] | {"wings": 2}},
+            "'train' is not a training config .*unknown training setting 'wings'",
+        ),
+    ):
         (folder / "state.json").write_text(json.dumps(damaged))
         with pytest.raises(CheckpointError, match=f"state.json.*{field}"):
             list(train(None, tmp_path / "run", resume=True))

@@ -6,9 +6,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lab.partb import (ClassConditionalFM, ClassConditionalUNet, Conv, ConvBlock, DownBlock, DownConv, FCBlock, Flatten,
-                       TimeConditionalFM, TimeConditionalUNet, UnconditionalUNet, Unflatten, UpBlock, UpConv, class_fm_forward,
-                       class_fm_sample, time_fm_forward, time_fm_sample)  # fmt: skip
+from lab.partb import (
+    ClassConditionalFM,
+    ClassConditionalUNet,
+    Conv,
+    ConvBlock,
+    DownBlock,
+    DownConv,
+    FCBlock,
+    Flatten,
+    TimeConditionalFM,
+    TimeConditionalUNet,
+    UnconditionalUNet,
+    Unflatten,
+    UpBlock,
+    UpConv,
+    class_fm_forward,
+    class_fm_sample,
+    time_fm_forward,
+    time_fm_sample,
+)
 from lab.train import epoch_order
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -20,7 +37,12 @@ def test_the_blocks_have_the_notebooks_shapes():
     assert DownConv(3, 8)(x).shape == (2, 8, 14, 14) and DownBlock(3, 8)(x).shape == (2, 8, 14, 14)
     h = torch.randn(2, 8, 14, 14)
     assert UpConv(8, 4)(h).shape == (2, 4, 28, 28) and UpBlock(8, 4)(h).shape == (2, 4, 28, 28)
-    assert Flatten()(torch.randn(2, 8, 7, 7)).shape == (2, 8, 1, 1) and Unflatten(8)(torch.randn(2, 8, 1, 1)).shape == (2, 8, 7, 7)
+    assert Flatten()(torch.randn(2, 8, 7, 7)).shape == (2, 8, 1, 1) and Unflatten(8)(torch.randn(2, 8, 1, 1)).shape == (
+        2,
+        8,
+        7,
+        7,
+    )
     assert FCBlock(1, 16)(torch.rand(2, 1)).shape == (2, 16)
 
 
@@ -78,15 +100,21 @@ def test_a_bundled_checkpoint_loads_into_the_notebooks_classes_and_draws_the_dig
 
 def test_a_course_epoch_is_60000_images_from_shuffled_passes_over_the_bundled_digits():
     order = epoch_order(4500, 60_000, seed=0, epoch=3)
-    assert len(order) == 60_000 and torch.bincount(order[:4500 * 13], minlength=4500).eq(13).all()  # whole passes
-    assert torch.equal(order, epoch_order(4500, 60_000, 0, 3)) and not torch.equal(order, epoch_order(4500, 60_000, 0, 4))
-    assert torch.equal(epoch_order(4500, 4500, 0, 2), torch.randperm(4500, generator=torch.Generator().manual_seed(2)))  # as before
+    assert len(order) == 60_000 and torch.bincount(order[: 4500 * 13], minlength=4500).eq(13).all()  # whole passes
+    assert torch.equal(order, epoch_order(4500, 60_000, 0, 3)) and not torch.equal(
+        order, epoch_order(4500, 60_000, 0, 4)
+    )
+    assert torch.equal(
+        epoch_order(4500, 4500, 0, 2), torch.randperm(4500, generator=torch.Generator().manual_seed(2))
+    )  # as before
 
 
 def test_training_counts_course_epochs_when_asked(tmp_path):
     from lab.train import course_config, train
 
-    cfg = course_config("flow", "class", D=4, batch_size=64, epochs=2, epoch_images=640, sample_every=0, snapshot_epochs=(1,))
+    cfg = course_config(
+        "flow", "class", D=4, batch_size=64, epochs=2, epoch_images=640, sample_every=0, snapshot_epochs=(1,)
+    )
     events = list(train(cfg, tmp_path / "run"))
     start = events[0]
     assert start["steps_per_epoch"] == 10 and start["total_steps"] == 20

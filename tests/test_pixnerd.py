@@ -8,17 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import image_urls, open_page
+from tiny_pixnerd import STANDIN, save_lightning_checkpoint, save_tiny_qwen3, standin_network
 
 import lab.flow as flow
-from conftest import image_urls, open_page
 from models.failures import BackendUnavailable
 from models.pixnerd import loading
 from models.pixnerd.errors import (
-    PixNerdNoTextEncoder, PixNerdNotCached, PixNerdNotConfigured, PixNerdOutOfMemory, PixNerdSourceError, PixNerdWeightsError,
-)  # fmt: skip
+    PixNerdNotCached,
+    PixNerdNotConfigured,
+    PixNerdNoTextEncoder,
+    PixNerdOutOfMemory,
+    PixNerdSourceError,
+    PixNerdWeightsError,
+)
 from models.pixnerd.settings import MODEL_ID, TESTED_COMMIT, pixnerd_status
 from serving.settings import pixnerd_settings
-from tiny_pixnerd import STANDIN, save_lightning_checkpoint, save_tiny_qwen3, standin_network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -34,15 +39,22 @@ def files(tmp_path_factory):
 
 def settings_for(files, cache, **env):
     """Settings as a user sets them: environment variables only; the CPU even where a GPU is."""
-    environ = {"DIFFUSION_LAB_PIXNERD_MODEL": str(files["ckpt"]), "DIFFUSION_LAB_PIXNERD_SOURCE": str(STANDIN),
-               "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": str(files["qwen"]), "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
-               "DIFFUSION_LAB_CACHE": str(cache), "DIFFUSION_LAB_CONFIG": str(cache / "none.toml")}  # fmt: skip
+    environ = {
+        "DIFFUSION_LAB_PIXNERD_MODEL": str(files["ckpt"]),
+        "DIFFUSION_LAB_PIXNERD_SOURCE": str(STANDIN),
+        "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": str(files["qwen"]),
+        "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
+        "DIFFUSION_LAB_CACHE": str(cache),
+        "DIFFUSION_LAB_CONFIG": str(cache / "none.toml"),
+    }
     return pixnerd_settings(environ | env)
 
 
 def test_loads_the_ema_weights_of_the_lightning_checkpoint_and_predicts_the_networks_velocity(files, tmp_path):
     den = loading.load_pixnerd(settings_for(files, tmp_path))
-    assert den.prediction == "velocity" and den.image_shape == (3, 512, 512) and den.row_timesteps and den.batch_rows == 8
+    assert (
+        den.prediction == "velocity" and den.image_shape == (3, 512, 512) and den.row_timesteps and den.batch_rows == 8
+    )
     state = den.net.state_dict()
     assert state.keys() == files["ema"].keys()
     assert all(torch.equal(state[k], v.float()) for k, v in files["ema"].items())  # the EMA ones, not "denoiser."
@@ -60,7 +72,9 @@ def test_the_course_functions_run_on_it_with_the_courses_defaults(files, tmp_pat
     assert flow.hybrid_blur(den.image_shape[1]) == (265, 16.0)  # the course's kernel and sigma at 512 px
     x = flow.sample(den, n=1, step_size=0.25, generator=0)
     assert x.shape == (1, 3, 512, 512) and torch.isfinite(x).all()
-    hybrid = flow.hybrid_images(den, ["a lithograph of a skull", "a lithograph of waterfalls"], step_size=0.5, generator=0)
+    hybrid = flow.hybrid_images(
+        den, ["a lithograph of a skull", "a lithograph of waterfalls"], step_size=0.5, generator=0
+    )
     assert hybrid.shape == (1, 3, 512, 512) and torch.isfinite(hybrid).all()
 
 
@@ -86,7 +100,9 @@ def test_qwen3_is_loaded_only_for_prompts_not_seen_and_its_embeddings_are_cached
     # a new server without Qwen3 finds them on disk
     cached = loading.load_pixnerd(settings_for(files, tmp_path, DIFFUSION_LAB_PIXNERD_TEXT_ENCODER="none"))
     assert torch.equal(cached.encode(["a photo of a dog"]), rows[:1])
-    with pytest.raises(PixNerdNoTextEncoder, match="No embedding for prompt 'a castle'.*DIFFUSION_LAB_PIXNERD_TEXT_ENCODER") as info:
+    with pytest.raises(
+        PixNerdNoTextEncoder, match="No embedding for prompt 'a castle'.*DIFFUSION_LAB_PIXNERD_TEXT_ENCODER"
+    ) as info:
         cached.encode(["a castle"])
     assert isinstance(info.value, ValueError)  # a page shows it as bad input
 
@@ -120,6 +136,7 @@ def test_the_conversion_tool_writes_the_ema_weights_as_safetensors_allowing_only
     from pathlib import PosixPath
 
     from safetensors.torch import load_file
+
     from tools.convert_pixnerd import main
 
     ckpt = tmp_path / "paths.ckpt"
@@ -129,13 +146,17 @@ def test_the_conversion_tool_writes_the_ema_weights_as_safetensors_allowing_only
     main([str(ckpt), str(tmp_path / "model.safetensors"), "--allow", "pathlib.PosixPath", "--dtype", "float32"])
     written = load_file(str(tmp_path / "model.safetensors"))
     assert written.keys() == ema.keys() and all(torch.equal(written[k], v.float()) for k, v in ema.items())
-    den = loading.load_pixnerd(settings_for(files, tmp_path, DIFFUSION_LAB_PIXNERD_MODEL=str(tmp_path)))  # the folder's file
+    den = loading.load_pixnerd(
+        settings_for(files, tmp_path, DIFFUSION_LAB_PIXNERD_MODEL=str(tmp_path))
+    )  # the folder's file
     assert all(torch.equal(den.net.state_dict()[k], v.float()) for k, v in ema.items())
 
 
 def test_weights_of_another_network_are_refused_with_what_does_not_match(files, tmp_path):
     save_lightning_checkpoint(tmp_path / "other.ckpt", standin_network(hidden_size=16, num_encoder_blocks=1))
-    with pytest.raises(PixNerdWeightsError, match=r"not the weights of this network \(missing 2 \(e.g. blocks.1.bias\); misshapen"):
+    with pytest.raises(
+        PixNerdWeightsError, match=r"not the weights of this network \(missing 2 \(e.g. blocks.1.bias\); misshapen"
+    ):
         loading.load_pixnerd(settings_for(files, tmp_path, DIFFUSION_LAB_PIXNERD_MODEL=str(tmp_path / "other.ckpt")))
 
 
@@ -198,24 +219,42 @@ def test_cuda_out_of_memory_is_explained_and_the_backend_keeps_working(files, tm
     den = loading.load_pixnerd(settings_for(files, tmp_path))
     x, cond = torch.randn(1, 3, 512, 512), den.encode([""])
     forward = den.net.forward
-    monkeypatch.setattr(den.net, "forward", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("CUDA out of memory")))
+    monkeypatch.setattr(
+        den.net, "forward", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("CUDA out of memory"))
+    )
     with pytest.raises(PixNerdOutOfMemory, match="DIFFUSION_LAB_PIXNERD_DTYPE=bfloat16"):
         den(x, 0.5, cond)
     monkeypatch.setattr(den.net, "forward", forward)
     assert torch.isfinite(den(x, 0.5, cond)[0]).all()
 
 
-FLOW_PAGES = ["f1_1_noisy.py", "f1_2_blur.py", "f1_3_one_step.py", "f1_4_velocity.py", "f1_5_euler.py", "f1_6_sample.py",
-              "f2_1_cfg.py", "f3_1_edit.py", "f3_2_text.py", "f3_3_anagrams.py", "f3_4_hybrids.py"]  # fmt: skip
+FLOW_PAGES = [
+    "f1_1_noisy.py",
+    "f1_2_blur.py",
+    "f1_3_one_step.py",
+    "f1_4_velocity.py",
+    "f1_5_euler.py",
+    "f1_6_sample.py",
+    "f2_1_cfg.py",
+    "f3_1_edit.py",
+    "f3_2_text.py",
+    "f3_3_anagrams.py",
+    "f3_4_hybrids.py",
+]
 
 
 @pytest.fixture
 def pixnerd_env(files, tmp_path, monkeypatch):
     from ui.state import pixnerd_backend
 
-    env = {"DIFFUSION_LAB_PIXNERD_MODEL": str(files["ckpt"]), "DIFFUSION_LAB_PIXNERD_SOURCE": str(STANDIN),
-           "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": str(files["qwen"]), "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
-           "DIFFUSION_LAB_CACHE": str(files["base"] / "cache"), "DIFFUSION_LAB_PIXNERD_BATCH_ROWS": "4"}  # fmt: skip
+    env = {
+        "DIFFUSION_LAB_PIXNERD_MODEL": str(files["ckpt"]),
+        "DIFFUSION_LAB_PIXNERD_SOURCE": str(STANDIN),
+        "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": str(files["qwen"]),
+        "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
+        "DIFFUSION_LAB_CACHE": str(files["base"] / "cache"),
+        "DIFFUSION_LAB_PIXNERD_BATCH_ROWS": "4",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     pixnerd_backend.clear()
@@ -240,7 +279,13 @@ def test_every_fall_2026_page_runs_on_pixnerd_at_512_px_on_a_room_that_warmed_th
     room.clear()
     r = room()  # the tests' servers do not warm by themselves (conftest): this one is warmed here, PixNerd only
     try:
-        warm_defaults(r, list(RoomSettings.from_env().warm_backends), [DEFAULT_SEED], backend, lambda name: first_test_images(name, 1))
+        warm_defaults(
+            r,
+            list(RoomSettings.from_env().warm_backends),
+            [DEFAULT_SEED],
+            backend,
+            lambda name: first_test_images(name, 1),
+        )
         warmed = dict(r.queue.counts)
         assert warmed["computed"] >= 20 and warmed["failed"] == 0, warmed
         for page in FLOW_PAGES[:-1]:  # opened by a link that names the backend (?backend=PixNerd)
@@ -270,20 +315,31 @@ def test_pixnerd_not_configured_says_so_and_the_page_keeps_working(monkeypatch):
     assert image_urls(at)  # on the bundled flow backend meanwhile
 
 
-@pytest.mark.skipif(not os.environ.get("PIXNERD_CHECKOUT"), reason="set PIXNERD_CHECKOUT to a checkout of MCG-NJU/PixNerd (and run this test alone: -k real_checkout)")
+@pytest.mark.skipif(
+    not os.environ.get("PIXNERD_CHECKOUT"),
+    reason="set PIXNERD_CHECKOUT to a checkout of MCG-NJU/PixNerd (and run this test alone: -k real_checkout)",
+)
 def test_the_real_checkouts_network_loads_its_ema_weights_from_a_lightning_checkpoint(tmp_path):
     """PixNerd's own network code (a small config of it): the checkpoint's EMA weights in, its own velocity out."""
     import yaml
 
     source = os.environ["PIXNERD_CHECKOUT"]
     config = yaml.safe_load((Path(source) / "configs_t2i" / "inference_heavydecoder.yaml").read_text())
-    config["model"]["denoiser"]["init_args"].update(hidden_size=96, num_groups=4, txt_embed_dim=64, num_encoder_blocks=2,
-                                                    num_text_blocks=1, num_decoder_blocks=1)  # fmt: skip
+    config["model"]["denoiser"]["init_args"].update(
+        hidden_size=96, num_groups=4, txt_embed_dim=64, num_encoder_blocks=2, num_text_blocks=1, num_decoder_blocks=1
+    )
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(config))
-    settings = pixnerd_settings({"DIFFUSION_LAB_PIXNERD_MODEL": str(tmp_path / "model.ckpt"), "DIFFUSION_LAB_PIXNERD_SOURCE": source,
-                                 "DIFFUSION_LAB_PIXNERD_CONFIG": str(tmp_path / "small.yaml"), "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
-                                 "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": "none", "DIFFUSION_LAB_CACHE": str(tmp_path),
-                                 "DIFFUSION_LAB_CONFIG": str(tmp_path / "none.toml")})  # fmt: skip
+    settings = pixnerd_settings(
+        {
+            "DIFFUSION_LAB_PIXNERD_MODEL": str(tmp_path / "model.ckpt"),
+            "DIFFUSION_LAB_PIXNERD_SOURCE": source,
+            "DIFFUSION_LAB_PIXNERD_CONFIG": str(tmp_path / "small.yaml"),
+            "DIFFUSION_LAB_PIXNERD_DEVICE": "cpu",
+            "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER": "none",
+            "DIFFUSION_LAB_CACHE": str(tmp_path),
+            "DIFFUSION_LAB_CONFIG": str(tmp_path / "none.toml"),
+        }
+    )
     torch.manual_seed(0)
     reference = loading.build_network(settings, device="cpu").eval()
     for p in reference.parameters():
@@ -298,11 +354,15 @@ def test_the_real_checkouts_network_loads_its_ema_weights_from_a_lightning_check
 
 def test_the_notebooks_model_object_and_checks_run_on_pixnerd_unchanged(files, tmp_path):
     """The notebook's code on PixNerd through lab.flow_model.FlowModel: its interface at 512 px, its check cells."""
-    from lab.flow_model import FlowModel
     from test_notebook import lab_names, notebook_checks
+
+    from lab.flow_model import FlowModel
 
     model = FlowModel(loading.load_pixnerd(settings_for(files, tmp_path)))
     assert model.image_shape == (3, 512, 512) and model.noise(180).shape == (1, 3, 512, 512)
     image = model.preprocess(model.to_pil(model.noise(3).clamp(-1, 1)))
     notebook_checks(lab_names(), model, image)
-    assert torch.equal(model.predict_velocity(image, 0.5, "a photo of a dog"), model.predict_velocity(image, 0.5, model.encode("a photo of a dog")))
+    assert torch.equal(
+        model.predict_velocity(image, 0.5, "a photo of a dog"),
+        model.predict_velocity(image, 0.5, model.encode("a photo of a dog")),
+    )

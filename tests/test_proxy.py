@@ -17,7 +17,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ROOT
 from remote_client import RemoteClient
 from test_browser import free_port, serve_app, wait_healthy
@@ -54,8 +53,11 @@ def proxy(ports: list[int], folder):
     (folder / "nginx.conf").write_text(local_config(ports, port))
     for sub in ("logs", "client_body_temp", "proxy_temp"):
         (folder / sub).mkdir(exist_ok=True)
-    process = subprocess.Popen([ensure_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=open(folder / "nginx.err", "wb"))  # fmt: skip
+    process = subprocess.Popen(
+        [ensure_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "nginx.err", "wb"),
+    )
     try:
         yield wait_healthy(port, timeout=30)
     finally:
@@ -88,13 +90,19 @@ def test_two_replicas_behind_nginx_serve_the_room_and_a_stopped_replicas_runs_go
             assert holder in (pid_one, pid_two)
             alice.close()
             os.kill(holder, signal.SIGTERM)  # that replica goes away: its run checkpoints and is marked interrupted
-            wait_for(lambda: json.loads((run / "owner.json").read_text())["status"] == "interrupted", timeout=60,
-                     what="the run to be interrupted")  # fmt: skip
+            wait_for(
+                lambda: json.loads((run / "owner.json").read_text())["status"] == "interrupted",
+                timeout=60,
+                what="the run to be interrupted",
+            )
             time.sleep(2)
             again = RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=alice-alice; lab_route=alpha")
             again.open()  # nginx sends her to the other replica, whose job manager takes the folder over
             assert again.shows(f"run `{run.name}`") and not again.errors, again.texts
-            wait_for(lambda: json.loads((run / "owner.json").read_text())["status"] == "running", timeout=120,
-                     what="the run to go on, on the other replica")  # fmt: skip
+            wait_for(
+                lambda: json.loads((run / "owner.json").read_text())["status"] == "running",
+                timeout=120,
+                what="the run to go on, on the other replica",
+            )
             assert int((runs / ".server.lock").read_text()) == ({pid_one, pid_two} - {holder}).pop()
             again.close()

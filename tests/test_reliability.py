@@ -17,13 +17,13 @@ import zipfile
 
 import pytest
 import torch
+from test_jobs import wait_for
 
 import serving.jobs as jobs_module
 from lab.train import course_config
 from serving.jobs import Caller, JobManager, NotAllowed, RunLimit, RunsFolderBusy
 from serving.queue import Cancelled, ComputeQueue
 from serving.requests import MAX_PROMPT_CHARS, Sample
-from test_jobs import wait_for
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 LECTURER = Caller("the-lecturer", "lecturer-tab", lecturer=True)
@@ -39,7 +39,15 @@ def steps_of(seconds: float = 0.02, total: int = 10_000):
                 yield {"kind": "stopped"}
                 return
             time.sleep(seconds)
-            yield {"kind": "step", "step": step, "epoch": 0, "loss": 1.0, "lr": 1e-3, "images_per_s": 1.0, "time": time.time()}
+            yield {
+                "kind": "step",
+                "step": step,
+                "epoch": 0,
+                "loss": 1.0,
+                "lr": 1e-3,
+                "images_per_s": 1.0,
+                "time": time.time(),
+            }
         yield {"kind": "done"}
 
     return events
@@ -56,9 +64,13 @@ def test_only_the_owner_the_lecturer_or_anyone_once_shared_may_stop_resume_or_do
     m = JobManager(tmp_path, max_running=2, events=steps_of())
     lecturers = m.submit(Caller("lecturer-browser", "tab-1"), config())
     student = Caller("student-browser", "tab-2")
-    for refused in (lambda: m.stop(lecturers.id, student), lambda: m.zip_artefacts(lecturers.id, student),
-                    lambda: m.share(lecturers.id, True, student), lambda: m.clear_queue(student),
-                    lambda: m.all_jobs(student)):  # fmt: skip
+    for refused in (
+        lambda: m.stop(lecturers.id, student),
+        lambda: m.zip_artefacts(lecturers.id, student),
+        lambda: m.share(lecturers.id, True, student),
+        lambda: m.clear_queue(student),
+        lambda: m.all_jobs(student),
+    ):
         with pytest.raises(NotAllowed):
             refused()
     assert lecturers.status in ("queued", "running")  # untouched
@@ -118,8 +130,13 @@ def test_owners_never_seen_before_queue_behind_a_run_queued_before_them(tmp_path
 
 
 def test_training_settings_are_bounded_in_code_not_only_in_the_widgets():
-    for changes, named in [(dict(epochs=201), "epochs"), (dict(D=512), "D"), (dict(batch_size=10**6), "batch_size"),
-                           (dict(max_steps=10**9), "max_steps"), (dict(T=10**6), "T")]:  # fmt: skip
+    for changes, named in [
+        (dict(epochs=201), "epochs"),
+        (dict(D=512), "D"),
+        (dict(batch_size=10**6), "batch_size"),
+        (dict(max_steps=10**9), "max_steps"),
+        (dict(T=10**6), "T"),
+    ]:
         with pytest.raises(ValueError, match=named):
             config(**changes)
 
@@ -152,7 +169,9 @@ def test_stop_and_resume_keeps_one_stopped_checkpoint_not_one_per_stop(tmp_path)
         m.resume(job.id)
     m.stop(job.id)
     wait_for(lambda: job.status == "stopped", 120)
-    assert [p.name.split("_")[0] for p in (job.run_dir / "checkpoints").iterdir() if not p.name.startswith(".")] == ["stopped"]
+    assert [p.name.split("_")[0] for p in (job.run_dir / "checkpoints").iterdir() if not p.name.startswith(".")] == [
+        "stopped"
+    ]
 
 
 # --- nothing damaged stops the lab
@@ -177,17 +196,34 @@ def damaged_runs(root):
 
     meta = lambda owner: {"owner": owner, "submitted": time.time(), "total_steps": 4, "status": "done"}  # noqa: E731
     run("20260101-000000-aaaaa1", [])  # owner.json holding []
-    run("20260101-000000-aaaaa2", meta("cut-history"), latest=b"final_step_000004",
-        history__jsonl=b'{"step": 1, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0}\n{"step": 2, "lo')  # fmt: skip
+    run(
+        "20260101-000000-aaaaa2",
+        meta("cut-history"),
+        latest=b"final_step_000004",
+        history__jsonl=b'{"step": 1, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0}\n{"step": 2, "lo',
+    )
     run("20260101-000000-aaaaa3", meta("empty-error"), error__txt=b"")  # what a full disk leaves
     run("20260101-000000-aaaaa4", meta("latest-folder"), latest=None)  # latest as a folder
     run("20260101-000000-aaaaa5", b"\xff\xfe not utf-8 \x80")  # owner.json not UTF-8
     run("20260101-000000-aaaaa6", meta("good"), latest=b"final_step_000004")
-    row = lambda step: json.dumps({"step": step, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0 + step}).encode()  # noqa: E731
-    run("20260101-000000-aaaaa7", meta("odd-fields") | {"total_steps": "many", "shared": "false", "note": 7}, latest=b"final_step_000004",
-        history__jsonl=b'{"step": 1, "loss": 1.0}\n[]\n{"step": "two"}\n' + row(3) + b"\n")  # rows without time or lr  # fmt: skip
-    run("20260101-000000-aaaaa8", meta("cut-middle"), latest=b"final_step_000004",
-        history__jsonl=row(1) + b'\n{"step": 2, "lo' + row(3) + b"\n" + row(4) + b"\n")  # a full disk cut a record, the run went on  # fmt: skip
+
+    def row(step: int) -> bytes:
+        return json.dumps(
+            {"step": step, "epoch": 0.5, "loss": 1.0, "lr": 0.001, "images_per_s": 9.0, "time": 1.0 + step}
+        ).encode()
+
+    run(
+        "20260101-000000-aaaaa7",
+        meta("odd-fields") | {"total_steps": "many", "shared": "false", "note": 7},
+        latest=b"final_step_000004",
+        history__jsonl=b'{"step": 1, "loss": 1.0}\n[]\n{"step": "two"}\n' + row(3) + b"\n",
+    )  # rows without time or lr
+    run(
+        "20260101-000000-aaaaa8",
+        meta("cut-middle"),
+        latest=b"final_step_000004",
+        history__jsonl=row(1) + b'\n{"step": 2, "lo' + row(3) + b"\n" + row(4) + b"\n",
+    )  # a full disk cut a record, the run went on
     linked = run("20260101-000000-aaaaa9", meta("linked-sample"), latest=b"final_step_000004", samples=None)
     (linked / "samples" / "epoch_001.png").symlink_to("/etc/passwd")  # a link to anything on the server
 
@@ -196,12 +232,23 @@ def test_each_damaged_run_folder_is_listed_as_damaged_and_nothing_else_is_affect
     damaged_runs(tmp_path)
     m = JobManager(tmp_path, events=steps_of())  # starts: no folder raises
     status = {j.id[-1]: j.status for j in m.all_jobs(LECTURER)}
-    assert status == {"1": "damaged", "2": "done", "3": "failed", "4": "damaged", "5": "damaged", "6": "done", "7": "done",
-                      "8": "done", "9": "done"}  # fmt: skip
+    assert status == {
+        "1": "damaged",
+        "2": "done",
+        "3": "failed",
+        "4": "damaged",
+        "5": "damaged",
+        "6": "done",
+        "7": "done",
+        "8": "done",
+        "9": "done",
+    }
     (cut,) = m.jobs("cut-history")
     assert [s["step"] for s in cut.steps] == [1]  # the partial last line skipped
     (odd,) = m.jobs("odd-fields")  # fields of the wrong type are read as absent, not as true or as numbers
-    assert odd.total_steps is None and odd.shared is False and odd.note is None and [s["step"] for s in odd.steps] == [3]
+    assert (
+        odd.total_steps is None and odd.shared is False and odd.note is None and [s["step"] for s in odd.steps] == [3]
+    )
     (middle,) = m.jobs("cut-middle")
     assert [s["step"] for s in middle.steps] == [1, 4]  # the line glued to the cut record is lost, not the run
     (linked,) = m.jobs("linked-sample")
@@ -329,8 +376,12 @@ def test_a_session_that_moves_on_gives_up_what_it_left_at_once_but_not_what_othe
 def test_requests_out_of_bounds_are_refused_with_what_to_do():
     ok = Sample("MNIST", "cpu", 180, prompt="7", n=4)
     assert ok.check() is ok
-    for bad, named in [(dict(prompt="x" * (MAX_PROMPT_CHARS + 1)), "prompt"), (dict(n=10_000), "n"), (dict(scale=1e9), "scale"),
-                       (dict(seed=-1), "seed")]:  # fmt: skip
+    for bad, named in [
+        (dict(prompt="x" * (MAX_PROMPT_CHARS + 1)), "prompt"),
+        (dict(n=10_000), "n"),
+        (dict(scale=1e9), "scale"),
+        (dict(seed=-1), "seed"),
+    ]:
         fields = dict(prompt="7", n=4, seed=180) | bad
         seed = fields.pop("seed")
         with pytest.raises(ValueError, match=named):
@@ -340,8 +391,9 @@ def test_requests_out_of_bounds_are_refused_with_what_to_do():
 def test_the_prompt_embedding_cache_is_bounded_least_recently_used_first(tmp_path):
     from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 
-    store = PromptEmbeddings(cache_dir=tmp_path, width=4, max_memory=3, max_files=4,
-                             encoder=lambda prompts: torch.ones(len(prompts), 2, 4))  # fmt: skip
+    store = PromptEmbeddings(
+        cache_dir=tmp_path, width=4, max_memory=3, max_files=4, encoder=lambda prompts: torch.ones(len(prompts), 2, 4)
+    )
     store.get_many(["a"])  # with the defaults
     for p in ["b", "c", "d", "e", "f"]:
         store.get_many(["a", p])  # "a" kept in use
@@ -366,7 +418,9 @@ def test_a_record_cut_by_a_full_disk_is_cut_off_before_the_run_goes_on(tmp_path)
     assert [r["step"] for r in read_history(run)] == [1, 2, 3, 4, 5]
 
 
-def test_a_manager_that_cannot_start_gives_its_lock_file_back_and_a_second_one_of_a_folder_is_refused(tmp_path, monkeypatch):
+def test_a_manager_that_cannot_start_gives_its_lock_file_back_and_a_second_one_of_a_folder_is_refused(
+    tmp_path, monkeypatch
+):
     import os
 
     def fds() -> int:

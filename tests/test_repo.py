@@ -5,19 +5,34 @@ import ast
 import re
 import shlex
 import sys
-import tomllib
 from collections import defaultdict
 
 import pytest
-
+import tomllib
 from conftest import ROOT
 
 PACKAGES = ("models", "lab", "serving", "ui")
 # ui/ in tiers: a module imports ui/ modules of its own tier or below, never above (and, as everywhere, in no cycle)
 UI_TIERS = [
-    {"ui.catalog", "ui.state", "ui.turns", "ui.guard"},  # the server's singletons and the session; page runs' turns; refusals
-    {"ui.messages", "ui.results", "ui.display", "ui.inputs", "ui.controls", "ui.progress", "ui.sdedit_view", "ui.edit_view",
-     "ui.illusions", "ui.training", "ui.partb"},
+    {
+        "ui.catalog",
+        "ui.state",
+        "ui.turns",
+        "ui.guard",
+    },  # the server's singletons and the session; page runs' turns; refusals
+    {
+        "ui.messages",
+        "ui.results",
+        "ui.display",
+        "ui.inputs",
+        "ui.controls",
+        "ui.progress",
+        "ui.sdedit_view",
+        "ui.edit_view",
+        "ui.illusions",
+        "ui.training",
+        "ui.partb",
+    },
     {"ui.shell"},  # the sidebar and run_page
 ]
 
@@ -36,7 +51,9 @@ def imports(path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            submodules = {f"{node.module}.{a.name}" for a in node.names if module_path(f"{node.module}.{a.name}") is not None}
+            submodules = {
+                f"{node.module}.{a.name}" for a in node.names if module_path(f"{node.module}.{a.name}") is not None
+            }
             names |= submodules if len(submodules) == len(node.names) else submodules | {node.module}
     return names
 
@@ -59,7 +76,9 @@ def our_modules() -> dict[str, set[str]]:
     graph = {}
     for package in PACKAGES:
         for path in ROOT.glob(f"{package}/**/*.py"):
-            graph[module_name(path)] = {n for n in imports(path) if n.split(".")[0] in PACKAGES and module_path(n) is not None}
+            graph[module_name(path)] = {
+                n for n in imports(path) if n.split(".")[0] in PACKAGES and module_path(n) is not None
+            }
     return graph
 
 
@@ -72,11 +91,17 @@ def test_the_layers_import_one_way():
     """models/ (networks, their files and schedules, backends) <- lab/ (algorithms, training) <- serving/ (what a
     server shares) <- ui/ <- app_pages/: the arrow runs one way, so each layer can be used (and tested) without the
     ones above it."""
-    above = {"models": {"lab", "serving", "ui", "app_pages"}, "lab": {"serving", "ui", "app_pages"},
-             "serving": {"ui", "app_pages"}, "ui": {"app_pages"}}  # fmt: skip
+    above = {
+        "models": {"lab", "serving", "ui", "app_pages"},
+        "lab": {"serving", "ui", "app_pages"},
+        "serving": {"ui", "app_pages"},
+        "ui": {"app_pages"},
+    }
     for layer, forbidden in above.items():
         for path in ROOT.glob(f"{layer}/**/*.py"):
-            assert not imported_packages(path) & forbidden, f"{path.relative_to(ROOT)} imports {imported_packages(path) & forbidden}"
+            assert not imported_packages(path) & forbidden, (
+                f"{path.relative_to(ROOT)} imports {imported_packages(path) & forbidden}"
+            )
 
 
 def test_ui_imports_its_tiers_one_way():
@@ -87,7 +112,9 @@ def test_ui_imports_its_tiers_one_way():
     for module in ui_modules:
         for target in graph[module]:
             if target.startswith("ui."):
-                assert tier[target] <= tier[module], f"{module} (tier {tier[module]}) imports {target} (tier {tier[target]})"
+                assert tier[target] <= tier[module], (
+                    f"{module} (tier {tier[module]}) imports {target} (tier {tier[target]})"
+                )
 
 
 def test_no_module_imports_itself_back():
@@ -98,7 +125,7 @@ def test_no_module_imports_itself_back():
         state[module] = 1  # on the stack
         for target in sorted(graph.get(module, ())):
             if state[target] == 1:
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append(stack[stack.index(target) :] + [target])
             elif state[target] == 0:
                 visit(target, stack + [target])
         state[module] = 2
@@ -155,10 +182,16 @@ def test_every_setting_is_documented_once_and_the_docs_name_no_other():
 
 
 def test_code_and_docs_speak_of_the_project_not_of_its_work_history():
-    for path in [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *(p for d in (*PACKAGES, "app_pages", "tests", "tools", "benchmarks")
-                                                               for p in ROOT.glob(f"{d}/**/*.py"))]:  # fmt: skip
+    for path in [
+        *ROOT.glob("*.md"),
+        *ROOT.glob("docs/*.md"),
+        *(p for d in (*PACKAGES, "app_pages", "tests", "tools", "benchmarks") for p in ROOT.glob(f"{d}/**/*.py")),
+    ]:
         text = path.read_text()
-        assert not re.search(r"\bissues? \d+\b", text, re.I), (path.relative_to(ROOT), re.findall(r".{30}\bissues? \d+\b.{10}", text, re.I))
+        assert not re.search(r"\bissues? \d+\b", text, re.I), (
+            path.relative_to(ROOT),
+            re.findall(r".{30}\bissues? \d+\b.{10}", text, re.I),
+        )
 
 
 def readme_app_command() -> list[str]:
@@ -176,7 +209,11 @@ def test_the_server_a_test_or_benchmark_starts_is_the_one_the_readme_starts(monk
     import test_browser
 
     command = test_browser.app_command(8765)
-    assert command[:2] == [sys.executable, "-m"] and command[2:5] == readme_app_command() == ["streamlit", "run", "Home.py"]
+    assert command[:2] == [sys.executable, "-m"] and command[2:5] == readme_app_command() == [
+        "streamlit",
+        "run",
+        "Home.py",
+    ]
     flags = command[5:]
     assert flags and set(flags[::2]) <= set(test_browser.SERVER_FLAGS), flags
     assert all(not value.startswith("-") for value in flags[1::2]), flags
@@ -185,7 +222,7 @@ def test_the_server_a_test_or_benchmark_starts_is_the_one_the_readme_starts(monk
     monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: started.append((args, kw)))
     monkeypatch.setenv("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")  # a developer's shell: not the lecturer's server
     test_browser.launch_app(8765, {"DIFFUSION_LAB_WARM": "1"})
-    (args, kw), = started
+    ((args, kw),) = started
     assert args == command and kw["cwd"] == ROOT
     assert kw["env"]["DIFFUSION_LAB_WARM"] == "1" and not [k for k in kw["env"] if k.startswith("STREAMLIT_")]
     with pytest.raises(ValueError, match="only DIFFUSION_LAB_"):
@@ -193,9 +230,15 @@ def test_the_server_a_test_or_benchmark_starts_is_the_one_the_readme_starts(monk
 
     # nothing else starts the app its own way: no other file of tests/, benchmarks/ or tools/ names streamlit's run or a
     # setting of Streamlit's (a flag or a variable)
-    own_way = re.compile(r"""["']streamlit["'],\s*["']run["']|["']--(server|browser|global|runner|client|theme)\.|STREAMLIT_""")
-    offenders = [str(path.relative_to(ROOT)) for folder in ("tests", "benchmarks", "tools") for path in (ROOT / folder).rglob("*.py")
-                 if path.name not in ("test_browser.py", "test_repo.py") and own_way.search(path.read_text())]  # fmt: skip
+    own_way = re.compile(
+        r"""["']streamlit["'],\s*["']run["']|["']--(server|browser|global|runner|client|theme)\.|STREAMLIT_"""
+    )
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("tests", "benchmarks", "tools")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name not in ("test_browser.py", "test_repo.py") and own_way.search(path.read_text())
+    ]
     assert not offenders, f"these start the app their own way, not through tests/test_browser.launch_app: {offenders}"
 
 

@@ -28,7 +28,11 @@ def wait_for(predicate, timeout=120.0, what="it"):
 
 
 def run_of(runs: Path, owner: str) -> Path:
-    (run,) = [d for d in runs.iterdir() if (d / "owner.json").exists() and json.loads((d / "owner.json").read_text())["owner"] == owner]
+    (run,) = [
+        d
+        for d in runs.iterdir()
+        if (d / "owner.json").exists() and json.loads((d / "owner.json").read_text())["owner"] == owner
+    ]
     return run
 
 
@@ -73,7 +77,11 @@ def page_of(url: str, owner: str) -> RemoteClient:
 
 def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on_by_itself_first(tmp_path):
     runs = tmp_path / "jobs"
-    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": str(INTERVAL)}
+    env = {
+        "DIFFUSION_LAB_RUNS": str(runs),
+        "DIFFUSION_LAB_MAX_JOBS": "1",
+        "DIFFUSION_LAB_CHECKPOINT_EVERY_S": str(INTERVAL),
+    }
     with serve_app(env) as (url, server):
         start_run(url, "alice").close()
         bob = start_run(url, "bob")
@@ -89,8 +97,13 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
     assert "Traceback" not in (alice_run / "train.log").read_text()  # it ended cleanly, not of a broken pipe
     assert child is not None and not (bob_run / "latest").exists()  # bob's never started
 
-    with serve_app(env) as (url, server):  # restarted on the same runs: the run it was training goes on by itself, first
-        page_of(url, "carol").close()  # somebody opens a page (Streamlit starts the server's job manager with the first)
+    with serve_app(env) as (
+        url,
+        server,
+    ):  # restarted on the same runs: the run it was training goes on by itself, first
+        page_of(
+            url, "carol"
+        ).close()  # somebody opens a page (Streamlit starts the server's job manager with the first)
         wait_for(lambda: logged(alice_run)[-1]["step"] > at_kill, what="alice's run to go on by itself")
         alice = page_of(url, "alice")
         assert alice.shows(f"run `{alice_run.name}` · running") and not alice.errors

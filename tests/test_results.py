@@ -8,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import open_page
 from PIL import Image
 
-from conftest import open_page
 from ui.results import KEY, Shown, export_zip, row_png
 
 
@@ -55,7 +55,9 @@ def test_export_holds_the_pages_visited_with_their_settings_and_opens_offline():
     assert {"prompt", "i_start", "seed"} <= set(first["settings"])
     assert listing["a9_hybrids.py"][next(iter(listing["a9_hybrids.py"]))]["settings"]["sigma"] == "4"
     sources = re.findall(r"(?:src|href)=['\"]([^'\"]+)", html)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)  # nothing to fetch: it opens offline
+    assert sources and all(
+        s.startswith("data:image/png;base64,") for s in sources
+    )  # nothing to fetch: it opens offline
     assert "<script" not in html
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import image_urls, open_page
 from remote_client import RemoteClient
-from models.bundled import load_backend
 from test_browser import serve_app
+
+from models.bundled import load_backend
 from ui import catalog
 
 
@@ -55,8 +55,12 @@ def test_two_browsers_opening_the_same_page_at_once_cost_one_computation(tmp_pat
 
 def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_its_turn_costs_nothing(tmp_path):
     log = tmp_path / "computed.log"
-    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_COMPUTE_LOG": str(log),
-           "DIFFUSION_LAB_COMPUTE_WORKERS": "1", "DIFFUSION_LAB_FAST": "0"}  # fmt: skip  (one request at a time)
+    env = {
+        "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"),
+        "DIFFUSION_LAB_COMPUTE_LOG": str(log),
+        "DIFFUSION_LAB_COMPUTE_WORKERS": "1",
+        "DIFFUSION_LAB_FAST": "0",
+    }  # (one request at a time)
     with serve_app(env) as (url, _):
         busy = [RemoteClient(url, "a0_sampling"), RemoteClient(url, "a73_text")]  # 12 requests in line
         threads = [threading.Thread(target=c.open, kwargs={"timeout": 300}) for c in busy]
@@ -104,16 +108,27 @@ def test_after_the_warm_up_every_part_a_page_opened_with_its_defaults_computes_n
                     continue
                 at = open_page(page.file, edition.folder)
                 assert image_urls(at), page
-                assert r.queue.counts["computed"] == before["computed"], f"{page} computed something the warm-up did not"
+                assert r.queue.counts["computed"] == before["computed"], (
+                    f"{page} computed something the warm-up did not"
+                )
         assert r.queue.counts["cached"] > before["cached"]
-        drawn = ("a1_forward", "a2_blur", "a71_inputs", "f1_1_noisy", "f1_2_blur")  # computed by the page itself, at once
+        drawn = (
+            "a1_forward",
+            "a2_blur",
+            "a71_inputs",
+            "f1_1_noisy",
+            "f1_2_blur",
+        )  # computed by the page itself, at once
         for edition, e in catalog.EDITIONS.items():
             at = open_page("welcome.py", "home", query={"edition": edition})  # a picture of each section that computes
             captions = [im.caption for el in at.get("image") for im in el.proto.imgs]
             assert captions == [page.title for page in e.pages if page.url not in drawn]
             assert not at.caption or "Computing" not in at.caption[-1].value
         assert r.queue.counts["computed"] == before["computed"]
-        sampled, sample = [], generators.sample  # Part B's generators page opens from the warm-up's samples, both editions'
+        sampled, sample = (
+            [],
+            generators.sample,
+        )  # Part B's generators page opens from the warm-up's samples, both editions'
         monkeypatch.setattr(generators, "sample", lambda *a, **k: sampled.append(1) or sample(*a, **k))
         for edition in catalog.EDITIONS:
             assert image_urls(open_page("b2_generators.py", "part_b", query={"edition": edition})) and not sampled
@@ -160,13 +175,21 @@ def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take
 
     from serving.settings import RoomSettings
 
-    for f in fields(RoomSettings):  # each setting's variable is DIFFUSION_LAB_<its name>, documented where it is declared
+    for f in fields(
+        RoomSettings
+    ):  # each setting's variable is DIFFUSION_LAB_<its name>, documented where it is declared
         assert f.metadata["env"] == f"DIFFUSION_LAB_{f.name.upper()}" and f.metadata["doc"], f.name
 
-    s = RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "4", "DIFFUSION_LAB_FAST": "0", "DIFFUSION_LAB_WARM_SEEDS": "1, 100"})
+    s = RoomSettings.from_env(
+        {"DIFFUSION_LAB_COMPUTE_WORKERS": "4", "DIFFUSION_LAB_FAST": "0", "DIFFUSION_LAB_WARM_SEEDS": "1, 100"}
+    )
     assert (s.compute_workers, s.fast, s.warm_seeds, s.warm) == (4, False, (1, 100), True)
     names = RoomSettings.from_env({"DIFFUSION_LAB_WARM_BACKENDS": "Emoji (colour, flow), Fashion-MNIST,Emoji (colour)"})
-    assert names.warm_backends == ("Emoji (colour, flow)", "Fashion-MNIST", "Emoji (colour)")  # a name's own comma stays
+    assert names.warm_backends == (
+        "Emoji (colour, flow)",
+        "Fashion-MNIST",
+        "Emoji (colour)",
+    )  # a name's own comma stays
     with pytest.raises(ValueError, match="DIFFUSION_LAB_COMPUTE_WORKERS='many': it takes a whole number"):
         RoomSettings.from_env({"DIFFUSION_LAB_COMPUTE_WORKERS": "many"})
     with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='maybe': it takes 0 or 1"):
@@ -199,15 +222,27 @@ def test_the_warm_up_serves_the_servers_edition_first_and_the_others_once_the_ro
             return [Ticket() for _ in requests]
 
     r, dens = FakeRoom(), {name: load_backend(name) for name in ("MNIST digits", "MNIST digits (flow)")}
-    thread = threading.Thread(target=warm_defaults, args=(r, ["Emoji (colour", "MNIST digits"], [0], lambda name, _: dens[name],
-                                                          lambda name: torch.zeros(1, 1, 28, 28), (), ["MNIST digits (flow)"]))
+    thread = threading.Thread(
+        target=warm_defaults,
+        args=(
+            r,
+            ["Emoji (colour", "MNIST digits"],
+            [0],
+            lambda name, _: dens[name],
+            lambda name: torch.zeros(1, 1, 28, 28),
+            (),
+            ["MNIST digits (flow)"],
+        ),
+    )
     thread.start()
     time.sleep(2.0)  # the lecturer's edition is warmed; the room is never quiet yet
     assert r.asked and {request.backend for request in r.asked} == {"MNIST digits"} and not r.warmed.is_set()
     Queue.quiet.set()
     thread.join(60)
     assert r.warmed.is_set() and {request.backend for request in r.asked} == {"MNIST digits", "MNIST digits (flow)"}
-    assert all(request.backend == "MNIST digits" for request in r.asked[: len(r.asked) // 2])  # the server's edition first
+    assert all(
+        request.backend == "MNIST digits" for request in r.asked[: len(r.asked) // 2]
+    )  # the server's edition first
 
 
 def test_thirty_browsers_that_open_four_pages_at_once_all_connect_and_get_their_pictures(tmp_path):
@@ -227,7 +262,9 @@ def test_thirty_browsers_that_open_four_pages_at_once_all_connect_and_get_their_
             with RemoteClient(url, page) as lecturer:  # the pages' pictures computed: the room finds them warm
                 assert not lecturer.errors and lecturer.images
         warmed, after_first_load = len(computed(log)), []
-        room = spread([url], 30, SPREAD_PAGES, seed_base=7000, between=lambda: after_first_load.append(len(computed(log))))
+        room = spread(
+            [url], 30, SPREAD_PAGES, seed_base=7000, between=lambda: after_first_load.append(len(computed(log)))
+        )
     assert room["failed_connect"] == 0 and len(room["connect"]) == 30
     assert len(room["first"]) == 30 and len(room["change"]) == 30 and room["errors"] == []
     assert warmed > 0 and after_first_load == [warmed]  # the first load of 30 browsers computed nothing

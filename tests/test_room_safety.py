@@ -20,8 +20,12 @@ def start(client: RemoteClient, epochs: int = 50) -> None:
 
 def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_any(tmp_path):
     runs = tmp_path / "runs"
-    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_MAX_JOBS": "1",
-           "DIFFUSION_LAB_LECTURER_KEY": "the-lecturers-key"}  # fmt: skip
+    env = {
+        "DIFFUSION_LAB_RUNS": str(runs),
+        "DIFFUSION_LAB_WARM": "0",
+        "DIFFUSION_LAB_MAX_JOBS": "1",
+        "DIFFUSION_LAB_LECTURER_KEY": "the-lecturers-key",
+    }
     with serve_app(env) as (url, _):
         lecturer = RemoteClient(url, "b4_train")
         start(lecturer)
@@ -30,17 +34,25 @@ def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_
         assert lecturer.shows(f"run `{run.name}`")
         # the projector shows the address bar and the page: neither holds the lecturer's credential
         assert "owner" not in lecturer.address and owner not in lecturer.address
-        assert not [t for t in lecturer.received if owner in t and "document.cookie" not in t]  # only the cookie's script
+        assert not [
+            t for t in lecturer.received if owner in t and "document.cookie" not in t
+        ]  # only the cookie's script
 
         student = RemoteClient(url, "b4_train", lecturer.address)  # types in what the projector shows
         student.open()
-        assert not student.shows(f"run `{run.name}`") and student.shows("Choose a recipe (and change what you like) and press Start")
+        assert not student.shows(f"run `{run.name}`") and student.shows(
+            "Choose a recipe (and change what you like) and press Start"
+        )
         guess = RemoteClient(url, "b4_train", "owner=lecturer")  # a made-up owner is another browser, not the lecturer
         guess.open()
         assert not guess.shows(f"run `{run.name}`")
         follower = RemoteClient(url, "b4_train", f"follow={run.name}")  # the read-only link
         follower.open()
-        assert follower.shows(f"following run {run.name} read-only") and "Stop" not in follower.ids and "Resume" not in follower.ids
+        assert (
+            follower.shows(f"following run {run.name} read-only")
+            and "Stop" not in follower.ids
+            and "Resume" not in follower.ids
+        )
 
         student.start_quick_run(50)  # queued behind the lecturer's
         (theirs,) = [d for d in runs.iterdir() if (d / "owner.json").exists() and d != run]
@@ -53,7 +65,10 @@ def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_
         lecturer.press("Sign in")
         assert "Clear the queue" in lecturer.ids and lecturer.shows("1 running, 1 queued")  # the lecturer's panel
         lecturer.press("Clear the queue")  # the student's queued run stopped by the lecturer
-        wait_for(lambda: json.loads((theirs / "owner.json").read_text())["status"] == "stopped", what="the student's run to stop")
+        wait_for(
+            lambda: json.loads((theirs / "owner.json").read_text())["status"] == "stopped",
+            what="the student's run to stop",
+        )
         assert json.loads((run / "owner.json").read_text())["status"] == "running"
         for c in (lecturer, student, guess, follower):
             c.close()
@@ -61,7 +76,9 @@ def test_a_student_cannot_take_over_the_lecturers_run_and_the_lecturer_can_stop_
 
 def test_a_link_cannot_draw_markdown_on_the_page(tmp_path):
     with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}) as (url, _):
-        with RemoteClient(url, "b4_train", "follow=%5BSession%20expired%2C%20sign%20in%5D(https%3A%2F%2Fexample.org)") as page:
+        with RemoteClient(
+            url, "b4_train", "follow=%5BSession%20expired%2C%20sign%20in%5D(https%3A%2F%2Fexample.org)"
+        ) as page:
             assert page.shows("This link does not name a run") and not page.errors[1:]
             assert not [t for t in page.received if "example.org" in t or "Session expired" in t]
 
@@ -71,7 +88,11 @@ def test_a_flood_of_seed_changes_from_one_session_does_not_delay_another_session
     request shares the CPU with that one (about 2x its time alone) and nothing the flood left behind runs after it.
     Without the cancellation (serving.queue) the other request took 16-27x its time alone here, growing."""
     log = tmp_path / "computed.log"
-    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0", "DIFFUSION_LAB_COMPUTE_LOG": str(log)}
+    env = {
+        "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"),
+        "DIFFUSION_LAB_WARM": "0",
+        "DIFFUSION_LAB_COMPUTE_LOG": str(log),
+    }
     with serve_app(env) as (url, _), RemoteClient(url, "a5_sample") as other, RemoteClient(url, "a5_sample") as flooder:
         alone = min(other.change("Seed", 1000 + i)["last_image"] for i in range(3))  # this request, with the room quiet
         stop = threading.Event()

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import ToyDenoiser
 
 import lab
 import lab.filters as lab_filters
@@ -9,7 +10,6 @@ from lab.diffusion import CLEAN, add_noise
 from lab.guidance import Guide
 from lab.sampling import denoise
 from lab.schedules import strided_timesteps
-from conftest import ToyDenoiser
 
 TS = strided_timesteps(1000, 30)
 
@@ -76,12 +76,16 @@ def test_hybrid_of_one_prompt_equals_plain_sampling(toy):
 def test_colour_hybrid_splits_grey_from_colour(toy):
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     grey, colour = lab_filters.colour_bands()
-    assert torch.allclose(grey(x) + colour(x), x, atol=1e-6) and torch.allclose(colour(grey(x)), torch.zeros_like(x), atol=1e-6)
+    assert torch.allclose(grey(x) + colour(x), x, atol=1e-6) and torch.allclose(
+        colour(grey(x)), torch.zeros_like(x), atol=1e-6
+    )
     same = lab.colour_hybrids(toy, ["1", "1"], 1, 7.0, generator=0)
     assert torch.allclose(same, lab.sample(toy, 1, "1", 7.0, generator=0), atol=1e-5)  # one prompt: plain sampling
     mixed = lab.colour_hybrids(toy, ["1", "2"], 1, 7.0, generator=0)
     # the grey part follows prompt 1's, the colour part prompt 2's (the toy lands near its class templates)
-    assert (lab_filters.grey(mixed) - lab_filters.grey(same)).abs().mean() < (lab_filters.grey(mixed) - lab_filters.grey(lab.sample(toy, 1, "2", 7.0, generator=0))).abs().mean()
+    assert (lab_filters.grey(mixed) - lab_filters.grey(same)).abs().mean() < (
+        lab_filters.grey(mixed) - lab_filters.grey(lab.sample(toy, 1, "2", 7.0, generator=0))
+    ).abs().mean()
     with pytest.raises(ValueError, match="two prompts"):
         lab.colour_hybrids(toy, ["1"], 1, 7.0)
 
@@ -104,8 +108,15 @@ def test_each_step_is_one_batched_model_call(toy):
 def test_i_start_callback_and_trajectory(toy):
     seen = []
     x = torch.randn(1, *toy.image_shape)
-    out = denoise(toy, x, TS, lab.plain(toy.encode(["1"])), i_start=10, callback=seen.append,
-                  generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out = denoise(
+        toy,
+        x,
+        TS,
+        lab.plain(toy.encode(["1"])),
+        i_start=10,
+        callback=seen.append,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert [s["t"] for s in seen] == TS[10:]
     assert [s["t_prev"] for s in seen] == TS[11:] + [CLEAN]
     assert seen[0]["x_t"] is x and torch.equal(seen[-1]["x"], out)
@@ -137,17 +148,29 @@ def test_inpainting_keeps_the_known_pixels(toy):
 
 def test_same_generator_same_output_with_another_run_interleaved(toy):
     c, u = toy.encode(["1"]), toy.encode([""])
-    alone = lab.sdedit(toy, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)), 5, "1", 7.0, generator=1)
+    alone = lab.sdedit(
+        toy, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)), 5, "1", 7.0, generator=1
+    )
 
     def meddle(_):  # another user's run, and the global RNG, between every two steps
         lab.sample(toy, n=1, prompt="2", generator=2, timesteps=[500, 250, 0])
         torch.randn(10)
 
     torch.manual_seed(123)
-    interleaved = lab.sdedit(toy, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)), 5, "1", 7.0,
-                             generator=1, callback=meddle)  # fmt: skip
+    interleaved = lab.sdedit(
+        toy,
+        torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)),
+        5,
+        "1",
+        7.0,
+        generator=1,
+        callback=meddle,
+    )
     assert torch.equal(alone, interleaved)
-    assert not torch.equal(alone, lab.sdedit(toy, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)), 5, "1", 7.0, generator=2))
+    assert not torch.equal(
+        alone,
+        lab.sdedit(toy, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(9)), 5, "1", 7.0, generator=2),
+    )
     del c, u
 
 
@@ -161,4 +184,6 @@ def test_course_entry_points_run_and_have_the_backend_shape(toy):
     assert lab.visual_anagrams(toy, ["1", "2"], ("identity", "rotate_cw"), generator=0).shape == (1, 3, 16, 16)
     assert lab.make_hybrids(toy, ["1", "2", "3"], kernel_size=9, sigmas=(4.0, 1.0), generator=0).shape == (1, 3, 16, 16)
     # the course's 1.4 starting point: denoising from i_start = 10 moves the estimate towards the data
-    assert torch.equal(lab.iterative_denoise(toy, x_t, 10, generator=0), lab.iterative_denoise(toy, x_t, 10, generator=0))
+    assert torch.equal(
+        lab.iterative_denoise(toy, x_t, 10, generator=0), lab.iterative_denoise(toy, x_t, 10, generator=0)
+    )

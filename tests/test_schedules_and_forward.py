@@ -49,5 +49,6 @@ def test_forward_per_image_timesteps_and_one_step_inversion():
     for i in range(3):
         assert torch.allclose(x_t[i], add_noise(x0[i : i + 1], int(t[i]), ac, eps[i : i + 1])[0])
         assert torch.allclose(estimate_x0(x_t[i : i + 1], int(t[i]), ac, eps[i : i + 1])[0], x0[i], atol=1e-4)
-    assert torch.allclose(forward(x0, t, ac, torch.Generator().manual_seed(1)),
-                          forward(x0, t, ac, torch.Generator().manual_seed(1)))  # fmt: skip
+    assert torch.allclose(
+        forward(x0, t, ac, torch.Generator().manual_seed(1)), forward(x0, t, ac, torch.Generator().manual_seed(1))
+    )

@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
-
 from conftest import image_urls, open_page
 from remote_client import RemoteClient
 from test_browser import serve_app
+
 from ui.turns import Turns
 
 
@@ -45,7 +45,9 @@ def test_no_more_runs_than_turns_hold_one_at_once_and_the_others_are_told_they_w
     for t in threads:
         t.join(10)
     assert state["most"] == 2 and state["now"] == 0
-    assert turns.waited == state["lines"] == state["removed"] >= 4 - 1  # at least the 4 past the first 2 (one may be late)
+    assert (
+        turns.waited == state["lines"] == state["removed"] >= 4 - 1
+    )  # at least the 4 past the first 2 (one may be late)
     assert all(turns._free.acquire(blocking=False) for _ in range(2))  # every turn came back
 
 
@@ -125,7 +127,9 @@ def test_a_page_waiting_for_its_computation_does_not_hold_up_another_browsers_wa
                 busy._read(0.5)
             assert busy.progress, "1.6 showed no progress bar"
             done = {}
-            reader = threading.Thread(target=lambda: (busy._until_finished(120), done.setdefault("busy", time.time())), daemon=True)
+            reader = threading.Thread(
+                target=lambda: (busy._until_finished(120), done.setdefault("busy", time.time())), daemon=True
+            )
             reader.start()
             forward.change("Seed", 4321, timeout=60)
             done["forward"] = time.time()

@@ -37,7 +37,9 @@ def convert(checkpoint: Path, out: Path, dtype: str | None = None, allow: tuple[
     if dtype is not None:
         weights = {k: v.to(DTYPES[dtype]) for k, v in weights.items()}
     weights = {k: v.contiguous() for k, v in weights.items()}
-    save_file(weights, str(out), metadata={"source": checkpoint.name, "keys": "ema_denoiser", "pixnerd_commit": TESTED_COMMIT})
+    save_file(
+        weights, str(out), metadata={"source": checkpoint.name, "keys": "ema_denoiser", "pixnerd_commit": TESTED_COMMIT}
+    )
     return len(weights)
 
 
@@ -46,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", type=Path, help="PixNerd's model.ckpt (a Lightning checkpoint)")
     parser.add_argument("out", type=Path, help="the .safetensors to write")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="cast the weights (default: as they are stored)")
-    parser.add_argument("--allow", action="append", default=[], metavar="module.Name", help="a global the checkpoint may hold")
+    parser.add_argument(
+        "--allow", action="append", default=[], metavar="module.Name", help="a global the checkpoint may hold"
+    )
     args = parser.parse_args(argv)
     count = convert(args.checkpoint, args.out, args.dtype, tuple(args.allow))
     print(f"wrote {count} tensors to {args.out}")

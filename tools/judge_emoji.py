@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+
+import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import lab  # noqa: E402
@@ -50,19 +51,44 @@ class Edition:
 
     def sample(self, den, n, prompt, scale, generator, coarse=False):
         if self.name == "2026":
-            return flow.sample(den, n, prompt, scale, step_size=1 / 12 if coarse else flow.STEP_SIZE, generator=generator)
-        return lab.sample(den, n, prompt, scale, timesteps=lab.strided_timesteps(den.T, 90 if coarse else 30), generator=generator)
+            return flow.sample(
+                den, n, prompt, scale, step_size=1 / 12 if coarse else flow.STEP_SIZE, generator=generator
+            )
+        return lab.sample(
+            den, n, prompt, scale, timesteps=lab.strided_timesteps(den.T, 90 if coarse else 30), generator=generator
+        )
 
     def anagram(self, den, prompts, n, scale, generator, coarse=False):
         if self.name == "2026":
-            return flow.anagram_images(den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
-        return lab.visual_anagrams(den, prompts, ("identity", self.view), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
+            return flow.anagram_images(
+                den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator
+            )
+        return lab.visual_anagrams(
+            den,
+            prompts,
+            ("identity", self.view),
+            n,
+            scale,
+            lab.strided_timesteps(den.T, 90 if coarse else 30),
+            generator,
+        )
 
     def hybrid(self, den, prompts, n, scale, generator, sigma=None, coarse=False):
         kernel, default = self.blur(den)
         if self.name == "2026":
-            return flow.hybrid_images(den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator)
-        return lab.make_hybrids(den, prompts, kernel, (sigma or default,), n, scale, lab.strided_timesteps(den.T, 90 if coarse else 30), generator)
+            return flow.hybrid_images(
+                den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator
+            )
+        return lab.make_hybrids(
+            den,
+            prompts,
+            kernel,
+            (sigma or default,),
+            n,
+            scale,
+            lab.strided_timesteps(den.T, 90 if coarse else 30),
+            generator,
+        )
 
     def blur(self, den) -> tuple[int, float]:
         """The hybrid page's kernel and sigma on this backend."""
@@ -108,14 +134,25 @@ def export_judge(per_name: int = JUDGE["per_name"], epochs: int = JUDGE["epochs"
     model = train_classifier(images.float() / 255, labels, epochs=epochs, num_classes=len(names), augment=jitter)
     x, y = heldout()
     acc = accuracy(predict(model, x)[0], y)
-    meta = {"classifier": json.dumps(dict(in_channels=3, num_classes=len(names), size=RECIPE["size"])), "names": json.dumps(names)}
-    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, WEIGHTS / "classifier_emoji.safetensors", metadata=meta)
+    meta = {
+        "classifier": json.dumps(dict(in_channels=3, num_classes=len(names), size=RECIPE["size"])),
+        "names": json.dumps(names),
+    }
+    save_file(
+        {k: v.half().contiguous() for k, v in model.state_dict().items()},
+        WEIGHTS / "classifier_emoji.safetensors",
+        metadata=meta,
+    )
+    data = f"{per_name} per name of seed {RECIPE['data_seed']} (of the {RECIPE['per_name']} parta_emoji trained on)"
+    augment = "colour jitter (saturation x0.5-2, contrast x0.7-1.3, brightness +-0.1) and noise (std up to 0.05)"
     (WEIGHTS / "classifier_emoji.md").write_text(f"""# classifier_emoji: the independent judge of the emoji backend
 
 - Model: models/classifier.py (conv32-pool-conv64-pool-fc128-fc{len(names)}) on 3 x 32 x 32 in [0, 1], fp16 safetensors.
-- Data: tools/emoji_data.py renderings, {per_name} per name of seed {RECIPE['data_seed']} (of the {RECIPE['per_name']} parta_emoji trained on); never generated images.
-- Recipe: `python tools/judge_emoji.py judge`: Adam 1e-3, batch 128, {epochs} epochs, random shifts of up to 2 pixels, colour jitter (saturation x0.5-2, contrast x0.7-1.3, brightness +-0.1) and noise (std up to 0.05) per image, seed 0; {time.time() - t0:.0f} s on a 2-core CPU.
-- Held-out accuracy: **{acc:.2%}** on {len(y)} renderings of seed {HELDOUT['seed']} ({HELDOUT['per_name']} per name: other scales, places, backgrounds, skin tones).
+- Data: tools/emoji_data.py renderings, {data}; never generated images.
+- Recipe: `python tools/judge_emoji.py judge`: Adam 1e-3, batch 128, {epochs} epochs, random shifts of up to 2 pixels,
+  {augment} per image, seed 0; {time.time() - t0:.0f} s on a 2-core CPU.
+- Held-out accuracy: **{acc:.2%}** on {len(y)} renderings of seed {HELDOUT["seed"]} ({HELDOUT["per_name"]} per name:
+  other scales, places, backgrounds, skin tones).
 """)
     print(f"classifier_emoji: held-out accuracy {acc:.4f}")
 
@@ -137,7 +174,9 @@ def judged(images: torch.Tensor, judge) -> torch.Tensor:
     return predict(judge, (images.clamp(-1, 1) + 1) / 2)[0]
 
 
-def cfg_samples(den, per_name: int, scale: float, seed: int = 0, names: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def cfg_samples(
+    den, per_name: int, scale: float, seed: int = 0, names: list[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """per_name CFG samples of each name (or of names), as the pages sample (strided timesteps; flow: h = 0.02):
     images, labels. scale: gamma (DDPM) or w (flow)."""
     names = range(len(den.names)) if names is None else names
@@ -154,7 +193,9 @@ def class_of(den, prompt: str) -> int:
     return int(c.argmax()) if c.ndim == 2 else int(c.item())
 
 
-def anagram_rate(den, judge, prompts, view: str | None = None, seeds=range(20), scale: float | None = None) -> tuple[float, float, float]:
+def anagram_rate(
+    den, judge, prompts, view: str | None = None, seeds=range(20), scale: float | None = None
+) -> tuple[float, float, float]:
     """Over seeds, as the page makes them (one image per seed): how often the judge reads prompt 0 as is, prompt 1
     through the view (the edition's: flip, rotate_180), and both."""
     e = edition_of(den)
@@ -162,16 +203,26 @@ def anagram_rate(den, judge, prompts, view: str | None = None, seeds=range(20), 
     k0, k1 = (class_of(den, p) for p in prompts)
     a = b = both = 0
     for seed in seeds:
-        x = e.anagram(den, prompts, 1, e.scale if scale is None else scale, seed) if view in (None, e.view) else \
-            lab.visual_anagrams(den, prompts, ("identity", view), 1, scale or e.scale, generator=seed)  # fmt: skip
+        x = (
+            e.anagram(den, prompts, 1, e.scale if scale is None else scale, seed)
+            if view in (None, e.view)
+            else lab.visual_anagrams(den, prompts, ("identity", view), 1, scale or e.scale, generator=seed)
+        )
         r0, r1 = judged(x, judge).item() == k0, judged(v.view(x), judge).item() == k1
         a, b, both = a + r0, b + r1, both + (r0 and r1)
     n = len(seeds)
     return a / n, b / n, both / n
 
 
-def hybrid_rate(den, judge, prompts, sigma: float | None = None, seeds=range(20), look_sigma: float | None = None,
-                scale: float | None = None) -> tuple[float, float, float]:  # fmt: skip
+def hybrid_rate(
+    den,
+    judge,
+    prompts,
+    sigma: float | None = None,
+    seeds=range(20),
+    look_sigma: float | None = None,
+    scale: float | None = None,
+) -> tuple[float, float, float]:
     """Over seeds: how often the judge reads the far prompt in the hybrid's low-pass (blurred with look_sigma, by
     default the hybrid's sigma: the edition's default), the near prompt in the hybrid as it is, and both."""
     e = edition_of(den)
@@ -202,8 +253,11 @@ def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -
         labels = judged(x, judge)
         worst = weakest(den, labels, y)
         out.append((scale, accuracy(labels, y)))
-        print(f"CFG {scale:g}: {out[-1][1]:.2%} of {len(y)} judged right ({per_name} per name, seed {seed}); weakest: {worst}; "
-              f"{time.time() - t0:.0f} s", flush=True)
+        print(
+            f"CFG {scale:g}: {out[-1][1]:.2%} of {len(y)} judged right ({per_name} per name, seed {seed}); weakest: {worst}; "
+            f"{time.time() - t0:.0f} s",
+            flush=True,
+        )
     return out
 
 
@@ -221,10 +275,19 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         t0 = time.time()
         x, y = cfg_samples(den, per_name, scale)
         labels, feats = predict(judge, (x + 1) / 2)
-        rows.append((scale, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0))
+        rows.append(
+            (scale, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0)
+        )
         if scale == scales[0]:
-            save_png(grid(x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]), nrow=16, low=-1, high=1),
-                     WEIGHTS / "parta_emoji_samples.png")  # fmt: skip
+            save_png(
+                grid(
+                    x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]),
+                    nrow=16,
+                    low=-1,
+                    high=1,
+                ),
+                WEIGHTS / "parta_emoji_samples.png",
+            )
     an = COURSE_PROMPTS["anagram"][:2]
     hy = COURSE_PROMPTS["hybrid"][:2]
     anagram = anagram_rate(den, judge, an)
@@ -251,13 +314,18 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         "none was lent to this task). It was stopped and resumed three times as the session's time allowed: 2 threads to step "
         "250 (schedule set for 4000 steps), 1 thread to step 500 (schedule 2500), 2 threads to 1250, then 2 threads to the end "
         "with the schedule set for the steps it had; the learning rate followed each schedule from where the run was.",
-        *([f"- Then more steps from those weights (a fresh optimizer, the same data): `python tools/train_emoji.py --init "
-           f"<those weights> --lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/more`, {r['steps_done']} "
-           f"steps, {r['elapsed_s'] / 60:.1f} min on {r['threads']} thread (the other core ran other work). It was stopped at step "
-           "500 of a 2500-step schedule and resumed with the schedule set to 1500. Then `python tools/train_emoji.py --export "
-           "--run runs/emoji/more`; this card: `python tools/judge_emoji.py card`. In all "
-           f"{first['steps_done'] + r['steps_done']} steps, {(first['elapsed_s'] + r['elapsed_s']) / 60:.0f} min."]
-          if r.get("init_train") else ["- Then `python tools/train_emoji.py --export`; this card: `python tools/judge_emoji.py card`."]),
+        *(
+            [
+                f"- Then more steps from those weights (a fresh optimizer, the same data): `python tools/train_emoji.py --init "
+                f"<those weights> --lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/more`, {r['steps_done']} "
+                f"steps, {r['elapsed_s'] / 60:.1f} min on {r['threads']} thread (the other core ran other work). It was stopped at step "
+                "500 of a 2500-step schedule and resumed with the schedule set to 1500. Then `python tools/train_emoji.py --export "
+                "--run runs/emoji/more`; this card: `python tools/judge_emoji.py card`. In all "
+                f"{first['steps_done'] + r['steps_done']} steps, {(first['elapsed_s'] + r['elapsed_s']) / 60:.0f} min."
+            ]
+            if r.get("init_train")
+            else ["- Then `python tools/train_emoji.py --export`; this card: `python tools/judge_emoji.py card`."]
+        ),
         "- Why 32 px: at 64 px the same network trains at ~7 images/s on this CPU (an hour is 25,000 images); at 32 px "
         "~65/s, and an SDEdit run stays under a second. The pages enlarge the pictures.",
         "- Figure: parta_emoji_samples.png (4 samples of every name, CFG 7, in the order of the names below).",
@@ -276,9 +344,12 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         f"20 seeds: as is read as {den.name_of(an[0])} {anagram[0]:.0%}, flipped read as {den.name_of(an[1])} {anagram[1]:.0%}, "
         f"both {anagram[2]:.0%}.",
         "",
-        *(f"Hybrid, the page's default ({hy[0]!r} far, {hy[1]!r} near: {den.name_of(hy[0])} / {den.name_of(hy[1])}), kernel "
-          f"{hybrid_kernel(den)}, sigma {s:g}, CFG 7, 20 seeds: far read in its low-pass (blurred, sigma {s:g}) "
-          f"{h[0]:.0%}, near read as it is {h[1]:.0%}, both {h[2]:.0%}." for s, h in hybrids.items()),
+        *(
+            f"Hybrid, the page's default ({hy[0]!r} far, {hy[1]!r} near: {den.name_of(hy[0])} / {den.name_of(hy[1])}), kernel "
+            f"{hybrid_kernel(den)}, sigma {s:g}, CFG 7, 20 seeds: far read in its low-pass (blurred, sigma {s:g}) "
+            f"{h[0]:.0%}, near read as it is {h[1]:.0%}, both {h[2]:.0%}."
+            for s, h in hybrids.items()
+        ),
         "",
         "## Names",
         "",
@@ -305,10 +376,19 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
         t0 = time.time()
         x, y = cfg_samples(den, per_name, w)
         labels, feats = predict(judge, (x.clamp(-1, 1) + 1) / 2)
-        rows.append((w, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0))
+        rows.append(
+            (w, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0)
+        )
         if w == scales[-1]:
-            save_png(grid(x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]), nrow=16, low=-1, high=1),
-                     WEIGHTS / "parta_emoji_flow_samples.png")  # fmt: skip
+            save_png(
+                grid(
+                    x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]),
+                    nrow=16,
+                    low=-1,
+                    high=1,
+                ),
+                WEIGHTS / "parta_emoji_flow_samples.png",
+            )
     an, hy = FLOW_COURSE_PROMPTS["anagram"][:2], FLOW_COURSE_PROMPTS["hybrid"][:2]
     anagram, hybrid = anagram_rate(den, judge, an), hybrid_rate(den, judge, hy)
     kernel, sigma = e.blur(den)
@@ -318,7 +398,10 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
         path = ROOT / "runs" / f"illusions_{kind}_{FLOW_BACKEND.replace(' ', '_')}.json"
         if path.exists():
             result = json.loads(path.read_text())
-            found += [f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |" for p in result["final"][:4]]
+            found += [
+                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |"
+                for p in result["final"][:4]
+            ]
     lines = [
         "# parta_emoji_flow: Part A in colour for the Fall 2026 edition (flow matching), offline",
         "",
@@ -353,11 +436,21 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
         f"to {den.image_shape[1]} px), w {e.scale:g}, 20 seeds: far read in its low-pass {hybrid[0]:.0%}, near as it is "
         f"{hybrid[1]:.0%}, both {hybrid[2]:.0%}.",
         "",
-        *(["## Pairs that work (tools/search_illusions.py --backend \"Emoji (colour, flow)\")", "",
-           "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
-           "makes them over seeds 0..19 (w 7); the pages offer these as buttons:", "",
-           "| illusion | first / second (anagram: as is / rotated; hybrid: far / near) | read as both |", "|---|---|---|", *found, ""]
-          if found else []),
+        *(
+            [
+                '## Pairs that work (tools/search_illusions.py --backend "Emoji (colour, flow)")',
+                "",
+                "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
+                "makes them over seeds 0..19 (w 7); the pages offer these as buttons:",
+                "",
+                "| illusion | first / second (anagram: as is / rotated; hybrid: far / near) | read as both |",
+                "|---|---|---|",
+                *found,
+                "",
+            ]
+            if found
+            else []
+        ),
         "## Names",
         "",
         ", ".join(den.names),

@@ -83,10 +83,20 @@ def round_(den, judge, kind: str, pairs: list, n: int, coarse: bool, seed: int) 
     out = []
     for p, x in zip(pairs, run_all(den, loops)):
         a, b = readings(den, judge, kind, x, p)
-        out.append(dict(pair=[names_of(den)[k] for k in p], score=float((a * b).mean()), both=int(((a > 0.5) & (b > 0.5)).sum()), n=n))
+        out.append(
+            dict(
+                pair=[names_of(den)[k] for k in p],
+                score=float((a * b).mean()),
+                both=int(((a > 0.5) & (b > 0.5)).sum()),
+                n=n,
+            )
+        )
     out.sort(key=lambda r: (-r["both"], -r["score"]))
-    print(f"{len(pairs)} pairs x {n} images, {'a coarse' if coarse else 'the pages'} sampler: {time.time() - t0:.0f} s; best: "
-          + "; ".join(f"{r['pair'][0]} / {r['pair'][1]} {r['both']}/{n} ({r['score']:.2f})" for r in out[:8]), flush=True)
+    print(
+        f"{len(pairs)} pairs x {n} images, {'a coarse' if coarse else 'the pages'} sampler: {time.time() - t0:.0f} s; best: "
+        + "; ".join(f"{r['pair'][0]} / {r['pair'][1]} {r['both']}/{n} ({r['score']:.2f})" for r in out[:8]),
+        flush=True,
+    )
     return out
 
 
@@ -105,8 +115,11 @@ def blur_survivors(den, judge, count: int, dataset: str) -> list[int]:
     p = probs(judge, gaussian_blur(x, *edition_of(den).blur(den)))
     read = torch.stack([p[y == c, c].mean() for c in range(len(names_of(den)))])
     order = read.argsort(descending=True)[:count].tolist()
-    print("far candidates (the judge's mean probability of the name in blurred images): "
-          + ", ".join(f"{names_of(den)[c]} {read[c]:.2f}" for c in order), flush=True)
+    print(
+        "far candidates (the judge's mean probability of the name in blurred images): "
+        + ", ".join(f"{names_of(den)[c]} {read[c]:.2f}" for c in order),
+        flush=True,
+    )
     return order
 
 
@@ -128,12 +141,24 @@ def search(kind: str, keep: int, final: int, far: int, backend: str = BACKEND) -
         t0 = time.time()
         rate = anagram_rate(den, judge, r["pair"]) if kind == "anagram" else hybrid_rate(den, judge, r["pair"])
         results.append(dict(pair=r["pair"], first=rate[0], second=rate[1], both=rate[2], seeds=20))
-        print(f"{kind} {r['pair'][0]} / {r['pair'][1]}, 20 seeds as the page makes them: first {rate[0]:.0%}, second "
-              f"{rate[1]:.0%}, both {rate[2]:.0%} ({time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"{kind} {r['pair'][0]} / {r['pair'][1]}, 20 seeds as the page makes them: first {rate[0]:.0%}, second "
+            f"{rate[1]:.0%}, both {rate[2]:.0%} ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     results.sort(key=lambda r: -r["both"])
-    return dict(kind=kind, backend=backend, edition=e.name, view=e.view if kind == "anagram" else None, scale=e.scale,
-                blur=e.blur(den) if kind == "hybrid" else None, screened=len(pairs), screen_top=screen[:20], second=second,
-                final=results)  # fmt: skip
+    return dict(
+        kind=kind,
+        backend=backend,
+        edition=e.name,
+        view=e.view if kind == "anagram" else None,
+        scale=e.scale,
+        blur=e.blur(den) if kind == "hybrid" else None,
+        screened=len(pairs),
+        screen_top=screen[:20],
+        second=second,
+        final=results,
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from lab.train import course_config, read_history, train  # noqa: E402
 from models.bundled import load_classifier  # noqa: E402
 from tools.train_bundled import COURSE_EPOCHS, RUNS  # noqa: E402
 
-SCALE = dict(COURSE_EPOCHS, epoch_images=3_000, snapshot_epochs=(), checkpoint_every_s=120.0)  # a twentieth of the course's run
+SCALE = dict(
+    COURSE_EPOCHS, epoch_images=3_000, snapshot_epochs=(), checkpoint_every_s=120.0
+)  # a twentieth of the course's run
 
 
 def candidates(lrs: list[float]) -> dict[str, dict]:
@@ -63,9 +65,17 @@ def main() -> None:
         t0 = time.time()
         if not (latest.exists() and latest.read_text().startswith("final")):
             config = course_config("flow", "class", **SCALE, **lr, device=args.device)
-            for event in train(config, run, resume=latest.exists(), changes={"device": args.device, "precision": "auto"} if latest.exists() else None):
+            for event in train(
+                config,
+                run,
+                resume=latest.exists(),
+                changes={"device": args.device, "precision": "auto"} if latest.exists() else None,
+            ):
                 if event["kind"] in ("epoch", "done"):
-                    print(f"{label}: {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s", flush=True)
+                    print(
+                        f"{label}: {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s",
+                        flush=True,
+                    )
         acc, loss = judged(run)
         rows.append(f"| {label} | {acc:.0%} | {loss:.4f} | {(time.time() - t0) / 60:.1f} |")
         print(rows[-1], flush=True)

@@ -40,8 +40,19 @@ BUNDLED = {
     "parta_fashion": course_config("ddpm", **PART_A, dataset="fashion_mnist", epochs=12, max_steps=5500),
     # The Fall 2026 edition's digit backend: the same network, data and budget, trained by flow matching (t = 0 noise,
     # t = 1 the image, target x1 - x0, the class dropped with p 0.1), sampled by 50 Euler steps (h = 0.02)
-    "parta_mnist_flow": course_config("flow", "class", D=32, batch_size=128, lr=2e-3, T=50, signed=True, sample_every=0,
-                                      epochs=153, max_steps=5500, snapshot_epochs=(5, 20)),
+    "parta_mnist_flow": course_config(
+        "flow",
+        "class",
+        D=32,
+        batch_size=128,
+        lr=2e-3,
+        T=50,
+        signed=True,
+        sample_every=0,
+        epochs=153,
+        max_steps=5500,
+        snapshot_epochs=(5, 20),
+    ),
     # Part B: the course's settings on the bundled MNIST
     "denoiser": course_config("denoiser", **DENOISER_PASSES),
     "pure_noise": course_config("pure_noise", **DENOISER_PASSES),
@@ -67,9 +78,11 @@ NOTES = {
     f"{CONSTANT_LR:g} was picked by a one-epoch sweep (tools/sweep_lr.py; below). Everything else as flow_class.",
 }
 NOTES["flow_time"] = NOTES["flow_class"]
-NOTES["pure_noise"] = ("As for the denoiser: snapshots after passes 13 and 65 over the 4,500 bundled digits (the course's "
-                       "epochs 1 and 5 in images seen), D = 64. Figures only: its output is the training mean whatever "
-                       "the input, which the figures show completely.")  # fmt: skip
+NOTES["pure_noise"] = (
+    "As for the denoiser: snapshots after passes 13 and 65 over the 4,500 bundled digits (the course's "
+    "epochs 1 and 5 in images seen), D = 64. Figures only: its output is the training mean whatever "
+    "the input, which the figures show completely."
+)
 SNAPSHOT_WEIGHTS = {"denoiser"}  # weights ship for every snapshot epoch (NAME_epoch_EEE.safetensors), not only the last
 RUNS = ROOT / "runs" / "bundled"  # the default runs folder (--runs)
 
@@ -77,7 +90,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, help="torch threads (1 keeps a run steady beside other work)")
     ap.add_argument("--runs", type=Path, default=RUNS, help=f"runs folder (default {RUNS.relative_to(ROOT)})")
-    ap.add_argument("--device", default="cpu", help="cuda where a GPU is lent (precision then bf16 where it computes it)")
+    ap.add_argument(
+        "--device", default="cpu", help="cuda where a GPU is lent (precision then bf16 where it computes it)"
+    )
     ap.add_argument("names", nargs="*", help=f"any of {', '.join(BUNDLED)} (default: all)")
     args = ap.parse_args()
     if args.threads:
@@ -90,9 +105,20 @@ if __name__ == "__main__":
             continue
         t0 = time.time()
         config = replace(BUNDLED[name], device=args.device, precision="auto").validate()
-        for event in train(config, run, resume=latest.exists(), changes={"device": args.device, "precision": "auto"} if latest.exists() else None):
+        for event in train(
+            config,
+            run,
+            resume=latest.exists(),
+            changes={"device": args.device, "precision": "auto"} if latest.exists() else None,
+        ):
             if event["kind"] == "step" and event["step"] % 100 == 0:
-                print(f"{name} step {event['step']} loss {event['loss']:.4f} {event['images_per_s']:.0f} img/s", flush=True)
+                print(
+                    f"{name} step {event['step']} loss {event['loss']:.4f} {event['images_per_s']:.0f} img/s",
+                    flush=True,
+                )
             elif event["kind"] in ("epoch", "done"):
-                print(f"{name} {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s", flush=True)
+                print(
+                    f"{name} {event['kind']} epoch {event['epoch']} step {event['step']} {time.time() - t0:.0f} s",
+                    flush=True,
+                )
         print(f"{name} finished in {time.time() - t0:.0f} s", flush=True)

@@ -37,8 +37,21 @@ from models.schedules import make_alphas_cumprod  # noqa: E402
 from tools.emoji_data import render  # noqa: E402
 
 RUN = ROOT / "runs" / "emoji" / "train"
-RECIPE = dict(size=SIZE, per_name=1000, data_seed=0, batch_size=64, lr=1e-3, warmup=200, steps=5000, p_uncond=0.1,
-              ema=0.999, T=1000, schedule="squaredcos_cap_v2", seed=0, objective="ddpm")  # fmt: skip
+RECIPE = dict(
+    size=SIZE,
+    per_name=1000,
+    data_seed=0,
+    batch_size=64,
+    lr=1e-3,
+    warmup=200,
+    steps=5000,
+    p_uncond=0.1,
+    ema=0.999,
+    T=1000,
+    schedule="squaredcos_cap_v2",
+    seed=0,
+    objective="ddpm",
+)
 RUNS = {"ddpm": RUN, "flow": ROOT / "runs" / "emoji" / "train_flow"}
 EXPORTS = {"ddpm": "parta_emoji", "flow": "parta_emoji_flow"}
 
@@ -114,7 +127,10 @@ def train(r: dict, run: Path) -> None:
         losses.append(loss.item())
         if step % 50 == 0 or step == r["steps"]:
             now = elapsed + time.time() - t0
-            log.write(json.dumps(dict(step=step, loss=float(np.mean(losses)), lr=lr_at(step - 1, r), elapsed_s=round(now, 1))) + "\n")
+            log.write(
+                json.dumps(dict(step=step, loss=float(np.mean(losses)), lr=lr_at(step - 1, r), elapsed_s=round(now, 1)))
+                + "\n"
+            )
             log.flush()
             print(f"step {step} loss {np.mean(losses):.4f} {now:.0f} s", flush=True)
             losses = []
@@ -122,8 +138,17 @@ def train(r: dict, run: Path) -> None:
             save_file(model.state_dict(), run / "model.safetensors")
             save_file(ema.state_dict(), run / "ema.safetensors")
             torch.save(opt.state_dict(), run / "optimizer.pt")
-            (run / "state.json").write_text(json.dumps(dict(step=step, elapsed_s=elapsed + time.time() - t0, recipe=r, names=names,
-                                                            threads=torch.get_num_threads())))  # fmt: skip
+            (run / "state.json").write_text(
+                json.dumps(
+                    dict(
+                        step=step,
+                        elapsed_s=elapsed + time.time() - t0,
+                        recipe=r,
+                        names=names,
+                        threads=torch.get_num_threads(),
+                    )
+                )
+            )
 
 
 def export(run: Path, out: Path) -> None:
@@ -143,12 +168,16 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=RECIPE["steps"])
-    ap.add_argument("--objective", choices=("ddpm", "flow"), default="ddpm", help="DDPM (Fall 2024) or flow matching (Fall 2026)")
+    ap.add_argument(
+        "--objective", choices=("ddpm", "flow"), default="ddpm", help="DDPM (Fall 2024) or flow matching (Fall 2026)"
+    )
     ap.add_argument("--run", type=Path, help="run folder (default: runs/emoji/train, or train_flow for flow)")
     ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
-    ap.add_argument("--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors")
+    ap.add_argument(
+        "--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors"
+    )
     args = ap.parse_args()
     run = args.run or RUNS[args.objective]
     if args.export:

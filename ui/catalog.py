@@ -57,10 +57,31 @@ EDITIONS = {
 }
 EDITION_OF = {page.url: edition for edition, e in EDITIONS.items() for page in e.pages}  # a Part A page's edition
 # A Part A page's counterpart in the other edition (the page an edition switch goes to): the same idea of the course
-TWINS = {"a0_sampling": "f1_6_sample", "a1_forward": "f1_1_noisy", "a2_blur": "f1_2_blur", "a3_one_step": "f1_3_one_step",
-         "a4_iterative": "f1_5_euler", "a5_sample": "f1_6_sample", "a6_cfg": "f2_1_cfg", "a7_sdedit": "f3_1_edit",
-         "a71_inputs": "f3_1_edit", "a72_inpaint": "f3_1_edit", "a73_text": "f3_2_text", "a8_anagrams": "f3_3_anagrams",
-         "a9_hybrids": "f3_4_hybrids", "f1_4_velocity": "a3_one_step"}  # fmt: skip
-TWINS |= {"f1_1_noisy": "a1_forward", "f1_2_blur": "a2_blur", "f1_3_one_step": "a3_one_step", "f1_5_euler": "a4_iterative",
-          "f1_6_sample": "a5_sample", "f2_1_cfg": "a6_cfg", "f3_1_edit": "a7_sdedit", "f3_2_text": "a73_text",
-          "f3_3_anagrams": "a8_anagrams", "f3_4_hybrids": "a9_hybrids"}  # fmt: skip
+TWINS = {
+    "a0_sampling": "f1_6_sample",
+    "a1_forward": "f1_1_noisy",
+    "a2_blur": "f1_2_blur",
+    "a3_one_step": "f1_3_one_step",
+    "a4_iterative": "f1_5_euler",
+    "a5_sample": "f1_6_sample",
+    "a6_cfg": "f2_1_cfg",
+    "a7_sdedit": "f3_1_edit",
+    "a71_inputs": "f3_1_edit",
+    "a72_inpaint": "f3_1_edit",
+    "a73_text": "f3_2_text",
+    "a8_anagrams": "f3_3_anagrams",
+    "a9_hybrids": "f3_4_hybrids",
+    "f1_4_velocity": "a3_one_step",
+}
+TWINS |= {
+    "f1_1_noisy": "a1_forward",
+    "f1_2_blur": "a2_blur",
+    "f1_3_one_step": "a3_one_step",
+    "f1_5_euler": "a4_iterative",
+    "f1_6_sample": "a5_sample",
+    "f2_1_cfg": "a6_cfg",
+    "f3_1_edit": "a7_sdedit",
+    "f3_2_text": "a73_text",
+    "f3_3_anagrams": "a8_anagrams",
+    "f3_4_hybrids": "a9_hybrids",
+}

@@ -18,8 +18,10 @@ from ui.results import download_row
 from ui.state import LECTURE_WIDTH, current_backend, room, settings, test_images
 
 # In lecture mode the page's result sits above a 720 px fold: less padding above the title, a smaller title
-LECTURE_CSS = ("<style>.block-container{padding-top:1.2rem!important} h1{font-size:1.9rem!important;padding-bottom:0!important}"
-               ".katex-display{margin:.3em 0!important}</style>")  # fmt: skip
+LECTURE_CSS = (
+    "<style>.block-container{padding-top:1.2rem!important} h1{font-size:1.9rem!important;padding-bottom:0!important}"
+    ".katex-display{margin:.3em 0!important}</style>"
+)
 MAGENTA = torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1)  # in [-1, 1]: reads on a white page and on grey digits
 
 
@@ -46,7 +48,9 @@ def enlarge(x: torch.Tensor, size: int) -> list[np.ndarray]:
     return [crisp(im, size) for im in to_uint8(x, -1, 1)]
 
 
-def show(images: torch.Tensor, captions: list[str] | None = None, size: int | None = None, name: str | None = None) -> None:
+def show(
+    images: torch.Tensor, captions: list[str] | None = None, size: int | None = None, name: str | None = None
+) -> None:
     """A row of images, at the lecture or normal size, with its download (and kept for "Export my results" as name)."""
     frames = list(to_uint8(images, -1, 1))
     size = min(size, LECTURE_WIDTH // len(frames) - 12) if size else settings().row_size(len(frames))
@@ -76,16 +80,43 @@ def error_maps(errors: torch.Tensor, titles: list[str], key: str) -> None:
     error of them all (hover reads the value)."""
     top = float(errors.max()) or 1.0
     K = errors.shape[0]
-    traces = [dict(type="heatmap", z=errors[i, 0].tolist(), coloraxis="coloraxis", xaxis=f"x{i + 1}", yaxis=f"y{i + 1}",
-                   hovertemplate="x %{x}, y %{y}: E = %{z:.3f}<extra></extra>") for i in range(K)]  # fmt: skip
+    traces = [
+        dict(
+            type="heatmap",
+            z=errors[i, 0].tolist(),
+            coloraxis="coloraxis",
+            xaxis=f"x{i + 1}",
+            yaxis=f"y{i + 1}",
+            hovertemplate="x %{x}, y %{y}: E = %{z:.3f}<extra></extra>",
+        )
+        for i in range(K)
+    ]
     gap = 0.04
     width = (1 - gap * (K - 1)) / K
-    layout = dict(height=300, margin=dict(l=10, r=10, t=30, b=10), coloraxis=dict(cmin=0, cmax=top, colorscale="Viridis", colorbar=dict(title=dict(text="E"))),
-                  annotations=[dict(text=title, x=i * (width + gap) + width / 2, y=1.0, xref="paper", yref="paper", showarrow=False,
-                                    yanchor="bottom") for i, title in enumerate(titles)])  # fmt: skip
+    layout = dict(
+        height=300,
+        margin=dict(l=10, r=10, t=30, b=10),
+        coloraxis=dict(cmin=0, cmax=top, colorscale="Viridis", colorbar=dict(title=dict(text="E"))),
+        annotations=[
+            dict(
+                text=title,
+                x=i * (width + gap) + width / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                yanchor="bottom",
+            )
+            for i, title in enumerate(titles)
+        ],
+    )
     for i in range(K):
-        layout[f"xaxis{i + 1}"] = dict(domain=[i * (width + gap), i * (width + gap) + width], showticklabels=False, constrain="domain")
-        layout[f"yaxis{i + 1}"] = dict(autorange="reversed", showticklabels=False, scaleanchor=f"x{i + 1}", anchor=f"x{i + 1}")
+        layout[f"xaxis{i + 1}"] = dict(
+            domain=[i * (width + gap), i * (width + gap) + width], showticklabels=False, constrain="domain"
+        )
+        layout[f"yaxis{i + 1}"] = dict(
+            autorange="reversed", showticklabels=False, scaleanchor=f"x{i + 1}", anchor=f"x{i + 1}"
+        )
     st.plotly_chart(go.Figure(data=traces, layout=layout, _validate=False), key=key)
 
 
@@ -110,7 +141,13 @@ def trajectory_viewer(frames: list[np.ndarray], labels: list[str], key: str) -> 
     c2.download_button("Download the trajectory (GIF)", gif, f"{key}.gif", "image/gif", key=f"{key}_gif")
 
 
-THUMBNAIL = {"a0_sampling": 1, "a7_sdedit": 4, "a73_text": 2, "f3_1_edit": 5, "f3_2_text": 5}  # which default request pictures a page (else its first)
+THUMBNAIL = {
+    "a0_sampling": 1,
+    "a7_sdedit": 4,
+    "a73_text": 2,
+    "f3_1_edit": 5,
+    "f3_2_text": 5,
+}  # which default request pictures a page (else its first)
 
 
 def show_thumbnails(titles: dict[str, str]) -> None:
@@ -136,14 +173,25 @@ def thumbnail_results() -> dict:
     """Page address -> the room's cached result that pictures it (None: not computed yet)."""
     s = settings()
     requests = default_requests(s.backend, s.device, s.seed, current_backend(), test_images(s.backend)[:1])
-    return {page: room().queue.cached(page_requests[THUMBNAIL.get(page, 0)]) for page, page_requests in requests.items()}
+    return {
+        page: room().queue.cached(page_requests[THUMBNAIL.get(page, 0)]) for page, page_requests in requests.items()
+    }
 
 
 def draw_thumbnails(results: dict, titles: dict[str, str]) -> None:
     ready = {page: result for page, result in results.items() if result is not None}
     if ready:
         images = torch.cat([result.images[:1] for result in ready.values()])
-        st.image([crisp_png(im, 112) for im in to_uint8(images, -1, 1)], caption=[titles.get(p, p) for p in ready], width=112, output_format="PNG")
+        st.image(
+            [crisp_png(im, 112) for im in to_uint8(images, -1, 1)],
+            caption=[titles.get(p, p) for p in ready],
+            width=112,
+            output_format="PNG",
+        )
     if len(ready) < len(results):
-        st.caption("Computing: " + ", ".join(titles.get(p, p) for p in results if p not in ready) + " (they appear here as the "
-                   "server makes them; every page computes its own pictures when opened).")  # fmt: skip
+        st.caption(
+            "Computing: "
+            + ", ".join(titles.get(p, p) for p in results if p not in ready)
+            + " (they appear here as the "
+            "server makes them; every page computes its own pictures when opened)."
+        )

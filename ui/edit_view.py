@@ -38,7 +38,16 @@ def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str, full_si
     show(torch.cat([x1, single]), [tag, f"from t = {t_start:g}"], s.large, name=f"{tag}, from t {t_start:g}")
     if full_size:
         _, H, W = single.shape[1:]
-        st.download_button(f"Download the edit at full size ({W}x{H} PNG)", lambda: png_bytes(to_uint8(single, -1, 1)[0]),
-                           f"edit_t{t_start:g}.png", "image/png", key=f"{key}_full_size")  # fmt: skip
+        st.download_button(
+            f"Download the edit at full size ({W}x{H} PNG)",
+            lambda: png_bytes(to_uint8(single, -1, 1)[0]),
+            f"edit_t{t_start:g}.png",
+            "image/png",
+            key=f"{key}_full_size",
+        )
     st.subheader("The course's row")
-    show(torch.cat([*row[: len(flow.EDIT_STARTS)], x1]), [f"t = {t:g}" for t in flow.EDIT_STARTS] + [tag], name=f"{tag}, the course's row")
+    show(
+        torch.cat([*row[: len(flow.EDIT_STARTS)], x1]),
+        [f"t = {t:g}" for t in flow.EDIT_STARTS] + [tag],
+        name=f"{tag}, the course's row",
+    )

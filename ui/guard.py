@@ -27,13 +27,20 @@ log = logging.getLogger("diffusion_lab")
 
 def _refuse(what: str):
     def handler(session: AppSession, *args) -> None:
-        log.warning("a browser (session %s) asked the server to %s: refused (a room shares the server)", session.id, what)
+        log.warning(
+            "a browser (session %s) asked the server to %s: refused (a room shares the server)", session.id, what
+        )
 
     handler.refused = True
     return handler
 
 
-KIND = {"int_value": "number", "double_value": "number", "int_array_value": "numbers", "double_array_value": "numbers"}  # a
+KIND = {
+    "int_value": "number",
+    "double_value": "number",
+    "int_array_value": "numbers",
+    "double_array_value": "numbers",
+}  # a
 # number input declares double_value and a browser sends an int for whole numbers: kinds that stand for one another
 STATEFUL = ("file_uploader_state_value", "chat_input_value")  # kinds whose deserializer must run once: not tried here
 
@@ -50,8 +57,10 @@ def acceptable(metadata, state) -> bool:
         return True
     try:
         metadata.deserializer(unpack_widget_state_value(state))
-    except Exception as e:  # noqa: BLE001 - whatever the widget's code raises on it
-        log.info("a browser sent widget %s a value it cannot take (%s: %s)", metadata.id, type(e).__name__, str(e)[:100])
+    except Exception as e:
+        log.info(
+            "a browser sent widget %s a value it cannot take (%s: %s)", metadata.id, type(e).__name__, str(e)[:100]
+        )
         return False
     return True
 
@@ -61,6 +70,7 @@ def _checked(on_rerun):
     widget the session has drawn, of its kind, that its deserializer reads. The rest are dropped before Streamlit
     compares, deserializes or maps them (a widget then keeps its value, as a disabled widget's does): an id the session
     never drew (an empty one, one that names a key it has not) broke its session state's bookkeeping."""
+
     def checked(session_state: SessionState, fresh_widget_states=None, **kwargs):
         if fresh_widget_states is not None:
             known = session_state._new_widget_state.widget_metadata

@@ -19,9 +19,11 @@ from ui.messages import page_waits, plain
 from ui.results import describe
 from ui.state import COURSE_MODELS, current_backend, settings, test_image_labels, test_images
 
-SMALL_MODEL_PHOTO = ("A photo: this small model has only seen its own pictures (digits, clothes, emoji). It reads a photo "
-                     "as the nearest thing it knows, so its estimates drift towards those, and a plain blur can score better "
-                     "here; the course's models have seen photos.")  # fmt: skip
+SMALL_MODEL_PHOTO = (
+    "A photo: this small model has only seen its own pictures (digits, clothes, emoji). It reads a photo "
+    "as the nearest thing it knows, so its estimates drift towards those, and a plain blur can score better "
+    "here; the course's models have seen photos."
+)
 
 
 def pick_test_image(label: str = "Test image", key: str | None = None) -> torch.Tensor:
@@ -42,9 +44,13 @@ def image_choice(group: str, label: str = "Image") -> tuple[torch.Tensor | None,
     """(the image a page works on, its source: "test image", "upload" or "drawing"); yours is kept for the other pages
     of its group (1.1 to 1.5 share one: the course asks for an image of your own there). None until there is one (the
     page has said what to do). image_tag(source) captions it."""
-    mine = st.session_state.setdefault("own_images", {}).setdefault(group, {})  # source -> (1, C, H, W), this backend's size
+    mine = st.session_state.setdefault("own_images", {}).setdefault(
+        group, {}
+    )  # source -> (1, C, H, W), this backend's size
     key = f"{group}_source"
-    if st.session_state.get(key) not in SOURCES:  # a page of the group opened before: its choice (a widget's state is not)
+    if (
+        st.session_state.get(key) not in SOURCES
+    ):  # a page of the group opened before: its choice (a widget's state is not)
         st.session_state[key] = mine.get("source", SOURCES[0])
     source = mine["source"] = st.radio(label, SOURCES, horizontal=True, key=key)
     if source == "test image":
@@ -62,8 +68,11 @@ def image_choice(group: str, label: str = "Image") -> tuple[torch.Tensor | None,
         st.caption(f"Your {source} from before ({'upload another' if source == 'upload' else 'draw'} to replace it).")
         show(kept, [image_tag(source)], settings().large)
         return kept, source
-    st.info("Upload an image above: it is centre-cropped to the model's size." if source == "upload"
-            else "Draw on the canvas, like a pen on paper; the page works on your drawing.")  # fmt: skip
+    st.info(
+        "Upload an image above: it is centre-cropped to the model's size."
+        if source == "upload"
+        else "Draw on the canvas, like a pen on paper; the page works on your drawing."
+    )
     return None, source
 
 
@@ -82,7 +91,9 @@ def prompt_input(label: str, default: str, key: str, allow_null: bool = True) ->
     else:
         options = ([DEFAULT_PROMPT] if allow_null else []) + list(den.prompts)
         index = options.index(default) if default in options else 0
-        prompt = st.selectbox(label, options, index=index, key=key, help=f'"{DEFAULT_PROMPT}" is the null class: no class at all')
+        prompt = st.selectbox(
+            label, options, index=index, key=key, help=f'"{DEFAULT_PROMPT}" is the null class: no class at all'
+        )
     describe(**{label.lower(): prompt})
     return prompt
 
@@ -118,7 +129,9 @@ def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.T
         st.session_state[f"{key}_decoded"] = decoded
     im = decoded[1]
     x, box = fit_image(im, den.image_shape)
-    if den.image_shape[0] == 1 and st.checkbox("Invert (dark strokes on light paper -> light on dark, like MNIST)", invert_default, key=f"{key}_invert"):
+    if den.image_shape[0] == 1 and st.checkbox(
+        "Invert (dark strokes on light paper -> light on dark, like MNIST)", invert_default, key=f"{key}_invert"
+    ):
         x = -x
     preview = im.convert("RGB")
     ImageDraw.Draw(preview).rectangle(box, outline=(255, 0, 0), width=max(2, preview.width // 100))
@@ -129,7 +142,9 @@ def uploaded_image(label: str, key: str, invert_default: bool = True) -> torch.T
     return x
 
 
-def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int = 280, stroke: int = 22) -> np.ndarray | None:
+def canvas_strokes(
+    key: str, background: torch.Tensor | None = None, size: int = 280, stroke: int = 22
+) -> np.ndarray | None:
     """Strokes drawn on a square canvas, as coverage in [0, 1] at the backend's (H, W); None while it is empty.
 
     The canvas is transparent, so its alpha channel is exactly the strokes (a background image is not sent back).
@@ -139,8 +154,17 @@ def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int =
     den = current_backend()
     _, H, W = den.image_shape
     bg = None if background is None else Image.fromarray(enlarge(background, size)[0]).convert("RGB")
-    result = st_canvas(stroke_width=stroke, stroke_color="#000000" if bg is None else "#ff3030", background_color="",
-                       background_image=bg, height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key)  # fmt: skip
+    result = st_canvas(
+        stroke_width=stroke,
+        stroke_color="#000000" if bg is None else "#ff3030",
+        background_color="",
+        background_image=bg,
+        height=size,
+        width=size,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
+    )
     raw = result.image_bytes  # the PNG the browser sent, not decoded yet: a browser's script may send any PNG at all
     if not raw:
         return None
@@ -156,7 +180,9 @@ def canvas_strokes(key: str, background: torch.Tensor | None = None, size: int =
     return done[1]
 
 
-MAX_CANVAS_BYTES = 4 << 20  # a drawn 280 px canvas is a few KB; a screen's pixel ratio makes it at most 4x larger a side
+MAX_CANVAS_BYTES = (
+    4 << 20
+)  # a drawn 280 px canvas is a few KB; a screen's pixel ratio makes it at most 4x larger a side
 CANVAS_SCALES = (1, 1.5, 2, 2.5, 3, 4)  # the device pixel ratios a canvas may be sent back at
 
 
@@ -166,13 +192,17 @@ def strokes_from_png(raw: bytes, size: int, H: int, W: int) -> np.ndarray | None
     from PIL import UnidentifiedImageError
 
     if len(raw) > MAX_CANVAS_BYTES:
-        raise ImageRejected(f"The drawing sent is {len(raw) >> 20} MB, more than a drawing on this canvas can be: draw again.")
+        raise ImageRejected(
+            f"The drawing sent is {len(raw) >> 20} MB, more than a drawing on this canvas can be: draw again."
+        )
     try:
         im = Image.open(io.BytesIO(raw))
     except (UnidentifiedImageError, OSError) as e:
         raise ImageRejected("The drawing sent is not a picture the canvas makes: draw again.") from e
     if im.format != "PNG" or im.width != im.height or not any(abs(im.width - size * k) <= 2 for k in CANVAS_SCALES):
-        raise ImageRejected(f"The drawing sent is {im.width}x{im.height} pixels, not this {size}x{size} canvas: draw again.")
+        raise ImageRejected(
+            f"The drawing sent is {im.width}x{im.height} pixels, not this {size}x{size} canvas: draw again."
+        )
     try:
         alpha = im.convert("RGBA").getchannel("A")
     except (OSError, ValueError) as e:

@@ -36,7 +36,10 @@ def generator_choices() -> dict[str, tuple[str, dict]]:
     out = {label: (stem, bundled_model(stem)[1]) for stem, label in GENERATORS.items()}
     for job in manager().jobs(owner_id()):
         if job.status == "done" and job.config.experiment in ("ddpm", "flow"):
-            out[f"your run {job.id} ({job.config.experiment}, {job.config.condition})"] = (str(job.run_dir), job.config.to_dict())
+            out[f"your run {job.id} ({job.config.experiment}, {job.config.condition})"] = (
+                str(job.run_dir),
+                job.config.to_dict(),
+            )
     return out
 
 
@@ -78,7 +81,13 @@ def labelled_grid(x: torch.Tensor, names: list[str], scale: int = 4) -> np.ndarr
     out.paste(Image.fromarray(g), (0, head))
     draw, cell = ImageDraw.Draw(out), (g.shape[1] - 2 * scale) / len(names)
     for i, name in enumerate(names):
-        draw.text((2 * scale + (i + 0.5) * cell, head - 4), name[:12], fill="black", font=ImageFont.load_default(size=16), anchor="ms")
+        draw.text(
+            (2 * scale + (i + 0.5) * cell, head - 4),
+            name[:12],
+            fill="black",
+            font=ImageFont.load_default(size=16),
+            anchor="ms",
+        )
     return np.asarray(out)
 
 
@@ -107,22 +116,33 @@ def without_scheduler() -> None:
     metrics = {stem: json.loads(card.read_text()) for stem, card in cards.items()}
     lr = metrics["flow_class_constant"]["lr"]
     st.subheader("2.6 · Without the learning-rate scheduler")
-    st.markdown(f"The same model, data and epochs, trained twice: with the course's ExponentialLR (lr 1e-2 falling to "
-                f"1e-3 over 10 epochs) and with a constant lr of {lr:g} instead, picked by a short sweep (its table is on "
-                "models/weights/flow_class_constant.md). Each picture: 4 samples of each digit, 50 Euler steps, γ 5; the "
-                "accuracy is the share of 400 such samples the bundled classifier reads as the digit asked for.")  # fmt: skip
+    st.markdown(
+        f"The same model, data and epochs, trained twice: with the course's ExponentialLR (lr 1e-2 falling to "
+        f"1e-3 over 10 epochs) and with a constant lr of {lr:g} instead, picked by a short sweep (its table is on "
+        "models/weights/flow_class_constant.md). Each picture: 4 samples of each digit, 50 Euler steps, γ 5; the "
+        "accuracy is the share of 400 such samples the bundled classifier reads as the digit asked for."
+    )
     for epoch in metrics["flow_class"]["epochs"]:
         cols = st.columns(len(SCHEDULER_RUNS))
         for col, (stem, label) in zip(cols, SCHEDULER_RUNS.items()):
             judged = metrics[stem]["epochs"].get(epoch)
             png = WEIGHTS / f"{stem}_epoch_{int(epoch):03d}.png"
             if png.is_file() and judged:
-                col.image(str(png), caption=f"{label}, epoch {epoch}: {judged['accuracy']:.1%} read right, FID {judged['fid']:.1f}")
+                col.image(
+                    str(png),
+                    caption=f"{label}, epoch {epoch}: {judged['accuracy']:.1%} read right, FID {judged['fid']:.1f}",
+                )
     curves = {label: json.loads((WEIGHTS / f"{stem}_loss.json").read_text()) for stem, label in SCHEDULER_RUNS.items()}
     log_scale = st.toggle("Log scale", True, key="b2_sched_log")
     figure = go.Figure()
     for label, data in curves.items():  # smoothed: the per-step losses of two runs drawn over each other are a blur
         figure.add_trace(go.Scatter(x=data["step"], y=smooth(data["loss"], 0.98), mode="lines", name=label))
-    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss (smoothed)",
-                         yaxis_type="log" if log_scale else "linear", legend=dict(orientation="h"))  # fmt: skip
+    figure.update_layout(
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis_title="step",
+        yaxis_title="loss (smoothed)",
+        yaxis_type="log" if log_scale else "linear",
+        legend=dict(orientation="h"),
+    )
     st.plotly_chart(figure, key="b2_sched_curves")

@@ -22,7 +22,9 @@ def results(requests: list[Request], bar=None) -> list[Result]:
     user moved a control) or closes stops waiting: its requests are released, and dropped if nobody else waits.
     """
     tickets = room().submit(requests, backend, session_id())
-    what = ", ".join(dict.fromkeys(r.what for r in requests)) + (f" ({len(set(requests))} runs)" if len(set(requests)) > 1 else "")
+    what = ", ".join(dict.fromkeys(r.what for r in requests)) + (
+        f" ({len(set(requests))} runs)" if len(set(requests)) > 1 else ""
+    )
     return waited(tickets, what, bar)
 
 

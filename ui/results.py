@@ -58,7 +58,9 @@ def record(frames: list[np.ndarray], captions: list[str] | None, name: str | Non
     page.rows += 1
     name = name or f"row {page.rows}"
     captions = list(captions or [""] * len(frames))
-    st.session_state.setdefault(KEY, {}).setdefault(page.title, {})[name] = Shown(list(frames), captions, dict(page.settings))
+    st.session_state.setdefault(KEY, {}).setdefault(page.title, {})[name] = Shown(
+        list(frames), captions, dict(page.settings)
+    )
     return f"download_{_slug(page.title)}_{page.rows}"
 
 
@@ -67,8 +69,14 @@ def download_row(frames: list[np.ndarray], captions: list[str] | None, name: str
     key = record(frames, captions, name)
     if key is not None:
         captions = list(captions or [])
-        st.download_button("Download (PNG)", lambda: row_png(frames, captions), f"{key.removeprefix('download_')}.png",
-                           "image/png", key=key, help="this row, with its captions")  # fmt: skip
+        st.download_button(
+            "Download (PNG)",
+            lambda: row_png(frames, captions),
+            f"{key.removeprefix('download_')}.png",
+            "image/png",
+            key=key,
+            help="this row, with its captions",
+        )
 
 
 def row_png(frames: list[np.ndarray], captions: list[str], px: int = ROW_PX) -> bytes:
@@ -99,7 +107,11 @@ def export_zip(results: dict[str, dict[str, Shown]], order: list[str]) -> bytes:
                 png = row_png(shown.frames, shown.captions)
                 path = f"images/{_slug(title)}/{_slug(name)}.png"
                 z.writestr(path, png)
-                listing.setdefault(title, {})[name] = {"image": path, "captions": shown.captions, "settings": shown.settings}
+                listing.setdefault(title, {})[name] = {
+                    "image": path,
+                    "captions": shown.captions,
+                    "settings": shown.settings,
+                }
                 rows.append(_row_html(name, png, shown))
             sections.append(f"<section><h2>{html.escape(title)}</h2>{''.join(rows)}</section>")
         z.writestr("settings.json", json.dumps(listing, indent=1, ensure_ascii=False))
@@ -111,17 +123,27 @@ def export_button(order: list[str]) -> None:
     """The sidebar's "Export my results": this browser's results, as shown, in one zip."""
     results = st.session_state.get(KEY, {})
     count = sum(len(rows) for rows in results.values())
-    st.download_button(f"Export my results ({count} row{'s' if count != 1 else ''})", lambda: export_zip(results, order), "diffusion_lab_results.zip",
-                       "application/zip", key="export_results", disabled=not count,
-                       help="a zip with an HTML page of every result this browser was shown, page by page, with the "
-                            "settings that made each; it opens offline")  # fmt: skip
+    st.download_button(
+        f"Export my results ({count} row{'s' if count != 1 else ''})",
+        lambda: export_zip(results, order),
+        "diffusion_lab_results.zip",
+        "application/zip",
+        key="export_results",
+        disabled=not count,
+        help="a zip with an HTML page of every result this browser was shown, page by page, with the "
+        "settings that made each; it opens offline",
+    )
 
 
 def _row_html(name: str, png: bytes, shown: Shown) -> str:
-    settings = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in shown.settings.items())
+    settings = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in shown.settings.items()
+    )
     data = base64.b64encode(png).decode()
-    return (f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(', '.join(shown.captions))}'>"
-            f"<figcaption>{html.escape(name)}</figcaption><table>{settings}</table></figure>")  # fmt: skip
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(', '.join(shown.captions))}'>"
+        f"<figcaption>{html.escape(name)}</figcaption><table>{settings}</table></figure>"
+    )
 
 
 def _text(v) -> str:

@@ -13,7 +13,10 @@ from ui.inputs import prompt_input
 from ui.progress import results
 from ui.state import current_backend, settings
 
-SDEDIT_EQUATION = r"x_t = \sqrt{\bar\alpha_t}\,x_{orig} + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad t = \mathrm{strided\_timesteps}[i_{start}],\quad x_{orig}' = \mathrm{iterative\_denoise\_cfg}(x_t, i_{start}, \gamma)"
+SDEDIT_EQUATION = (
+    r"x_t = \sqrt{\bar\alpha_t}\,x_{orig} + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad t = \mathrm{strided\_timesteps}[i_{start}],"
+    r"\quad x_{orig}' = \mathrm{iterative\_denoise\_cfg}(x_t, i_{start}, \gamma)"
+)
 
 
 def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> None:
@@ -27,8 +30,12 @@ def sdedit_view(x0: torch.Tensor, tag: str, key: str, default_prompt: str) -> No
     with c3:
         i_start, t = i_start_slider(f"{key}_i_start", den.T, SDEDIT_I_START)
     null_prompt_note(prompt, gamma == 1, "estimates", "γ")
-    requests = sdedit_row(s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start))  # i_start in the row: computed once
+    requests = sdedit_row(
+        s.backend, s.device, s.seed, x0, prompt, gamma, (*SDEDIT_ROW, i_start)
+    )  # i_start in the row: computed once
     *row, single = [r.images for r in results(requests, st.progress(0.0))]
-    show(torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}")
+    show(
+        torch.cat([x0, single]), [tag, f"i_start = {i_start} (t = {t})"], s.large, name=f"{tag}, from i_start {i_start}"
+    )
     st.subheader("The course's row")
     show(torch.cat([*row, x0]), [f"i_start = {i}" for i in SDEDIT_ROW] + [tag], name=f"{tag}, the course's row")

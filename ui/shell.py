@@ -21,8 +21,18 @@ from ui.controls import BACKEND_DEFAULTS
 from ui.display import LECTURE_CSS
 from ui.messages import PageWaits, for_browser, plain
 from ui.results import export_button, start_page
-from ui.state import (DEFAULT_SEED, IF_NAME, PIXNERD_NAME, TRAINED_PREFIX, Settings, backend, default_edition, if_backend, pixnerd_backend,
-                      trained_backends)  # fmt: skip
+from ui.state import (
+    DEFAULT_SEED,
+    IF_NAME,
+    PIXNERD_NAME,
+    TRAINED_PREFIX,
+    Settings,
+    backend,
+    default_edition,
+    if_backend,
+    pixnerd_backend,
+    trained_backends,
+)
 
 log = logging.getLogger("diffusion_lab")
 BACKEND_KEY = {"2024": "backend", "2026": "flow_backend"}  # each edition remembers its own backend
@@ -51,11 +61,19 @@ def pick_edition(url: str | None) -> str:
     if url in EDITION_OF and st.session_state.get("shown_url") != url:  # opening a page of an edition opens the edition
         st.session_state["edition"] = EDITION_OF[url]  # (a link, the menu; not a rerun of the page it is on)
     elif "edition" not in st.session_state:
-        st.session_state["edition"] = st.query_params.get("edition") if st.query_params.get("edition") in EDITIONS else default_edition()
+        st.session_state["edition"] = (
+            st.query_params.get("edition") if st.query_params.get("edition") in EDITIONS else default_edition()
+        )
     labels = {k: f"{e.name} · {e.method}" for k, e in EDITIONS.items()}
-    edition = st.selectbox("Edition", list(EDITIONS), format_func=labels.get, key="edition", on_change=_new_backend,
-                           help="the course's edition Part A follows: its sections, equations and models; ?edition=2026 "
-                                "in a link opens the lab on it")  # fmt: skip
+    edition = st.selectbox(
+        "Edition",
+        list(EDITIONS),
+        format_func=labels.get,
+        key="edition",
+        on_change=_new_backend,
+        help="the course's edition Part A follows: its sections, equations and models; ?edition=2026 "
+        "in a link opens the lab on it",
+    )
     if st.query_params.get("edition") != edition:
         st.query_params["edition"] = edition
     st.session_state["shown_url"] = url
@@ -76,9 +94,21 @@ def sidebar(pages: dict | None = None, url: str | None = None) -> Settings:
         key = BACKEND_KEY[edition]
         if key not in st.session_state and st.query_params.get("backend") in options:  # a link: ?backend=...
             st.session_state[key] = st.query_params["backend"]
-        name = st.selectbox("Backend", options, key=key, on_change=_new_backend, help="the model every Part A page uses; "
-                            "Part A backends you train on the Train live page are added when they finish")  # fmt: skip
-        problem = run_problem(name) if name.startswith(TRAINED_PREFIX) else course_model_sidebar(name) if name == course_model else None
+        name = st.selectbox(
+            "Backend",
+            options,
+            key=key,
+            on_change=_new_backend,
+            help="the model every Part A page uses; "
+            "Part A backends you train on the Train live page are added when they finish",
+        )
+        problem = (
+            run_problem(name)
+            if name.startswith(TRAINED_PREFIX)
+            else course_model_sidebar(name)
+            if name == course_model
+            else None
+        )
         if problem is not None:
             st.error(f"{problem} Using {options[0]} meanwhile.")
             name = options[0]
@@ -87,8 +117,12 @@ def sidebar(pages: dict | None = None, url: str | None = None) -> Settings:
         seed = int(st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED, key="seed", help="reused by every page"))
         if "lecture" not in st.session_state:  # a lecturer's link: ?lecture=1
             st.session_state["lecture"] = st.query_params.get("lecture") == "1"
-        lecture = st.toggle("Lecture mode", key="lecture", help="for a 1280x720 projector: images as large as fit, rows "
-                            "that do not wrap, fewer controls; ?lecture=1 in the link opens the lab this way, sidebar closed")  # fmt: skip
+        lecture = st.toggle(
+            "Lecture mode",
+            key="lecture",
+            help="for a 1280x720 projector: images as large as fit, rows "
+            "that do not wrap, fewer controls; ?lecture=1 in the link opens the lab this way, sidebar closed",
+        )
         if lecture != (st.query_params.get("lecture") == "1"):
             st.query_params["lecture"] = "1" if lecture else "0"
     if lecture:
@@ -106,7 +140,10 @@ def run_problem(name: str) -> str | None:
 
 
 # a course model's sidebar: its settings, its status (files only), its loader
-COURSE_MODEL_SIDEBAR = {IF_NAME: (deepfloyd_settings, if_status, if_backend), PIXNERD_NAME: (pixnerd_settings, pixnerd_status, pixnerd_backend)}
+COURSE_MODEL_SIDEBAR = {
+    IF_NAME: (deepfloyd_settings, if_status, if_backend),
+    PIXNERD_NAME: (pixnerd_settings, pixnerd_status, pixnerd_backend),
+}
 
 
 def course_model_sidebar(name: str) -> str | None:
@@ -142,7 +179,9 @@ def run_page(render, title: str = "", pages: dict | None = None, url: str | None
     st.session_state["settings"] = s = sidebar(pages, url)
     if pages is not None and url in EDITION_OF and EDITION_OF[url] != s.edition:
         st.switch_page(pages[TWINS[url]])
-    start_page(export_name(title, url), {"edition": EDITIONS[s.edition].name, "backend": s.backend, "seed": str(s.seed)})
+    start_page(
+        export_name(title, url), {"edition": EDITIONS[s.edition].name, "backend": s.backend, "seed": str(s.seed)}
+    )
     try:
         render()
     except PageWaits:
@@ -154,7 +193,9 @@ def run_page(render, title: str = "", pages: dict | None = None, url: str | None
         st.error("Something went wrong on this page; the details are in the server log. Other pages keep working.")
     finally:  # after the page, its rows counted (a page waiting for input ends early, with page_waits)
         with st.sidebar:
-            export_button([export_name(p.title, p.url) for e in EDITIONS.values() for p in e.pages] + [p.title for p in PART_B])
+            export_button(
+                [export_name(p.title, p.url) for e in EDITIONS.values() for p in e.pages] + [p.title for p in PART_B]
+            )
 
 
 def export_name(title: str, url: str | None) -> str:

@@ -13,9 +13,9 @@ import functools
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 import torch
@@ -25,7 +25,15 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from lab.checkpoint import load_trained
 from lab.data import test_image_labels as dataset_test_image_labels
 from lab.data import test_images as dataset_test_images
-from models.bundled import ALL_BACKENDS, BACKENDS, FLOW_BACKENDS, course_backend, load_backend, load_course_model, part_a_problem
+from models.bundled import (
+    ALL_BACKENDS,
+    BACKENDS,
+    FLOW_BACKENDS,
+    course_backend,
+    load_backend,
+    load_course_model,
+    part_a_problem,
+)
 from models.unet import inference_copy
 from serving import generators
 from serving.access import Attempts, verified_email
@@ -33,7 +41,14 @@ from serving.defaults import GENERATOR_FIRST, GENERATOR_GAMMA, generator_steps
 from serving.jobs import OWNER_ID, Caller, JobManager
 from serving.requests import unpack
 from serving.room import Room, warm_defaults
-from serving.settings import ClusterSettings, RoomSettings, TrainingSettings, client_address, deepfloyd_settings, pixnerd_settings
+from serving.settings import (
+    ClusterSettings,
+    RoomSettings,
+    TrainingSettings,
+    client_address,
+    deepfloyd_settings,
+    pixnerd_settings,
+)
 
 log = logging.getLogger("diffusion_lab")
 IF_NAME = "DeepFloyd IF"
@@ -46,7 +61,9 @@ LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str  # a name of models.bundled.ALL_BACKENDS, IF_NAME, PIXNERD_NAME, or TRAINED_PREFIX + a finished run's id
+    backend: (
+        str  # a name of models.bundled.ALL_BACKENDS, IF_NAME, PIXNERD_NAME, or TRAINED_PREFIX + a finished run's id
+    )
     device: str  # "cpu" or "cuda"
     seed: int  # the one seed every page uses, as the course asks
     lecture: bool  # large images, fewer controls
@@ -81,6 +98,7 @@ def singleton(spinner: str | None = None, close=None):
     (ui.guard refuses it); the room and the job manager must never be made twice in one process. ``.clear()`` (tests)
     forgets the values, first closing each with ``close`` where one is given (a job manager gives its runs folder back:
     the next one of this process takes it)."""
+
     def wrap(fn):
         values: dict = {}
         locks: dict = {}
@@ -94,7 +112,11 @@ def singleton(spinner: str | None = None, close=None):
                 lock = locks.setdefault(args, threading.Lock())
             with lock:
                 if args not in values:
-                    with st.spinner(spinner) if spinner and get_script_run_ctx() is not None else contextlib.nullcontext():
+                    with (
+                        st.spinner(spinner)
+                        if spinner and get_script_run_ctx() is not None
+                        else contextlib.nullcontext()
+                    ):
                         values[args] = fn(*args)
             return values[args]
 
@@ -109,7 +131,6 @@ def singleton(spinner: str | None = None, close=None):
         return get
 
     return wrap
-
 
 
 @singleton("Loading the model ...")
@@ -181,12 +202,25 @@ def room() -> Room:
     r = Room(settings, ClusterSettings.from_env())
     if settings.warm:
         ours, other = (FLOW_BACKENDS, BACKENDS) if settings.edition == "2026" else (BACKENDS, FLOW_BACKENDS)
-        backends = [next(iter(ours)), *settings.warm_backends]  # the server's edition first, the other's when it is quiet
+        backends = [
+            next(iter(ours)),
+            *settings.warm_backends,
+        ]  # the server's edition first, the other's when it is quiet
         seeds = [DEFAULT_SEED, *settings.warm_seeds]
-        args = (r, backends, seeds, backend, lambda name: first_test_images(name, 1), [warm_generators], [next(iter(other))])
+        args = (
+            r,
+            backends,
+            seeds,
+            backend,
+            lambda name: first_test_images(name, 1),
+            [warm_generators],
+            [next(iter(other))],
+        )
         r.threads.append(threading.Thread(target=warm_defaults, args=args, name="warm-defaults", daemon=True))
         r.threads[-1].start()
-    atexit.register(r.close)  # its threads stop before the interpreter does (torch in a thread at exit aborts the process)
+    atexit.register(
+        r.close
+    )  # its threads stop before the interpreter does (torch in a thread at exit aborts the process)
     return r
 
 
@@ -197,7 +231,12 @@ def manager():
     When the server stops, its running runs checkpoint and its queued runs are queued again at restart."""
     s, cluster = TrainingSettings.from_env(), ClusterSettings.from_env()
     limits = (Path(s.runs), s.max_jobs, s.runs_per_browser)
-    bounds = dict(max_queued=s.queue_max, max_minutes=s.run_max_minutes, min_free_mb=s.min_free_mb, max_per_address=s.runs_per_address)
+    bounds = dict(
+        max_queued=s.queue_max,
+        max_minutes=s.run_max_minutes,
+        min_free_mb=s.min_free_mb,
+        max_per_address=s.runs_per_address,
+    )
     if cluster.cluster:  # runs are Ray tasks, managed for every app replica by one actor (Ray: imported only then)
         from serving.cluster import connect
         from serving.cluster_jobs import ClusterJobManager
@@ -249,7 +288,9 @@ def warm_generators(seed: int, stop: Callable[[], bool] | None = None) -> None:
     first = default_edition()
     for edition in sorted(GENERATOR_FIRST, key=lambda e: e != first):
         stem = GENERATOR_FIRST[edition]
-        room().queue.submit(*generator_job(stem, GENERATOR_GAMMA, generator_steps(bundled_model(stem)[1]), seed, stop), keep=True).result()
+        room().queue.submit(
+            *generator_job(stem, GENERATOR_GAMMA, generator_steps(bundled_model(stem)[1]), seed, stop), keep=True
+        ).result()
 
 
 # --- this browser
@@ -278,8 +319,11 @@ def owner_id() -> str:
     st.session_state["owner"] = owner
     if cookie != owner and st.session_state.get("owner_cookie") != owner:  # once per session: the browser keeps it
         st.session_state["owner_cookie"] = owner
-        st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
-                  "SameSite=Strict';</script>", height=1)  # same-origin: it sets the app's cookie  # fmt: skip
+        st.iframe(
+            f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age={COOKIE_DAYS * 86400}; "
+            "SameSite=Strict';</script>",
+            height=1,
+        )  # same-origin: it sets the app's cookie
     return owner
 
 
@@ -326,7 +370,9 @@ def is_lecturer() -> bool:
         return True
     lecturers = TrainingSettings.from_env().lecturers
     try:
-        return bool(lecturers) and verified_email(st.user) in lecturers  # an e-mail its provider has not verified: nobody's
+        return (
+            bool(lecturers) and verified_email(st.user) in lecturers
+        )  # an e-mail its provider has not verified: nobody's
     except StreamlitSecretNotFoundError:  # no identity provider configured
         return False
 
@@ -339,8 +385,11 @@ def caller() -> Caller:
 def address() -> str:
     """This browser's network address (serving.settings.client_address: behind a trusted proxy, the one it forwards)."""
     headers = st.context.headers
-    return client_address(st.context.ip_address, headers.get("X-Forwarded-For") if headers else None,
-                          TrainingSettings.from_env().trusted_proxies)  # fmt: skip
+    return client_address(
+        st.context.ip_address,
+        headers.get("X-Forwarded-For") if headers else None,
+        TrainingSettings.from_env().trusted_proxies,
+    )
 
 
 def trained_backends(edition: str = "2024") -> list[str]:
@@ -348,12 +397,15 @@ def trained_backends(edition: str = "2024") -> list[str]:
     T = 1000 (Fall 2024), class flow-matching models (Fall 2026), of images in [-1, 1]."""
     try:
         jobs = manager().jobs(owner_id())
-    except Exception:  # noqa: BLE001 - the runs folder or the training cluster fails: the sidebar lists the bundled
+    except Exception:
         log.exception("listing this browser's runs failed")  # backends, the Train live page says what is wrong
         return []
     experiment = "flow" if edition == "2026" else "ddpm"
-    return [job.id for job in jobs if job.status == "done" and job.config.experiment == experiment
-            and part_a_problem(job.config.to_dict()) is None]  # fmt: skip
+    return [
+        job.id
+        for job in jobs
+        if job.status == "done" and job.config.experiment == experiment and part_a_problem(job.config.to_dict()) is None
+    ]
 
 
 @singleton()

@@ -29,9 +29,19 @@ def course_recipe(experiment: str, method: str) -> dict:
     """The course's class-conditioned recipe (lab.train.COURSE) as the form's values: its D, batch, lr, epochs of 60,000
     images, ExponentialLR, no clipping."""
     c = COURSE[experiment]
-    return dict(train_exp="class-conditioned", train_method=method, train_dataset="mnist", train_D=c["D"], train_epochs=c["epochs"],
-                train_epoch_size=COURSE_EPOCH, train_batch=c["batch_size"], train_lr=c["lr"],
-                train_schedule="exponential", train_clip="none", train_sample_steps=200)  # fmt: skip
+    return dict(
+        train_exp="class-conditioned",
+        train_method=method,
+        train_dataset="mnist",
+        train_D=c["D"],
+        train_epochs=c["epochs"],
+        train_epoch_size=COURSE_EPOCH,
+        train_batch=c["batch_size"],
+        train_lr=c["lr"],
+        train_schedule="exponential",
+        train_clip="none",
+        train_sample_steps=200,
+    )
 
 
 PART_A, PART_A_FLOW = "Part A backend", "Part A backend (Fall 2026, flow)"
@@ -43,38 +53,77 @@ def form_config(values: dict, checkpoint_every_s: float | None = 60.0, cuda_else
     """The run the Train live form asks for (values: widget key -> value, as RECIPES writes them): the course's settings
     of its experiment with the form's changes, grids after every epoch and at the course's snapshot epochs."""
     experiment, method, epochs = values["train_exp"], values["train_method"], int(values["train_epochs"])
-    exp = "denoiser" if experiment == "single-step denoiser" else "ddpm" if experiment == PART_A or (method == "DDPM" and experiment != PART_A_FLOW) else "flow"
+    exp = (
+        "denoiser"
+        if experiment == "single-step denoiser"
+        else "ddpm"
+        if experiment == PART_A or (method == "DDPM" and experiment != PART_A_FLOW)
+        else "flow"
+    )
     condition = None if exp == "denoiser" else "time" if experiment == "time-conditioned" else "class"
     extra = {PART_A: PART_A_BACKEND, PART_A_FLOW: PART_A_FLOW_BACKEND}.get(experiment, {})
     snapshots = tuple(e for e in COURSE[exp]["snapshot_epochs"] if e <= epochs)  # the epochs the course shows
     clip = values["train_clip"]
-    return course_config(exp, condition, D=values["train_D"], epochs=epochs, batch_size=values["train_batch"], lr=values["train_lr"],
-                         lr_schedule=values["train_schedule"], dataset=values["train_dataset"], device=values.get("train_device", "cpu"),
-                         grad_clip=None if clip == "none" else float(clip), epoch_images=60_000 if values["train_epoch_size"] == COURSE_EPOCH else 0,
-                         snapshot_epochs=snapshots, sample_every=1, sample_every_steps=values["train_sample_steps"],
-                         checkpoint_every_s=checkpoint_every_s, cuda_elsewhere=cuda_elsewhere, **extra)  # fmt: skip
+    return course_config(
+        exp,
+        condition,
+        D=values["train_D"],
+        epochs=epochs,
+        batch_size=values["train_batch"],
+        lr=values["train_lr"],
+        lr_schedule=values["train_schedule"],
+        dataset=values["train_dataset"],
+        device=values.get("train_device", "cpu"),
+        grad_clip=None if clip == "none" else float(clip),
+        epoch_images=60_000 if values["train_epoch_size"] == COURSE_EPOCH else 0,
+        snapshot_epochs=snapshots,
+        sample_every=1,
+        sample_every_steps=values["train_sample_steps"],
+        checkpoint_every_s=checkpoint_every_s,
+        cuda_elsewhere=cuda_elsewhere,
+        **extra,
+    )
 
 
 # Times: steps at the s/step benchmarks/bench_train.py --recipes measured on a 2-core AMD EPYC without bf16 (docs/performance.md)
 RECIPES = {
-    "course recipe, Fall 2025 and 2026 (flow matching)": Recipe(course_recipe("flow", "flow matching"),
+    "course recipe, Fall 2025 and 2026 (flow matching)": Recipe(
+        course_recipe("flow", "flow matching"),
         "The course's: D 64, batch 64, Adam 1e-2 with ExponentialLR (a tenth of it by the end), no clipping, 10 epochs of "
         "60,000 images (9,380 steps), the class dropped 10 % of the time. About 3.5 hours on a quiet 2-core CPU without "
         "bf16 (1.4 s a step), under half that on one that computes bf16, minutes on a GPU; samples after epochs 1, 5 "
-        "and 10, as the course shows them."),  # fmt: skip
-    "course recipe, Fall 2024 (DDPM)": Recipe(course_recipe("ddpm", "DDPM"),
+        "and 10, as the course shows them.",
+    ),
+    "course recipe, Fall 2024 (DDPM)": Recipe(
+        course_recipe("ddpm", "DDPM"),
         "The course's: D 64, batch 128, Adam 1e-3 with ExponentialLR, no clipping, 20 epochs of 60,000 images (9,380 "
         "steps), T = 300. About 6 hours on a quiet 2-core CPU without bf16 (2.3 s a step), minutes on a GPU; samples "
-        "after epochs 5 and 20."),  # fmt: skip
-    "lecture quick run": Recipe(dict(train_exp="class-conditioned", train_method="flow matching", train_dataset="mnist", train_D=16,
-                                     train_epochs=10, train_epoch_size=PASS, train_batch=64, train_lr=3e-3,
-                                     train_schedule="exponential", train_clip="1.0", train_sample_steps=50),  # fmt: skip
+        "after epochs 5 and 20.",
+    ),
+    "lecture quick run": Recipe(
+        dict(
+            train_exp="class-conditioned",
+            train_method="flow matching",
+            train_dataset="mnist",
+            train_D=16,
+            train_epochs=10,
+            train_epoch_size=PASS,
+            train_batch=64,
+            train_lr=3e-3,
+            train_schedule="exponential",
+            train_clip="1.0",
+            train_sample_steps=50,
+        ),
         "Small enough for a lecture: D 16, lr 3e-3 with gradient clipping, 10 passes over the 4,500 bundled digits (710 "
         "steps). Digits by the second or third pass (under a minute); about 2 minutes in all on a quiet 2-core CPU "
-        "(0.14 s a step, and the previews)."),  # fmt: skip
+        "(0.14 s a step, and the previews).",
+    ),
 }
 FORM_KEYS = tuple(RECIPES["lecture quick run"].values)  # the form's widgets a recipe fills (form_config reads them)
-EDITION_RECIPE = {"2026": "course recipe, Fall 2025 and 2026 (flow matching)", "2024": "course recipe, Fall 2024 (DDPM)"}
+EDITION_RECIPE = {
+    "2026": "course recipe, Fall 2025 and 2026 (flow matching)",
+    "2024": "course recipe, Fall 2024 (DDPM)",
+}
 
 
 def apply_recipe(key: str = "train_recipe") -> None:
@@ -108,13 +157,35 @@ def loss_figure(steps: list[int], losses: list[float], log_scale: bool, revision
     if len(steps) > points:
         keep = [*range(0, len(steps) - 1, len(steps) // points + 1), len(steps) - 1]
         steps, losses, smoothed = [steps[i] for i in keep], [losses[i] for i in keep], [smoothed[i] for i in keep]
-    traces = [dict(type="scatter", x=steps, y=losses, mode="lines", name="per step", line=dict(width=1, color="rgba(99,110,250,0.35)")),
-              dict(type="scatter", x=steps, y=smoothed, mode="lines", name="smoothed", line=dict(width=3, color="rgb(99,110,250)"))]  # fmt: skip
+    traces = [
+        dict(
+            type="scatter",
+            x=steps,
+            y=losses,
+            mode="lines",
+            name="per step",
+            line=dict(width=1, color="rgba(99,110,250,0.35)"),
+        ),
+        dict(
+            type="scatter",
+            x=steps,
+            y=smoothed,
+            mode="lines",
+            name="smoothed",
+            line=dict(width=3, color="rgb(99,110,250)"),
+        ),
+    ]
     yaxis = dict(title=dict(text="loss"), type="log" if log_scale else "linear")
     if log_scale:  # ticks at 1, 2, 5 x 10^k labelled as numbers (Plotly's own: "2", "5" digits, or 10^-2 exponents)
         yaxis |= log_ticks([v for v in losses if v > 0])
-    layout = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(title=dict(text="step")),
-                  yaxis=yaxis, legend=dict(orientation="h"), uirevision=revision)  # fmt: skip
+    layout = dict(
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis=dict(title=dict(text="step")),
+        yaxis=yaxis,
+        legend=dict(orientation="h"),
+        uirevision=revision,
+    )
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
@@ -123,7 +194,9 @@ def log_ticks(values: list[float]) -> dict:
     if not values:
         return {}
     lo, hi = min(values), max(values)
-    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    ticks = [
+        m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)
+    ]
     ticks = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
@@ -145,12 +218,19 @@ def job_view(job: Job, log_scale: bool) -> None:
         eta = job.eta_seconds()
         c = st.columns(5)
         c[0].metric("step", f"{last['step']} / {job.total_steps}")
-        c[1].metric("epoch", f"{last['epoch']:.2f} / {job.config.epochs}",
-                    help="the course's epochs: 60,000 images each, drawn from passes over the bundled digits" if job.config.epoch_images else "passes over the data")  # fmt: skip
+        c[1].metric(
+            "epoch",
+            f"{last['epoch']:.2f} / {job.config.epochs}",
+            help="the course's epochs: 60,000 images each, drawn from passes over the bundled digits"
+            if job.config.epoch_images
+            else "passes over the data",
+        )
         c[2].metric("learning rate", f"{last['lr']:.2g}", help=lr_by_epoch(job.config))
         c[3].metric("images / s", f"{job.images_per_s():.0f}")
         c[4].metric("ETA", "-" if eta is None or job.finished else f"{eta / 60:.1f} min")
-    if job.steps or not job.finished:  # drawn empty while it waits: the browser loads Plotly before the first step comes
+    if (
+        job.steps or not job.finished
+    ):  # drawn empty while it waits: the browser loads Plotly before the first step comes
         curve = loss_figure([s["step"] for s in job.steps], [s["loss"] for s in job.steps], log_scale, job.id)
         st.plotly_chart(curve, key=f"curve_{job.id}")
     if job.samples_png and Path(job.samples_png).exists():
@@ -175,8 +255,11 @@ def failure_advice(job: Job, step: int | None) -> str:
     if job.status == "damaged":
         return job.error[0].upper() + job.error[1:]
     if "training process" in job.error:  # killed, out of memory, or died without a word: the settings are not to blame
-        kept = f"its last checkpoint, at step {step}, is kept: Resume goes on from there" if step is not None else \
-            "it had no checkpoint yet: Resume starts it again"  # fmt: skip
+        kept = (
+            f"its last checkpoint, at step {step}, is kept: Resume goes on from there"
+            if step is not None
+            else "it had no checkpoint yet: Resume starts it again"
+        )
         return f"The run stopped: {job.error}. {kept[0].upper()}{kept[1:]}."
     return f"The run failed: {job.error}. Change the settings (a lower learning rate?) and resume or start again."
 
@@ -211,14 +294,18 @@ def follow_link() -> bool:
     if not run_id:
         return False
     if not RUN_ID.fullmatch(run_id):
-        st.error("This link does not name a run (a run's link ends in ?follow= and an id such as 20261202-101500-a1b2c3). "
-                 "Ask for the link again, or open Train live without it to train your own.")  # fmt: skip
+        st.error(
+            "This link does not name a run (a run's link ends in ?follow= and an id such as 20261202-101500-a1b2c3). "
+            "Ask for the link again, or open Train live without it to train your own."
+        )
         return True
     try:
         job = manager().get(run_id)
     except ValueError:
-        st.error(f"There is no run {run_id} on this server (the link may be old, or the run was removed). "
-                 "Ask for a new link, or open Train live without it to train your own.")  # fmt: skip
+        st.error(
+            f"There is no run {run_id} on this server (the link may be old, or the run was removed). "
+            "Ask for a new link, or open Train live without it to train your own."
+        )
         return True
     if job.shared:
         st.info(f"The lecturer shared run {job.id} with the room: anyone following it may stop and resume it.")
@@ -242,8 +329,13 @@ def run_controls(job: Job, by: Caller, key: str) -> None:
     m = manager()
     c = st.columns(2)
     c[0].button("Stop", disabled=job.finished, key=f"{key}_stop_{job.id}", on_click=command, args=(m.stop, job.id, by))
-    c[1].button("Resume", disabled=job.status not in ("stopped", "failed"), key=f"{key}_resume_{job.id}", on_click=command,
-                args=(m.resume, job.id, by))  # fmt: skip
+    c[1].button(
+        "Resume",
+        disabled=job.status not in ("stopped", "failed"),
+        key=f"{key}_resume_{job.id}",
+        on_click=command,
+        args=(m.resume, job.id, by),
+    )
     if "train_message" in st.session_state:
         st.warning(st.session_state.pop("train_message"))
 
@@ -272,20 +364,46 @@ def lecturer_panel(by: Caller) -> None:
         return
     with st.expander("Lecturer: the room's runs", expanded=True):
         queued = m.queued()
-        st.caption(f"{len(m.running())} running, {len(queued)} queued. You may stop any run, start a queued run next, and "
-                   "share a run's Stop and Resume with the room (its follow link then shows them).")  # fmt: skip
-        st.button("Clear the queue", disabled=not queued, key="lecturer_clear", on_click=command, args=(m.clear_queue, by))
+        st.caption(
+            f"{len(m.running())} running, {len(queued)} queued. You may stop any run, start a queued run next, and "
+            "share a run's Stop and Resume with the room (its follow link then shows them)."
+        )
+        st.button(
+            "Clear the queue", disabled=not queued, key="lecturer_clear", on_click=command, args=(m.clear_queue, by)
+        )
         for job in m.all_jobs(by)[:50]:
             position = m.queue_position(job.id)
             c = st.columns([4, 1, 1, 1, 1])
-            c[0].text(f"{job.id} · {job.config.experiment} D={job.config.D} · {f'queued {position}' if position else job.status}")
-            c[1].button("⏹ Stop", disabled=job.finished, key=f"lecturer_stop_{job.id}", on_click=command, args=(m.stop, job.id, by))
-            c[2].button("⏫ Next", disabled=position is None, key=f"lecturer_next_{job.id}", on_click=command,
-                        args=(m.move_first, job.id, by))  # fmt: skip
-            c[3].button("Unshare" if job.shared else "Share", key=f"lecturer_share_{job.id}", on_click=command,
-                        args=(m.share, job.id, not job.shared, by))  # fmt: skip
-            c[4].button("🗑 Remove", disabled=not job.finished, key=f"lecturer_remove_{job.id}", on_click=command,
-                        args=(m.remove, job.id, by))  # fmt: skip
+            c[0].text(
+                f"{job.id} · {job.config.experiment} D={job.config.D} · {f'queued {position}' if position else job.status}"
+            )
+            c[1].button(
+                "⏹ Stop",
+                disabled=job.finished,
+                key=f"lecturer_stop_{job.id}",
+                on_click=command,
+                args=(m.stop, job.id, by),
+            )
+            c[2].button(
+                "⏫ Next",
+                disabled=position is None,
+                key=f"lecturer_next_{job.id}",
+                on_click=command,
+                args=(m.move_first, job.id, by),
+            )
+            c[3].button(
+                "Unshare" if job.shared else "Share",
+                key=f"lecturer_share_{job.id}",
+                on_click=command,
+                args=(m.share, job.id, not job.shared, by),
+            )
+            c[4].button(
+                "🗑 Remove",
+                disabled=not job.finished,
+                key=f"lecturer_remove_{job.id}",
+                on_click=command,
+                args=(m.remove, job.id, by),
+            )
         if "train_message" in st.session_state:
             st.warning(st.session_state.pop("train_message"))
 
@@ -294,8 +412,10 @@ def owner_offer() -> None:
     """A ?owner= link opened in a browser that has runs of its own: say so, and switch only when asked."""
     if "owner_offer" not in st.session_state:
         return
-    st.info("You opened a link to another browser's runs. This browser keeps its own runs unless you switch: after the "
-            "switch it shows the link's runs, and runs you start belong to them.")  # fmt: skip
+    st.info(
+        "You opened a link to another browser's runs. This browser keeps its own runs unless you switch: after the "
+        "switch it shows the link's runs, and runs you start belong to them."
+    )
     c1, c2 = st.columns(2)
     c1.button("Switch to the link's runs", key="owner_switch", on_click=switch_owner)
     c2.button("Keep my runs", key="owner_keep", on_click=st.session_state.pop, args=("owner_offer", None))
@@ -304,8 +424,10 @@ def owner_offer() -> None:
 def my_runs_link(owner: str) -> None:
     """A link that opens this browser's runs in another browser, shown only when asked for (it is the key to them: a
     projector should not show it)."""
-    if st.button("Show a link to my runs", key="my_runs_link", help="to open your runs on another device; whoever has it "
-                 "can stop your runs, so do not project or share it"):  # fmt: skip
+    if st.button(
+        "Show a link to my runs",
+        key="my_runs_link",
+        help="to open your runs on another device; whoever has it can stop your runs, so do not project or share it",
+    ):
         st.warning("Whoever opens this link can stop and resume your runs: keep it to yourself.")
         st.code(f"./b4_train?owner={owner}", language=None)
-

@@ -22,4 +22,6 @@ noisy = lab.forward(x0.expand(4, -1, -1, -1), torch.tensor([t, *ts]), den, gener
 show(torch.cat([x0, noisy[:1]]), ["original", f"t = {t}"], s.large)
 st.subheader("The course's row")
 show(torch.cat([x0, noisy[1:]]), ["original", *[f"t = {v}" for v in ts]])
-st.caption(f"alpha_bar at t = {t}: {float(den.alphas_cumprod[t]):.4f}; noise std {float((1 - den.alphas_cumprod[t]).sqrt()):.3f}")
+st.caption(
+    f"alpha_bar at t = {t}: {float(den.alphas_cumprod[t]):.4f}; noise std {float((1 - den.alphas_cumprod[t]).sqrt()):.3f}"
+)

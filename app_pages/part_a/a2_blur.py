@@ -12,8 +12,10 @@ from ui.state import current_backend, settings
 
 st.title("1.2 · Classical denoising")
 st.markdown("A Gaussian blur removes noise, and the edges with it. Try to find a kernel that helps.")
-equation(r"\hat x_0 = G_{k,\sigma} * x_t,\qquad G_{k,\sigma}(u, v) \propto e^{-(u^2+v^2)/2\sigma^2},\ |u|, |v| \le \lfloor k/2 \rfloor",
-         "k (the kernel size) and σ are the sliders below; x_t are the noisy images of 1.1.")
+equation(
+    r"\hat x_0 = G_{k,\sigma} * x_t,\qquad G_{k,\sigma}(u, v) \propto e^{-(u^2+v^2)/2\sigma^2},\ |u|, |v| \le \lfloor k/2 \rfloor",
+    "k (the kernel size) and σ are the sliders below; x_t are the noisy images of 1.1.",
+)
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 C, H, W = den.image_shape

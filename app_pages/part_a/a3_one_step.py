@@ -13,13 +13,17 @@ from ui.progress import result
 from ui.state import current_backend, settings
 
 st.title("1.3 · One-step denoising")
-st.markdown(r"One call of the model estimates the noise; $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}$.")
+st.markdown(
+    r"One call of the model estimates the noise; $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}$."
+)
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="one_step_prompt")
 t = st.slider("Timestep t", 1, den.T - 1, FORWARD_T, key="one_step_t")
 ts = [*ONE_STEP_TS, t]
 noisy = lab.forward(x0.expand(len(ts), -1, -1, -1), torch.tensor(ts), den, generator=s.seed)
-estimates = result(OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=ts, prompt=prompt), st.progress(0.0)).images
+estimates = result(
+    OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=ts, prompt=prompt), st.progress(0.0)
+).images
 for i, v in enumerate(ts):
     show(torch.cat([x0, noisy[i : i + 1], estimates[i : i + 1]]), ["original", f"noisy, t = {v}", "one-step estimate"])

@@ -14,8 +14,12 @@ from ui.state import current_backend, settings
 
 st.title("1.4 · Iterative denoising")
 st.markdown("From $t$ = strided_timesteps[i_start], step A.3 walks down the strided timesteps (990, 960, ..., 0).")
-equation(r"x_{t'} = \frac{\sqrt{\bar\alpha_{t'}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}\,x_t + v_\sigma,\quad \alpha_t = \bar\alpha_t / \bar\alpha_{t'},\ \beta_t = 1 - \alpha_t",
-         "t' is the next strided timestep after t; x̂_0 is the one-step estimate; i_start (below) sets the first t.")
+equation(
+    r"x_{t'} = \frac{\sqrt{\bar\alpha_{t'}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0 + "
+    r"\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}\,x_t + v_\sigma,\quad \alpha_t = \bar\alpha_t "
+    r"/ \bar\alpha_{t'},\ \beta_t = 1 - \alpha_t",
+    "t' is the next strided timestep after t; x̂_0 is the one-step estimate; i_start (below) sets the first t.",
+)
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 stride = 30 if s.lecture else st.select_slider("Stride", [10, 20, 30, 50, 100], 30, key="iterative_stride")
@@ -26,11 +30,18 @@ with c1:
 with c2:
     kernel_size, sigma = blur_sliders("iterative_blur", *den.image_shape[1:], 5, 2.0)
 noisy = lab.forward(x0, t, den, generator=s.seed)
-res, one_step = results([Iterative(s.backend, s.device, s.seed, stride=stride, i_start=i_start, image=pack(x0)),
-                         OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=[t])], st.progress(0.0))  # fmt: skip
+res, one_step = results(
+    [
+        Iterative(s.backend, s.device, s.seed, stride=stride, i_start=i_start, image=pack(x0)),
+        OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=[t]),
+    ],
+    st.progress(0.0),
+)
 st.subheader(f"From t = {t}: iterative vs one-step vs blur")
-show(torch.cat([x0, noisy, res.images, one_step.images, lab.gaussian_blur(noisy, kernel_size, sigma)]),
-     ["original", f"noisy, t = {t}", "iteratively denoised", "one-step", f"Gaussian blur ({kernel_size}, {sigma:g})"])  # fmt: skip
+show(
+    torch.cat([x0, noisy, res.images, one_step.images, lab.gaussian_blur(noisy, kernel_size, sigma)]),
+    ["original", f"noisy, t = {t}", "iteratively denoised", "one-step", f"Gaussian blur ({kernel_size}, {sigma:g})"],
+)
 st.subheader("Every 5th step")
 frames_row(res.frames[::5], res.frame_labels[::5])
 st.subheader("Play the trajectory")

@@ -8,7 +8,9 @@ from ui.inputs import canvas_strokes, drawing_to_image, uploaded_image
 from ui.sdedit_view import SDEDIT_EQUATION, sdedit_view
 
 st.title("1.7.1 · Editing uploads and drawings")
-st.markdown("SDEdit projects an image onto what the model knows: try a web image, a photo of your own digit, or a drawing.")
+st.markdown(
+    "SDEdit projects an image onto what the model knows: try a web image, a photo of your own digit, or a drawing."
+)
 equation(SDEDIT_EQUATION, "x_orig is your upload or drawing; prompt, γ and i_start are set under each.")
 prompt = DEFAULT_PROMPT  # the course's: your image cleaned up, not turned into a class
 st.subheader("An uploaded image")

@@ -14,9 +14,13 @@ from ui.progress import result
 from ui.state import current_backend, settings
 
 st.title("1.7.2 · Inpainting")
-st.markdown("The mask (magenta) is where new content goes; everywhere else the original is kept, noised to each step's level.")
-equation(r"x_t \leftarrow m\,x_t + (1 - m)\,\mathrm{forward}(x_{orig}, t)\quad \text{after every step}",
-         "m is 1 inside the mask (below) and 0 outside; the steps are CFG steps with γ (below).")
+st.markdown(
+    "The mask (magenta) is where new content goes; everywhere else the original is kept, noised to each step's level."
+)
+equation(
+    r"x_t \leftarrow m\,x_t + (1 - m)\,\mathrm{forward}(x_{orig}, t)\quad \text{after every step}",
+    "m is 1 inside the mask (below) and 0 outside; the steps are CFG steps with γ (below).",
+)
 s, den = settings(), current_backend()
 _, H, W = den.image_shape
 c1, c2 = st.columns(2)
@@ -34,14 +38,27 @@ if kind == "draw":
 else:
     mask = preset_mask(kind, H, W)
 if not mask.any() or mask.all():
-    st.warning("The mask is " + ("empty: paint where new content should go." if not mask.any() else "the whole image: that is plain sampling. Leave some of the original."))
+    st.warning(
+        "The mask is "
+        + (
+            "empty: paint where new content should go."
+            if not mask.any()
+            else "the whole image: that is plain sampling. Leave some of the original."
+        )
+    )
     page_waits()
 c3, c4 = st.columns(2)
 with c3:
     prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
 with c4:
     gamma = gamma_slider("inpaint_gamma")
-res = result(Inpaint(s.backend, s.device, s.seed, image=pack(x0), mask=pack(mask), prompt=prompt, scale=gamma), st.progress(0.0))
+res = result(
+    Inpaint(s.backend, s.device, s.seed, image=pack(x0), mask=pack(mask), prompt=prompt, scale=gamma), st.progress(0.0)
+)
 m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
-show(torch.cat([rgb(x0), mask_overlay(torch.full_like(rgb(x0), -0.6), m, 1.0), mask_overlay(rgb(x0), m), rgb(res.images)]),
-     ["original", "mask (magenta)", "to replace", "inpainted"])  # fmt: skip
+show(
+    torch.cat(
+        [rgb(x0), mask_overlay(torch.full_like(rgb(x0), -0.6), m, 1.0), mask_overlay(rgb(x0), m), rgb(res.images)]
+    ),
+    ["original", "mask (magenta)", "to replace", "inpainted"],
+)

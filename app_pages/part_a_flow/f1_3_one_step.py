@@ -15,8 +15,10 @@ from ui.progress import result
 from ui.state import settings
 
 st.title("1.3 · One-step denoising")
-equation(r"\hat x_1 = x_t + (1 - t)\,v_\theta(x_t, t, c)",
-         "one call of the model predicts the velocity v = x_1 − ε; one step of length 1 − t along it lands on the estimate.")
+equation(
+    r"\hat x_1 = x_t + (1 - t)\,v_\theta(x_t, t, c)",
+    "one call of the model predicts the velocity v = x_1 − ε; one step of length 1 − t along it lands on the estimate.",
+)
 s = settings()
 x1, source = image_choice("part1")  # the course: one image of your own on 1.1 to 1.5
 if x1 is None:
@@ -26,6 +28,8 @@ prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="flow_one_step_prompt")
 t = time_slider("flow_one_step_t", FLOW_T)
 ts = [*flow.NOISY_TS, t]
 x_t = flow.noisy_row(x1, ts, s.seed)
-estimates = result(FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)).images
+estimates = result(
+    FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)
+).images
 for i, v in enumerate(ts):
     show(torch.cat([x1, x_t[i : i + 1], estimates[i : i + 1]]), [tag, f"noisy, t = {v:.2f}", "one-step estimate"])

@@ -14,9 +14,12 @@ from ui.progress import result
 from ui.state import settings
 
 st.title("1.4 · Visualizing velocity")
-equation(r"\Delta\hat x = (1 - t)\,\hat v,\quad \Delta x = (1 - t)\,v_{gt} = x_1 - x_t,\quad E_t = \sqrt{\tfrac{1}{C}\textstyle\sum_c \big[(1 - t)(\hat v - v_{gt})\big]_c^2}",
-         "per t: x_t, the update the model predicts, the update that would land on the image, and where they differ. "
-         "Updates share one scale, 0 at mid-grey; the error maps share one scale across the three t (hover to read it).")
+equation(
+    r"\Delta\hat x = (1 - t)\,\hat v,\quad \Delta x = (1 - t)\,v_{gt} = x_1 - x_t,\quad E_t = "
+    r"\sqrt{\tfrac{1}{C}\textstyle\sum_c \big[(1 - t)(\hat v - v_{gt})\big]_c^2}",
+    "per t: x_t, the update the model predicts, the update that would land on the image, and where they differ. "
+    "Updates share one scale, 0 at mid-grey; the error maps share one scale across the three t (hover to read it).",
+)
 s = settings()
 x1, source = image_choice("part1")  # the course: one image of your own on 1.1 to 1.5
 if x1 is None:
@@ -25,14 +28,21 @@ tag = image_tag(source)
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="velocity_prompt")
 ts = list(flow.NOISY_TS)
 x_t = flow.noisy_row(x1, ts, s.seed)
-x1_hat = result(FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)).images
+x1_hat = result(
+    FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)
+).images
 t = torch.tensor(ts)
-predicted, true, error = flow.velocity_updates(x1, x_t, t, (x1_hat - x_t) / (1 - t).view(-1, 1, 1, 1))  # v_hat from the estimate
+predicted, true, error = flow.velocity_updates(
+    x1, x_t, t, (x1_hat - x_t) / (1 - t).view(-1, 1, 1, 1)
+)  # v_hat from the estimate
 show(x1, [tag])
 shown_pred, shown_true = signed_images(predicted, true)  # one symmetric scale for both
 for i, v in enumerate(ts):
-    show(torch.cat([x_t[i : i + 1], shown_pred[i : i + 1], shown_true[i : i + 1]]),
-         [f"x_t, t = {v:.2f}", "predicted update (1 − t) v̂", "true update x₁ − x_t"], name=f"t = {v:.2f}")  # fmt: skip
+    show(
+        torch.cat([x_t[i : i + 1], shown_pred[i : i + 1], shown_true[i : i + 1]]),
+        [f"x_t, t = {v:.2f}", "predicted update (1 − t) v̂", "true update x₁ − x_t"],
+        name=f"t = {v:.2f}",
+    )
 st.subheader("Error maps E_t, one scale")
 error_maps(error, [f"t = {v:.2f}" for v in ts], key="velocity_errors")
 st.caption(" · ".join(f"t = {v:.2f}: mean E {error[i].mean():.3f}, max {error[i].max():.3f}" for i, v in enumerate(ts)))

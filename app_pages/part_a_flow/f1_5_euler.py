@@ -17,9 +17,11 @@ from ui.state import current_backend, settings
 STAFF_MSE = {"blur": 0.0242, "one_step": 0.00849, "euler": 0.00997}  # the course's VALIDATION.md: Campanile, t = 0.5
 
 st.title("1.5 · Euler sampling")
-equation(r"x_{t+h} = x_t + h\,v_\theta(x_t, t, c),\quad t = 0.5, 0.5 + h, \dots \to 1",
-         "from the noisy image of 1.1 at t = 0.5; h is the step size below (the last step is shortened to end at t = 1). "
-         "A large h shows Euler's error: each step follows the velocity where it starts, and the path bends.")
+equation(
+    r"x_{t+h} = x_t + h\,v_\theta(x_t, t, c),\quad t = 0.5, 0.5 + h, \dots \to 1",
+    "from the noisy image of 1.1 at t = 0.5; h is the step size below (the last step is shortened to end at t = 1). "
+    "A large h shows Euler's error: each step follows the velocity where it starts, and the path bends.",
+)
 s, den = settings(), current_backend()
 x1, source = image_choice("part1")  # the course: one image of your own on 1.1 to 1.5
 if x1 is None:
@@ -32,22 +34,38 @@ with c1:
 with c2:
     kernel_size, sigma = blur_sliders("euler_blur", *den.image_shape[1:], 5, 2.0)
 x_t = flow.noisy_row(x1, [flow.EULER_T], s.seed)
-euler, one_step = results([FlowEuler(s.backend, s.device, s.seed, image=pack(x_t), t_start=flow.EULER_T, prompt=prompt, step_size=h),
-                           FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=[flow.EULER_T], prompt=prompt)], st.progress(0.0))  # fmt: skip
+euler, one_step = results(
+    [
+        FlowEuler(s.backend, s.device, s.seed, image=pack(x_t), t_start=flow.EULER_T, prompt=prompt, step_size=h),
+        FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=[flow.EULER_T], prompt=prompt),
+    ],
+    st.progress(0.0),
+)
 best_blur, best_sigma, _, _ = flow.blur_sweep(x_t, flow.EULER_T, x1)
 mine = lab.gaussian_blur(x_t / flow.EULER_T, kernel_size, sigma)
 methods = {"Euler": euler.images, "one-step": one_step.images, "best blur": best_blur, "your blur": mine}
-mse = {name: float((x.clamp(-1, 1) - x1).pow(2).mean()) for name, x in methods.items()}  # in [-1, 1], as the course's notebook
-captions = {"best blur": f"best blur of the sweep (σ {best_sigma:.2g})", "your blur": f"your blur ({kernel_size}, {sigma:g})"}
+mse = {
+    name: float((x.clamp(-1, 1) - x1).pow(2).mean()) for name, x in methods.items()
+}  # in [-1, 1], as the course's notebook
+captions = {
+    "best blur": f"best blur of the sweep (σ {best_sigma:.2g})",
+    "your blur": f"your blur ({kernel_size}, {sigma:g})",
+}
 updates = len(euler.frames)
 st.subheader(f"From t = {flow.EULER_T}: {updates} updates of h = {h:g}")
-show(torch.cat([x1, x_t, *(x.clamp(-1, 1) for x in methods.values())]),
-     [tag, f"noisy, t = {flow.EULER_T}", *(f"{captions.get(n, n)}: MSE {m:.4f}" for n, m in mse.items())])  # fmt: skip
-st.markdown("| MSE against the image, pixels in [-1, 1] as the course's notebook measures | Euler | one-step | best blur of the sweep |\n"
-            f"|---|---|---|---|\n| here: {tag}, this model | {mse['Euler']:.4f} | {mse['one-step']:.4f} | {mse['best blur']:.4f} |\n"
-            f"| the course's staff: the Campanile, PixNerd | {STAFF_MSE['euler']:.4f} | {STAFF_MSE['one_step']:.4f} | {STAFF_MSE['blur']:.4f} |")  # fmt: skip
-st.caption("Euler restores detail; it need not win on MSE (on the staff's Campanile one-step scored lower). Both should "
-           "beat the blur on an image the model knows.")  # fmt: skip
+show(
+    torch.cat([x1, x_t, *(x.clamp(-1, 1) for x in methods.values())]),
+    [tag, f"noisy, t = {flow.EULER_T}", *(f"{captions.get(n, n)}: MSE {m:.4f}" for n, m in mse.items())],
+)
+st.markdown(
+    "| MSE against the image, pixels in [-1, 1] as the course's notebook measures | Euler | one-step | best blur of the sweep |\n"
+    f"|---|---|---|---|\n| here: {tag}, this model | {mse['Euler']:.4f} | {mse['one-step']:.4f} | {mse['best blur']:.4f} |\n"
+    f"| the course's staff: the Campanile, PixNerd | {STAFF_MSE['euler']:.4f} | {STAFF_MSE['one_step']:.4f} | {STAFF_MSE['blur']:.4f} |"
+)
+st.caption(
+    "Euler restores detail; it need not win on MSE (on the staff's Campanile one-step scored lower). Both should "
+    "beat the blur on an image the model knows."
+)
 st.subheader("The start, every 5th update and the end")
 keep = sorted({0, *range(4, updates, 5), updates - 1})
 start = lab.images.to_uint8(x_t, -1, 1)[0]

@@ -11,9 +11,13 @@ from ui.messages import page_waits
 from ui.state import current_backend
 
 st.title("3.1 · Image-to-image editing")
-st.markdown("The earlier the start time (more noise), the more the model invents; the later, the closer to the original. "
-            "Try the test image, a web image or a photo of your own, or a drawing.")  # fmt: skip
-equation(EDIT_EQUATION, "t_s is the start time below, ε fresh noise from the sidebar's seed; prompt and w are set below.")
+st.markdown(
+    "The earlier the start time (more noise), the more the model invents; the later, the closer to the original. "
+    "Try the test image, a web image or a photo of your own, or a drawing."
+)
+equation(
+    EDIT_EQUATION, "t_s is the start time below, ε fresh noise from the sidebar's seed; prompt and w are set below."
+)
 x1, source = image_choice("edit")
 if x1 is None:
     page_waits()

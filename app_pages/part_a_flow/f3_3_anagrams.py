@@ -14,16 +14,31 @@ from ui.state import current_backend, settings
 st.title("3.3 · Visual anagrams")
 s, den = settings(), current_backend()
 st.markdown("One image, two readings: as it is it shows prompt 1; turned upside down (rotated by 180°) prompt 2.")
-anagram_pair = lambda first, second: {"flow_anagram_n": 2, "flow_anagram_p1": first, "flow_anagram_p2": second,
-                                                    "flow_anagram_view": LABEL["rotate_180"], "flow_anagram_w": flow.CFG_W}  # fmt: skip
+
+
+def anagram_pair(first: str, second: str) -> dict:
+    """The page's settings for an anagram of first (as it is) and second (rotated)."""
+    return {
+        "flow_anagram_n": 2,
+        "flow_anagram_p1": first,
+        "flow_anagram_p2": second,
+        "flow_anagram_view": LABEL["rotate_180"],
+        "flow_anagram_w": flow.CFG_W,
+    }
+
+
 course_pair_buttons("anagram", den, anagram_pair, "flow_")
 pair_buttons("anagram", den, anagram_pair, "flow_")
-equation(r"v = \tfrac{1}{N}\textstyle\sum_k V_k^{-1}\big(v_k(V_k(x_t), t)\big),\quad v_k = v_{c,k} + w\,(v_{c,k} - v_u),\quad V_1 = \mathrm{identity},\ V_2 = R",
-         "N views (2, the course's rotation R by 180°, or 3: its bells and whistles), V_k and p_k below, each velocity with "
-         "CFG scale w; then Euler steps of 0.02 from noise.")  # fmt: skip
+equation(
+    r"v = \tfrac{1}{N}\textstyle\sum_k V_k^{-1}\big(v_k(V_k(x_t), t)\big),\quad v_k = v_{c,k} + w\,(v_{c,k} - v_u),\quad V_1 = \mathrm{identity},\ V_2 = R",
+    "N views (2, the course's rotation R by 180°, or 3: its bells and whistles), V_k and p_k below, each velocity with "
+    "CFG scale w; then Euler steps of 0.02 from noise.",
+)
 prompts, labels, views = anagram_controls("flow_anagram", den, flow_prompts("anagram", den), flow.ANAGRAM_VIEWS[1])
 w = w_slider("flow_anagram_w")
-request = FlowAnagram(s.backend, s.device, s.seed, prompts=tuple(prompts), views=("identity", *(v.name for v in views)), w=w)
+request = FlowAnagram(
+    s.backend, s.device, s.seed, prompts=tuple(prompts), views=("identity", *(v.name for v in views)), w=w
+)
 res = result(request, st.progress(0.0))
 show_anagram(res.images, prompts, labels, views, s.large)
 with st.expander("Trajectory"):

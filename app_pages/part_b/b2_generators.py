@@ -6,14 +6,24 @@ from lab.images import gif_bytes, grid
 from models.bundled import WEIGHTS
 from models.classes import PROMPTS
 from serving.defaults import GENERATOR_FIRST, GENERATOR_GAMMA, GENERATOR_STEP_CHOICES, GENERATORS, generator_steps
-from ui.partb import class_columns, generator_choices, generator_samples, labelled_grid, loss_curve, show01, without_scheduler
+from ui.partb import (
+    class_columns,
+    generator_choices,
+    generator_samples,
+    labelled_grid,
+    loss_curve,
+    show01,
+    without_scheduler,
+)
 from ui.results import describe, download_row
 from ui.state import bundled_model, settings
 
 st.title("Part B 2 · Diffusion and flow matching from scratch")
-st.markdown("The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
-            "DDPM (Fall 2024, T = 300) or flow matching (Fall 2025 and Fall 2026, Euler steps from noise at t = 0 to "
-            "a digit at t = 1).")  # fmt: skip
+st.markdown(
+    "The course's UNet with time conditioning (and class conditioning, with CFG), trained on MNIST: "
+    "DDPM (Fall 2024, T = 300) or flow matching (Fall 2025 and Fall 2026, Euler steps from noise at t = 0 to "
+    "a digit at t = 1)."
+)
 s = settings()
 choices = generator_choices()
 first = GENERATORS[GENERATOR_FIRST[s.edition]]  # the sidebar's edition's model (Fall 2026: flow matching)
@@ -21,13 +31,26 @@ name = st.selectbox("Model", list(choices), list(choices).index(first), key="b2_
 source, config = choices[name]
 classes = config["condition"] == "class"
 c = st.columns(3)
-gamma = c[0].slider("CFG scale γ", 0.0, 10.0, GENERATOR_GAMMA, 0.5, key="b2_gamma", disabled=not classes,
-                    help="as the course's Part B: u = u_uncond + γ (u_cond - u_uncond), so γ = 1 is the class alone. Part A "
-                    "of Fall 2026 writes w = γ - 1 (u = u_cond + w (u_cond - u_uncond)); its w 7 is γ 8.")  # fmt: skip
+gamma = c[0].slider(
+    "CFG scale γ",
+    0.0,
+    10.0,
+    GENERATOR_GAMMA,
+    0.5,
+    key="b2_gamma",
+    disabled=not classes,
+    help="as the course's Part B: u = u_uncond + γ (u_cond - u_uncond), so γ = 1 is the class alone. Part A "
+    "of Fall 2026 writes w = γ - 1 (u = u_cond + w (u_cond - u_uncond)); its w 7 is γ 8.",
+)
 kind = f"{config['experiment']}_{config['condition']}"  # a model chosen opens on the course's steps for its kind
-steps = c[1].select_slider("Sampling steps", GENERATOR_STEP_CHOICES[config["experiment"]], generator_steps(config), key=f"b2_steps_{kind}",
-                           help="the course's: 300 Euler steps for the class-conditioned flow model, 50 for the "
-                           "time-conditioned one; DDPM 30 strided timesteps (300 is every one)")  # fmt: skip
+steps = c[1].select_slider(
+    "Sampling steps",
+    GENERATOR_STEP_CHOICES[config["experiment"]],
+    generator_steps(config),
+    key=f"b2_steps_{kind}",
+    help="the course's: 300 Euler steps for the class-conditioned flow model, 50 for the "
+    "time-conditioned one; DDPM 30 strided timesteps (300 is every one)",
+)
 describe(model=name, gamma=gamma, steps=steps)
 result = generator_samples(source, gamma, steps, s.seed)
 images, frames = result.images, list(result.frames)
@@ -53,9 +76,15 @@ if source in GENERATORS:
     per_epoch = -(-(trained.get("epoch_images") or 0) // trained["batch_size"])  # steps in a course epoch (0: a pass)
     for path in sorted(WEIGHTS.glob(f"{source}_epoch_*.png")):
         epoch = int(path.stem.split("_")[-1])
-        st.image(str(path), caption=f"after epoch {epoch}" + (f" of 60,000 images ({epoch * per_epoch:,} steps)" if per_epoch else ""), width=360)
+        st.image(
+            str(path),
+            caption=f"after epoch {epoch}" + (f" of 60,000 images ({epoch * per_epoch:,} steps)" if per_epoch else ""),
+            width=360,
+        )
     if per_epoch:
-        st.caption("An epoch here is the course's: 60,000 images (938 steps at batch 64), drawn from shuffled passes over "
-                   "the 4,500 bundled digits.")  # fmt: skip
+        st.caption(
+            "An epoch here is the course's: 60,000 images (938 steps at batch 64), drawn from shuffled passes over "
+            "the 4,500 bundled digits."
+        )
 if source == "flow_class":
     without_scheduler()

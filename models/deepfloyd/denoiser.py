@@ -8,7 +8,7 @@ disk cache, T5 on demand; ``models.embeddings``). Loading the real model: ``mode
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -36,9 +36,15 @@ class IFDenoiser(Denoiser):
     clip_x0 = None  # the course's loop neither clips nor thresholds x0_hat
 
     def __init__(
-        self, unet, embeddings: Mapping[str, torch.Tensor], schedule: str = "squaredcos_cap_v2", T: int = 1000, *,
-        device: torch.device | None = None, pipeline=None,
-    ):  # fmt: skip
+        self,
+        unet,
+        embeddings: Mapping[str, torch.Tensor],
+        schedule: str = "squaredcos_cap_v2",
+        T: int = 1000,
+        *,
+        device: torch.device | None = None,
+        pipeline=None,
+    ):
         self.unet = unet.eval()
         # prompt -> (L, D) or (1, L, D) T5 embedding; a PromptEmbeddings store is kept as is (disk cache, T5)
         self.embeddings = embeddings if isinstance(embeddings, PromptEmbeddings) else PromptEmbeddings(embeddings)
@@ -46,7 +52,9 @@ class IFDenoiser(Denoiser):
         self.T = T
         C = unet.config.in_channels
         if unet.config.out_channels != 2 * C:
-            raise ValueError(f"an IF UNet returns noise and variance, 2 x {C} channels; this one has {unet.config.out_channels}")
+            raise ValueError(
+                f"an IF UNet returns noise and variance, 2 x {C} channels; this one has {unet.config.out_channels}"
+            )
         self.image_shape = (C, unet.config.sample_size, unet.config.sample_size)
         param = next(unet.parameters())
         # under model CPU offload the weights wait on the CPU and run on the execution device

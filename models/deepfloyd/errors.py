@@ -88,7 +88,9 @@ def explain_load_error(exc: BaseException, source: str, what: str, env: str, *, 
         if isinstance(e, torch.OutOfMemoryError):
             return out_of_memory(what)
     for e in chain:  # access first: a gated repo is also "not found" to the hub client
-        refused = isinstance(e, HfHubHTTPError) and not isinstance(e, RepositoryNotFoundError) and _status(e) in (401, 403)
+        refused = (
+            isinstance(e, HfHubHTTPError) and not isinstance(e, RepositoryNotFoundError) and _status(e) in (401, 403)
+        )
         if isinstance(e, GatedRepoError) or refused:
             if not token_found:
                 return IFAccessDenied(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import gc
 import json
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import huggingface_hub
 import torch
@@ -25,12 +25,27 @@ from diffusers import IFPipeline, IFSuperResolutionPipeline
 
 from models.deepfloyd.denoiser import IFDenoiser
 from models.deepfloyd.errors import (
-    PINS, IFModelNotFound, IFNotConfigured, IFUnavailable, explain_load_error, missing_package, oom_guard,
-)  # fmt: skip
+    PINS,
+    IFModelNotFound,
+    IFNotConfigured,
+    IFUnavailable,
+    explain_load_error,
+    missing_package,
+    oom_guard,
+)
 from models.deepfloyd.settings import (
-    ENV, STAGE1_IDS, STAGE2_IDS, IFSettings, choose_device, choose_dtype, has_package, is_local,
-    text_encoder_source, tokenizer_loadable, use_offload,
-)  # fmt: skip
+    ENV,
+    STAGE1_IDS,
+    STAGE2_IDS,
+    IFSettings,
+    choose_device,
+    choose_dtype,
+    has_package,
+    is_local,
+    text_encoder_source,
+    tokenizer_loadable,
+    use_offload,
+)
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
 from models.failures import every_failure_explained
 
@@ -56,9 +71,15 @@ def pipeline_kwargs(source: str, device: torch.device) -> dict:
     """``from_pretrained`` arguments: no text encoder, safety checker or watermarker; fp16 only on CUDA."""
     dtype = choose_dtype(device)
     kwargs = dict(
-        text_encoder=None, tokenizer=None, safety_checker=None, watermarker=None, feature_extractor=None,
-        requires_safety_checker=False, dtype=dtype, low_cpu_mem_usage=has_package("accelerate"),
-    )  # fmt: skip
+        text_encoder=None,
+        tokenizer=None,
+        safety_checker=None,
+        watermarker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+        dtype=dtype,
+        low_cpu_mem_usage=has_package("accelerate"),
+    )
     variant = variant_for(source, dtype, "unet")
     return kwargs | ({"variant": variant} if variant else {})
 
@@ -86,8 +107,10 @@ def _from_pretrained(cls, source: str, device: torch.device, what: str, env: str
         found = json.loads((Path(source) / "model_index.json").read_text()).get("_class_name")
         if found != cls.__name__:
             ids = STAGE1_IDS if cls is IFPipeline else STAGE2_IDS
-            raise IFModelNotFound(f"{source} holds a {found}, not a DeepFloyd IF {what} ({cls.__name__}).",
-                                  f"set {env} to a folder of {ids[0]} (or {', '.join(ids[1:])}).")  # fmt: skip
+            raise IFModelNotFound(
+                f"{source} holds a {found}, not a DeepFloyd IF {what} ({cls.__name__}).",
+                f"set {env} to a folder of {ids[0]} (or {', '.join(ids[1:])}).",
+            )
     try:
         pipe = cls.from_pretrained(source, **pipeline_kwargs(source, device))
     except Exception as e:
@@ -162,8 +185,14 @@ class T5PromptEncoder:
         tokenizer, model = self.load()
         try:
             text = [p.lower().strip() for p in prompts]  # IF's preprocessing without clean_caption (bs4, ftfy)
-            tokens = tokenizer(text, padding="max_length", max_length=MAX_LENGTH, truncation=True,
-                               add_special_tokens=True, return_tensors="pt")  # fmt: skip
+            tokens = tokenizer(
+                text,
+                padding="max_length",
+                max_length=MAX_LENGTH,
+                truncation=True,
+                add_special_tokens=True,
+                return_tensors="pt",
+            )
             with oom_guard("the T5 text encoder"):
                 out = model(tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device))[0]
             return out.cpu()
@@ -191,8 +220,10 @@ def load_stage1(settings: IFSettings) -> IFDenoiser:
     device = choose_device(settings.device)
     dtype = choose_dtype(device)
     if device.type == "cpu":
-        message = ("DeepFloyd IF on the CPU runs in fp32 (fp16 cannot run on a CPU): minutes per 64x64 image, and "
-                   "T5-XXL needs ~19 GB of RAM. A CUDA GPU runs it in fp16.")  # fmt: skip
+        message = (
+            "DeepFloyd IF on the CPU runs in fp32 (fp16 cannot run on a CPU): minutes per 64x64 image, and "
+            "T5-XXL needs ~19 GB of RAM. A CUDA GPU runs it in fp16."
+        )
         warnings.warn(message, IFSpeedWarning, stacklevel=2)
     offload = use_offload(settings.offload, device)
     pipe = _from_pretrained(IFPipeline, settings.model, device, "stage I", ENV["model"])
@@ -200,18 +231,27 @@ def load_stage1(settings: IFSettings) -> IFDenoiser:
     _place(pipe, device, offload, settings.attention_slicing, "stage I")
     source = text_encoder_source(settings)
     usable = source if source is not None and tokenizer_loadable(source) else None
-    store = PromptEmbeddings(cache_dir=cache_folder(settings.cache_dir, width), width=width,
-                             no_encoder_fix=_no_encoder_fix(source))  # fmt: skip
+    store = PromptEmbeddings(
+        cache_dir=cache_folder(settings.cache_dir, width), width=width, no_encoder_fix=_no_encoder_fix(source)
+    )
     sched = pipe.scheduler.config
-    denoiser = IFDenoiser(pipe.unet, store, schedule=sched.beta_schedule, T=sched.num_train_timesteps,
-                          device=device, pipeline=pipe if offload else None)  # fmt: skip
+    denoiser = IFDenoiser(
+        pipe.unet,
+        store,
+        schedule=sched.beta_schedule,
+        T=sched.num_train_timesteps,
+        device=device,
+        pipeline=pipe if offload else None,
+    )
     if usable is not None:
         store.encoder = T5PromptEncoder(usable, device, dtype, before_load=denoiser.offload)
     if settings.embeddings is not None:
         try:
             store.import_pth(settings.embeddings)
         except (OSError, ValueError) as e:
-            raise IFNotConfigured(f"{ENV['embeddings']}: {e}.", "point it to the course's .pth (a dict prompt -> tensor).") from e  # fmt: skip
+            raise IFNotConfigured(
+                f"{ENV['embeddings']}: {e}.", "point it to the course's .pth (a dict prompt -> tensor)."
+            ) from e
     return denoiser
 
 
@@ -227,24 +267,37 @@ class IFUpsampler:
 
     @torch.no_grad()
     def __call__(
-        self, images: torch.Tensor, prompt: str = DEFAULT_PROMPTS[1], negative_prompt: str = DEFAULT_PROMPTS[0],
-        scale: float = 4.0, num_inference_steps: int = 50, noise_level: int = 250, generator=None,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        images: torch.Tensor,
+        prompt: str = DEFAULT_PROMPTS[1],
+        negative_prompt: str = DEFAULT_PROMPTS[0],
+        scale: float = 4.0,
+        num_inference_steps: int = 50,
+        noise_level: int = 250,
+        generator=None,
+    ) -> torch.Tensor:
         """Upsample images (B, C, h, w) in [-1, 1] to (B, C, H, W) in [-1, 1]; IF's defaults (CFG 4, noise 250)."""
         C = self.output_shape[0]
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != C:
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise ValueError(f"images must be a (B, {C}, h, w) tensor in [-1, 1], got {got}")
-        cond, uncond = (e.unsqueeze(0).expand(images.shape[0], -1, -1).to(self.device, self.dtype)
-                        for e in self.embeddings.get_many([prompt, negative_prompt]))  # (B, L, D) each  # fmt: skip
+        cond, uncond = (
+            e.unsqueeze(0).expand(images.shape[0], -1, -1).to(self.device, self.dtype)
+            for e in self.embeddings.get_many([prompt, negative_prompt])
+        )  # (B, L, D) each
         if self.before_run is not None:
             self.before_run()
         with oom_guard("stage II"):
             out = self.pipe(
-                image=images.to(self.device, self.dtype), prompt_embeds=cond, negative_prompt_embeds=uncond,
-                guidance_scale=scale, num_inference_steps=num_inference_steps, noise_level=noise_level,
-                generator=generator, output_type="pt",
-            ).images  # fmt: skip
+                image=images.to(self.device, self.dtype),
+                prompt_embeds=cond,
+                negative_prompt_embeds=uncond,
+                guidance_scale=scale,
+                num_inference_steps=num_inference_steps,
+                noise_level=noise_level,
+                generator=generator,
+                output_type="pt",
+            ).images
         return out.float().clamp(-1, 1)
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import huggingface_hub
-from huggingface_hub import constants as hub_constants
 import torch
+from huggingface_hub import constants as hub_constants
 
 from models.deepfloyd.errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
@@ -31,20 +31,50 @@ def variable(name: str, default, doc: str, takes: str):
 
 @dataclass(frozen=True)
 class IFSettings:
-    model: str | None = variable("DIFFUSION_LAB_IF_MODEL", None, "stage I: DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, "
-                                 "IF-I-M-v1.0), or a local folder in the diffusers layout; unset: IF is off", "optional")
-    stage2: str | None = variable("DIFFUSION_LAB_IF_STAGE2", None, "stage II (64 -> 256 px, the sampling page's optional "
-                                  "upsampling): DeepFloyd/IF-II-L-v1.0 (or IF-II-M-v1.0) or a folder; unset: off", "optional")
-    text_encoder: str | None = variable("DIFFUSION_LAB_IF_TEXT_ENCODER", "auto", "where T5 comes from: auto (stage I's "
-                                        "source), a hub id or folder, or none (cached and imported prompts only)", "optional")
-    embeddings: str | None = variable("DIFFUSION_LAB_IF_EMBEDDINGS", None, "a course .pth of precomputed prompt "
-                                      "embeddings (a dict prompt -> tensor), imported at load", "optional")
-    device: str = variable("DIFFUSION_LAB_DEVICE", "auto", "IF's device: auto (CUDA if there is one), cpu, cuda, cuda:1 ...", "device")
-    offload: str = variable("DIFFUSION_LAB_IF_OFFLOAD", "auto", "model CPU offload: auto (on for GPUs under 24 GiB), on, off", "auto_on_off")
-    attention_slicing: bool = variable("DIFFUSION_LAB_IF_ATTENTION_SLICING", False, "compute attention in slices: less "
-                                       "memory, slower (on / off)", "on_off")
-    cache_dir: str = variable("DIFFUSION_LAB_CACHE", "~/.cache/diffusion-lab", "the prompt-embedding cache (safetensors), "
-                              "shared by all IF sizes", "folder")
+    model: str | None = variable(
+        "DIFFUSION_LAB_IF_MODEL",
+        None,
+        "stage I: DeepFloyd/IF-I-XL-v1.0 (or IF-I-L-v1.0, "
+        "IF-I-M-v1.0), or a local folder in the diffusers layout; unset: IF is off",
+        "optional",
+    )
+    stage2: str | None = variable(
+        "DIFFUSION_LAB_IF_STAGE2",
+        None,
+        "stage II (64 -> 256 px, the sampling page's optional "
+        "upsampling): DeepFloyd/IF-II-L-v1.0 (or IF-II-M-v1.0) or a folder; unset: off",
+        "optional",
+    )
+    text_encoder: str | None = variable(
+        "DIFFUSION_LAB_IF_TEXT_ENCODER",
+        "auto",
+        "where T5 comes from: auto (stage I's source), a hub id or folder, or none (cached and imported prompts only)",
+        "optional",
+    )
+    embeddings: str | None = variable(
+        "DIFFUSION_LAB_IF_EMBEDDINGS",
+        None,
+        "a course .pth of precomputed prompt embeddings (a dict prompt -> tensor), imported at load",
+        "optional",
+    )
+    device: str = variable(
+        "DIFFUSION_LAB_DEVICE", "auto", "IF's device: auto (CUDA if there is one), cpu, cuda, cuda:1 ...", "device"
+    )
+    offload: str = variable(
+        "DIFFUSION_LAB_IF_OFFLOAD", "auto", "model CPU offload: auto (on for GPUs under 24 GiB), on, off", "auto_on_off"
+    )
+    attention_slicing: bool = variable(
+        "DIFFUSION_LAB_IF_ATTENTION_SLICING",
+        False,
+        "compute attention in slices: less memory, slower (on / off)",
+        "on_off",
+    )
+    cache_dir: str = variable(
+        "DIFFUSION_LAB_CACHE",
+        "~/.cache/diffusion-lab",
+        "the prompt-embedding cache (safetensors), shared by all IF sizes",
+        "folder",
+    )
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
 
 
@@ -148,16 +178,25 @@ def _describe(source: str, label: str, env: str, problems: list[str]) -> str:
     if is_local(source):
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file() or not (folder / "unet" / "config.json").is_file():
-            _problem(problems, f"{label}: the folder {folder.name!r} is not in the diffusers layout (model_index.json, unet/).",
-                     f"set {env} to a folder saved by save_pretrained or `hf download <id> --local-dir <folder>`.")  # fmt: skip
+            _problem(
+                problems,
+                f"{label}: the folder {folder.name!r} is not in the diffusers layout (model_index.json, unet/).",
+                f"set {env} to a folder saved by save_pretrained or `hf download <id> --local-dir <folder>`.",
+            )
         return f"{folder.name} (a local folder)"  # its name only: the page shows no server path
     cached = _hub_cached(source)
     if not cached and hub_constants.HF_HUB_OFFLINE:
-        _problem(problems, f"{label}: {source} is not cached and HF_HUB_OFFLINE is set.",
-                 f"run the lab once online, or set {env} to a local folder.")  # fmt: skip
+        _problem(
+            problems,
+            f"{label}: {source} is not cached and HF_HUB_OFFLINE is set.",
+            f"run the lab once online, or set {env} to a local folder.",
+        )
     elif not cached and huggingface_hub.get_token() is None:
-        _problem(problems, f"{label}: {source} is gated and no Hugging Face token was found.",
-                 f"accept the licence at {model_page(source)}, then {LOGIN}.")  # fmt: skip
+        _problem(
+            problems,
+            f"{label}: {source} is gated and no Hugging Face token was found.",
+            f"accept the licence at {model_page(source)}, then {LOGIN}.",
+        )
     return f"{source} (hub, {'cached' if cached else 'downloaded on first load'})"
 
 
@@ -166,8 +205,11 @@ def if_status(s: IFSettings) -> IFStatus:
     items: list[tuple[str, str]] = []
     problems: list[str] = []
     if s.model is None:
-        _problem(problems, "DeepFloyd IF is off (the lab uses its bundled backend).",
-                 f"set {ENV['model']} to {STAGE1_IDS[0]} (or IF-I-L-v1.0, IF-I-M-v1.0) or to a local folder.")  # fmt: skip
+        _problem(
+            problems,
+            "DeepFloyd IF is off (the lab uses its bundled backend).",
+            f"set {ENV['model']} to {STAGE1_IDS[0]} (or IF-I-L-v1.0, IF-I-M-v1.0) or to a local folder.",
+        )
         return IFStatus(False, False, (("stage I", "not set"),), tuple(problems))
     items.append(("stage I", _describe(s.model, "stage I", ENV["model"], problems)))
     items.append(("stage II", "off" if s.stage2 is None else _describe(s.stage2, "stage II", ENV["stage2"], problems)))
@@ -178,11 +220,19 @@ def if_status(s: IFSettings) -> IFStatus:
         device = torch.device("cpu")
         problems.append(str(e))
     dtype = str(choose_dtype(device)).removeprefix("torch.")
-    items.append(("device", f"{device}, {dtype}" + (" (slow: fp16 cannot run on a CPU)" if device.type == "cpu" else "")))
+    items.append(
+        ("device", f"{device}, {dtype}" + (" (slow: fp16 cannot run on a CPU)" if device.type == "cpu" else ""))
+    )
     offload = use_offload(s.offload, device)
-    items.append(("memory", f"offload {'on' if offload else 'off'}, attention slicing {'on' if s.attention_slicing else 'off'}"))  # fmt: skip
+    items.append(
+        ("memory", f"offload {'on' if offload else 'off'}, attention slicing {'on' if s.attention_slicing else 'off'}")
+    )
     if offload and not has_package("accelerate"):
-        _problem(problems, "model CPU offload needs accelerate.", f"`pip install {PINS['accelerate']}`, or set {ENV['offload']}=off.")  # fmt: skip
+        _problem(
+            problems,
+            "model CPU offload needs accelerate.",
+            f"`pip install {PINS['accelerate']}`, or set {ENV['offload']}=off.",
+        )
 
     try:
         encoder = text_encoder_source(s)
@@ -191,17 +241,32 @@ def if_status(s: IFSettings) -> IFStatus:
         problems.append(str(e))
     hub_tokenizer = encoder is not None and not is_local(encoder)  # DeepFloyd's: a bare spiece.model
     if encoder is not None and not has_package("sentencepiece") and (hub_tokenizer or not tokenizer_loadable(encoder)):
-        _problem(problems, "the T5 tokenizer (spiece.model) needs sentencepiece.",
-                 f"`pip install {PINS['sentencepiece']}`, or import the course's .pth.")  # fmt: skip
-    items.append(("text encoder", f"T5 from {encoder}, loaded per new prompt" if encoder else "none: cached and imported prompts only"))  # fmt: skip
+        _problem(
+            problems,
+            "the T5 tokenizer (spiece.model) needs sentencepiece.",
+            f"`pip install {PINS['sentencepiece']}`, or import the course's .pth.",
+        )
+    items.append(
+        (
+            "text encoder",
+            f"T5 from {encoder}, loaded per new prompt" if encoder else "none: cached and imported prompts only",
+        )
+    )
 
     store = PromptEmbeddings(cache_dir=cache_folder(s.cache_dir, _text_width(s.model)))
     items.append(("prompt cache", f"{store.files()} prompts on disk"))  # counted, not opened; no server path
     if s.embeddings is not None and not Path(s.embeddings).expanduser().is_file():
-        _problem(problems, f"{ENV['embeddings']} names {Path(s.embeddings).name}, which does not exist.", "point it to the course's .pth.")  # fmt: skip
+        _problem(
+            problems,
+            f"{ENV['embeddings']} names {Path(s.embeddings).name}, which does not exist.",
+            "point it to the course's .pth.",
+        )
     elif encoder is None and s.embeddings is None and not all(p in store for p in DEFAULT_PROMPTS):
-        _problem(problems, f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}.",
-                 f"set {ENV['embeddings']} to the course's .pth, or {ENV['text_encoder']} to a model with T5.")  # fmt: skip
+        _problem(
+            problems,
+            f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}.",
+            f"set {ENV['embeddings']} to the course's .pth, or {ENV['text_encoder']} to a model with T5.",
+        )
     if s.sources:
         items.append(("set by", "; ".join(f"{name}: {where}" for name, where in s.sources)))
     return IFStatus(True, not problems, tuple(items), tuple(problems))

@@ -9,7 +9,7 @@ inputs and the velocity in float32, as PixNerd's own app runs it.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -26,8 +26,15 @@ class PixNerdDenoiser(Denoiser):
     prediction = "velocity"
     row_timesteps = True  # t is a (B,) tensor in PixNerd: the room batches loops at different t into one call
 
-    def __init__(self, net: torch.nn.Module, embeddings: Mapping[str, torch.Tensor], *, size: int = IMAGE_SIZE,
-                 autocast: torch.dtype | None = None, batch_rows: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        embeddings: Mapping[str, torch.Tensor],
+        *,
+        size: int = IMAGE_SIZE,
+        autocast: torch.dtype | None = None,
+        batch_rows: int | None = None,
+    ):
         self.net = net.eval()
         self.embeddings = embeddings if isinstance(embeddings, PromptEmbeddings) else PromptEmbeddings(embeddings)
         self.image_shape = (net.in_channels, size, size)
@@ -39,9 +46,15 @@ class PixNerdDenoiser(Denoiser):
     def __call__(self, x_t: torch.Tensor, t, cond: torch.Tensor) -> tuple[torch.Tensor, None]:
         """The velocity (B, C, H, W) of x_t at t (a number, or one per row: (B,)) under Qwen3 embeddings cond (B, L, D)."""
         B = x_t.shape[0]
-        t_in = t.to(self.device, torch.float32) if isinstance(t, torch.Tensor) else torch.full((B,), float(t), device=self.device)
+        t_in = (
+            t.to(self.device, torch.float32)
+            if isinstance(t, torch.Tensor)
+            else torch.full((B,), float(t), device=self.device)
+        )
         with torch.no_grad(), oom_guard(f"PixNerd on a batch of {B}"):
-            with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            with torch.autocast(
+                self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
+            ):
                 v = self.net(x_t.to(self.device, torch.float32), t_in, cond.to(self.device, self.net_dtype))
         return v.float(), None
 

@@ -12,8 +12,10 @@ import torch
 from models import failures
 from models.failures import BackendUnavailable, NoTextEncoder, causes, is_offline
 
-MEMORY_FIX = ("set DIFFUSION_LAB_PIXNERD_DTYPE=bfloat16 (half the memory), or DIFFUSION_LAB_PIXNERD_BATCH_ROWS=4 (fewer "
-              "rows per model call), or free the GPU of other processes (nvidia-smi).")  # fmt: skip
+MEMORY_FIX = (
+    "set DIFFUSION_LAB_PIXNERD_DTYPE=bfloat16 (half the memory), or DIFFUSION_LAB_PIXNERD_BATCH_ROWS=4 (fewer "
+    "rows per model call), or free the GPU of other processes (nvidia-smi)."
+)
 
 
 class PixNerdUnavailable(BackendUnavailable):
@@ -63,12 +65,20 @@ def explain_hub_error(exc: BaseException, source: str, what: str, env: str, down
     if any(isinstance(e, torch.OutOfMemoryError) for e in chain):
         return out_of_memory(what)
     for e in chain:
-        if isinstance(e, RepositoryNotFoundError) or (isinstance(e, EntryNotFoundError) and not isinstance(e, LocalEntryNotFoundError)):
-            return PixNerdWeightsError(f"{source} ({what}) was not found on the hub (a wrong id, or a file it lacks).",
-                                       f"set {env} to its hub id or to a local copy.")  # fmt: skip
+        if isinstance(e, RepositoryNotFoundError) or (
+            isinstance(e, EntryNotFoundError) and not isinstance(e, LocalEntryNotFoundError)
+        ):
+            return PixNerdWeightsError(
+                f"{source} ({what}) was not found on the hub (a wrong id, or a file it lacks).",
+                f"set {env} to its hub id or to a local copy.",
+            )
     if is_offline(exc):
-        return PixNerdNotCached(f"The Hugging Face hub cannot be reached and {source} ({what}) is not in the local cache.",
-                                f"run the lab once online to download it, or run `{download}` on a machine that is online, "
-                                f"copy the folder here and set {env} to it.")  # fmt: skip
-    return PixNerdUnavailable(f"Loading {what} from {source} failed: {type(exc).__name__}: {exc}",
-                              f"check {env} and the other settings the sidebar shows; the server log has the traceback.")  # fmt: skip
+        return PixNerdNotCached(
+            f"The Hugging Face hub cannot be reached and {source} ({what}) is not in the local cache.",
+            f"run the lab once online to download it, or run `{download}` on a machine that is online, "
+            f"copy the folder here and set {env} to it.",
+        )
+    return PixNerdUnavailable(
+        f"Loading {what} from {source} failed: {type(exc).__name__}: {exc}",
+        f"check {env} and the other settings the sidebar shows; the server log has the traceback.",
+    )

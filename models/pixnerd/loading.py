@@ -20,8 +20,8 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
 import yaml
@@ -31,13 +31,29 @@ from models.embeddings import PromptEmbeddings
 from models.failures import every_failure_explained
 from models.pixnerd.denoiser import IMAGE_SIZE, PixNerdDenoiser
 from models.pixnerd.errors import (
-    PixNerdNoTextEncoder, PixNerdNotConfigured, PixNerdSourceError, PixNerdUnavailable, PixNerdWeightsError,
-    explain_hub_error, oom_guard,
-)  # fmt: skip
+    PixNerdNotConfigured,
+    PixNerdNoTextEncoder,
+    PixNerdSourceError,
+    PixNerdUnavailable,
+    PixNerdWeightsError,
+    explain_hub_error,
+    oom_guard,
+)
 from models.pixnerd.settings import (
-    CHECKPOINT, CLONE, ENV, MODEL_ID, NETWORK_FILE, TEXT_ENCODER_ID, PixNerdSettings, cache_folder, choose_device,
-    choose_dtype, config_path, local_weights, source_problem,
-)  # fmt: skip
+    CHECKPOINT,
+    CLONE,
+    ENV,
+    MODEL_ID,
+    NETWORK_FILE,
+    TEXT_ENCODER_ID,
+    PixNerdSettings,
+    cache_folder,
+    choose_device,
+    choose_dtype,
+    config_path,
+    local_weights,
+    source_problem,
+)
 
 MODULE, CLASS = NETWORK_FILE.removesuffix(".py").replace("/", "."), "PixNerDiT"
 PREFIXES = ("ema_denoiser.", "denoiser.")  # the EMA weights first (the course's); "_orig_mod." of torch.compile after
@@ -56,17 +72,23 @@ def network_class(source: str) -> type:
     loaded = sys.modules.get("src")
     where = [str(Path(p).resolve().parent) for p in getattr(loaded, "__path__", [])]
     if loaded is not None and folder not in where:
-        raise PixNerdSourceError("another package named src is already imported in this server, so the checkout's cannot be.",
-                                 f"restart the server (with {ENV['source']} set to one checkout).")  # fmt: skip
+        raise PixNerdSourceError(
+            "another package named src is already imported in this server, so the checkout's cannot be.",
+            f"restart the server (with {ENV['source']} set to one checkout).",
+        )
     if folder not in sys.path:
         sys.path.insert(0, folder)
     try:
         module = importlib.import_module(MODULE)
     except ImportError as e:
-        raise PixNerdSourceError(f"The checkout's {NETWORK_FILE} does not import: {e}.",
-                                 f"`pip install {e.name}` if it names a package, else check out the tested commit: `{CLONE}`.") from e  # fmt: skip
+        raise PixNerdSourceError(
+            f"The checkout's {NETWORK_FILE} does not import: {e}.",
+            f"`pip install {e.name}` if it names a package, else check out the tested commit: `{CLONE}`.",
+        ) from e
     if not hasattr(module, CLASS):
-        raise PixNerdSourceError(f"The checkout's {NETWORK_FILE} has no {CLASS}.", f"check out the tested commit: `{CLONE}`.")
+        raise PixNerdSourceError(
+            f"The checkout's {NETWORK_FILE} has no {CLASS}.", f"check out the tested commit: `{CLONE}`."
+        )
     return getattr(module, CLASS)
 
 
@@ -74,16 +96,22 @@ def network_arguments(settings: PixNerdSettings) -> dict:
     """model.denoiser.init_args of the checkout's config (its class_path must be PixNerDiT's)."""
     path = config_path(settings)
     if not path.is_file():
-        raise PixNerdSourceError(f"{ENV['config']} names {path.name}, which is not in the checkout.",
-                                 f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).")  # fmt: skip
+        raise PixNerdSourceError(
+            f"{ENV['config']} names {path.name}, which is not in the checkout.",
+            f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).",
+        )
     try:
         denoiser = yaml.safe_load(path.read_text())["model"]["denoiser"]
     except (yaml.YAMLError, KeyError, TypeError) as e:
-        raise PixNerdSourceError(f"{path.name} is not a PixNerd config with model.denoiser ({e}).",
-                                 f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).") from e  # fmt: skip
+        raise PixNerdSourceError(
+            f"{path.name} is not a PixNerd config with model.denoiser ({e}).",
+            f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).",
+        ) from e
     if denoiser.get("class_path") != f"{MODULE}.{CLASS}":
-        raise PixNerdSourceError(f"{path.name} builds {denoiser.get('class_path')}, not the text-to-image {CLASS}.",
-                                 f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).")  # fmt: skip
+        raise PixNerdSourceError(
+            f"{path.name} builds {denoiser.get('class_path')}, not the text-to-image {CLASS}.",
+            f"set {ENV['config']} to configs_t2i/inference_heavydecoder.yaml (the default).",
+        )
     return dict(denoiser.get("init_args") or {})
 
 
@@ -94,8 +122,10 @@ def build_network(settings: PixNerdSettings, *, device: str | torch.device = "me
         with torch.device(device):
             return cls(**kwargs)
     except TypeError as e:
-        raise PixNerdSourceError(f"The checkout's {CLASS} does not take the config's arguments: {e}.",
-                                 f"check out the tested commit and its config: `{CLONE}`.") from e  # fmt: skip
+        raise PixNerdSourceError(
+            f"The checkout's {CLASS} does not take the config's arguments: {e}.",
+            f"check out the tested commit and its config: `{CLONE}`.",
+        ) from e
 
 
 # --- the weights, without unpickling code
@@ -106,16 +136,24 @@ def weights_file(settings: PixNerdSettings) -> Path:
     if is_local(settings.model):
         found = local_weights(settings.model)
         if found is None:
-            raise PixNerdWeightsError(f"{ENV['model']} names {Path(settings.model).name!r}: no such file, nor a folder with "
-                                      f"{CHECKPOINT} or model.safetensors.", f"set {ENV['model']} to {MODEL_ID} or to the file you downloaded.")  # fmt: skip
+            raise PixNerdWeightsError(
+                f"{ENV['model']} names {Path(settings.model).name!r}: no such file, nor a folder with "
+                f"{CHECKPOINT} or model.safetensors.",
+                f"set {ENV['model']} to {MODEL_ID} or to the file you downloaded.",
+            )
         return found
     from huggingface_hub import hf_hub_download
 
     try:
         return Path(hf_hub_download(settings.model, CHECKPOINT))
     except Exception as e:
-        raise explain_hub_error(e, settings.model, "PixNerd's checkpoint", ENV["model"],
-                                f"hf download {settings.model} {CHECKPOINT} --local-dir <folder>") from e  # fmt: skip
+        raise explain_hub_error(
+            e,
+            settings.model,
+            "PixNerd's checkpoint",
+            ENV["model"],
+            f"hf download {settings.model} {CHECKPOINT} --local-dir <folder>",
+        ) from e
 
 
 def read_checkpoint(path: Path, allowed: Sequence = ()) -> Mapping[str, torch.Tensor]:
@@ -139,18 +177,23 @@ def read_checkpoint(path: Path, allowed: Sequence = ()) -> Mapping[str, torch.Te
         except Exception:  # not a checkpoint torch can read at all
             names = []
         if not names:
-            raise PixNerdWeightsError(f"{path.name} cannot be read as a checkpoint: {type(e).__name__}: {e}",
-                                      f"download it again, or set {ENV['model']} to another copy.") from e  # fmt: skip
+            raise PixNerdWeightsError(
+                f"{path.name} cannot be read as a checkpoint: {type(e).__name__}: {e}",
+                f"download it again, or set {ENV['model']} to another copy.",
+            ) from e
         raise PixNerdWeightsError(
             f"{path.name} holds Python objects besides tensors ({', '.join(names)}), and the lab does not run code from a "
             "checkpoint.",
             f"if you trust the file, convert it once: `python -m tools.convert_pixnerd {path} model.safetensors "
-            + " ".join(f"--allow {n}" for n in names) + f"` and set {ENV['model']} to model.safetensors.",
+            + " ".join(f"--allow {n}" for n in names)
+            + f"` and set {ENV['model']} to model.safetensors.",
         ) from e
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, Mapping):
-        raise PixNerdWeightsError(f"{path.name} holds no state dict (a {type(checkpoint).__name__}).",
-                                  f"set {ENV['model']} to PixNerd's model.ckpt ({MODEL_ID}).")  # fmt: skip
+        raise PixNerdWeightsError(
+            f"{path.name} holds no state dict (a {type(checkpoint).__name__}).",
+            f"set {ENV['model']} to PixNerd's model.ckpt ({MODEL_ID}).",
+        )
     return state
 
 
@@ -158,7 +201,9 @@ def denoiser_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     """The network's weights by its own key names: the EMA ones ("ema_denoiser."), else the trained ones ("denoiser."),
     else the keys as they are (a converted file); torch.compile's "_orig_mod." taken off."""
     prefix = next((p for p in PREFIXES if any(k.startswith(p) for k in state)), "")
-    weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix) and isinstance(v, torch.Tensor)}
+    weights = {
+        k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix) and isinstance(v, torch.Tensor)
+    }
     return {k.replace("_orig_mod.", ""): v for k, v in weights.items()}
 
 
@@ -168,15 +213,23 @@ def load_weights(net: torch.nn.Module, weights: Mapping[str, torch.Tensor], name
     missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
     wrong = sorted(k for k in set(own) & set(weights) if tuple(own[k].shape) != tuple(weights[k].shape))
     if missing or extra or wrong:
-        said = "; ".join(f"{label} {len(keys)} (e.g. {keys[0]})" for label, keys in
-                         (("missing", missing), ("unexpected", extra), ("misshapen", wrong)) if keys)  # fmt: skip
-        raise PixNerdWeightsError(f"{name} is not the weights of this network ({said}).",
-                                  f"use {MODEL_ID}'s {CHECKPOINT} with the checkout's configs_t2i/inference_heavydecoder.yaml "
-                                  f"(or the config it was trained with, in {ENV['config']}).")  # fmt: skip
+        said = "; ".join(
+            f"{label} {len(keys)} (e.g. {keys[0]})"
+            for label, keys in (("missing", missing), ("unexpected", extra), ("misshapen", wrong))
+            if keys
+        )
+        raise PixNerdWeightsError(
+            f"{name} is not the weights of this network ({said}).",
+            f"use {MODEL_ID}'s {CHECKPOINT} with the checkout's configs_t2i/inference_heavydecoder.yaml "
+            f"(or the config it was trained with, in {ENV['config']}).",
+        )
     net.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True, assign=True)
     unset = [k for k, v in [*net.named_parameters(), *net.named_buffers()] if v.is_meta]
     if unset:  # a tensor the network makes but does not save: this loader does not know the checkout's network
-        raise PixNerdSourceError(f"The checkout's {CLASS} has tensors no checkpoint sets ({unset[0]} ...).", f"check out the tested commit: `{CLONE}`.")
+        raise PixNerdSourceError(
+            f"The checkout's {CLASS} has tensors no checkpoint sets ({unset[0]} ...).",
+            f"check out the tested commit: `{CLONE}`.",
+        )
     return net
 
 
@@ -187,9 +240,22 @@ class Qwen3PromptEncoder:
     """Prompts -> (N, length, width) as PixNerd's Qwen3TextEncoder: right-padded tokens, the last hidden state padded
     with zeros or cut to ``width``; Qwen3 loaded per call and freed after."""
 
-    def __init__(self, source: str, device: torch.device, dtype: torch.dtype = torch.float32, width: int = 2048,
-                 length: int = 128, before_load: Callable | None = None):  # fmt: skip
-        self.source, self.device, self.dtype, self.width, self.length = source, torch.device(device), dtype, width, length
+    def __init__(
+        self,
+        source: str,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        width: int = 2048,
+        length: int = 128,
+        before_load: Callable | None = None,
+    ):
+        self.source, self.device, self.dtype, self.width, self.length = (
+            source,
+            torch.device(device),
+            dtype,
+            width,
+            length,
+        )
         self.before_load = before_load
         self.loads = 0  # how many times Qwen3 was loaded
 
@@ -213,9 +279,13 @@ class Qwen3PromptEncoder:
             self.before_load()
         tokenizer, model = self.load()
         try:
-            tokens = tokenizer(list(prompts), truncation=True, max_length=self.length, padding="max_length", return_tensors="pt")
+            tokens = tokenizer(
+                list(prompts), truncation=True, max_length=self.length, padding="max_length", return_tensors="pt"
+            )
             with oom_guard("the Qwen3 text encoder"):
-                y = model(input_ids=tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device))[0]
+                y = model(
+                    input_ids=tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device)
+                )[0]
             y = y[:, :, : self.width].float().cpu()
             return torch.nn.functional.pad(y, (0, self.width - y.shape[2]))  # PixNerd pads narrower models with zeros
         finally:
@@ -233,7 +303,9 @@ def load_pixnerd(settings: PixNerdSettings, *, random_weights: bool = False) -> 
     """PixNerd as a lab velocity backend, from the checkout's code, the checkpoint's EMA weights and Qwen3 on demand.
     random_weights: the architecture with its initial weights, no checkpoint (benchmarks of speed and memory)."""
     if settings.model is None and not random_weights:
-        raise PixNerdNotConfigured("PixNerd is off.", f"set {ENV['model']} to {MODEL_ID} and {ENV['source']} to your checkout.")
+        raise PixNerdNotConfigured(
+            "PixNerd is off.", f"set {ENV['model']} to {MODEL_ID} and {ENV['source']} to your checkout."
+        )
     device = choose_device(settings.device)
     dtype = choose_dtype(settings.dtype, device)
     if random_weights:
@@ -245,10 +317,18 @@ def load_pixnerd(settings: PixNerdSettings, *, random_weights: bool = False) -> 
     with oom_guard(f"moving PixNerd to {device}"):
         net = net.to(device, dtype)
     width, length = net.txt_embed_dim, net.txt_max_length
-    store = PromptEmbeddings(cache_dir=cache_folder(settings.cache_dir, width, length), width=width,
-                             no_encoder_fix=f"set {ENV['text_encoder']} to {TEXT_ENCODER_ID} (or a folder of it), so new prompts can be encoded.",
-                             no_encoder_error=PixNerdNoTextEncoder)  # fmt: skip
+    store = PromptEmbeddings(
+        cache_dir=cache_folder(settings.cache_dir, width, length),
+        width=width,
+        no_encoder_fix=f"set {ENV['text_encoder']} to {TEXT_ENCODER_ID} (or a folder of it), so new prompts can be encoded.",
+        no_encoder_error=PixNerdNoTextEncoder,
+    )
     if settings.text_encoder is not None:
         store.encoder = Qwen3PromptEncoder(settings.text_encoder, device, dtype, width, length)  # bf16 as PixNerd's own
-    return PixNerdDenoiser(net, store, size=IMAGE_SIZE, autocast=torch.bfloat16 if dtype == torch.bfloat16 else None,
-                           batch_rows=settings.batch_rows)  # fmt: skip
+    return PixNerdDenoiser(
+        net,
+        store,
+        size=IMAGE_SIZE,
+        autocast=torch.bfloat16 if dtype == torch.bfloat16 else None,
+        batch_rows=settings.batch_rows,
+    )

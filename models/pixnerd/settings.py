@@ -34,23 +34,55 @@ WEIGHT_FILES = (CHECKPOINT, "model.safetensors")  # what a local folder may hold
 
 @dataclass(frozen=True)
 class PixNerdSettings:
-    model: str | None = variable("DIFFUSION_LAB_PIXNERD_MODEL", None, f"PixNerd's weights: {MODEL_ID} (the hub's "
-                                 f"{CHECKPOINT}), a local .ckpt or .safetensors, or a folder with one; unset: PixNerd is off",
-                                 "optional")  # fmt: skip
-    source: str | None = variable("DIFFUSION_LAB_PIXNERD_SOURCE", None, "the folder of your checkout of "
-                                  f"{SOURCE_URL} (its network code; `{CLONE}`)", "optional")
-    config: str = variable("DIFFUSION_LAB_PIXNERD_CONFIG", CONFIG_FILE, "the checkout's YAML whose model.denoiser "
-                           "builds the network (relative to the checkout, or a path)", "path")
-    text_encoder: str | None = variable("DIFFUSION_LAB_PIXNERD_TEXT_ENCODER", TEXT_ENCODER_ID, "Qwen3 for new prompts: "
-                                        "a hub id or folder, or none (cached prompts only)", "optional")
-    device: str = variable("DIFFUSION_LAB_PIXNERD_DEVICE", "auto", "PixNerd's device: auto (CUDA if there is one), cpu, "
-                           "cuda, cuda:1 ...", "device")
-    dtype: str = variable("DIFFUSION_LAB_PIXNERD_DTYPE", "float32", "float32 (the course's) or bfloat16 (weights in "
-                          "bf16 under autocast: half the memory, on GPUs that have it)", "dtype")
-    batch_rows: int = variable("DIFFUSION_LAB_PIXNERD_BATCH_ROWS", 8, "most 512 px rows in one model call when the room "
-                               "batches browsers' loops (a multiple of 4)", "whole")
-    cache_dir: str = variable("DIFFUSION_LAB_CACHE", "~/.cache/diffusion-lab", "the prompt-embedding cache (safetensors), "
-                              "shared by all IF sizes", "folder")
+    model: str | None = variable(
+        "DIFFUSION_LAB_PIXNERD_MODEL",
+        None,
+        f"PixNerd's weights: {MODEL_ID} (the hub's "
+        f"{CHECKPOINT}), a local .ckpt or .safetensors, or a folder with one; unset: PixNerd is off",
+        "optional",
+    )
+    source: str | None = variable(
+        "DIFFUSION_LAB_PIXNERD_SOURCE",
+        None,
+        f"the folder of your checkout of {SOURCE_URL} (its network code; `{CLONE}`)",
+        "optional",
+    )
+    config: str = variable(
+        "DIFFUSION_LAB_PIXNERD_CONFIG",
+        CONFIG_FILE,
+        "the checkout's YAML whose model.denoiser builds the network (relative to the checkout, or a path)",
+        "path",
+    )
+    text_encoder: str | None = variable(
+        "DIFFUSION_LAB_PIXNERD_TEXT_ENCODER",
+        TEXT_ENCODER_ID,
+        "Qwen3 for new prompts: a hub id or folder, or none (cached prompts only)",
+        "optional",
+    )
+    device: str = variable(
+        "DIFFUSION_LAB_PIXNERD_DEVICE",
+        "auto",
+        "PixNerd's device: auto (CUDA if there is one), cpu, cuda, cuda:1 ...",
+        "device",
+    )
+    dtype: str = variable(
+        "DIFFUSION_LAB_PIXNERD_DTYPE",
+        "float32",
+        "float32 (the course's) or bfloat16 (weights in bf16 under autocast: half the memory, on GPUs that have it)",
+        "dtype",
+    )
+    batch_rows: int = variable(
+        "DIFFUSION_LAB_PIXNERD_BATCH_ROWS",
+        8,
+        "most 512 px rows in one model call when the room batches browsers' loops (a multiple of 4)",
+        "whole",
+    )
+    cache_dir: str = variable(
+        "DIFFUSION_LAB_CACHE",
+        "~/.cache/diffusion-lab",
+        "the prompt-embedding cache (safetensors), shared by all IF sizes",
+        "folder",
+    )
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
 
 
@@ -63,8 +95,10 @@ def choose_device(setting: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(setting)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PixNerdNotConfigured(f"{ENV['device']} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
-                                   f"set {ENV['device']}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.")  # fmt: skip
+        raise PixNerdNotConfigured(
+            f"{ENV['device']} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
+            f"set {ENV['device']}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.",
+        )
     return device
 
 
@@ -72,8 +106,10 @@ def choose_dtype(setting: str, device: torch.device) -> torch.dtype:
     """The weights' dtype; bfloat16 only where the device runs it (every CPU; GPUs from Ampere on)."""
     dtype = DTYPES[setting]
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise PixNerdNotConfigured(f"{ENV['dtype']} is bfloat16, but {torch.cuda.get_device_name(device)} has no bfloat16.",
-                                   f"set {ENV['dtype']}=float32 (the course's; 1.2 B parameters take about 4.5 GiB).")  # fmt: skip
+        raise PixNerdNotConfigured(
+            f"{ENV['dtype']} is bfloat16, but {torch.cuda.get_device_name(device)} has no bfloat16.",
+            f"set {ENV['dtype']}=float32 (the course's; 1.2 B parameters take about 4.5 GiB).",
+        )
     return dtype
 
 
@@ -119,8 +155,10 @@ def source_problem(source: str | None) -> str | None:
         return f"{folder.name!r} is not a checkout of {SOURCE_URL}: it has no {NETWORK_FILE}. Fix: {fix_clone}"
     commit = checkout_commit(folder)
     if commit is not None and commit != TESTED_COMMIT:
-        return (f"the checkout is at commit {commit[:7]}; the lab is tested with {TESTED_COMMIT[:7]}. "
-                f"Fix: `git -C {folder} checkout {TESTED_COMMIT[:7]}`.")  # fmt: skip
+        return (
+            f"the checkout is at commit {commit[:7]}; the lab is tested with {TESTED_COMMIT[:7]}. "
+            f"Fix: `git -C {folder} checkout {TESTED_COMMIT[:7]}`."
+        )
     return None
 
 
@@ -154,21 +192,32 @@ def pixnerd_status(s: PixNerdSettings) -> PixNerdStatus:
     """What is configured, what is missing and the fix, for the UI; loads no model and makes no network call."""
     problems: list[str] = []
     if s.model is None:
-        problems.append(f"PixNerd is off (the lab uses its bundled flow backends). Fix: set {ENV['model']} to {MODEL_ID} "
-                        f"(or a local .ckpt / .safetensors) and {ENV['source']} to your checkout of {SOURCE_URL}.")  # fmt: skip
+        problems.append(
+            f"PixNerd is off (the lab uses its bundled flow backends). Fix: set {ENV['model']} to {MODEL_ID} "
+            f"(or a local .ckpt / .safetensors) and {ENV['source']} to your checkout of {SOURCE_URL}."
+        )
         return PixNerdStatus(False, False, (("weights", "not set"),), tuple(problems))
     items: list[tuple[str, str]] = []
     if is_local(s.model):
         found = local_weights(s.model)
         if found is None:
-            problems.append(f"{ENV['model']} names {Path(s.model).name!r}, which is neither a weights file nor a folder "
-                            f"with {' or '.join(WEIGHT_FILES)}. Fix: set it to {MODEL_ID} or to the file you downloaded.")  # fmt: skip
-        items.append(("weights", f"{Path(s.model).name} (local{', ' + found.name if found and found.name != Path(s.model).name else ''})"))
+            problems.append(
+                f"{ENV['model']} names {Path(s.model).name!r}, which is neither a weights file nor a folder "
+                f"with {' or '.join(WEIGHT_FILES)}. Fix: set it to {MODEL_ID} or to the file you downloaded."
+            )
+        items.append(
+            (
+                "weights",
+                f"{Path(s.model).name} (local{', ' + found.name if found and found.name != Path(s.model).name else ''})",
+            )
+        )
     else:
         cached = _hub_cached(s.model, CHECKPOINT)
         if not cached and hub_constants.HF_HUB_OFFLINE:
-            problems.append(f"{s.model} is not cached and HF_HUB_OFFLINE is set. Fix: run the lab once online, or "
-                            f"`hf download {s.model} {CHECKPOINT} --local-dir <folder>` elsewhere and set {ENV['model']} to the folder.")  # fmt: skip
+            problems.append(
+                f"{s.model} is not cached and HF_HUB_OFFLINE is set. Fix: run the lab once online, or "
+                f"`hf download {s.model} {CHECKPOINT} --local-dir <folder>` elsewhere and set {ENV['model']} to the folder."
+            )
         items.append(("weights", f"{s.model} (hub, {'cached' if cached else 'downloaded on first load'})"))
 
     problem = source_problem(s.source)
@@ -176,9 +225,13 @@ def pixnerd_status(s: PixNerdSettings) -> PixNerdStatus:
         problems.append(problem)
     else:
         commit = checkout_commit(Path(s.source).expanduser())
-        items.append(("network", f"{Path(s.source).name} (checkout{' at ' + commit[:7] if commit else ', not a git folder'})"))
+        items.append(
+            ("network", f"{Path(s.source).name} (checkout{' at ' + commit[:7] if commit else ', not a git folder'})")
+        )
         if not config_path(s).is_file():
-            problems.append(f"{ENV['config']} names {s.config}, which is not in the checkout. Fix: set it to {CONFIG_FILE}.")
+            problems.append(
+                f"{ENV['config']} names {s.config}, which is not in the checkout. Fix: set it to {CONFIG_FILE}."
+            )
 
     try:
         device = choose_device(s.device)
@@ -193,19 +246,32 @@ def pixnerd_status(s: PixNerdSettings) -> PixNerdStatus:
 
     encoder = s.text_encoder
     if encoder is not None and is_local(encoder) and not (Path(encoder).expanduser() / "config.json").is_file():
-        problems.append(f"{ENV['text_encoder']} names {Path(encoder).name!r}, which has no config.json. Fix: set it to "
-                        f"{TEXT_ENCODER_ID}, a folder saved from it, or none.")  # fmt: skip
-    elif encoder is not None and not is_local(encoder) and hub_constants.HF_HUB_OFFLINE and not _hub_cached(encoder, "config.json"):
-        problems.append(f"{encoder} (the text encoder) is not cached and HF_HUB_OFFLINE is set. Fix: run the lab once "
-                        f"online, or set {ENV['text_encoder']} to a local folder of it.")  # fmt: skip
+        problems.append(
+            f"{ENV['text_encoder']} names {Path(encoder).name!r}, which has no config.json. Fix: set it to "
+            f"{TEXT_ENCODER_ID}, a folder saved from it, or none."
+        )
+    elif (
+        encoder is not None
+        and not is_local(encoder)
+        and hub_constants.HF_HUB_OFFLINE
+        and not _hub_cached(encoder, "config.json")
+    ):
+        problems.append(
+            f"{encoder} (the text encoder) is not cached and HF_HUB_OFFLINE is set. Fix: run the lab once "
+            f"online, or set {ENV['text_encoder']} to a local folder of it."
+        )
     if encoder is not None and not has_package("transformers"):
         problems.append("transformers is not installed; Qwen3 needs it. Fix: `pip install -r requirements.txt`.")
-    items.append(("text encoder", f"Qwen3 from {encoder}, loaded per new prompt" if encoder else "none: cached prompts only"))
+    items.append(
+        ("text encoder", f"Qwen3 from {encoder}, loaded per new prompt" if encoder else "none: cached prompts only")
+    )
     store = PromptEmbeddings(cache_dir=cache_folder(s.cache_dir))
     items.append(("prompt cache", f"{store.files()} prompts on disk"))
     if encoder is None and not all(p in store for p in DEFAULT_PROMPTS):
-        problems.append(f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}. Fix: set {ENV['text_encoder']} "
-                        f"to {TEXT_ENCODER_ID} (or a folder of it) once, so the prompts are cached.")  # fmt: skip
+        problems.append(
+            f"no text encoder and no cached embeddings of {DEFAULT_PROMPTS}. Fix: set {ENV['text_encoder']} "
+            f"to {TEXT_ENCODER_ID} (or a folder of it) once, so the prompts are cached."
+        )
     if s.sources:
         items.append(("set by", "; ".join(f"{name}: {where}" for name, where in s.sources)))
     return PixNerdStatus(True, not problems, tuple(items), tuple(problems))

@@ -12,9 +12,21 @@ import torch.nn as nn
 
 
 class PixNerDiT(nn.Module):
-    def __init__(self, in_channels=4, num_groups=12, hidden_size=1152, decoder_hidden_size=64, num_encoder_blocks=18,
-                 num_decoder_blocks=4, num_text_blocks=4, patch_size=2, txt_embed_dim=1024, txt_max_length=100,
-                 weight_path=None, load_ema=False):
+    def __init__(
+        self,
+        in_channels=4,
+        num_groups=12,
+        hidden_size=1152,
+        decoder_hidden_size=64,
+        num_encoder_blocks=18,
+        num_decoder_blocks=4,
+        num_text_blocks=4,
+        patch_size=2,
+        txt_embed_dim=1024,
+        txt_max_length=100,
+        weight_path=None,
+        load_ema=False,
+    ):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, in_channels
         self.hidden_size, self.patch_size = hidden_size, patch_size
