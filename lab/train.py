@@ -335,9 +335,8 @@ def train(
     device = torch.device(config.device)
     data = load_dataset(config.dataset, "train", config.data_dir)
     heldout_set = load_dataset(config.dataset, "heldout", config.data_dir)
-    heldout = heldout_set.as_float(-1 if config.signed else 0, 1)[heldout_set.interleaved()[:10]].to(
-        device
-    )  # one per class
+    # one per class
+    heldout = heldout_set.as_float(-1 if config.signed else 0, 1)[heldout_set.interleaved()[:10]].to(device)
     x_all = data.as_float(-1 if config.signed else 0, 1).to(device)  # (N, 1, 28, 28)
     labels_all = data.labels.to(device)
     alphas_cumprod = make_alphas_cumprod(config.schedule, config.T).to(device) if config.experiment == "ddpm" else None

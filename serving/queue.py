@@ -325,9 +325,8 @@ class ComputeQueue:
             if self.on_compute is not None:
                 try:
                     self.on_compute(request.key)
-                except (
-                    Exception
-                ):  # a log that fails is logged: a worker that died here left its request running for ever
+                # a log that fails is logged: a worker that died here left its request running for ever
+                except Exception:
                     log.exception("on_compute failed for %r", request.key)
             try:
                 value = request.fn(request.progress)

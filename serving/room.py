@@ -180,9 +180,8 @@ def warm_defaults(
             busy = lambda: r.queue.idle_s() == 0 or r.closed.is_set()  # noqa: E731  (a browser asked for something)
             for seed in seeds:
                 for warm in quiet:
-                    while (
-                        True
-                    ):  # quiet(seed, busy) stops (Cancelled) when the room asks for something: again once quiet
+                    # quiet(seed, busy) stops (Cancelled) when the room asks for something: again once quiet
+                    while True:
                         try:
                             warm(seed, busy)
                             break

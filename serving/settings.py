@@ -418,14 +418,6 @@ def parse(cls, env: Mapping[str, str] | None = None, table: Mapping[str, Any] | 
     return settings
 
 
-def room_settings(env: Mapping[str, str] | None = None) -> RoomSettings:
-    return RoomSettings.from_env(env)
-
-
-def cluster_settings(env: Mapping[str, str] | None = None) -> ClusterSettings:
-    return ClusterSettings.from_env(env)
-
-
 def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
     return TrainingSettings.from_env(env)
 

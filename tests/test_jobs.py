@@ -59,7 +59,7 @@ def test_stop_and_resume_a_run(tmp_path):
 
 def test_a_failed_run_has_its_error_and_its_error_file_by_the_time_it_shows_as_failed(tmp_path, monkeypatch):
     """Whoever sees "failed" finds the error and error.txt: they are written before the status changes."""
-    import serving.jobs as jobs
+    import serving.jobs.folder as jobs
 
     write = jobs.write_text_atomic
 

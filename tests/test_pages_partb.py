@@ -25,9 +25,8 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.selectbox(key="b2_model").value.startswith("DDPM, class")
     assert at.get("plotly_chart")  # the training loss
     before = image_urls(at)
-    at.select_slider(key="b2_steps_ddpm_class").set_value(
-        10
-    ).run()  # fewer steps: a third of the sampling for what follows
+    # fewer steps: a third of the sampling for what follows
+    at.select_slider(key="b2_steps_ddpm_class").set_value(10).run()
     assert not at.exception and image_urls(at) != before
     before = image_urls(at)
     at.slider(key="b2_gamma").set_value(1.0).run()

@@ -19,7 +19,7 @@ import pytest
 import torch
 from test_jobs import wait_for
 
-import serving.jobs as jobs_module
+import serving.jobs.folder as jobs_module
 from lab.train import course_config
 from serving.jobs import Caller, JobManager, NotAllowed, RunLimit, RunsFolderBusy
 from serving.queue import Cancelled, ComputeQueue

@@ -17,6 +17,7 @@ UI_TIERS = [
     {
         "ui.catalog",
         "ui.state",
+        "ui.identity",
         "ui.turns",
         "ui.guard",
     },  # the server's singletons and the session; page runs' turns; refusals

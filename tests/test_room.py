@@ -175,9 +175,8 @@ def test_room_settings_come_from_the_environment_and_bad_ones_say_what_they_take
 
     from serving.settings import RoomSettings
 
-    for f in fields(
-        RoomSettings
-    ):  # each setting's variable is DIFFUSION_LAB_<its name>, documented where it is declared
+    # each setting's variable is DIFFUSION_LAB_<its name>, documented where it is declared
+    for f in fields(RoomSettings):
         assert f.metadata["env"] == f"DIFFUSION_LAB_{f.name.upper()}" and f.metadata["doc"], f.name
 
     s = RoomSettings.from_env(

@@ -19,9 +19,10 @@ from models.bundled import WEIGHTS
 from serving.defaults import GENERATORS
 from serving.generators import Samples
 from ui.display import crisp
+from ui.identity import owner_id, session_id
 from ui.progress import waited
 from ui.results import download_row
-from ui.state import bundled_model, generator_job, manager, owner_id, room, session_id, settings
+from ui.state import bundled_model, generator_job, manager, room, settings
 from ui.training import loss_figure, smooth
 
 

@@ -4,7 +4,8 @@ browsers are ahead of them, then the steps of theirs."""
 from __future__ import annotations
 
 from serving.requests import Request, Result
-from ui.state import backend, room, session_id
+from ui.identity import session_id
+from ui.state import backend, room
 from ui.turns import turns
 
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)

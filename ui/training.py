@@ -13,8 +13,9 @@ import streamlit as st
 from lab.train import COURSE, PART_A_BACKEND, PART_A_FLOW_BACKEND, TrainConfig, course_config
 from serving.jobs import RUN_ID, Caller, Job
 from serving.settings import TrainingSettings
+from ui.identity import caller, lecturer_key, sign_in, switch_owner
 from ui.messages import for_browser, plain
-from ui.state import caller, lecturer_key, manager, sign_in, switch_owner
+from ui.state import manager
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from functools import partial
 import streamlit as st
 
 from serving.jobs import RunLimit
+from ui.identity import caller
 from ui.messages import page_waits
-from ui.state import caller, checkpoint_every_s, cuda_elsewhere, manager, settings
+from ui.state import checkpoint_every_s, cuda_elsewhere, manager, settings
 from ui.training import (
     COURSE_EPOCH,
     EXPERIMENTS,
