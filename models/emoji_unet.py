@@ -21,18 +21,32 @@ from models.files import CheckpointError, atomic_file, read_safetensors
 SIZE = 32
 
 
-def unet_config(num_names: int, size: int = SIZE) -> dict:
-    """UNet2DModel keyword arguments for num_names names (+1 embedding for the null class)."""
+# The networks: "attn", the shipped one (32, 64, 64 channels, self-attention at 8 px: 0.50 GFLOP per image); "fast"
+# (16, 32, 64, no attention: 0.18 GFLOP, ~2.4 ms per image on a 2-core CPU against ~7.6 ms, ~1.1x the digit UNet's)
+ARCHS = {
+    "attn": dict(
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+    ),
+    "fast": dict(
+        block_out_channels=(16, 32, 64),
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D", "UpBlock2D"),
+    ),
+}
+
+
+def unet_config(num_names: int, size: int = SIZE, arch: str = "attn") -> dict:
+    """UNet2DModel keyword arguments for num_names names (+1 embedding for the null class), network arch of ARCHS."""
     return dict(
         sample_size=size,
         in_channels=3,
         out_channels=3,
         layers_per_block=1,
         norm_num_groups=8,
-        block_out_channels=(32, 64, 64),
         num_class_embeds=num_names + 1,
-        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        **ARCHS[arch],
     )
 
 

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from models.emoji_unet import SIZE, build, load_emoji_file, save_emoji_file, unet_config  # noqa: E402
+from models.emoji_unet import ARCHS, SIZE, build, load_emoji_file, save_emoji_file, unet_config  # noqa: E402
 from models.schedules import make_alphas_cumprod  # noqa: E402
 from tools.emoji_data import render  # noqa: E402
 
@@ -76,7 +76,7 @@ def lr_at(step: int, r: dict) -> float:
 
 def train(r: dict, run: Path) -> None:
     images, labels, names = dataset(r["size"], r["per_name"], r["data_seed"])
-    config = unet_config(len(names), r["size"])
+    config = unet_config(len(names), r["size"], r.get("arch", "attn"))
     torch.manual_seed(r["seed"])
     model, ema = build(config), build(config)
     opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=0.0)
@@ -154,7 +154,7 @@ def train(r: dict, run: Path) -> None:
 def export(run: Path, out: Path) -> None:
     state = json.loads((run / "state.json").read_text())
     r, names = state["recipe"], state["names"]
-    config = unet_config(len(names), r["size"])
+    config = unet_config(len(names), r["size"], r.get("arch", "attn"))
     ema = build(config)
     ema.load_state_dict(load_file(run / "ema.safetensors"))
     train_meta = dict(r, steps_done=state["step"], elapsed_s=round(state["elapsed_s"]), threads=state["threads"])
@@ -171,7 +171,9 @@ if __name__ == "__main__":
     ap.add_argument(
         "--objective", choices=("ddpm", "flow"), default="ddpm", help="DDPM (Fall 2024) or flow matching (Fall 2026)"
     )
-    ap.add_argument("--run", type=Path, help="run folder (default: runs/emoji/train, or train_flow for flow)")
+    ap.add_argument("--run", type=Path, help="run folder (default: runs/emoji/train, or train_flow for flow; + _fast)")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="attn", help="the network (models/emoji_unet.ARCHS)")
+    ap.add_argument("--out", type=Path, help="--export writes here instead of the bundled weights")
     ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
@@ -179,10 +181,15 @@ if __name__ == "__main__":
         "--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors"
     )
     args = ap.parse_args()
-    run = args.run or RUNS[args.objective]
+    run = args.run or RUNS[args.objective].with_name(
+        RUNS[args.objective].name + ("_fast" if args.arch == "fast" else "")
+    )
     if args.export:
-        export(run, ROOT / "models" / "weights" / f"{EXPORTS[args.objective]}.safetensors")
+        export(run, args.out or ROOT / "models" / "weights" / f"{EXPORTS[args.objective]}.safetensors")
     else:
         torch.set_num_threads(args.threads)
         init = {"init": args.init} if args.init else {}
-        train(dict(RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, objective=args.objective, **init), run)
+        recipe = dict(
+            RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, objective=args.objective, arch=args.arch
+        )
+        train(recipe | init, run)
