@@ -96,8 +96,9 @@ def room_run(requests_of, repeats: int, name: str) -> float:
 
 def flow_pages(args) -> None:
     """The Fall 2026 pages' interactions (see the module docstring)."""
-    import lab.flow as flow
-    from serving.defaults import FLOW_SAMPLES, flow_prompts
+    import lab.fall2026 as fall2026
+    from lab.fall2026 import SAMPLES as FLOW_SAMPLES
+    from serving.defaults import flow_prompts
     from serving.requests import FlowSample, edit_row
     from ui.state import backend, first_test_images
 
@@ -115,9 +116,9 @@ def flow_pages(args) -> None:
         f"{page_slider('f1_4_velocity.py', 'test_image_Test image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)"
     )
     den, x1 = backend(name, "cpu"), first_test_images(name, 1)
-    w, prompt = flow.CFG_W, flow_prompts("cfg", den)[0]
+    w, prompt = fall2026.CFG_W, flow_prompts("cfg", den)[0]
     edit = room_run(
-        lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, flow.EDIT_STARTS),
+        lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, fall2026.EDIT_STARTS),
         args.repeats,
         name,
     )

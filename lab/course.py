@@ -14,6 +14,7 @@ import torch
 from lab import diffusion
 from lab._checks import check_image, check_int
 from lab.denoiser import Denoiser
+from lab.fall2024 import CFG_SCALE, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
 from lab.processes import check_timesteps
@@ -21,9 +22,6 @@ from lab.sampling import Callback, Inpaint, denoise, run_unless_stepping
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
-
-CFG_SCALE = 7.0  # gamma of 1.6
-HYBRID_KERNEL, HYBRID_SIGMA = 33, 2.0  # 1.9's Gaussian blur
 
 
 def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:

@@ -33,21 +33,19 @@ from lab._checks import check_float, check_image, check_int
 from lab.course import DEFAULT_PROMPT, UNCONDITIONAL, as_generator, pure_noise
 from lab.denoiser import Denoiser
 from lab.diffusion import randn_like
+from lab.fall2026 import (  # the edition's constants
+    ANAGRAM_VIEWS,
+    BLUR_SIGMAS_512,
+    CFG_W,
+    HYBRID_KERNEL_512,
+    HYBRID_SIGMA_512,
+    STEP_SIZE,
+)
 from lab.filters import check_kernel, frequency_bands, gaussian_blur
 from lab.guidance import Guide
 from lab.processes import LINEAR_FLOW, euler_times
 from lab.sampling import Callback, loop, run_steps, run_unless_stepping
 from lab.views import get_view
-
-STEP_SIZE = 0.02  # h of 1.5 and after: 50 Euler updates from noise, 25 from t = 0.5
-CFG_W = 7.0  # w of 2.1 and after
-NOISY_TS = (0.25, 0.5, 0.75)  # t of 1.1 to 1.4
-EULER_T = 0.5  # 1.5 starts from the t = 0.5 input
-EDIT_STARTS = (0.02, 0.04, 0.06, 0.10, 0.14, 0.25, 0.5)  # 3.1's start times
-ANAGRAM_VIEWS = ("identity", "rotate_180")  # 3.3: R = rotation by 180 degrees (both axes)
-HYBRID_KERNEL_512, HYBRID_SIGMA_512 = 265, 16.0  # 3.4's blur at PixNerd's 512 px
-SEED = 180  # the notebook's: sample i of 1.6 and 2.1 from noise(SEED + i)
-BLUR_SIGMAS_512 = (1.0, 2.0, 4.0, 8.0, 16.0)  # 1.2's sweep at 512 px, kernel 6 sigma + 1 (blur_sweep)
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]  # the notebook's velocity(x, t)
 PredictVelocity = Callable  # the notebook's predict_velocity(x, t, condition)

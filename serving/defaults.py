@@ -11,9 +11,21 @@ import numpy as np
 import torch
 
 import lab
-from lab.course import CFG_SCALE, DEFAULT_PROMPT, HYBRID_KERNEL, HYBRID_SIGMA
+from lab.fall2024 import (
+    CFG_SCALE,
+    COURSE_PROMPTS,
+    HYBRID_KERNEL,
+    HYBRID_SIGMA,
+    ITERATIVE_I_START,
+    ONE_STEP_TS,
+    SAMPLES,
+    SDEDIT_ROW,
+)
+from lab.fall2026 import ANAGRAM_VIEWS, CFG_W, EDIT_STARTS, EULER_T, NOISY_TS
+from lab.fall2026 import COURSE_PROMPTS as FLOW_COURSE_PROMPTS
+from lab.fall2026 import SAMPLES as FLOW_SAMPLES
 from lab.filters import max_kernel_size
-from lab.flow import ANAGRAM_VIEWS, CFG_W, EDIT_STARTS, EULER_T, NOISY_TS, hybrid_blur, noisy_row
+from lab.flow import hybrid_blur, noisy_row
 from models.classes import PROMPTS
 from serving.requests import (
     Anagram,
@@ -33,34 +45,11 @@ from serving.requests import (
     sdedit_row,
 )
 
-SDEDIT_ROW = (1, 3, 5, 7, 10, 20)  # the course's i_start row of 1.7 / 1.7.1 / 1.7.3
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
-ONE_STEP_TS = (250, 500, 750)  # the course's t of 1.1 to 1.3
-FORWARD_T = 500  # the t slider's start on 1.1 and 1.3
-ITERATIVE_I_START = 10  # 1.4's i_start (t = 690)
+FORWARD_T = ONE_STEP_TS[1]  # the t slider's start on 1.1 and 1.3: the course's middle t
 SAMPLING_STEPS = (10, 34)  # page 0's two numbers of inference steps
-SAMPLES = 5  # 1.5 and 1.6: the course's five samples
 INPAINT_MASK = "top half"  # 1.7.2's mask as the page opens
 
-# The prompts a page starts with: the course's (free-text backends: DeepFloyd IF), or classes of a class backend
-COURSE_PROMPTS = {
-    "sampling": ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"),
-    "cfg": (DEFAULT_PROMPT,),
-    "sdedit": (DEFAULT_PROMPT,),  # IF: "" is the null prompt, so gamma matters with this one
-    "inpaint": (DEFAULT_PROMPT,),
-    "text": ("a rocket ship",),
-    "anagram": (
-        "an oil painting of an old man",
-        "an oil painting of people around a campfire",
-        "an oil painting of a snowy mountain village",
-    ),  # the third: the page's three views
-    "hybrid": (
-        "a lithograph of a skull",
-        "a lithograph of waterfalls",
-        "a lithograph of a rocket ship",
-    ),  # far, near, middle
-    "colour": ("a lithograph of a skull", "an oil painting of people around a campfire"),  # grey, colour
-}
 CLASS_PICKS = {
     "sampling": (3, 7, 0),
     "cfg": (3,),
@@ -84,7 +73,11 @@ WHY_PICKS = {  # what the digit backend's defaults show, measured with the bundl
 
 # On a backend whose prompts are words that name classes (the emoji backend), "a high quality photo" is the null class,
 # so the pages where the course uses it (and a page must guide for gamma to matter) start on a name instead
-NAMED_PICKS = {"cfg": ("a rocket ship",), "sdedit": ("a castle",), "inpaint": ("a castle",)}
+NAMED_PICKS = {
+    "cfg": COURSE_PROMPTS["text"],
+    "sdedit": ("a castle",),
+    "inpaint": ("a castle",),
+}  # the course's rocket ship
 
 MASKS = {  # inpainting masks: 1 where new content goes
     "top half": lambda m: m[: m.shape[0] // 2].fill(1),
@@ -217,39 +210,16 @@ def generator_steps(config: dict) -> int:
 
 # --- the Fall 2026 edition's pages (flow backends)
 
-FLOW_T = 0.5  # the t slider's start on 1.1 and 1.3
-FLOW_SAMPLES = 5  # 1.6 and 2.1: the course's five samples
+FLOW_T = NOISY_TS[1]  # the t slider's start on 1.1 and 1.3: the course's middle t
 FLOW_EDIT_START = 0.25  # 3.1's single large edit starts here (one of the course's row, so it costs nothing more)
-FLOW_COURSE_PROMPTS = {  # the course's, on a free-text backend; a class backend picks classes (FLOW_CLASS_PICKS)
-    "cfg": (DEFAULT_PROMPT,),
-    "edit": (DEFAULT_PROMPT,),
-    "text": ("a photograph of a rocket on a launch pad",),
-    "anagram": (
-        "an oil painting of an old man",
-        "an oil painting of people around a campfire",
-        "an oil painting of a snowy mountain village",
-    ),  # the third: the page's three views
-    "hybrid": (
-        "a lithograph of a skull",
-        "a lithograph of a waterfall",
-        "a lithograph of a rocket ship",
-    ),  # far, near, middle
-}
-FLOW_COURSE_PAIRS = {  # the notebook's two pairs of each illusion (3.3: as is / rotated; 3.4: far / near), as it spells them
-    "anagram": (
-        ("an oil painting of an old man", "an oil painting of people around a campfire"),
-        ("a lithograph of a snowy mountain village", "a lithograph of a horse"),
-    ),
-    "hybrid": (
-        ("a lithograph of a skull", "a lithograph of a waterfall"),
-        ("a lithograph of a cat", "a lithograph of a forest"),
-    ),
-}
 # the digits' anagram and hybrid picked by the judge over every pair (tools/search_illusions.py --backend "MNIST digits
 # (flow)"): 2 / 7 through the rotation reads as both in 17 of 20 seeds (a plain 2 turned reads as 7 in none); 1 far /
 # 2 near at the scaled blur in 14 of 20
 FLOW_CLASS_PICKS = {"cfg": (3,), "edit": (0,), "text": (7,), "anagram": (2, 7, 4), "hybrid": (1, 2, 0)}
-FLOW_NAMED_PICKS = {"cfg": ("a rocket ship",), "edit": ("a castle",)}  # names: the null prompt would make w do nothing
+FLOW_NAMED_PICKS = {
+    "cfg": COURSE_PROMPTS["text"],
+    "edit": ("a castle",),
+}  # names: the null prompt would make w do nothing
 
 
 def flow_w(den) -> float:

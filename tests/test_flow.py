@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import lab
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.guidance import Guide
 from lab.processes import euler_times
@@ -46,9 +47,9 @@ def test_interpolation_is_the_noise_at_0_and_the_image_at_1():
     assert torch.allclose(flow.interpolate(image, noise, 0.25), 0.75 * noise + 0.25 * image)
     per_image = flow.interpolate(image, noise, torch.tensor([0.0, 1.0]))
     assert torch.equal(per_image[0], noise[0]) and torch.equal(per_image[1], image[1])
-    row = flow.noisy_row(image[:1], flow.NOISY_TS, 3)  # one eps for every t: (x_t - t x1) / (1 - t) is the same eps
-    eps = (row - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1) * image[:1]) / (
-        1 - torch.tensor(flow.NOISY_TS).view(-1, 1, 1, 1)
+    row = flow.noisy_row(image[:1], fall2026.NOISY_TS, 3)  # one eps for every t: (x_t - t x1) / (1 - t) is the same eps
+    eps = (row - torch.tensor(fall2026.NOISY_TS).view(-1, 1, 1, 1) * image[:1]) / (
+        1 - torch.tensor(fall2026.NOISY_TS).view(-1, 1, 1, 1)
     )
     assert torch.allclose(eps[0], eps[1], atol=1e-5) and torch.allclose(eps[0], eps[2], atol=1e-5)
     with pytest.raises(ValueError, match=r"t must be a finite number >= 0 and <= 1"):

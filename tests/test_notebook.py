@@ -266,6 +266,7 @@ def test_the_model_beats_the_best_blur_of_the_sweep_on_images_it_knows_at_the_pa
     """1.5's lesson, on every bundled flow backend at its pages' defaults (t = 0.5, h = 0.02, "a high quality photo", no
     CFG), over held-out images (the colour models': renderings of their names they did not train on) and seeds: one-step
     and Euler both land nearer the image than the best blur of the course's sweep (MSE, images in [-1, 1])."""
+    import lab.fall2026 as fall2026
     import lab.flow as flow
     from lab.data import test_images
     from models.bundled import FLOW_BACKENDS, load_backend
@@ -275,10 +276,10 @@ def test_the_model_beats_the_best_blur_of_the_sweep_on_images_it_knows_at_the_pa
     for i in range(4):
         x1 = images[i : i + 1]
         for seed in (180, 181):
-            x_t = flow.noisy_row(x1, [flow.EULER_T], seed)
-            blur = mse(flow.blur_sweep(x_t, flow.EULER_T, x1)[0], x1)
+            x_t = flow.noisy_row(x1, [fall2026.EULER_T], seed)
+            blur = mse(flow.blur_sweep(x_t, fall2026.EULER_T, x1)[0], x1)
             one_step, euler = (
-                mse(flow.one_step(den, x_t, flow.EULER_T), x1),
-                mse(flow.sample_from(den, x_t, flow.EULER_T), x1),
+                mse(flow.one_step(den, x_t, fall2026.EULER_T), x1),
+                mse(flow.sample_from(den, x_t, fall2026.EULER_T), x1),
             )
             assert one_step < blur and euler < blur, (name, i, seed, one_step, euler, blur)

@@ -285,7 +285,7 @@ def test_sample_i_is_drawn_from_the_seed_plus_i_as_the_notebooks_noise(page):
     ],
 )
 def test_the_courses_two_pairs_are_offered_as_it_spells_them_and_a_backend_says_what_it_cannot_draw(page, kind, keys):
-    from serving.defaults import FLOW_COURSE_PAIRS
+    from lab.fall2026 import COURSE_PAIRS as FLOW_COURSE_PAIRS
 
     at = open_flow_page(page, query={"backend": "Emoji (colour, flow)"})
     (first, second), (third, fourth) = FLOW_COURSE_PAIRS[kind]

@@ -249,3 +249,76 @@ def test_a_lecturers_server_watches_no_files():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
     assert config["server"].get("runOnSave", False) is False
+
+
+EDITIONS = ("lab/fall2024.py", "lab/fall2026.py")
+
+
+def course_literals() -> set:
+    """The course's literals the edition modules hold: their tuples of three or more numbers, their prompts (strings of
+    several words), and their numbers above 200 outside those tuples (3.4's 265 taps)."""
+    found, in_rows = set(), set()
+    for path in EDITIONS:
+        nodes = list(ast.walk(ast.parse((ROOT / path).read_text())))
+        for node in nodes:
+            if isinstance(node, ast.Tuple) and len(node.elts) >= 3:
+                if all(isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) for e in node.elts):
+                    found.add(tuple(e.value for e in node.elts))
+                    in_rows |= {id(e) for e in node.elts}
+        for node in nodes:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.count(" ") >= 2:
+                found.add(node.value)
+            elif (
+                isinstance(node, ast.Constant)
+                and type(node.value) is int
+                and node.value > 200
+                and id(node) not in in_rows
+            ):
+                found.add(node.value)
+    return found
+
+
+def docstrings(tree) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions."""
+    owners = [
+        tree,
+        *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))),
+    ]
+    return {
+        id(o.body[0].value)
+        for o in owners
+        if o.body and isinstance(o.body[0], ast.Expr) and isinstance(o.body[0].value, ast.Constant)
+    }
+
+
+def test_a_course_constant_lives_only_in_its_editions_module():
+    """One module per edition holds the course's numbers and prompts (lab/fall2024.py, lab/fall2026.py): the app's
+    code imports them, never writes them again (docstrings aside)."""
+    literals = course_literals()
+    assert {
+        (250, 500, 750),
+        (0.02, 0.04, 0.06, 0.10, 0.14, 0.25, 0.5),
+        265,
+        "an oil painting of an old man",
+    } <= literals
+    elsewhere = []
+    files = [ROOT / "Home.py", *(p for d in (*PACKAGES, "app_pages") for p in (ROOT / d).rglob("*.py"))]
+    for path in files:
+        if str(path.relative_to(ROOT)) in EDITIONS:
+            continue
+        tree = ast.parse(path.read_text())
+        skip = docstrings(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.elts):
+                value = tuple(e.value for e in node.elts)
+            elif isinstance(node, ast.Constant) and type(node.value) in (int, str):
+                value = node.value
+            else:
+                continue
+            if value in literals:
+                elsewhere.append(f"{path.relative_to(ROOT)}:{node.lineno}: {value!r}")
+    assert not elsewhere, "course constants written outside lab/fall2024.py and lab/fall2026.py:\n" + "\n".join(
+        elsewhere
+    )

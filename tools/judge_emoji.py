@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import lab  # noqa: E402
+import lab.fall2026 as fall2026  # noqa: E402
 import lab.flow as flow  # noqa: E402
 from lab.course import CFG_SCALE  # noqa: E402
 from lab.filters import gaussian_blur, max_kernel_size  # noqa: E402
@@ -52,7 +53,7 @@ class Edition:
     def sample(self, den, n, prompt, scale, generator, coarse=False):
         if self.name == "2026":
             return flow.sample(
-                den, n, prompt, scale, step_size=1 / 12 if coarse else flow.STEP_SIZE, generator=generator
+                den, n, prompt, scale, step_size=1 / 12 if coarse else fall2026.STEP_SIZE, generator=generator
             )
         return lab.sample(
             den, n, prompt, scale, timesteps=lab.strided_timesteps(den.T, 90 if coarse else 30), generator=generator
@@ -61,7 +62,7 @@ class Edition:
     def anagram(self, den, prompts, n, scale, generator, coarse=False):
         if self.name == "2026":
             return flow.anagram_images(
-                den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator
+                den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else fall2026.STEP_SIZE, generator
             )
         return lab.visual_anagrams(
             den,
@@ -77,7 +78,7 @@ class Edition:
         kernel, default = self.blur(den)
         if self.name == "2026":
             return flow.hybrid_images(
-                den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else flow.STEP_SIZE, generator
+                den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else fall2026.STEP_SIZE, generator
             )
         return lab.make_hybrids(
             den,
@@ -99,7 +100,7 @@ class Edition:
         return hybrid_kernel(den), 2.0
 
 
-EDITIONS = {"2024": Edition("2024", "flip", CFG_SCALE), "2026": Edition("2026", "rotate_180", flow.CFG_W)}
+EDITIONS = {"2024": Edition("2024", "flip", CFG_SCALE), "2026": Edition("2026", "rotate_180", fall2026.CFG_W)}
 
 
 def edition_of(den) -> Edition:
@@ -262,7 +263,7 @@ def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -
 
 
 def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
-    from serving.defaults import COURSE_PROMPTS
+    from lab.fall2024 import COURSE_PROMPTS
 
     torch.set_num_threads(2)
     den, judge = load_backend(BACKEND), load_classifier("emoji")
@@ -362,8 +363,8 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
 def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hybrid")) -> None:
     """parta_emoji_flow.md: the Fall 2026 colour model's card (metrics at each w, the course's illusions, the judge's
     pairs from runs/illusions_*_Emoji_(colour,_flow).json where the search wrote them)."""
+    from lab.fall2026 import COURSE_PROMPTS as FLOW_COURSE_PROMPTS
     from models.emoji_unet import load_emoji_file
-    from serving.defaults import FLOW_COURSE_PROMPTS
 
     torch.set_num_threads(2)
     den, judge = load_backend(FLOW_BACKEND), load_classifier("emoji")

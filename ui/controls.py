@@ -8,9 +8,10 @@ import streamlit as st
 
 import lab
 from lab.course import CFG_SCALE, DEFAULT_PROMPT
+from lab.fall2026 import COURSE_PAIRS as FLOW_COURSE_PAIRS
 from lab.filters import max_kernel_size
 from lab.flow import CFG_W, STEP_SIZE
-from serving.defaults import FLOW_COURSE_PAIRS, default_gamma, flow_w
+from serving.defaults import default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
 

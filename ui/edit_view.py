@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-import lab.flow as flow
+import lab.fall2026 as fall2026
 from lab.images import png_bytes, to_uint8
 from serving.defaults import FLOW_EDIT_START
 from serving.requests import edit_row
@@ -32,7 +32,7 @@ def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str, full_si
     with c3:
         t_start = start_slider(f"{key}_start", FLOW_EDIT_START)
     null_prompt_note(prompt, w == 0, "velocities", "w")
-    starts = tuple(dict.fromkeys((*flow.EDIT_STARTS, t_start)))  # the chosen start in the row: computed once
+    starts = tuple(dict.fromkeys((*fall2026.EDIT_STARTS, t_start)))  # the chosen start in the row: computed once
     row = [r.images for r in results(edit_row(s.backend, s.device, s.seed, x1, prompt, w, starts), st.progress(0.0))]
     single = row[starts.index(t_start)]
     show(torch.cat([x1, single]), [tag, f"from t = {t_start:g}"], s.large, name=f"{tag}, from t {t_start:g}")
@@ -47,7 +47,7 @@ def edit_view(x1: torch.Tensor, tag: str, key: str, default_prompt: str, full_si
         )
     st.subheader("The course's row")
     show(
-        torch.cat([*row[: len(flow.EDIT_STARTS)], x1]),
-        [f"t = {t:g}" for t in flow.EDIT_STARTS] + [tag],
+        torch.cat([*row[: len(fall2026.EDIT_STARTS)], x1]),
+        [f"t = {t:g}" for t in fall2026.EDIT_STARTS] + [tag],
         name=f"{tag}, the course's row",
     )

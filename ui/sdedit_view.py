@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from serving.defaults import SDEDIT_I_START, SDEDIT_ROW
+from lab.fall2024 import SDEDIT_ROW
+from serving.defaults import SDEDIT_I_START
 from serving.requests import sdedit_row
 from ui.controls import gamma_slider, i_start_slider, null_prompt_note
 from ui.display import show

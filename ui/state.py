@@ -23,6 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from lab.checkpoint import load_trained
 from lab.data import test_image_labels as dataset_test_image_labels
 from lab.data import test_images as dataset_test_images
+from lab.fall2024 import SEED
 from models.bundled import (
     ALL_BACKENDS,
     BACKENDS,
@@ -52,7 +53,7 @@ IF_NAME = "DeepFloyd IF"
 PIXNERD_NAME = "PixNerd"  # the Fall 2026 course's model (models.pixnerd), on its own settings
 COURSE_MODELS = (IF_NAME, PIXNERD_NAME)  # the courses' own models: free text, photos, loaded from their settings
 TRAINED_PREFIX = "Your run "  # + a job id: a Part A backend this browser trained on the Train live page
-DEFAULT_SEED = 180  # a seed the course's students used
+DEFAULT_SEED = SEED  # a seed the course's students used
 LECTURE_WIDTH = 1180  # pixels a page's main column has on a 1280x720 projector with the sidebar closed
 
 

@@ -4,7 +4,8 @@ import streamlit as st
 import torch
 
 import lab
-from serving.defaults import FORWARD_T, ONE_STEP_TS
+from lab.fall2024 import ONE_STEP_TS
+from serving.defaults import FORWARD_T
 from ui.display import show
 from ui.inputs import pick_test_image
 from ui.results import describe

@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 import lab
-from serving.defaults import ONE_STEP_TS
+from lab.fall2024 import ONE_STEP_TS
 from ui.controls import blur_sliders, equation
 from ui.display import show
 from ui.inputs import pick_test_image

@@ -5,7 +5,8 @@ import torch
 
 import lab
 from lab.course import DEFAULT_PROMPT
-from serving.defaults import FORWARD_T, ONE_STEP_TS
+from lab.fall2024 import ONE_STEP_TS
+from serving.defaults import FORWARD_T
 from serving.requests import OneStep, pack
 from ui.display import show
 from ui.inputs import pick_test_image, prompt_input

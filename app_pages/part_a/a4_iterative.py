@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 import lab
-from serving.defaults import ITERATIVE_I_START
+from lab.fall2024 import ITERATIVE_I_START
 from serving.requests import Iterative, OneStep, pack
 from ui.controls import blur_sliders, equation, i_start_slider
 from ui.display import frames_row, show, trajectory_viewer

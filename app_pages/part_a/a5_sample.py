@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lab.course import DEFAULT_PROMPT
-from serving.defaults import SAMPLES
+from lab.fall2024 import SAMPLES
 from serving.requests import Sample
 from ui.controls import equation
 from ui.display import show, trajectory_viewer

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from serving.defaults import SAMPLES, default_prompts
+from lab.fall2024 import SAMPLES
+from serving.defaults import default_prompts
 from serving.requests import Sample
 from ui.controls import equation, gamma_slider
 from ui.display import show

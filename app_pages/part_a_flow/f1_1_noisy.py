@@ -3,6 +3,7 @@
 import streamlit as st
 import torch
 
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from serving.defaults import FLOW_T
 from ui.controls import equation, time_slider
@@ -22,7 +23,7 @@ if x1 is None:
     page_waits()
 tag = image_tag(source)
 t = time_slider("noisy_t", FLOW_T)
-ts = list(flow.NOISY_TS)
+ts = list(fall2026.NOISY_TS)
 x_t = flow.noisy_row(x1, [t, *ts], s.seed)  # one eps for every t
 show(torch.cat([x1, x_t[:1]]), [tag, f"t = {t:.2f}"], s.large)
 st.subheader("The course's row")

@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 import lab
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from ui.controls import blur_sliders, equation
 from ui.display import show
@@ -28,7 +29,7 @@ if x1 is None:
     page_waits()
 tag = image_tag(source)
 C, H, W = den.image_shape
-ts = torch.tensor(flow.NOISY_TS)
+ts = torch.tensor(fall2026.NOISY_TS)
 x_t = flow.noisy_row(x1, ts, s.seed)
 show(x_t, [f"noisy, t = {t:.2f}" for t in ts.tolist()])
 st.subheader("The course's sweep: the best blur per t")

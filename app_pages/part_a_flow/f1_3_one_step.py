@@ -3,6 +3,7 @@
 import streamlit as st
 import torch
 
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from serving.defaults import FLOW_T
@@ -26,7 +27,7 @@ if x1 is None:
 tag = image_tag(source)
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="flow_one_step_prompt")
 t = time_slider("flow_one_step_t", FLOW_T)
-ts = [*flow.NOISY_TS, t]
+ts = [*fall2026.NOISY_TS, t]
 x_t = flow.noisy_row(x1, ts, s.seed)
 estimates = result(
     FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)

@@ -3,6 +3,7 @@
 import streamlit as st
 import torch
 
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from serving.requests import FlowOneStep, pack
@@ -26,7 +27,7 @@ if x1 is None:
     page_waits()
 tag = image_tag(source)
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="velocity_prompt")
-ts = list(flow.NOISY_TS)
+ts = list(fall2026.NOISY_TS)
 x_t = flow.noisy_row(x1, ts, s.seed)
 x1_hat = result(
     FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)

@@ -4,6 +4,7 @@ import streamlit as st
 import torch
 
 import lab
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from serving.requests import FlowEuler, FlowOneStep, pack
@@ -33,16 +34,16 @@ with c1:
     h = step_size_slider("euler_h")
 with c2:
     kernel_size, sigma = blur_sliders("euler_blur", *den.image_shape[1:], 5, 2.0)
-x_t = flow.noisy_row(x1, [flow.EULER_T], s.seed)
+x_t = flow.noisy_row(x1, [fall2026.EULER_T], s.seed)
 euler, one_step = results(
     [
-        FlowEuler(s.backend, s.device, s.seed, image=pack(x_t), t_start=flow.EULER_T, prompt=prompt, step_size=h),
-        FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=[flow.EULER_T], prompt=prompt),
+        FlowEuler(s.backend, s.device, s.seed, image=pack(x_t), t_start=fall2026.EULER_T, prompt=prompt, step_size=h),
+        FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=[fall2026.EULER_T], prompt=prompt),
     ],
     st.progress(0.0),
 )
-best_blur, best_sigma, _, _ = flow.blur_sweep(x_t, flow.EULER_T, x1)
-mine = lab.gaussian_blur(x_t / flow.EULER_T, kernel_size, sigma)
+best_blur, best_sigma, _, _ = flow.blur_sweep(x_t, fall2026.EULER_T, x1)
+mine = lab.gaussian_blur(x_t / fall2026.EULER_T, kernel_size, sigma)
 methods = {"Euler": euler.images, "one-step": one_step.images, "best blur": best_blur, "your blur": mine}
 mse = {
     name: float((x.clamp(-1, 1) - x1).pow(2).mean()) for name, x in methods.items()
@@ -52,10 +53,10 @@ captions = {
     "your blur": f"your blur ({kernel_size}, {sigma:g})",
 }
 updates = len(euler.frames)
-st.subheader(f"From t = {flow.EULER_T}: {updates} updates of h = {h:g}")
+st.subheader(f"From t = {fall2026.EULER_T}: {updates} updates of h = {h:g}")
 show(
     torch.cat([x1, x_t, *(x.clamp(-1, 1) for x in methods.values())]),
-    [tag, f"noisy, t = {flow.EULER_T}", *(f"{captions.get(n, n)}: MSE {m:.4f}" for n, m in mse.items())],
+    [tag, f"noisy, t = {fall2026.EULER_T}", *(f"{captions.get(n, n)}: MSE {m:.4f}" for n, m in mse.items())],
 )
 st.markdown(
     "| MSE against the image, pixels in [-1, 1] as the course's notebook measures | Euler | one-step | best blur of the sweep |\n"
@@ -69,6 +70,8 @@ st.caption(
 st.subheader("The start, every 5th update and the end")
 keep = sorted({0, *range(4, updates, 5), updates - 1})
 start = lab.images.to_uint8(x_t, -1, 1)[0]
-frames_row([start, *(euler.frames[i] for i in keep)], [f"t = {flow.EULER_T}", *(euler.frame_labels[i] for i in keep)])
+frames_row(
+    [start, *(euler.frames[i] for i in keep)], [f"t = {fall2026.EULER_T}", *(euler.frame_labels[i] for i in keep)]
+)
 st.subheader("Play the trajectory")
 trajectory_viewer(euler.frames, euler.frame_labels, key="euler")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lab.course import DEFAULT_PROMPT
-from serving.defaults import FLOW_SAMPLES
+from lab.fall2026 import SAMPLES as FLOW_SAMPLES
 from serving.requests import FlowSample
 from ui.controls import equation, step_size_slider
 from ui.display import show, trajectory_viewer

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from serving.defaults import FLOW_SAMPLES, flow_prompts
+from lab.fall2026 import SAMPLES as FLOW_SAMPLES
+from serving.defaults import flow_prompts
 from serving.requests import FlowSample
 from ui.controls import equation, w_slider
 from ui.display import show

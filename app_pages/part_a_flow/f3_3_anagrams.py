@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import lab.flow as flow
+import lab.fall2026 as fall2026
 from serving.defaults import flow_prompts
 from serving.requests import FlowAnagram
 from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
@@ -23,7 +23,7 @@ def anagram_pair(first: str, second: str) -> dict:
         "flow_anagram_p1": first,
         "flow_anagram_p2": second,
         "flow_anagram_view": LABEL["rotate_180"],
-        "flow_anagram_w": flow.CFG_W,
+        "flow_anagram_w": fall2026.CFG_W,
     }
 
 
@@ -34,7 +34,7 @@ equation(
     "N views (2, the course's rotation R by 180°, or 3: its bells and whistles), V_k and p_k below, each velocity with "
     "CFG scale w; then Euler steps of 0.02 from noise.",
 )
-prompts, labels, views = anagram_controls("flow_anagram", den, flow_prompts("anagram", den), flow.ANAGRAM_VIEWS[1])
+prompts, labels, views = anagram_controls("flow_anagram", den, flow_prompts("anagram", den), fall2026.ANAGRAM_VIEWS[1])
 w = w_slider("flow_anagram_w")
 request = FlowAnagram(
     s.backend, s.device, s.seed, prompts=tuple(prompts), views=("identity", *(v.name for v in views)), w=w

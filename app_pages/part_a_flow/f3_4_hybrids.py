@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import lab.fall2026 as fall2026
 import lab.flow as flow
 from serving.defaults import flow_prompts
 from serving.requests import FlowHybrid
@@ -28,7 +29,7 @@ def hybrid_pair(far: str, near: str) -> dict:
         "flow_hybrid_near": near,
         "flow_hybrid_kernel": kernel,
         "flow_hybrid_sigma": round(sigma, 1),
-        "flow_hybrid_w": flow.CFG_W,
+        "flow_hybrid_w": fall2026.CFG_W,
     }
 
 
