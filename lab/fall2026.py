@@ -5,6 +5,7 @@ course literal written anywhere else). SPEC's Fall 2026 table; the notebook's si
 ``step_size=0.02``) excepted.
 """
 
+from lab import fall2024
 from models.backend import DEFAULT_PROMPT
 
 SEED = 180  # the notebook's: sample i of 1.6 and 2.1 from noise(SEED + i)
@@ -23,12 +24,7 @@ COURSE_PROMPTS = {
     "cfg": (DEFAULT_PROMPT,),
     "edit": (DEFAULT_PROMPT,),
     "text": ("a photograph of a rocket on a launch pad",),
-    # the third: the page's three views
-    "anagram": (
-        "an oil painting of an old man",
-        "an oil painting of people around a campfire",
-        "an oil painting of a snowy mountain village",
-    ),
+    "anagram": fall2024.COURSE_PROMPTS["anagram"],  # the course's, as in Fall 2024 (the third: the page's three views)
     "hybrid": (
         "a lithograph of a skull",
         "a lithograph of a waterfall",

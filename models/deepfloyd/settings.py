@@ -7,7 +7,6 @@ them). The hub token is never a setting: huggingface_hub reads HF_TOKEN or the t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,17 +15,14 @@ import huggingface_hub
 import torch
 from huggingface_hub import constants as hub_constants
 
+from models import sources
 from models.deepfloyd.errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
+from models.sources import has_package, is_local, variable
 
 STAGE1_IDS = ("DeepFloyd/IF-I-XL-v1.0", "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
 STAGE2_IDS = ("DeepFloyd/IF-II-L-v1.0", "DeepFloyd/IF-II-M-v1.0")
 OFFLOAD_BELOW_GIB = 24  # "auto" offloads on GPUs with less memory: stage I XL (8.6 GB) + T5-XXL (9.5 GB) fp16
-
-
-def variable(name: str, default, doc: str, takes: str):
-    """A setting read from environment variable ``name`` (``takes``: the values it accepts, for its messages)."""
-    return field(default=default, metadata={"env": name, "doc": doc, "takes": takes})
 
 
 @dataclass(frozen=True)
@@ -81,23 +77,9 @@ class IFSettings:
 ENV = {f.name: f.metadata["env"] for f in fields(IFSettings) if "env" in f.metadata}  # field -> its variable
 
 
-def is_local(source: str) -> bool:
-    """A local folder (absolute, relative or ~ path that exists, or any path-looking value) rather than a hub id."""
-    path = Path(source).expanduser()
-    return path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1 or "\\" in source
-
-
 def choose_device(setting: str = "auto") -> torch.device:
     """The compute device: CUDA when available for "auto", else the CPU; an explicit setting as is."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(setting)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise IFNotConfigured(
-            f"{ENV['device']} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
-            f"set {ENV['device']}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.",
-        )
-    return device
+    return sources.choose_device(setting, ENV["device"], IFNotConfigured)
 
 
 def choose_dtype(device: torch.device) -> torch.dtype:
@@ -112,11 +94,6 @@ def use_offload(setting: str, device: torch.device) -> bool:
     if setting == "on":
         return True
     return torch.cuda.get_device_properties(device).total_memory < OFFLOAD_BELOW_GIB * 2**30
-
-
-def has_package(name: str) -> bool:
-    """Whether a package is importable (without importing it)."""
-    return importlib.util.find_spec(name) is not None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from models.deepfloyd.settings import is_local
 from models.embeddings import PromptEmbeddings
 from models.failures import every_failure_explained
 from models.pixnerd.denoiser import IMAGE_SIZE, PixNerdDenoiser
@@ -54,6 +53,7 @@ from models.pixnerd.settings import (
     local_weights,
     source_problem,
 )
+from models.sources import is_local
 
 MODULE, CLASS = NETWORK_FILE.removesuffix(".py").replace("/", "."), "PixNerDiT"
 PREFIXES = ("ema_denoiser.", "denoiser.")  # the EMA weights first (the course's); "_orig_mod." of torch.compile after

@@ -16,9 +16,10 @@ import huggingface_hub
 import torch
 from huggingface_hub import constants as hub_constants
 
-from models.deepfloyd.settings import has_package, is_local, variable
+from models import sources
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 from models.pixnerd.errors import PixNerdNotConfigured
+from models.sources import has_package, is_local, variable
 
 MODEL_ID = "MCG-NJU/PixNerd-XXL-P16-T2I"  # the Fall 2026 course's model: 1.2 B, text-to-image, 512 px
 CHECKPOINT = "model.ckpt"  # its file on the hub: a Lightning checkpoint, EMA weights under "ema_denoiser."
@@ -91,15 +92,7 @@ ENV = {f.name: f.metadata["env"] for f in fields(PixNerdSettings) if "env" in f.
 
 def choose_device(setting: str = "auto") -> torch.device:
     """CUDA when available for "auto", else the CPU; an explicit setting as is (cuda without CUDA: not configured)."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(setting)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PixNerdNotConfigured(
-            f"{ENV['device']} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
-            f"set {ENV['device']}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.",
-        )
-    return device
+    return sources.choose_device(setting, ENV["device"], PixNerdNotConfigured)
 
 
 def choose_dtype(setting: str, device: torch.device) -> torch.dtype:

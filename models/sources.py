@@ -1,0 +1,40 @@
+"""What the course's own models (DeepFloyd IF, PixNerd) share in their settings: a setting declared with its
+environment variable, a source read as a local folder or a hub id, an optional package, the device chosen."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import field
+from pathlib import Path
+
+import torch
+
+
+def variable(name: str, default, doc: str, takes: str):
+    """A setting read from environment variable ``name`` (``takes``: the values it accepts, for its messages)."""
+    return field(default=default, metadata={"env": name, "doc": doc, "takes": takes})
+
+
+def is_local(source: str) -> bool:
+    """A local folder (absolute, relative or ~ path that exists, or any path-looking value) rather than a hub id."""
+    path = Path(source).expanduser()
+    return path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1 or "\\" in source
+
+
+def has_package(name: str) -> bool:
+    """Whether a package is importable (without importing it)."""
+    return importlib.util.find_spec(name) is not None
+
+
+def choose_device(setting: str, env: str, not_configured: type[Exception]) -> torch.device:
+    """CUDA when available for "auto", else the CPU; an explicit setting as is. Cuda asked for on a torch without CUDA
+    raises not_configured(problem, fix), naming the setting's variable env."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise not_configured(
+            f"{env} is {setting!r}, but this torch has no CUDA GPU ({torch.__version__}).",
+            f"set {env}=auto (or cpu), or install a CUDA build of torch on a machine with an NVIDIA GPU.",
+        )
+    return device
