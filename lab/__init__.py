@@ -4,8 +4,8 @@ Course names of Part A, Fall 2024 (DDPM): ``forward``, ``one_step_denoise``, ``i
 ``iterative_denoise_cfg``, ``sample``, ``sdedit``, ``inpaint``, ``visual_anagrams``, ``make_hybrids`` (and
 ``colour_hybrids``); Fall 2026 (flow) in ``lab.flow``: ``interpolate``, ``one_step_denoise``, ``euler_sample``,
 ``cfg_velocity``, ``sample``, ``edit``, ``visual_anagrams``, ``make_hybrids``. All run the one loop
-``lab.sampling.denoise`` over the backend's process (``lab.processes``: DDPM or LinearFlow), or under
-``lab.stepping()`` return it unrun (a generator of its model calls).
+``lab.sampling.denoise`` over the backend's process (``lab.processes``: DDPM or LinearFlow); each one's ``steps``
+(``lab.sdedit.steps(...)``) returns that loop unrun, a generator of its model calls, for a server.
 """
 
 from lab.course import (
@@ -25,7 +25,7 @@ from lab.diffusion import CLEAN, DynamicThreshold, estimate_x0, step
 from lab.filters import frequency_bands, gaussian_blur
 from lab.guidance import Guide, anagram, cfg, factorized, plain
 from lab.processes import DDPM, LINEAR_FLOW, LinearFlow, euler_times
-from lab.sampling import Inpaint, denoise, denoise_steps, run_steps, stepping
+from lab.sampling import Inpaint, denoise, denoise_steps, run_steps, with_steps
 from lab.schedules import make_alphas_cumprod, strided_timesteps
 from lab.views import VIEWS, get_view
 
@@ -62,7 +62,7 @@ __all__ = [
     "sample",
     "sdedit",
     "step",
-    "stepping",
+    "with_steps",
     "strided_timesteps",
     "visual_anagrams",
 ]

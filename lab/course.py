@@ -18,7 +18,7 @@ from lab.fall2024 import CFG_SCALE, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
 from lab.processes import check_timesteps
-from lab.sampling import Callback, Inpaint, denoise, run_unless_stepping
+from lab.sampling import Callback, Inpaint, denoise_steps, with_steps
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
@@ -60,6 +60,7 @@ def forward(im: torch.Tensor, t, denoiser: Denoiser, generator=None) -> torch.Te
     return diffusion.forward(im, t, denoiser.alphas_cumprod, as_generator(generator))
 
 
+@with_steps
 def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str = DEFAULT_PROMPT) -> torch.Tensor:
     """1.3: x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t), eps_hat from one model call."""
     _check_noise(denoiser)
@@ -67,9 +68,7 @@ def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str 
     t = check_int("t", t, 0, denoiser.T - 1)
     with torch.no_grad():
         cond = denoiser.encode([prompt])
-    return run_unless_stepping(
-        _one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:])), denoiser
-    )
+    return _one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:]))
 
 
 @torch.no_grad()
@@ -89,9 +88,10 @@ def _guide(denoiser: Denoiser, prompts: Sequence[str], scale: float | None, **te
     return Guide(conds, uncond=rows[-1:], scale=scale, **terms)
 
 
-def _run(denoiser, x, guide, i_start=0, timesteps=None, generator=None, callback=None, constraint=None) -> torch.Tensor:
+def _run(denoiser, x, guide, i_start=0, timesteps=None, generator=None, callback=None, constraint=None):
+    """The course's loop over x (lab.sampling.denoise_steps), unrun."""
     timesteps = default_timesteps(denoiser) if timesteps is None else timesteps
-    return denoise(
+    return denoise_steps(
         denoiser,
         x,
         timesteps,
@@ -104,6 +104,7 @@ def _run(denoiser, x, guide, i_start=0, timesteps=None, generator=None, callback
     )
 
 
+@with_steps
 def iterative_denoise(
     denoiser: Denoiser,
     x_t: torch.Tensor,
@@ -117,6 +118,7 @@ def iterative_denoise(
     return _run(denoiser, x_t, _guide(denoiser, [prompt], None), i_start, timesteps, generator, callback)
 
 
+@with_steps
 def iterative_denoise_cfg(
     denoiser: Denoiser,
     x_t: torch.Tensor,
@@ -131,6 +133,7 @@ def iterative_denoise_cfg(
     return _run(denoiser, x_t, _guide(denoiser, [prompt], scale), i_start, timesteps, generator, callback)
 
 
+@with_steps
 def sample(
     denoiser: Denoiser,
     n: int = 5,
@@ -146,6 +149,7 @@ def sample(
     return _run(denoiser, x, _guide(denoiser, [prompt], scale), 0, timesteps, generator, callback)
 
 
+@with_steps
 def sdedit(
     denoiser: Denoiser,
     im: torch.Tensor,
@@ -164,6 +168,7 @@ def sdedit(
     return _run(denoiser, x_t, _guide(denoiser, [prompt], scale), i_start, timesteps, generator, callback)
 
 
+@with_steps
 def inpaint(
     denoiser: Denoiser,
     im: torch.Tensor,
@@ -182,6 +187,7 @@ def inpaint(
     return _run(denoiser, x, _guide(denoiser, [prompt], scale), 0, timesteps, generator, callback, constraint)
 
 
+@with_steps
 def visual_anagrams(
     denoiser: Denoiser,
     prompts: Sequence[str],
@@ -203,6 +209,7 @@ def visual_anagrams(
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0, timesteps, generator, callback)
 
 
+@with_steps
 def make_hybrids(
     denoiser: Denoiser,
     prompts: Sequence[str],
@@ -230,6 +237,7 @@ def make_hybrids(
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0, timesteps, generator, callback)
 
 
+@with_steps
 def colour_hybrids(
     denoiser: Denoiser,
     prompts: Sequence[str],

@@ -16,8 +16,8 @@ Two faces, one loop (lab.sampling over lab.processes.LinearFlow):
   ``predict_velocity`` encodes, as the course's adapter does).
 - **The lab's functions on a backend** (a ``Denoiser``), for the pages and the room: prompts as strings, several
   images and prompts in one batched model call per step, generators and callbacks: ``noisy_row``, ``one_step``,
-  ``sample_from``, ``sample``, ``edit_image``, ``anagram_images``, ``hybrid_images``. Under ``lab.stepping()`` each
-  returns its loop unrun, for a server that runs many loops as one.
+  ``sample_from``, ``sample``, ``edit_image``, ``anagram_images``, ``hybrid_images``. Each one's ``steps``
+  (``flow.sample.steps(...)``) returns its loop unrun, for a server that runs many loops as one.
 
 Defaults are the course's: step size 0.02, prompt "a high quality photo", w = 7, the anagram's rotation by 180
 degrees, the hybrid's kernel 265 and sigma 16 at 512 px (scaled with the backend's size: ``hybrid_blur``).
@@ -44,7 +44,7 @@ from lab.fall2026 import (  # the edition's constants
 from lab.filters import check_kernel, frequency_bands, gaussian_blur
 from lab.guidance import Guide
 from lab.processes import LINEAR_FLOW, euler_times
-from lab.sampling import Callback, loop, run_steps, run_unless_stepping
+from lab.sampling import Callback, loop, run_steps, with_steps
 from lab.views import get_view
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]  # the notebook's velocity(x, t)
@@ -280,19 +280,20 @@ def _guide(denoiser: Denoiser, prompts: Sequence[str], w: float | None, **terms)
     return Guide(conds, uncond=rows[-1:], scale=check_float("w", w, 0, None) + 1, **terms)
 
 
-def _run(denoiser: Denoiser, x: torch.Tensor, guide: Guide, t_start: float, step_size: float, callback) -> torch.Tensor:
+def _run(denoiser: Denoiser, x: torch.Tensor, guide: Guide, t_start: float, step_size: float, callback):
+    """Euler's loop over x from t_start (lab.sampling.loop), unrun."""
     check_image("x", x, denoiser.image_shape)
-    steps = loop(LINEAR_FLOW, x, euler_times(t_start, step_size), guide, callback=callback)
-    return run_unless_stepping(steps, denoiser)
+    return loop(LINEAR_FLOW, x, euler_times(t_start, step_size), guide, callback=callback)
 
 
+@with_steps
 def one_step(denoiser: Denoiser, x_t: torch.Tensor, t, prompt: str = DEFAULT_PROMPT) -> torch.Tensor:
     """1.3 on a backend: x1_hat = x_t + (1 - t) v(x_t, t, c), A.2, from one model call (t a number, or one per image)."""
     guide = _guide(denoiser, [prompt], None)
     check_image("x_t", x_t, denoiser.image_shape)
     if not (isinstance(t, torch.Tensor) and t.ndim == 1):
         t = check_float("t", t, 0, 1)
-    return run_unless_stepping(_one_step(x_t, t, guide), denoiser)
+    return _one_step(x_t, t, guide)
 
 
 @torch.no_grad()
@@ -303,6 +304,7 @@ def _one_step(x_t: torch.Tensor, t, guide: Guide):
     return LINEAR_FLOW.estimate(x_t, t, guide.combine(v, None)[0])
 
 
+@with_steps
 def sample_from(
     denoiser: Denoiser,
     x_t: torch.Tensor,
@@ -321,6 +323,7 @@ def seeded_noise(denoiser: Denoiser, seeds: Sequence[int]) -> torch.Tensor:
     return torch.cat([noise(s, denoiser.image_shape) for s in seeds]).to(denoiser.device, denoiser.dtype)
 
 
+@with_steps
 def sample(
     denoiser: Denoiser,
     n: int = 5,
@@ -337,6 +340,7 @@ def sample(
     return _run(denoiser, x, _guide(denoiser, [prompt], w), 0.0, step_size, callback)
 
 
+@with_steps
 def edit_image(
     denoiser: Denoiser,
     image: torch.Tensor,
@@ -355,6 +359,7 @@ def edit_image(
     return _run(denoiser, x_t, guide, t_start, step_size, callback)
 
 
+@with_steps
 def anagram_images(
     denoiser: Denoiser,
     prompts: Sequence[str],
@@ -377,6 +382,7 @@ def anagram_images(
     return _run(denoiser, pure_noise(denoiser, n, generator), guide, 0.0, step_size, callback)
 
 
+@with_steps
 def hybrid_images(
     denoiser: Denoiser,
     prompts: Sequence[str],

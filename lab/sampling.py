@@ -13,9 +13,8 @@ one call per step; a server runs many loops at once with one model call per roun
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 import torch
 
@@ -25,7 +24,7 @@ from lab.diffusion import DynamicThreshold, randn_like
 from lab.guidance import Guide
 from lab.processes import DDPM, Process, check_timesteps, process_of
 
-__all__ = ["Inpaint", "check_timesteps", "denoise", "denoise_steps", "loop", "run_steps", "stepping"]
+__all__ = ["Inpaint", "check_timesteps", "denoise", "denoise_steps", "loop", "run_steps", "with_steps"]
 
 Callback = Callable[[dict], None]
 Constraint = Callable[[torch.Tensor, "int | float", "torch.Generator | None"], torch.Tensor]
@@ -76,18 +75,20 @@ class Inpaint:
 Steps = Generator[
     tuple[torch.Tensor, "int | float", torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"], torch.Tensor
 ]
-_STEPPING: ContextVar[bool] = ContextVar("lab_stepping", default=False)
 
 
-@contextmanager
-def stepping():
-    """Inside it, ``denoise`` (and every course function over it) returns its loop unrun, as ``denoise_steps`` makes it,
-    for a server that runs many loops as one (serving.batching); outside, it runs the loop."""
-    token = _STEPPING.set(True)
-    try:
-        yield
-    finally:
-        _STEPPING.reset(token)
+def with_steps(build: Callable[..., Steps]):
+    """A course function over one loop: build(denoiser, ...) checks its arguments and makes the loop (a generator of its
+    model calls, lab.sampling's protocol); the function returned runs it with the denoiser and returns what it makes.
+    build itself stays as the function's ``steps``: ``lab.sdedit.steps(den, ...)`` is the loop unrun, for a server that
+    runs many loops as one (serving.batching)."""
+
+    @functools.wraps(build)
+    def run(denoiser, *args, **kwargs):
+        return run_steps(build(denoiser, *args, **kwargs), denoiser)
+
+    run.steps = build
+    return run
 
 
 def denoise(
@@ -110,7 +111,7 @@ def denoise(
     does. Linear flow: Euler steps up the times (in [0, 1)), then one step to t = 1. Each step calls the model once,
     on the batch the guide builds. callback gets {"i", "t", "x_t", "x"} after every step, "x" being the new sample,
     with the next time and the step's clean estimate in the edition's names: DDPM "t_prev" and "x0_hat", flow
-    "t_next" and "x1_hat". Under ``stepping()`` the loop is returned unrun (see denoise_steps).
+    "t_next" and "x1_hat". denoise_steps is the same loop unrun.
     variance_type, clip_x0, threshold: DDPM's options (lab.diffusion.step).
     """
     steps = denoise_steps(
@@ -126,12 +127,7 @@ def denoise(
         clip_x0=clip_x0,
         threshold=threshold,
     )
-    return run_unless_stepping(steps, denoiser)
-
-
-def run_unless_stepping(steps: Steps, denoiser: Denoiser):
-    """steps run with denoiser (their result), or, under stepping(), steps themselves."""
-    return steps if _STEPPING.get() else run_steps(steps, denoiser)
+    return run_steps(steps, denoiser)
 
 
 def denoise_steps(

@@ -1,7 +1,7 @@
 """Many denoising loops run as one: every round, one model call for the next step of every loop.
 
-A loop is the generator ``lab.sampling.denoise_steps`` makes (the course functions return it under
-``lab.stepping()``): it yields each step's model input and is sent the model's output. A ``LoopBatcher`` owns one
+A loop is the generator ``lab.sampling.denoise_steps`` makes (a course function's ``steps`` returns it:
+``lab.sdedit.steps(...)``): it yields each step's model input and is sent the model's output. A ``LoopBatcher`` owns one
 thread per backend that drives every loop handed to it: each round it concatenates the inputs of the loops waiting
 for a step, pads the batch to a multiple of ``quantum`` rows, calls the model once (in chunks of ``max_rows``), and
 sends each loop its rows back; the loops' own step math runs on that thread too, between model calls. As Ray

@@ -99,7 +99,7 @@ class Request:
         raise NotImplementedError
 
     def loop(self, den, times: list, callback, progress: Progress):
-        """Its lab entry point, unrun (under lab.stepping()): the loop's generator of model calls."""
+        """Its lab entry point's loop, unrun (``lab.sdedit.steps(...)``): the generator of its model calls."""
         raise NotImplementedError
 
     def total_steps(self, times: list) -> int:
@@ -138,7 +138,9 @@ class Sample(DDPMRequest):
     what: ClassVar[str] = "sampling"
 
     def loop(self, den, times, callback, progress):
-        return lab.sample(den, self.n, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback)
+        return lab.sample.steps(
+            den, self.n, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,8 +158,8 @@ class Iterative(DDPMRequest):
         x_t = lab.forward(unpack(self.image, -1, *den.image_shape), times[self.i_start], den, generator=self.seed)
         common = dict(timesteps=times, generator=self.seed, callback=callback)
         if self.scale is None:
-            return lab.iterative_denoise(den, x_t, self.i_start, self.prompt, **common)
-        return lab.iterative_denoise_cfg(den, x_t, self.i_start, self.prompt, self.scale, **common)
+            return lab.iterative_denoise.steps(den, x_t, self.i_start, self.prompt, **common)
+        return lab.iterative_denoise_cfg.steps(den, x_t, self.i_start, self.prompt, self.scale, **common)
 
     def total_steps(self, times):
         return len(times) - self.i_start
@@ -176,7 +178,7 @@ class SDEdit(DDPMRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return lab.sdedit(
+        return lab.sdedit.steps(
             den, image, self.i_start, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback
         )
 
@@ -198,7 +200,7 @@ class Inpaint(DDPMRequest):
     def loop(self, den, times, callback, progress):
         C, H, W = den.image_shape
         image, mask = unpack(self.image, -1, C, H, W), unpack(self.mask, H, W)
-        return lab.inpaint(
+        return lab.inpaint.steps(
             den, image, mask, self.prompt, self.scale, timesteps=times, generator=self.seed, callback=callback
         )
 
@@ -215,7 +217,7 @@ class Anagram(DDPMRequest):
     what: ClassVar[str] = "visual anagram"
 
     def loop(self, den, times, callback, progress):
-        return lab.visual_anagrams(
+        return lab.visual_anagrams.steps(
             den, self.prompts, self.views, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback
         )
 
@@ -233,7 +235,7 @@ class Hybrid(DDPMRequest):
     what: ClassVar[str] = "hybrid image"
 
     def loop(self, den, times, callback, progress):
-        return lab.make_hybrids(
+        return lab.make_hybrids.steps(
             den,
             self.prompts,
             self.kernel_size,
@@ -257,7 +259,7 @@ class ColourHybrid(DDPMRequest):
     what: ClassVar[str] = "colour hybrid"
 
     def loop(self, den, times, callback, progress):
-        return lab.colour_hybrids(
+        return lab.colour_hybrids.steps(
             den, self.prompts, self.n, self.scale, timesteps=times, generator=self.seed, callback=callback
         )
 
@@ -278,7 +280,7 @@ class OneStep(DDPMRequest):
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
         return _chain(
-            [lab.one_step_denoise(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress
+            [lab.one_step_denoise.steps(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress
         )
 
     def total_steps(self, times):
@@ -328,7 +330,7 @@ class FlowSample(FlowRequest):
     what: ClassVar[str] = "sampling"
 
     def loop(self, den, times, callback, progress):
-        return flow.sample(
+        return flow.sample.steps(
             den,
             self.n,
             self.prompt,
@@ -356,7 +358,9 @@ class FlowOneStep(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return _chain([flow.one_step(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress)
+        return _chain(
+            [flow.one_step.steps(den, image[i : i + 1], t, self.prompt) for i, t in enumerate(self.ts)], progress
+        )
 
     def total_steps(self, times):
         return len(self.ts)
@@ -378,7 +382,7 @@ class FlowEuler(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         x_t = unpack(self.image, -1, *den.image_shape)
-        return flow.sample_from(den, x_t, self.t_start, self.prompt, self.w, self.step_size, callback=callback)
+        return flow.sample_from.steps(den, x_t, self.t_start, self.prompt, self.w, self.step_size, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,7 +401,7 @@ class FlowEdit(FlowRequest):
 
     def loop(self, den, times, callback, progress):
         image = unpack(self.image, -1, *den.image_shape)
-        return flow.edit_image(
+        return flow.edit_image.steps(
             den, image, self.t_start, self.prompt, self.w, self.step_size, generator=self.seed, callback=callback
         )
 
@@ -414,7 +418,7 @@ class FlowAnagram(FlowRequest):
     what: ClassVar[str] = "visual anagram"
 
     def loop(self, den, times, callback, progress):
-        return flow.anagram_images(
+        return flow.anagram_images.steps(
             den, self.prompts, self.views, self.n, self.w, self.step_size, generator=self.seed, callback=callback
         )
 
@@ -432,7 +436,7 @@ class FlowHybrid(FlowRequest):
     what: ClassVar[str] = "hybrid image"
 
     def loop(self, den, times, callback, progress):
-        return flow.hybrid_images(
+        return flow.hybrid_images.steps(
             den,
             self.prompts,
             self.kernel_size,
@@ -464,7 +468,7 @@ def edit_row(
 def compute(request: Request, den, progress: Progress | None = None, run_loop: Callable | None = None) -> Result:
     """Run request's lab entry point on den, recording the first image's trajectory; progress counts the steps.
 
-    run_loop(steps) runs the entry point's loop (lab.stepping): serving.batching.LoopBatcher.run on the server, which
+    run_loop(steps) runs the entry point's loop (its ``steps``): serving.batching.LoopBatcher.run on the server, which
     runs it together with other requests' loops; None runs it here with den, as lab does.
     """
     progress = progress or Progress()
@@ -482,8 +486,7 @@ def compute(request: Request, den, progress: Progress | None = None, run_loop: C
         labels.append(request.label(step["t"], step[next_key]))
         progress.step()  # Cancelled here once nobody waits for the result
 
-    with lab.stepping():  # each entry point returns its loop, for run_loop
-        steps = request.loop(den, times, callback, progress)
+    steps = request.loop(den, times, callback, progress)
     out = run_loop(steps)
     out = out.clamp(-1, 1) if request.clamp else out
     as_images = lambda xs: list(to_uint8(torch.cat(xs), -1, 1)) if xs else []  # noqa: E731

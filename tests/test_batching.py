@@ -60,10 +60,9 @@ def test_a_rows_output_does_not_depend_on_its_batch_when_batches_are_multiples_o
 
 
 def sdedit_steps(den, seed: int, i_start: int, image: torch.Tensor, record: list | None = None):
-    with lab.stepping():
-        return lab.sdedit(
-            den, image, i_start, "3", 7.0, generator=seed, callback=record.append if record is not None else None
-        )
+    return lab.sdedit.steps(
+        den, image, i_start, "3", 7.0, generator=seed, callback=record.append if record is not None else None
+    )
 
 
 def test_loops_running_together_share_model_calls_and_each_gets_what_it_gets_alone(backends):

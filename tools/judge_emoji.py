@@ -50,21 +50,21 @@ class Edition:
     view: str  # the anagram page's view
     scale: float  # the illusion pages' CFG (gamma 7; w 7)
 
-    def sample(self, den, n, prompt, scale, generator, coarse=False):
+    def sample(self, den, n, prompt, scale, generator, coarse=False, steps=False):
         if self.name == "2026":
-            return flow.sample(
+            return way(flow.sample, steps)(
                 den, n, prompt, scale, step_size=1 / 12 if coarse else fall2026.STEP_SIZE, generator=generator
             )
-        return lab.sample(
+        return way(lab.sample, steps)(
             den, n, prompt, scale, timesteps=lab.strided_timesteps(den.T, 90 if coarse else 30), generator=generator
         )
 
-    def anagram(self, den, prompts, n, scale, generator, coarse=False):
+    def anagram(self, den, prompts, n, scale, generator, coarse=False, steps=False):
         if self.name == "2026":
-            return flow.anagram_images(
+            return way(flow.anagram_images, steps)(
                 den, prompts, ("identity", self.view), n, scale, 1 / 12 if coarse else fall2026.STEP_SIZE, generator
             )
-        return lab.visual_anagrams(
+        return way(lab.visual_anagrams, steps)(
             den,
             prompts,
             ("identity", self.view),
@@ -74,13 +74,13 @@ class Edition:
             generator,
         )
 
-    def hybrid(self, den, prompts, n, scale, generator, sigma=None, coarse=False):
+    def hybrid(self, den, prompts, n, scale, generator, sigma=None, coarse=False, steps=False):
         kernel, default = self.blur(den)
         if self.name == "2026":
-            return flow.hybrid_images(
+            return way(flow.hybrid_images, steps)(
                 den, prompts, kernel, (sigma or default,), n, scale, 1 / 12 if coarse else fall2026.STEP_SIZE, generator
             )
-        return lab.make_hybrids(
+        return way(lab.make_hybrids, steps)(
             den,
             prompts,
             kernel,
@@ -98,6 +98,11 @@ class Edition:
 
             return flow_hybrid_blur(den)
         return hybrid_kernel(den), 2.0
+
+
+def way(course_function, steps: bool):
+    """The course function, or with steps its loop unrun (its ``steps``: tools/search_illusions.py runs loops together)."""
+    return course_function.steps if steps else course_function
 
 
 EDITIONS = {"2024": Edition("2024", "flip", CFG_SCALE), "2026": Edition("2026", "rotate_180", fall2026.CFG_W)}

@@ -41,7 +41,7 @@ from tools.judge_emoji import BACKEND, anagram_rate, edition_of, hybrid_rate  # 
 
 
 def run_all(den, loops: list, max_rows: int = 256) -> list[torch.Tensor]:
-    """Run lab loops (made under lab.stepping()) together: one model call per step for all, as the room does."""
+    """Run lab loops (course functions' ``steps``) together: one model call per step for all, as the room does."""
     batcher = LoopBatcher(den, max_rows=max_rows)
     with ThreadPoolExecutor(len(loops)) as pool:
         return list(pool.map(batcher.run, loops))
@@ -62,8 +62,8 @@ def names_of(den) -> tuple[str, ...]:
 def make(den, kind: str, pair: tuple[int, int], n: int, seed: int, coarse: bool):
     e, names = edition_of(den), [names_of(den)[k] for k in pair]
     if kind == "anagram":
-        return e.anagram(den, names, n, e.scale, seed, coarse)
-    return e.hybrid(den, names, n, e.scale, seed, coarse=coarse)
+        return e.anagram(den, names, n, e.scale, seed, coarse, steps=True)
+    return e.hybrid(den, names, n, e.scale, seed, coarse=coarse, steps=True)
 
 
 def readings(den, judge, kind: str, x: torch.Tensor, pair: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,8 +78,7 @@ def readings(den, judge, kind: str, x: torch.Tensor, pair: tuple[int, int]) -> t
 
 def round_(den, judge, kind: str, pairs: list, n: int, coarse: bool, seed: int) -> list[dict]:
     t0 = time.time()
-    with lab.stepping():
-        loops = [make(den, kind, p, n, seed, coarse) for p in pairs]
+    loops = [make(den, kind, p, n, seed, coarse) for p in pairs]
     out = []
     for p, x in zip(pairs, run_all(den, loops)):
         a, b = readings(den, judge, kind, x, p)
