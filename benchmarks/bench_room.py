@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ def burst(urls: list[str], page: str, n: int, seed_base: int) -> dict:
     clients: list = [None] * n
 
     def open_page(i: int):
-        clients[i] = RemoteClient(urls[i % len(urls)], page)
+        clients[i] = RemoteClient(urls[i % len(urls)], page, QUERY)
         return clients[i].open(timeout=300)
 
     opened = together(n, open_page)
@@ -168,6 +169,10 @@ SPREAD_PAGES = [
     "a8_anagrams",
 ]  # 1.1, 1.6, 1.7, 1.8: "open 1.6", some already elsewhere
 FLOW_SPREAD_PAGES = ["f1_1_noisy", "f2_1_cfg", "f3_1_edit", "f3_3_anagrams"]
+# --backend: the room's pages open on this backend (?backend=), which the server warms too; None: the edition's default
+BACKEND: str | None = None
+QUERY = ""  # the room's clients' query string
+WARM: dict[str, str] = {}  # the server's environment for it
 
 
 def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=None) -> dict:
@@ -180,7 +185,7 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
     clients: list = [None] * n
 
     def open_page(i: int):
-        clients[i] = RemoteClient(urls[i % len(urls)], pages[i % len(pages)])
+        clients[i] = RemoteClient(urls[i % len(urls)], pages[i % len(pages)], QUERY)
         return clients[i].open(timeout=300)
 
     opened = together(n, open_page)
@@ -229,7 +234,7 @@ def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
     from serving.room import Room
     from serving.settings import RoomSettings
 
-    name = next(iter(FLOW_BACKENDS if edition == "2026" else BACKENDS))
+    name = BACKEND or next(iter(FLOW_BACKENDS if edition == "2026" else BACKENDS))
     den = load_backend(name, "cpu")
     x0 = test_images(ALL_BACKENDS[name][1], den.image_shape, 1)
     threads = torch.get_num_threads()
@@ -305,7 +310,7 @@ def warmed_server(app: Path, log: Path | None):
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}, root=app, log=log) as served,
+        serve_app({"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"} | WARM, root=app, log=log) as served,
     ):
         yield served
 
@@ -529,7 +534,7 @@ def steady(urls: list[str], n: int, seconds: float, mean_gap: float, seed_base: 
     latencies, errors, lock = [], [], threading.Lock()
 
     def client(i: int) -> None:
-        with RemoteClient(urls[i % len(urls)], pages[i % len(pages)]) as c:
+        with RemoteClient(urls[i % len(urls)], pages[i % len(pages)], QUERY) as c:
             end, k = time.time() + seconds, 0
             while True:
                 time.sleep(gaps[i][k])
@@ -562,7 +567,7 @@ def room(
     out = {"clients": n, "replicas": replicas, "cluster": bool(cluster)}
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        env = {"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"}
+        env = {"DIFFUSION_LAB_RUNS": tmp, "DIFFUSION_LAB_WARM": "1"} | WARM
         if cluster:
             stack.enter_context(ray_head(cluster["cpus"]))
             env |= {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_SERVE_CPUS": str(cluster["serve_cpus"])}
@@ -715,6 +720,11 @@ def main() -> None:
         "--cluster", action="store_true", help="Part A on Ray Serve: a local `ray start --head` per room"
     )
     parser.add_argument(
+        "--backend",
+        help='the bundled backend the room\'s pages open on (e.g. "Emoji (colour)" with --edition 2024, '
+        '"Emoji (colour, flow)" with 2026); default: the edition\'s default',
+    )
+    parser.add_argument(
         "--edition",
         choices=("2024", "2026"),
         default="2024",
@@ -747,6 +757,10 @@ def main() -> None:
         "1.1, 1.6, 1.7 and 1.8 (or the Fall 2026 counterparts), at each size (--lead 60 by default)",
     )
     args = parser.parse_args()
+    if args.backend:
+        global BACKEND, QUERY, WARM
+        BACKEND, QUERY = args.backend, urllib.parse.urlencode({"backend": args.backend})
+        WARM = {"DIFFUSION_LAB_WARM_BACKENDS": args.backend}
     import torch
 
     print(
