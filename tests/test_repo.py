@@ -29,6 +29,7 @@ UI_TIERS = [
         "ui.controls",
         "ui.progress",
         "ui.sdedit_view",
+        "ui.cfg_view",
         "ui.edit_view",
         "ui.illusions",
         "ui.training",

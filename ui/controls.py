@@ -15,26 +15,41 @@ from serving.defaults import default_gamma, flow_w
 from ui.results import describe
 from ui.state import current_backend
 
-BACKEND_DEFAULTS: set[str] = (
-    set()
-)  # keys of widgets whose default is the backend's (γ, w, the blur): a new backend resets them
+# keys of widgets whose default is the backend's (γ, w, the blur): a new backend resets them
+BACKEND_DEFAULTS: set[str] = set()
+
+
+# Each edition's CFG scale: its symbol, its name in the export, its equation and what its values mean, its opening
+# value on a backend (the course's 7, or the backend's own: serving.defaults)
+CFG_SCALES = {
+    "2024": (
+        "γ",
+        "gamma",
+        "ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder",
+        default_gamma,
+    ),
+    "2026": (
+        "w",
+        "w",
+        "v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder",
+        flow_w,
+    ),
+}
+
+
+def cfg_slider(edition: str, key: str, default: float | None = None) -> float:
+    """The edition's CFG scale (γ or w), opening on the backend's default."""
+    symbol, name, help_text, backend_default = CFG_SCALES[edition]
+    BACKEND_DEFAULTS.add(key)
+    default = backend_default(current_backend()) if default is None else default
+    value = st.slider(f"CFG scale {symbol}", 0.0, 15.0, default, 0.5, key=key, help=help_text)
+    describe(**{name: value})
+    return value
 
 
 def gamma_slider(key: str, default: float | None = None) -> float:
     """γ, opening on the backend's default (serving.defaults.default_gamma: the course's 7 but where a backend has its own)."""
-    BACKEND_DEFAULTS.add(key)
-    default = default_gamma(current_backend()) if default is None else default
-    gamma = st.slider(
-        "CFG scale γ",
-        0.0,
-        15.0,
-        default,
-        0.5,
-        key=key,
-        help="ε = ε_u + γ (ε_c − ε_u): γ = 0 ignores the prompt, 1 is no guidance, larger follows it harder",
-    )
-    describe(gamma=gamma)
-    return gamma
+    return cfg_slider("2024", key, default)
 
 
 def i_start_slider(key: str, T: int, default: int, stride: int = 30) -> tuple[int, int]:
@@ -148,19 +163,7 @@ def _reads(den, prompt: str) -> bool:
 
 def w_slider(key: str, default: float | None = None) -> float:
     """The Fall 2026 edition's CFG scale w, opening on the backend's default (serving.defaults.flow_w)."""
-    BACKEND_DEFAULTS.add(key)
-    default = flow_w(current_backend()) if default is None else default
-    w = st.slider(
-        "CFG scale w",
-        0.0,
-        15.0,
-        default,
-        0.5,
-        key=key,
-        help="v = v_c + w (v_c − v_u): w = 0 is the conditional velocity (no guidance), larger follows the prompt harder",
-    )
-    describe(w=w)
-    return w
+    return cfg_slider("2026", key, default)
 
 
 TIMES = tuple(round(k / 100, 2) for k in range(100))  # the times a slider offers: 0.00 .. 0.99
