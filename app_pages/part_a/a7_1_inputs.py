@@ -4,8 +4,8 @@ import streamlit as st
 
 from lab.course import DEFAULT_PROMPT
 from ui.controls import equation
+from ui.editing_view import SDEDIT_EQUATION, editing_view
 from ui.inputs import canvas_strokes, drawing_to_image, uploaded_image
-from ui.sdedit_view import SDEDIT_EQUATION, sdedit_view
 
 st.title("1.7.1 · Editing uploads and drawings")
 st.markdown(
@@ -16,11 +16,11 @@ prompt = DEFAULT_PROMPT  # the course's: your image cleaned up, not turned into 
 st.subheader("An uploaded image")
 x = uploaded_image("Upload an image", key="inputs_upload")
 if x is not None:
-    sdedit_view(x, "upload", "inputs_upload", prompt)
+    editing_view("2024", x, "upload", "inputs_upload", prompt)
 st.subheader("A drawing")
 strokes = canvas_strokes("inputs_canvas")
 if strokes is None:
     st.info("Draw on the canvas, like a pen on paper; the edits appear here.")
 else:
-    sdedit_view(drawing_to_image(strokes), "drawing", "inputs_drawing", prompt)
+    editing_view("2024", drawing_to_image(strokes), "drawing", "inputs_drawing", prompt)
     st.success("Edited your drawing.")

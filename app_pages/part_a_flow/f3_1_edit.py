@@ -5,7 +5,7 @@ import streamlit as st
 from lab.course import DEFAULT_PROMPT
 from serving.defaults import flow_prompts
 from ui.controls import equation
-from ui.edit_view import EDIT_EQUATION, edit_view
+from ui.editing_view import EDIT_EQUATION, editing_view
 from ui.inputs import image_choice, image_tag
 from ui.messages import page_waits
 from ui.state import current_backend
@@ -23,4 +23,4 @@ if x1 is None:
     page_waits()
 # the test image: its class (a class backend's null prompt would make w do nothing); yours: cleaned up, not made a class
 default = flow_prompts("edit", current_backend())[0] if source == "test image" else DEFAULT_PROMPT
-edit_view(x1, image_tag(source), f"edit_{source.split()[0]}", default)
+editing_view("2026", x1, image_tag(source), f"edit_{source.split()[0]}", default)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from serving.defaults import flow_prompts
 from ui.controls import equation
-from ui.edit_view import EDIT_EQUATION, edit_view
+from ui.editing_view import EDIT_EQUATION, editing_view
 from ui.inputs import image_choice, image_tag
 from ui.messages import page_waits
 from ui.state import current_backend
@@ -21,7 +21,7 @@ x1, source = image_choice("text")
 if x1 is None:
     page_waits()
 key = "flow_text" if source == "test image" else f"flow_text_{source}"  # a prompt per image
-edit_view(x1, image_tag(source), key, flow_prompts("text", current_backend())[0], full_size=True)
+editing_view("2026", x1, image_tag(source), key, flow_prompts("text", current_backend())[0], full_size=True)
 st.caption(
     "Bells and whistles (CS280A), a course logo: draw it (or upload a sketch), describe the logo you want in the "
     "prompt, pick the start time that keeps your layout, and download the edit at the model's full size."
