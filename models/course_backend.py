@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from models.backend import NULL_PROMPTS, Denoiser
-from models.unet import CourseUNet, inference_copy
+from models.unet import CourseUNet, inference_copy, memory_format_of
 
 
 class CourseDenoiser(Denoiser):
@@ -46,7 +46,9 @@ class CourseDenoiser(Denoiser):
         self.image_shape = (unet.config.in_channels, 28, 28)
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
+        self.memory_format = memory_format_of(
+            unet
+        )  # of the model's input: its weights' (inference_copy: channels_last)
 
     def __call__(
         self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor

@@ -225,3 +225,19 @@ def test_the_colour_backends_fast_model_equals_the_exact_one_and_a_row_ignores_i
     for size in (4, 8, 12):
         out = torch.cat([fast(x[k : k + size], t[k : k + size], cond[k : k + size])[0] for k in range(0, 12, size)])
         assert torch.equal(out, alone), size
+
+
+def test_a_denoiser_over_a_server_copy_feeds_it_its_own_layout():
+    """Part B's generators page samples an inference copy (channels_last) through lab.generate, which wraps it in a
+    CourseDenoiser: that one feeds it channels_last, not a contiguous batch oneDNN converts on every call."""
+    from models.bundled import load_course_model
+    from models.course_backend import CourseDenoiser
+    from models.unet import inference_copy, memory_format_of
+
+    model, _ = load_course_model("flow_class")
+    fast = inference_copy(model)
+    assert memory_format_of(model) == torch.contiguous_format and memory_format_of(fast) == torch.channels_last
+    exact, served = CourseDenoiser(model, None), CourseDenoiser(fast, None)
+    assert served.memory_format == torch.channels_last
+    x, cond = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.zeros(8, 10)
+    assert (served(x, 0.5, cond)[0] - exact(x, 0.5, cond)[0]).abs().max() < 1e-4
