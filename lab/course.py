@@ -18,7 +18,7 @@ from lab.fall2024 import CFG_SCALE, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
 from lab.processes import check_timesteps
-from lab.sampling import Callback, Inpaint, denoise_steps, with_steps
+from lab.sampling import Callback, InpaintConstraint, denoise_steps, with_steps
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
@@ -181,7 +181,7 @@ def inpaint(
 ) -> torch.Tensor:
     """1.7.2: sample from pure noise, keeping forward(im, t) where mask is 0 after every step, Eq. A.5."""
     check_image("im", im, denoiser.image_shape)
-    constraint = Inpaint(im, mask, denoiser.alphas_cumprod)
+    constraint = InpaintConstraint(im, mask, denoiser.alphas_cumprod)
     generator = as_generator(generator)
     x = pure_noise(denoiser, im.shape[0], generator)
     return _run(denoiser, x, _guide(denoiser, [prompt], scale), 0, timesteps, generator, callback, constraint)

@@ -24,13 +24,13 @@ from lab.diffusion import DynamicThreshold, randn_like
 from lab.guidance import Guide
 from lab.processes import DDPM, Process, check_timesteps, process_of
 
-__all__ = ["Inpaint", "check_timesteps", "denoise", "denoise_steps", "loop", "run_steps", "with_steps"]
+__all__ = ["InpaintConstraint", "check_timesteps", "denoise", "denoise_steps", "loop", "run_steps", "with_steps"]
 
 Callback = Callable[[dict], None]
 Constraint = Callable[[torch.Tensor, "int | float", "torch.Generator | None"], torch.Tensor]
 
 
-class Inpaint:
+class InpaintConstraint:
     """After every step keep the known pixels: x_t <- m x_t + (1 - m) noise(x_orig, t), Eq. A.5 (the process's noise:
     forward for DDPM, interpolate for the linear flow).
 

@@ -7,7 +7,7 @@ import lab
 from lab.diffusion import forward
 from lab.filters import gaussian_blur
 from lab.guidance import Guide
-from lab.sampling import Inpaint, denoise
+from lab.sampling import InpaintConstraint, denoise
 from lab.schedules import make_alphas_cumprod, strided_timesteps
 from lab.views import get_view
 
@@ -57,13 +57,13 @@ def test_bad_timesteps(toy, timesteps):
 def test_empty_or_malformed_mask():
     x = torch.rand(1, 3, 16, 16)
     with raises(r"mask is empty: mark the pixels to fill in with 1"):
-        Inpaint(x, torch.zeros(16, 16), AC)
+        InpaintConstraint(x, torch.zeros(16, 16), AC)
     with raises(r"mask must have shape \(16, 16\), \(1, 1, 16, 16\) or \(B, 1 or C, 16, 16\), got \(8, 8\)"):
-        Inpaint(x, torch.ones(8, 8), AC)
+        InpaintConstraint(x, torch.ones(8, 8), AC)
     with raises(r"mask values must lie in \[0, 1\]"):
-        Inpaint(x, torch.full((16, 16), 2.0), AC)
+        InpaintConstraint(x, torch.full((16, 16), 2.0), AC)
     with raises(r"mask must be a torch.Tensor"):
-        Inpaint(x, None, AC)
+        InpaintConstraint(x, None, AC)
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,17 @@ import torch
 import lab
 from lab.fall2024 import ONE_STEP_TS
 from serving.defaults import FORWARD_T
+from ui.controls import equation
 from ui.display import show
 from ui.inputs import pick_test_image
 from ui.results import describe
 from ui.state import current_backend, settings
 
 st.title("1.1 · The forward process")
-st.latex(r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad \epsilon \sim \mathcal N(0, I)")
-st.caption("The image is scaled down and noise is added; t is the slider below, ε comes from the sidebar's seed.")
+equation(
+    r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad \epsilon \sim \mathcal N(0, I)",
+    "The image is scaled down and noise is added; t is the slider below, ε comes from the sidebar's seed.",
+)
 s, den = settings(), current_backend()
 x0 = pick_test_image()
 t = st.slider("Timestep t", 0, den.T - 1, FORWARD_T, key="forward_t")
