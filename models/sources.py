@@ -15,6 +15,16 @@ def variable(name: str, default, doc: str, takes: str):
     return field(default=default, metadata={"env": name, "doc": doc, "takes": takes})
 
 
+def cache_variable():
+    """The prompt-embedding cache's folder: one setting for both course models (each text encoder its own subfolder)."""
+    return variable(
+        "DIFFUSION_LAB_CACHE",
+        "~/.cache/diffusion-lab",
+        "the prompt-embedding cache (safetensors), shared by all IF sizes and PixNerd (each text encoder's own folder)",
+        "folder",
+    )
+
+
 def is_local(source: str) -> bool:
     """A local folder (absolute, relative or ~ path that exists, or any path-looking value) rather than a hub id."""
     path = Path(source).expanduser()

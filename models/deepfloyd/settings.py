@@ -18,7 +18,7 @@ from huggingface_hub import constants as hub_constants
 from models import sources
 from models.deepfloyd.errors import LOGIN, PINS, IFModelNotFound, IFNotConfigured, model_page
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
-from models.sources import has_package, is_local, variable
+from models.sources import cache_variable, has_package, is_local, variable
 
 STAGE1_IDS = ("DeepFloyd/IF-I-XL-v1.0", "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
 STAGE2_IDS = ("DeepFloyd/IF-II-L-v1.0", "DeepFloyd/IF-II-M-v1.0")
@@ -65,12 +65,7 @@ class IFSettings:
         "compute attention in slices: less memory, slower (on / off)",
         "on_off",
     )
-    cache_dir: str = variable(
-        "DIFFUSION_LAB_CACHE",
-        "~/.cache/diffusion-lab",
-        "the prompt-embedding cache (safetensors), shared by all IF sizes",
-        "folder",
-    )
+    cache_dir: str = cache_variable()
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
 
 

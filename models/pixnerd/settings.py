@@ -19,7 +19,7 @@ from huggingface_hub import constants as hub_constants
 from models import sources
 from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings
 from models.pixnerd.errors import PixNerdNotConfigured
-from models.sources import has_package, is_local, variable
+from models.sources import cache_variable, has_package, is_local, variable
 
 MODEL_ID = "MCG-NJU/PixNerd-XXL-P16-T2I"  # the Fall 2026 course's model: 1.2 B, text-to-image, 512 px
 CHECKPOINT = "model.ckpt"  # its file on the hub: a Lightning checkpoint, EMA weights under "ema_denoiser."
@@ -78,12 +78,7 @@ class PixNerdSettings:
         "most 512 px rows in one model call when the room batches browsers' loops (a multiple of 4)",
         "whole",
     )
-    cache_dir: str = variable(
-        "DIFFUSION_LAB_CACHE",
-        "~/.cache/diffusion-lab",
-        "the prompt-embedding cache (safetensors), shared by all IF sizes",
-        "folder",
-    )
+    cache_dir: str = cache_variable()
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (field, "env VAR" / "file F"), for the UI
 
 
