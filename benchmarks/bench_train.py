@@ -31,7 +31,8 @@ from lab.data import load_dataset
 from lab.diffusion import add_noise
 from lab.generate import class_grid, ddpm_sample, flow_sample, one_hot
 from lab.schedules import make_alphas_cumprod
-from lab.train import course_config, train
+from lab.train import train
+from lab.train_config import course_config
 from models.course_backend import CourseDenoiser
 from models.unet import CourseUNet
 

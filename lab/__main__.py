@@ -13,7 +13,8 @@ from lab.checkpoint import CheckpointError, load_trained
 from lab.data import DatasetMissing, download_mnist
 from lab.generate import class_grid, sample_trained
 from lab.images import grid, save_png
-from lab.train import CONDITIONS, EXPERIMENTS, TrainConfig, TrainingDiverged, course_config, train, with_overrides
+from lab.train import TrainingDiverged, train
+from lab.train_config import CONDITIONS, EXPERIMENTS, TrainConfig, course_config, with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

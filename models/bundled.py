@@ -65,7 +65,7 @@ def load_emoji_backend(stem: str = "parta_emoji", device: str = "cpu"):
 
 
 def part_a_problem(train: dict) -> str | None:
-    """Why a trained model cannot drive the Part A pages (None: it can): the Fall 2024 pages need lab.train.PART_A_BACKEND's
+    """Why a trained model cannot drive the Part A pages (None: it can): the Fall 2024 pages need lab.train_config.PART_A_BACKEND's
     DDPM, the Fall 2026 pages a class-conditioned flow model of images in [-1, 1]."""
     if train.get("experiment") not in ("ddpm", "flow") or train.get("condition") != "class":
         return "the Part A pages need a class-conditioned DDPM or flow-matching model"

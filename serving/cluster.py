@@ -104,5 +104,5 @@ HEAD_COMMAND = (
 
 def cluster_gpus() -> int:
     """GPUs in the cluster now (nodes come and go): a training run may ask for cuda where there is one, though the
-    app's own machine has none (lab.train.TrainConfig.validate's cuda_elsewhere)."""
+    app's own machine has none (lab.train_config.TrainConfig.validate's cuda_elsewhere)."""
     return int(ray.cluster_resources().get("GPU", 0))

@@ -26,7 +26,7 @@ from pathlib import Path
 import ray
 import ray.exceptions
 
-from lab.train import TrainConfig
+from lab.train_config import TrainConfig
 from serving.cluster import NAMESPACE, RUNTIME_ENV, cluster_gpus
 from serving.jobs import SERVER, ChildFailed, Job, JobManager
 from serving.train_child import job_events

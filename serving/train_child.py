@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from lab.train import RESUMABLE, TrainConfig, train
+from lab.train import train
+from lab.train_config import RESUMABLE, TrainConfig
 from serving.settings import training_settings
 
 

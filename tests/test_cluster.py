@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray", reason="Ray is in the test extras (requirements
 
 from test_restart import wait_for  # noqa: E402
 
-from lab.train import course_config  # noqa: E402
+from lab.train_config import course_config  # noqa: E402
 from models.bundled import load_backend  # noqa: E402
 from serving.queue import Progress  # noqa: E402
 from serving.requests import Anagram, Hybrid, Sample, sdedit_row  # noqa: E402

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from lab.train import course_config
+from lab.train_config import course_config
 from serving.jobs import Job, JobManager
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)

@@ -163,7 +163,8 @@ def notebook_checks(fn: dict, model: FlowModel, image: torch.Tensor, SEED: int =
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Every bundled flow backend, a class flow run the lab trained (a few steps: its interface, not its pictures)."""
-    from lab.train import PART_A_FLOW_BACKEND, course_config, train
+    from lab.train import train
+    from lab.train_config import PART_A_FLOW_BACKEND, course_config
 
     run = tmp_path_factory.mktemp("run")
     config = course_config(

@@ -85,7 +85,8 @@ def check_the_generators_defaults(asked):
 def test_the_generators_progress_counts_the_samplers_steps_and_a_room_that_leaves_stops_it():
     import torch
 
-    from lab.train import course_config, initial_model
+    from lab.train import initial_model
+    from lab.train_config import course_config
     from serving import generators
     from serving.queue import Cancelled, Progress
 

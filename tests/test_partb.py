@@ -15,7 +15,8 @@ from lab.__main__ import main as cli
 from lab.checkpoint import CheckpointError, latest_checkpoint, load_trained
 from lab.data import DatasetMissing, load_dataset, read_idx
 from lab.generate import flow_sample
-from lab.train import TrainingDiverged, course_config, train
+from lab.train import TrainingDiverged, train
+from lab.train_config import course_config
 from models.files import load_model_file, save_model_file
 from models.unet import CourseUNet, UNetConfig
 
@@ -273,7 +274,7 @@ def test_precision_auto_takes_bf16_only_where_the_device_computes_it_natively(mo
     EPYC (D = 16, batch 64), so a run there must not default to it."""
     import torch
 
-    from lab.train import TrainConfig
+    from lab.train_config import TrainConfig
 
     for avx512_bf16, amx, expected in ((False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
@@ -281,7 +282,7 @@ def test_precision_auto_takes_bf16_only_where_the_device_computes_it_natively(mo
         assert TrainConfig().validate().precision == expected
         assert course_config("flow", "class").precision == expected  # what the CLI and the Train live page use
     assert TrainConfig(precision="bf16").validate().precision == "bf16"  # asked for: kept
-    from lab.train import native_precision
+    from lab.train_config import native_precision
 
     for bf16_gpu, expected in ((False, "fp32"), (True, "bf16")):  # a GPU: bf16 where it computes bf16 (Ampere on)
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -110,7 +110,8 @@ def test_a_course_epoch_is_60000_images_from_shuffled_passes_over_the_bundled_di
 
 
 def test_training_counts_course_epochs_when_asked(tmp_path):
-    from lab.train import course_config, train
+    from lab.train import train
+    from lab.train_config import course_config
 
     cfg = course_config(
         "flow", "class", D=4, batch_size=64, epochs=2, epoch_images=640, sample_every=0, snapshot_epochs=(1,)

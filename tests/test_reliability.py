@@ -20,7 +20,7 @@ import torch
 from test_jobs import wait_for
 
 import serving.jobs.folder as jobs_module
-from lab.train import course_config
+from lab.train_config import course_config
 from serving.jobs import Caller, JobManager, NotAllowed, RunLimit, RunsFolderBusy
 from serving.queue import Cancelled, ComputeQueue
 from serving.requests import MAX_PROMPT_CHARS, Sample

@@ -30,7 +30,8 @@ from lab.data import load_dataset  # noqa: E402
 from lab.generate import class_grid, denoise_once, sample_trained  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
 from lab.metrics import accuracy, confident_share, denoiser_mse, frechet_distance, predict  # noqa: E402
-from lab.train import TrainConfig, read_history  # noqa: E402
+from lab.train import read_history  # noqa: E402
+from lab.train_config import TrainConfig  # noqa: E402
 from models.bundled import WEIGHTS, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.files import save_model_file  # noqa: E402

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 from lab.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from lab.generate import class_grid, sample_trained  # noqa: E402
 from lab.metrics import accuracy, predict  # noqa: E402
-from lab.train import course_config, read_history, train  # noqa: E402
+from lab.train import read_history, train  # noqa: E402
+from lab.train_config import course_config  # noqa: E402
 from models.bundled import load_classifier  # noqa: E402
 from tools.train_bundled import COURSE_EPOCHS, RUNS  # noqa: E402
 

@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from lab.train import PART_A_BACKEND, course_config, train  # noqa: E402
+from lab.train import train  # noqa: E402
+from lab.train_config import PART_A_BACKEND, course_config  # noqa: E402
 from models.bundled import DENOISER_SNAPSHOTS  # noqa: E402
 
 PART_A = dict(PART_A_BACKEND, condition="class", D=32, batch_size=128, lr=2e-3, sample_every=0)

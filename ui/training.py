@@ -10,7 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.train import COURSE, PART_A_BACKEND, PART_A_FLOW_BACKEND, TrainConfig, course_config
+from lab.train_config import COURSE, PART_A_BACKEND, PART_A_FLOW_BACKEND, TrainConfig, course_config
 from serving.jobs import RUN_ID, Caller, Job
 from serving.settings import TrainingSettings
 from ui.identity import caller, lecturer_key, sign_in, switch_owner
@@ -27,7 +27,7 @@ class Recipe:
 
 
 def course_recipe(experiment: str, method: str) -> dict:
-    """The course's class-conditioned recipe (lab.train.COURSE) as the form's values: its D, batch, lr, epochs of 60,000
+    """The course's class-conditioned recipe (lab.train_config.COURSE) as the form's values: its D, batch, lr, epochs of 60,000
     images, ExponentialLR, no clipping."""
     c = COURSE[experiment]
     return dict(

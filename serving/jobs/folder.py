@@ -13,7 +13,8 @@ import threading
 import zipfile
 from pathlib import Path
 
-from lab.train import TrainConfig, read_history
+from lab.train import read_history
+from lab.train_config import TrainConfig
 from models.files import write_text_atomic
 from serving.jobs.job import Job
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.train import TrainConfig
+from lab.train_config import TrainConfig
 
 STATES = ("queued", "running", "stopping", "stopped", "done", "failed", "damaged")
 RECENT = 20  # steps: the window of a run's current pace (its ETA, its images/s)

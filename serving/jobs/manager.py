@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.checkpoint import checkpoint_step
-from lab.train import TrainConfig, resumed_config
+from lab.train_config import TrainConfig, resumed_config
 from serving.jobs.child import events_of_child
 from serving.jobs.folder import SEEN_FILE, RunsFolder
 from serving.jobs.job import Job
@@ -129,7 +129,7 @@ class JobManager:
 
     def resume(self, job_id: str, by: Caller = SERVER, **changes) -> Job:
         """Queue a stopped or failed run again: from its latest checkpoint, or from the start if it has none; changes
-        to lab.train.RESUMABLE settings (lr, epochs, max_steps, grad_clip...) apply from there (ValueError for others)."""
+        to lab.train_config.RESUMABLE settings (lr, epochs, max_steps, grad_clip...) apply from there (ValueError for others)."""
         job = self.get(job_id)
         require_control(job, by, "resume")
         if not job.finished or job.status in ("done", "damaged"):
