@@ -108,6 +108,12 @@ def way(course_function, steps: bool):
 EDITIONS = {"2024": Edition("2024", "flip", CFG_SCALE), "2026": Edition("2026", "rotate_180", fall2026.CFG_W)}
 
 
+def save_samples(den, x: torch.Tensor, per_name: int, stem: str) -> None:
+    """The card's figure: 4 samples of every name (x: per_name of each, names in order), 16 a row."""
+    four = x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:])
+    save_png(grid(four, nrow=16, low=-1, high=1), WEIGHTS / f"{stem}.png")
+
+
 def edition_of(den) -> Edition:
     return EDITIONS["2026" if den.prediction == "velocity" else "2024"]
 
@@ -285,15 +291,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
             (scale, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0)
         )
         if scale == scales[0]:
-            save_png(
-                grid(
-                    x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]),
-                    nrow=16,
-                    low=-1,
-                    high=1,
-                ),
-                WEIGHTS / "parta_emoji_samples.png",
-            )
+            save_samples(den, x, per_name, "parta_emoji_samples")
     an = COURSE_PROMPTS["anagram"][:2]
     hy = COURSE_PROMPTS["hybrid"][:2]
     anagram = anagram_rate(den, judge, an)
@@ -386,15 +384,7 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
             (w, accuracy(labels, y), frechet_distance(feats, ref_feats), weakest(den, labels, y), time.time() - t0)
         )
         if w == scales[-1]:
-            save_png(
-                grid(
-                    x.view(len(den.names), per_name, *x.shape[1:])[:, :4].reshape(-1, *x.shape[1:]),
-                    nrow=16,
-                    low=-1,
-                    high=1,
-                ),
-                WEIGHTS / "parta_emoji_flow_samples.png",
-            )
+            save_samples(den, x, per_name, "parta_emoji_flow_samples")
     an, hy = FLOW_COURSE_PROMPTS["anagram"][:2], FLOW_COURSE_PROMPTS["hybrid"][:2]
     anagram, hybrid = anagram_rate(den, judge, an), hybrid_rate(den, judge, hy)
     kernel, sigma = e.blur(den)
