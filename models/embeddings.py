@@ -12,6 +12,7 @@ UNet on a small GPU, which is why the course ships a ``.pth`` of precomputed emb
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
@@ -206,3 +207,33 @@ class PromptEmbeddings(Mapping[str, torch.Tensor]):
         for prompt, embedding in rows.items():
             self.add(prompt, embedding)
         return sorted(rows)
+
+
+class PerCallEncoder:
+    """A course model's text encoder (T5-XXL, Qwen3: 7-10 GB) loaded for each call and freed after, so that it never
+    stays on the device beside the image model. A subclass gives ``load() -> (tokenizer, model)`` (counting
+    ``loads``) and ``encode(tokenizer, model, prompts)`` -> the embeddings on the CPU."""
+
+    def __init__(self, source: str, device, dtype: torch.dtype, before_load: Callable | None = None):
+        self.source, self.device, self.dtype = source, torch.device(device), dtype
+        self.before_load = before_load  # frees the device first (the image model's offload)
+        self.loads = 0  # how many times the encoder was loaded
+
+    def load(self):
+        raise NotImplementedError
+
+    def encode(self, tokenizer, model, prompts: Sequence[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
+        if self.before_load is not None:
+            self.before_load()
+        tokenizer, model = self.load()
+        try:
+            return self.encode(tokenizer, model, prompts)
+        finally:
+            del model
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()

@@ -13,7 +13,6 @@ References:
 
 from __future__ import annotations
 
-import gc
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -46,7 +45,7 @@ from models.deepfloyd.settings import (
     tokenizer_loadable,
     use_offload,
 )
-from models.embeddings import DEFAULT_PROMPTS, PromptEmbeddings, cache_folder
+from models.embeddings import DEFAULT_PROMPTS, PerCallEncoder, PromptEmbeddings, cache_folder
 from models.failures import every_failure_explained
 
 MAX_LENGTH = 77  # T5 tokens per prompt: IF's text encoder was trained with 77
@@ -152,13 +151,9 @@ def _place(pipe, device: torch.device, offload: bool, attention_slicing: bool, w
             pipe.enable_model_cpu_offload(device=device)
 
 
-class T5PromptEncoder:
-    """Prompts -> T5 embeddings (N, 77, D) as ``IFPipeline.encode_prompt(clean_caption=False)``; T5 loaded per call."""
-
-    def __init__(self, source: str, device: torch.device, dtype: torch.dtype, before_load: Callable | None = None):
-        self.source, self.device, self.dtype = source, torch.device(device), dtype
-        self.before_load = before_load  # frees the GPU first (stage I's offload)
-        self.loads = 0  # how many times T5 was loaded
+class T5PromptEncoder(PerCallEncoder):
+    """Prompts -> T5 embeddings (N, 77, D) as ``IFPipeline.encode_prompt(clean_caption=False)``; T5 loaded per call
+    (before_load: stage I's offload) and freed after (T5-XXL is 9.5 GB in fp16)."""
 
     def load(self):
         """The tokenizer and the T5 encoder, on the device."""
@@ -177,30 +172,20 @@ class T5PromptEncoder:
         with oom_guard("loading the T5 text encoder"):
             return tokenizer, model.to(self.device).eval()
 
-    @torch.no_grad()
-    def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
+    def encode(self, tokenizer, model, prompts: Sequence[str]) -> torch.Tensor:
         """The embeddings (len(prompts), 77, D), on the CPU."""
-        if self.before_load is not None:
-            self.before_load()
-        tokenizer, model = self.load()
-        try:
-            text = [p.lower().strip() for p in prompts]  # IF's preprocessing without clean_caption (bs4, ftfy)
-            tokens = tokenizer(
-                text,
-                padding="max_length",
-                max_length=MAX_LENGTH,
-                truncation=True,
-                add_special_tokens=True,
-                return_tensors="pt",
-            )
-            with oom_guard("the T5 text encoder"):
-                out = model(tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device))[0]
-            return out.cpu()
-        finally:
-            del model  # freed after: T5-XXL is 9.5 GB in fp16
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+        text = [p.lower().strip() for p in prompts]  # IF's preprocessing without clean_caption (bs4, ftfy)
+        tokens = tokenizer(
+            text,
+            padding="max_length",
+            max_length=MAX_LENGTH,
+            truncation=True,
+            add_special_tokens=True,
+            return_tensors="pt",
+        )
+        with oom_guard("the T5 text encoder"):
+            out = model(tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device))[0]
+        return out.cpu()
 
 
 def _no_encoder_fix(source: str | None) -> str:
