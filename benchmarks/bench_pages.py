@@ -141,17 +141,6 @@ COLOUR_PAGES = {
 COLOUR_PAIRS = {"2024": ("MNIST digits", "Emoji (colour)"), "2026": ("MNIST digits (flow)", "Emoji (colour, flow)")}
 
 
-def gemm_peak(n: int = 1024, repeats: int = 20) -> float:
-    """This CPU's fp32 matrix-multiply rate now, GFLOP/s (the best of repeats)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
 def image_flops(den) -> float:
     """FLOPs of one image's model call on a backend (torch's FLOP counter, a batch of 4 / 4)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -179,6 +168,7 @@ def colour_pages(args) -> None:
     """The colour backends against the digit ones (see the module docstring)."""
     from diffusers import UNet2DModel
 
+    from benchmarks.bench_generators import gemm_peak
     from models.unet import CourseUNet
     from serving.defaults import default_requests
     from ui.state import backend, first_test_images

@@ -16,6 +16,7 @@ import torch
 
 from models.backend import NULL_PROMPTS, Denoiser
 from models.schedules import make_alphas_cumprod
+from models.unet import memory_format_of
 
 # Words that say how, not what (style, medium, filler): they never pick a name
 STYLE_WORDS = frozenset(
@@ -190,7 +191,7 @@ class EmojiDenoiser(Denoiser):
         param = next(unet.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.time_scale = 1  # the UNet's timestep per unit of t
-        self.memory_format = torch.contiguous_format  # of the model's input (for_inference: channels_last)
+        self.memory_format = memory_format_of(unet)  # of the model's input: its weights' (for_inference: channels_last)
         if objective == "flow":  # Fall 2026: t in [0, 1] fed as t * T, velocity prediction
             self.prediction, self.time_scale, self.T = "velocity", T, 0
             self.cfg_scale, self.illusions = FLOW_CFG_W, FLOW_ILLUSIONS
@@ -217,7 +218,7 @@ class EmojiDenoiser(Denoiser):
         CPU; equal to this one up to fp32 rounding, not bit for bit (the exact path stays this one)."""
         fast = copy.copy(self)
         fast.unet = copy.deepcopy(self.unet).to(memory_format=torch.channels_last)
-        fast.memory_format = torch.channels_last
+        fast.memory_format = memory_format_of(fast.unet)
         return fast
 
     def name_of(self, prompt: str) -> str | None:

@@ -42,7 +42,6 @@ class JobManager:
         min_free_mb: float = 0.0,
         max_per_address: int = 0,
     ):
-        self.root = Path(root)
         self.events = events or events_of_child  # (job, resume) -> the run's events: a process here, or a Ray task
         self.cuda_elsewhere = cuda_elsewhere  # whether runs may ask for cuda this machine lacks (a Ray cluster's GPU)
         self.max_running = max_running
@@ -61,6 +60,7 @@ class JobManager:
         self._closing = False  # shutting down: no run starts any more
         self._workers: dict[str, threading.Thread] = {}  # job id -> the thread that runs it and records how it ended
         self.folder = RunsFolder(root)
+        self.root = self.folder.root  # the runs folder's path (runs are its subfolders)
         try:
             self._seen, self._seen_saved = self.folder.load_seen(), 0.0
             for job, resume in self._reload():
