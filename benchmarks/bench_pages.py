@@ -64,16 +64,16 @@ def page_slider(
     return statistics.median(times)
 
 
-def uncached_run(kind, repeats: int, name: str = "MNIST digits", **kwargs) -> float:
-    """Median seconds of one request of kind (a serving.requests type) computed alone, a new seed each time."""
-    from serving.requests import compute
+def uncached_run(fn, repeats: int, name: str = "MNIST digits", **kwargs) -> float:
+    """Median seconds of one request of fn (a course function) computed alone, a new seed each time."""
+    from serving.requests import Request, compute
     from ui.state import backend
 
     den = backend(name, "cpu")  # loaded once per server
     times = []
     for seed in range(repeats):
         t0 = time.perf_counter()
-        compute(kind(name, "cpu", 1000 + seed, **kwargs), den)
+        compute(Request.of(fn, name, "cpu", generator=1000 + seed, **kwargs), den)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -97,9 +97,10 @@ def room_run(requests_of, repeats: int, name: str) -> float:
 def flow_pages(args) -> None:
     """The Fall 2026 pages' interactions (see the module docstring)."""
     import lab.fall2026 as fall2026
+    import lab.flow as flow
     from lab.fall2026 import SAMPLES as FLOW_SAMPLES
     from serving.defaults import flow_prompts
-    from serving.requests import FlowSample, edit_row
+    from serving.requests import Request, editing_row
     from ui.state import backend, first_test_images
 
     name, query = args.backend, {"backend": args.backend}
@@ -118,15 +119,19 @@ def flow_pages(args) -> None:
     den, x1 = backend(name, "cpu"), first_test_images(name, 1)
     w, prompt = fall2026.CFG_W, flow_prompts("cfg", den)[0]
     edit = room_run(
-        lambda seed: edit_row(name, "cpu", seed, x1, flow_prompts("edit", den)[0], w, fall2026.EDIT_STARTS),
+        lambda seed: editing_row(
+            flow.edit_image, name, "cpu", x1, flow_prompts("edit", den)[0], w, fall2026.EDIT_STARTS, seed
+        ),
         args.repeats,
         name,
     )
     print(f"3.1's edit row (7 start times, w = {w:g}): {edit:.3f} s (target <= 2)")
     cfg = room_run(
         lambda seed: [
-            FlowSample(name, "cpu", seed, prompt=prompt, w=w, n=FLOW_SAMPLES),
-            FlowSample(name, "cpu", seed, prompt=prompt, w=None, n=FLOW_SAMPLES),
+            Request.of(
+                flow.sample, name, "cpu", n=FLOW_SAMPLES, prompt=prompt, w=scale, seeds=range(seed, seed + FLOW_SAMPLES)
+            )
+            for scale in (w, None)
         ],
         args.repeats,
         name,
@@ -254,21 +259,21 @@ def main() -> None:
         print(
             f"slider move, 1.2 blur page (kernel): {page_slider('a2_blur.py', 'blur_kernel', [3, 7, 11, 15], args.repeats):.3f} s (target <= 0.15)"
         )
+    import lab
     from serving.defaults import default_prompts
-    from serving.requests import Anagram, SDEdit, pack
     from ui.state import backend, first_test_images
 
     den = backend(args.backend, "cpu")
-    packed = pack(first_test_images(args.backend, 1))
+    x0 = first_test_images(args.backend, 1)
     sdedit_prompt = default_prompts("text", den)[0]  # a prompt that guides (the null one would skip CFG's second row)
     anagram = default_prompts("anagram", den)[:2]
     print(
         f"one SDEdit run (i_start 10, CFG 7, {sdedit_prompt!r}): "
-        f"{uncached_run(SDEdit, args.repeats, args.backend, prompt=sdedit_prompt, i_start=10, image=packed):.3f} s (target <= 1)"
+        f"{uncached_run(lab.sdedit, args.repeats, args.backend, im=x0, i_start=10, prompt=sdedit_prompt):.3f} s (target <= 1)"
     )
     print(
         f"one anagram (flip, CFG 7, {' / '.join(anagram)}): "
-        f"{uncached_run(Anagram, args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)"
+        f"{uncached_run(lab.visual_anagrams, args.repeats, args.backend, prompts=anagram):.3f} s (target <= 2)"
     )
     if not args.runs_only:
         print(f"cold start to the first result:       {cold_start():.2f} s (target <= 8)")

@@ -25,7 +25,7 @@ from lab.diffusion import CLEAN, DynamicThreshold, estimate_x0, step
 from lab.filters import frequency_bands, gaussian_blur
 from lab.guidance import Guide, anagram, cfg, factorized, plain
 from lab.processes import DDPM, LINEAR_FLOW, LinearFlow, euler_times
-from lab.sampling import InpaintConstraint, denoise, denoise_steps, run_steps, with_steps
+from lab.sampling import InpaintConstraint, Loop, denoise, denoise_steps, run_steps, with_steps
 from lab.schedules import make_alphas_cumprod, strided_timesteps
 from lab.views import VIEWS, get_view
 
@@ -37,6 +37,7 @@ __all__ = [
     "Guide",
     "InpaintConstraint",
     "LINEAR_FLOW",
+    "Loop",
     "LinearFlow",
     "euler_times",
     "VIEWS",

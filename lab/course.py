@@ -17,8 +17,8 @@ from lab.denoiser import Denoiser
 from lab.fall2024 import CFG_SCALE, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
-from lab.processes import check_timesteps
-from lab.sampling import Callback, InpaintConstraint, denoise_steps, with_steps
+from lab.processes import check_timesteps, process_of
+from lab.sampling import Callback, InpaintConstraint, Loop, denoise_steps, with_steps
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
@@ -68,7 +68,9 @@ def one_step_denoise(denoiser: Denoiser, x_t: torch.Tensor, t: int, prompt: str 
     t = check_int("t", t, 0, denoiser.T - 1)
     with torch.no_grad():
         cond = denoiser.encode([prompt])
-    return _one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:]))
+    return Loop(
+        _one_step(denoiser.alphas_cumprod, x_t, t, cond.expand(x_t.shape[0], *cond.shape[1:])), 1, process_of(denoiser)
+    )
 
 
 @torch.no_grad()

@@ -44,7 +44,7 @@ from lab.fall2026 import (  # the edition's constants
 from lab.filters import check_kernel, frequency_bands, gaussian_blur
 from lab.guidance import Guide
 from lab.processes import LINEAR_FLOW, euler_times
-from lab.sampling import Callback, loop, run_steps, with_steps
+from lab.sampling import Callback, Loop, loop, run_steps, with_steps
 from lab.views import get_view
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]  # the notebook's velocity(x, t)
@@ -293,7 +293,7 @@ def one_step(denoiser: Denoiser, x_t: torch.Tensor, t, prompt: str = DEFAULT_PRO
     check_image("x_t", x_t, denoiser.image_shape)
     if not (isinstance(t, torch.Tensor) and t.ndim == 1):
         t = check_float("t", t, 0, 1)
-    return _one_step(x_t, t, guide)
+    return Loop(_one_step(x_t, t, guide), 1, LINEAR_FLOW)
 
 
 @torch.no_grad()

@@ -52,8 +52,15 @@ class Process(Protocol):
         """(x at t_next, the clean estimate) after one step of the sampler."""
         ...
 
+    next_name: str  # a step's next time and clean estimate in the edition's names (a loop's callback dict)
+    estimate_name: str
+
     def names(self, t_next, x_hat) -> dict:
         """A step's next time and clean estimate by the edition's names, for a loop's callback."""
+        ...
+
+    def label(self, t, t_next) -> str:
+        """A step's caption in a trajectory: "t = 990 -> 960", "t = 0.50 -> 0.55"."""
         ...
 
 
@@ -100,8 +107,13 @@ class DDPM:
             threshold=self.threshold,
         )
 
+    next_name, estimate_name = "t_prev", "x0_hat"
+
     def names(self, t_next, x_hat):
-        return {"t_prev": t_next, "x0_hat": x_hat}
+        return {self.next_name: t_next, self.estimate_name: x_hat}
+
+    def label(self, t, t_next):
+        return f"t = {t} -> {'clean' if t_next == CLEAN else t_next}"
 
 
 class LinearFlow:
@@ -128,8 +140,13 @@ class LinearFlow:
         """x_{t+h} = x_t + h v with h = t_next - t, A.3 (Euler); and x1_hat."""
         return x_t + (t_next - t) * v, self.estimate(x_t, t, v)
 
+    next_name, estimate_name = "t_next", "x1_hat"
+
     def names(self, t_next, x_hat):
-        return {"t_next": t_next, "x1_hat": x_hat}
+        return {self.next_name: t_next, self.estimate_name: x_hat}
+
+    def label(self, t, t_next):
+        return f"t = {t:.2f} -> {t_next:.2f}"
 
 
 def check_timesteps(timesteps: Sequence[int], T: int) -> list[int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 import torch
 
@@ -24,7 +25,16 @@ from lab.diffusion import DynamicThreshold, randn_like
 from lab.guidance import Guide
 from lab.processes import DDPM, Process, check_timesteps, process_of
 
-__all__ = ["InpaintConstraint", "check_timesteps", "denoise", "denoise_steps", "loop", "run_steps", "with_steps"]
+__all__ = [
+    "InpaintConstraint",
+    "Loop",
+    "check_timesteps",
+    "denoise",
+    "denoise_steps",
+    "loop",
+    "run_steps",
+    "with_steps",
+]
 
 Callback = Callable[[dict], None]
 Constraint = Callable[[torch.Tensor, "int | float", "torch.Generator | None"], torch.Tensor]
@@ -75,6 +85,20 @@ class InpaintConstraint:
 Steps = Generator[
     tuple[torch.Tensor, "int | float", torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"], torch.Tensor
 ]
+
+
+class Loop(Generator):
+    """A loop's generator (the protocol above) that also says how many model calls it makes (``total``) and over which
+    process (``process``: the names and captions of its steps): what a server's progress bar and trajectory show."""
+
+    def __init__(self, steps: Steps, total: int, process: Process):
+        self.steps, self.total, self.process = steps, total, process
+
+    def send(self, value: Any):
+        return self.steps.send(value)
+
+    def throw(self, *args):
+        return self.steps.throw(*args)
 
 
 def with_steps(build: Callable[..., Steps]):
@@ -173,7 +197,7 @@ def loop(
         raise ValueError(
             f"guide must be a lab.guidance.Guide (plain, cfg, anagram, factorized), got {type(guide).__name__}"
         )
-    return _loop(process, x, ts, guide, i_start, constraint, callback, generator)
+    return Loop(_loop(process, x, ts, guide, i_start, constraint, callback, generator), len(ts) - i_start, process)
 
 
 @torch.no_grad()

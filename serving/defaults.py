@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 import lab
+import lab.flow as flow
 from lab.fall2024 import (
     CFG_SCALE,
     COURSE_PROMPTS,
@@ -27,23 +28,7 @@ from lab.fall2026 import SAMPLES as FLOW_SAMPLES
 from lab.filters import max_kernel_size
 from lab.flow import hybrid_blur, noisy_row
 from models.classes import PROMPTS
-from serving.requests import (
-    Anagram,
-    FlowAnagram,
-    FlowEuler,
-    FlowHybrid,
-    FlowOneStep,
-    FlowSample,
-    Hybrid,
-    Inpaint,
-    Iterative,
-    OneStep,
-    Request,
-    Sample,
-    edit_row,
-    pack,
-    sdedit_row,
-)
+from serving.requests import Request, editing_row, per_image
 
 SDEDIT_I_START = 10  # the single large SDEdit result starts here (one of the course's row, so it costs nothing more)
 FORWARD_T = ONE_STEP_TS[1]  # the t slider's start on 1.1 and 1.3: the course's middle t
@@ -124,9 +109,9 @@ def hybrid_kernel(den) -> int:
     return min(HYBRID_KERNEL, max_kernel_size(*den.image_shape[1:]))
 
 
-def sampling_stride(den, steps: int) -> int:
-    """Page 0's stride for a number of inference steps."""
-    return max(1, den.T // steps)
+def sampling_timesteps(den, steps: int) -> list[int]:
+    """Page 0's strided timesteps for a number of inference steps."""
+    return lab.strided_timesteps(den.T, max(1, den.T // steps))
 
 
 def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor) -> dict[str, list[Request]]:
@@ -139,50 +124,62 @@ def default_requests(backend: str, device: str, seed: int, den, x0: torch.Tensor
     gamma = default_gamma(den)
     ts = [*ONE_STEP_TS, FORWARD_T]
     noisy = lab.forward(x0.expand(len(ts), -1, -1, -1), torch.tensor(ts), den, generator=seed)
-    t_iter = lab.strided_timesteps(den.T, 30)[ITERATIVE_I_START]
+    timesteps = lab.strided_timesteps(den.T, 30)
+    t_iter = timesteps[ITERATIVE_I_START]
     noisy_iter = lab.forward(x0, t_iter, den, generator=seed)
     cfg_prompt, text_prompt = default_prompts("cfg", den)[0], default_prompts("text", den)[0]
-    common = (backend, device, seed)
-    image = pack(x0)
+
+    def ask(fn, **kwargs) -> Request:
+        return Request.of(fn, backend, device, **kwargs)
+
+    def samples(prompt: str, scale: float | None, n: int, **kwargs) -> Request:
+        return ask(lab.sample, n=n, prompt=prompt, scale=scale, generator=seed, **kwargs)
+
+    def row(prompt: str) -> list[Request]:
+        return editing_row(lab.sdedit, backend, device, x0, prompt, gamma, SDEDIT_ROW, seed)
+
     return {
         "a0_sampling": [
-            Sample(*common, prompt=p, scale=gamma, stride=sampling_stride(den, n))
+            samples(p, gamma, 1, timesteps=sampling_timesteps(den, n))
             for p in default_prompts("sampling", den)
             for n in SAMPLING_STEPS
         ],
-        "a3_one_step": [OneStep(*common, image=pack(noisy), ts=ts)],
+        "a3_one_step": per_image(lab.one_step_denoise, backend, device, noisy, ts),
         "a4_iterative": [
-            Iterative(*common, image=image, i_start=ITERATIVE_I_START),
-            OneStep(*common, image=pack(noisy_iter), ts=[t_iter]),
+            ask(lab.iterative_denoise, x_t=noisy_iter, i_start=ITERATIVE_I_START, timesteps=timesteps, generator=seed),
+            *per_image(lab.one_step_denoise, backend, device, noisy_iter, [t_iter]),
         ],
-        "a5_sample": [Sample(*common, scale=None, n=SAMPLES)],
-        "a6_cfg": [
-            Sample(*common, prompt=cfg_prompt, scale=gamma, n=SAMPLES),
-            Sample(*common, prompt=cfg_prompt, scale=None, n=SAMPLES),
-        ],
-        "a7_sdedit": sdedit_row(
-            *common, x0, default_prompts("sdedit", den)[0], gamma, SDEDIT_ROW
-        ),  # its i_start slider starts in the row
+        "a5_sample": [samples(lab.course.DEFAULT_PROMPT, None, SAMPLES)],
+        "a6_cfg": [samples(cfg_prompt, gamma, SAMPLES), samples(cfg_prompt, None, SAMPLES)],
+        "a7_sdedit": row(default_prompts("sdedit", den)[0]),  # its i_start slider starts in the row
         "a72_inpaint": [
-            Inpaint(
-                *common,
-                image=image,
-                mask=pack(preset_mask(INPAINT_MASK, H, W)),
+            ask(
+                lab.inpaint,
+                im=x0,
+                mask=preset_mask(INPAINT_MASK, H, W),
                 prompt=default_prompts("inpaint", den)[0],
                 scale=gamma,
+                generator=seed,
             )
         ],
-        "a73_text": sdedit_row(*common, x0, text_prompt, gamma, SDEDIT_ROW),
+        "a73_text": row(text_prompt),
         "a8_anagrams": [
-            Anagram(*common, prompts=default_prompts("anagram", den)[:2], views=("identity", "flip"), scale=gamma)
+            ask(
+                lab.visual_anagrams,
+                prompts=default_prompts("anagram", den)[:2],
+                views=("identity", "flip"),
+                scale=gamma,
+                generator=seed,
+            )
         ],
         "a9_hybrids": [
-            Hybrid(
-                *common,
+            ask(
+                lab.make_hybrids,
                 prompts=default_prompts("hybrid", den)[:2],
                 kernel_size=hybrid_kernel(den),
                 sigmas=(HYBRID_SIGMA,),
                 scale=gamma,
+                generator=seed,
             )
         ],
     }
@@ -241,24 +238,42 @@ def flow_hybrid_blur(den) -> tuple[int, float]:
 def flow_default_requests(backend: str, device: str, seed: int, den, x1: torch.Tensor) -> dict[str, list[Request]]:
     """What each Fall 2026 page asks for when opened with its defaults (default_requests: a flow backend's)."""
     w = flow_w(den)
-    common = (backend, device, seed)
-    noisy = pack(noisy_row(x1, [*NOISY_TS, FLOW_T], seed))
-    x_t = pack(noisy_row(x1, [EULER_T], seed))
+    noisy = noisy_row(x1, [*NOISY_TS, FLOW_T], seed)
+    x_t = noisy_row(x1, [EULER_T], seed)
     kernel, sigma = flow_hybrid_blur(den)
     starts = tuple(dict.fromkeys((*EDIT_STARTS, FLOW_EDIT_START)))
+
+    def ask(fn, **kwargs) -> Request:
+        return Request.of(fn, backend, device, **kwargs)
+
+    def samples(prompt: str, w: float | None) -> Request:
+        return ask(flow.sample, n=FLOW_SAMPLES, prompt=prompt, w=w, seeds=range(seed, seed + FLOW_SAMPLES))
+
+    def row(prompt: str) -> list[Request]:
+        return editing_row(flow.edit_image, backend, device, x1, prompt, w, starts, seed)
+
     return {
-        "f1_3_one_step": [FlowOneStep(*common, image=noisy, ts=[*NOISY_TS, FLOW_T])],
-        "f1_4_velocity": [FlowOneStep(*common, image=pack(noisy_row(x1, NOISY_TS, seed)), ts=NOISY_TS)],
-        "f1_5_euler": [FlowEuler(*common, image=x_t, t_start=EULER_T), FlowOneStep(*common, image=x_t, ts=[EULER_T])],
-        "f1_6_sample": [FlowSample(*common, w=None, n=FLOW_SAMPLES)],
-        "f2_1_cfg": [
-            FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=w, n=FLOW_SAMPLES),
-            FlowSample(*common, prompt=flow_prompts("cfg", den)[0], w=None, n=FLOW_SAMPLES),
+        "f1_3_one_step": per_image(flow.one_step, backend, device, noisy, [*NOISY_TS, FLOW_T]),
+        "f1_4_velocity": per_image(flow.one_step, backend, device, noisy_row(x1, NOISY_TS, seed), NOISY_TS),
+        "f1_5_euler": [
+            ask(flow.sample_from, x_t=x_t, t_start=EULER_T),
+            *per_image(flow.one_step, backend, device, x_t, [EULER_T]),
         ],
-        "f3_1_edit": edit_row(*common, x1, flow_prompts("edit", den)[0], w, starts),
-        "f3_2_text": edit_row(*common, x1, flow_prompts("text", den)[0], w, starts),
-        "f3_3_anagrams": [FlowAnagram(*common, prompts=flow_prompts("anagram", den)[:2], views=ANAGRAM_VIEWS, w=w)],
+        "f1_6_sample": [samples(lab.course.DEFAULT_PROMPT, None)],
+        "f2_1_cfg": [samples(flow_prompts("cfg", den)[0], w), samples(flow_prompts("cfg", den)[0], None)],
+        "f3_1_edit": row(flow_prompts("edit", den)[0]),
+        "f3_2_text": row(flow_prompts("text", den)[0]),
+        "f3_3_anagrams": [
+            ask(flow.anagram_images, prompts=flow_prompts("anagram", den)[:2], views=ANAGRAM_VIEWS, w=w, generator=seed)
+        ],
         "f3_4_hybrids": [
-            FlowHybrid(*common, prompts=flow_prompts("hybrid", den)[:2], kernel_size=kernel, sigmas=(sigma,), w=w)
+            ask(
+                flow.hybrid_images,
+                prompts=flow_prompts("hybrid", den)[:2],
+                kernel_size=kernel,
+                sigmas=(sigma,),
+                w=w,
+                generator=seed,
+            )
         ],
     }

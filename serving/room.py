@@ -15,18 +15,18 @@ The room is given its loaders (backend by name and device, the test images of a 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import fields
 
 import torch
 
 from serving.batching import LoopBatcher
 from serving.defaults import default_requests
-from serving.queue import Cancelled, ComputeQueue
-from serving.requests import Request, compute
+from serving.queue import Cancelled, ComputeQueue, Progress
+from serving.requests import Request, Result, compute
 from serving.settings import ClusterSettings, RoomSettings
 
 log = logging.getLogger("diffusion_lab")
@@ -85,17 +85,19 @@ class Room:
                 self._serving[id(den)] = (den, batcher)  # den kept: its id is not reused while it is here
             return self._serving[id(den)][1]
 
-    def job(self, request: Request, den):
-        """What a queue worker runs for request: compute it, its loop run with the other requests' (fast path) or alone;
-        on a cluster, its backend's Serve deployment computes it."""
+    def job(self, request: Request, den) -> Callable[[Progress], Result]:
+        """What a queue worker runs for request: ``Room.compute`` of it on den."""
+        return functools.partial(self.compute, request, den)
+
+    def compute(self, request: Request, den, progress: Progress) -> Result:
+        """request's result on a queue worker: on the fast path its loop runs with the other requests' on den's
+        batcher, on the exact path alone on den; on a cluster, its backend's Serve deployment computes it."""
         if self.cluster is not None and self.cluster.serves(request.backend):
-            return lambda progress: self.cluster.compute(request)
+            return self.cluster.compute(request)
         batcher = self.serving(den)
         if batcher is None:
-            return lambda progress: compute(request, den, progress)
-        return lambda progress: compute(
-            request, batcher.denoiser, progress, lambda steps: batcher.run(steps, progress.wanted)
-        )
+            return compute(request, den, progress)
+        return compute(request, batcher.denoiser, progress, lambda steps: batcher.run(steps, progress.wanted))
 
     def submit(self, requests: list[Request], load: Loader, session=None) -> list:
         """Tickets for the requests (each checked, on its backend, loaded by load): joined, cached or queued. session: the
@@ -108,17 +110,9 @@ class Room:
         return [self.queue.submit(request, self.job(request, den), keep=True) for request, den in requests]
 
     def _log_line(self, request: Request | tuple) -> None:
-        """A computation's line in the compute log: a Part A request's kind, backend and settings, or another key
+        """A computation's line in the compute log: a Part A request's function, backend and arguments, or another key
         (Part B's generators page: a tuple naming what it samples) as it is."""
-        if isinstance(request, tuple):
-            line = " ".join(map(str, request))
-        else:
-            said = " ".join(
-                f"{f.name}={getattr(request, f.name)}"
-                for f in fields(request)
-                if f.name not in ("backend", "device") and not isinstance(getattr(request, f.name), bytes)
-            )
-            line = f"{request.kind} {request.backend} {said}"
+        line = " ".join(map(str, request)) if isinstance(request, tuple) else request.said()
         with open(self.settings.compute_log, "a") as f:
             f.write(f"{time.time():.3f} {line}\n")
 

@@ -17,10 +17,11 @@ ray = pytest.importorskip("ray", reason="Ray is in the test extras (requirements
 
 from test_restart import wait_for  # noqa: E402
 
+import lab  # noqa: E402
 from lab.train_config import course_config  # noqa: E402
 from models.bundled import load_backend  # noqa: E402
 from serving.queue import Progress  # noqa: E402
-from serving.requests import Anagram, Hybrid, Sample, sdedit_row  # noqa: E402
+from serving.requests import Request, editing_row  # noqa: E402
 from serving.room import Room  # noqa: E402
 from serving.settings import ClusterSettings, RoomSettings  # noqa: E402
 
@@ -139,12 +140,12 @@ def rooms(local_ray):
 
 
 def requests(x0: torch.Tensor) -> list:
-    common = (BACKEND, "cpu", 3)
+    common = (BACKEND, "cpu")
     return [
-        Sample(*common, prompt="seven", scale=7.0, n=2),
-        Anagram(*common, prompts=("two", "seven"), views=("identity", "flip"), scale=7.0),
-        Hybrid(*common, prompts=("one", "seven"), sigmas=(2.0,), scale=7.0),
-        *sdedit_row(*common, x0, "zero", 7.0, (3, 10)),
+        Request.of(lab.sample, *common, n=2, prompt="seven", scale=7.0, generator=3),
+        Request.of(lab.visual_anagrams, *common, ("two", "seven"), ("identity", "flip"), scale=7.0, generator=3),
+        Request.of(lab.make_hybrids, *common, ("one", "seven"), sigmas=(2.0,), scale=7.0, generator=3),
+        *editing_row(lab.sdedit, *common, x0, "zero", 7.0, (3, 10), 3),
     ]
 
 
@@ -155,7 +156,7 @@ def test_a_part_a_run_through_ray_serve_equals_the_in_process_result_bit_for_bit
     for cfg in requests(x0):
         local = here.job(cfg, den)(Progress())
         served = there.job(cfg, den)(Progress())
-        assert torch.equal(local.images, served.images), cfg.kind
+        assert torch.equal(local.images, served.images), cfg.said()
         assert (
             all((a == b).all() for a, b in zip(local.frames, served.frames))
             and local.frame_labels == served.frame_labels
@@ -166,8 +167,12 @@ def test_concurrent_requests_of_two_sessions_are_batched_and_identical_ones_comp
     _, there = rooms
     den = load_backend(BACKEND)
     before = there.cluster.stats(BACKEND)
-    mine = [Sample(BACKEND, "cpu", seed, prompt="three", scale=7.0) for seed in range(100, 106)]
-    theirs = mine[:2] + [Sample(BACKEND, "cpu", seed, prompt="eight", scale=7.0) for seed in range(100, 104)]
+
+    def sample(prompt, seed):
+        return Request.of(lab.sample, BACKEND, "cpu", n=1, prompt=prompt, scale=7.0, generator=seed)
+
+    mine = [sample("three", seed) for seed in range(100, 106)]
+    theirs = mine[:2] + [sample("eight", seed) for seed in range(100, 104)]
     results = {}
 
     def session(name, cfgs):  # a browser's requests, each on its own thread as the room's queue workers send them

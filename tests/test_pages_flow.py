@@ -263,14 +263,20 @@ def test_sample_i_is_drawn_from_the_seed_plus_i_as_the_notebooks_noise(page):
 
     import lab.flow as flow
     from models.bundled import load_backend
-    from serving.requests import FlowSample, compute
+    from serving.requests import Request, compute
 
     at = open_flow_page(page)
     captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
     assert [f"seed {180 + i}" for i in range(5)] == captions[:5]
     den = load_backend("MNIST digits (flow)")
-    two = compute(FlowSample("MNIST digits (flow)", "cpu", 180, prompt="3", w=2.0, n=2, step_size=0.25), den).images
-    alone = compute(FlowSample("MNIST digits (flow)", "cpu", 181, prompt="3", w=2.0, n=1, step_size=0.25), den).images
+
+    def sample(seed, n):  # as the page asks: image i from noise(seed + i)
+        seeds = range(seed, seed + n)
+        return Request.of(
+            flow.sample, "MNIST digits (flow)", "cpu", n=n, prompt="3", w=2.0, step_size=0.25, seeds=seeds
+        )
+
+    two, alone = compute(sample(180, 2), den).images, compute(sample(181, 1), den).images
     assert torch.allclose(two[1:], alone, atol=1e-5)  # sample 1 of seed 180 is sample 0 of seed 181: noise(181)
     assert torch.equal(
         flow.seeded_noise(den, [181]), torch.randn((1, 1, 28, 28), generator=torch.Generator().manual_seed(181))

@@ -19,11 +19,12 @@ import pytest
 import torch
 from test_jobs import wait_for
 
+import lab
 import serving.jobs.folder as jobs_module
 from lab.train_config import course_config
 from serving.jobs import Caller, JobManager, NotAllowed, RunLimit, RunsFolderBusy
 from serving.queue import Cancelled, ComputeQueue
-from serving.requests import MAX_PROMPT_CHARS, Sample
+from serving.requests import MAX_PROMPT_CHARS, Request
 
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 LECTURER = Caller("the-lecturer", "lecturer-tab", lecturer=True)
@@ -374,18 +375,19 @@ def test_a_session_that_moves_on_gives_up_what_it_left_at_once_but_not_what_othe
 
 
 def test_requests_out_of_bounds_are_refused_with_what_to_do():
-    ok = Sample("MNIST", "cpu", 180, prompt="7", n=4)
+    ok = Request.of(lab.sample, "MNIST", "cpu", prompt="7", n=4, generator=180)
     assert ok.check() is ok
     for bad, named in [
         (dict(prompt="x" * (MAX_PROMPT_CHARS + 1)), "prompt"),
         (dict(n=10_000), "n"),
         (dict(scale=1e9), "scale"),
-        (dict(seed=-1), "seed"),
+        (dict(generator=-1), "generator"),
+        (dict(timesteps=list(range(20_000, 0, -1))), "timesteps"),
     ]:
-        fields = dict(prompt="7", n=4, seed=180) | bad
-        seed = fields.pop("seed")
         with pytest.raises(ValueError, match=named):
-            Sample("MNIST", "cpu", seed, **fields).check()
+            Request.of(lab.sample, "MNIST", "cpu", **(dict(prompt="7", n=4, generator=180) | bad)).check()
+    with pytest.raises(ValueError, match="course's functions"):  # only the course's functions run on the room
+        Request(print, "MNIST", "cpu", ()).check()
 
 
 def test_the_prompt_embedding_cache_is_bounded_least_recently_used_first(tmp_path):

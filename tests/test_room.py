@@ -46,7 +46,7 @@ def test_two_browsers_opening_the_same_page_at_once_cost_one_computation(tmp_pat
         assert first.images and first.images == second.images  # the same pictures, named by their bytes
         assert not first.errors and not second.errors
         lines = computed(log)
-        assert len(lines) == 6 and all(" sdedit " in line for line in lines), lines  # the row's six i_start, once
+        assert len(lines) == 6 and all(" lab.sdedit " in line for line in lines), lines  # the row's six i_start, once
         first.change("Seed", 7)  # one browser changes its seed: only its row is computed
         assert len(computed(log)) == 12 and first.images != second.images
         for c in clients:
@@ -82,7 +82,9 @@ def test_a_waiting_page_says_how_many_requests_are_ahead_and_a_page_left_before_
         assert waiting.images and not waiting.errors
         time.sleep(1.0)
         lines = computed(log)
-        assert any(" hybrid " in line for line in lines) and not any(" anagram " in line for line in lines), lines
+        assert any(" lab.make_hybrids " in line for line in lines) and not any(
+            " lab.visual_anagrams " in line for line in lines
+        ), lines
         for c in (*busy, waiting):
             c.close()
 

@@ -8,9 +8,11 @@ from typing import NamedTuple
 
 import streamlit as st
 
+import lab
+import lab.flow as flow
 from lab import fall2024, fall2026
 from serving.defaults import default_prompts, flow_prompts
-from serving.requests import FlowSample, Request, Sample
+from serving.requests import Request
 from ui.controls import CFG_SCALES, cfg_slider
 from ui.display import show
 from ui.inputs import prompt_input
@@ -31,7 +33,9 @@ CFG_PAGES = {
     "2024": CFGPage(
         "cfg",
         default_prompts,
-        lambda s, prompt, scale, n: Sample(s.backend, s.device, s.seed, prompt=prompt, scale=scale, n=n),
+        lambda s, prompt, scale, n: Request.of(
+            lab.sample, s.backend, s.device, n=n, prompt=prompt, scale=scale, generator=s.seed
+        ),
         fall2024.SAMPLES,
         False,
         "same seed",
@@ -39,7 +43,9 @@ CFG_PAGES = {
     "2026": CFGPage(
         "flow_cfg",
         flow_prompts,
-        lambda s, prompt, w, n: FlowSample(s.backend, s.device, s.seed, prompt=prompt, w=w, n=n),
+        lambda s, prompt, w, n: Request.of(
+            flow.sample, s.backend, s.device, n=n, prompt=prompt, w=w, seeds=range(s.seed, s.seed + n)
+        ),
         fall2026.SAMPLES,
         True,
         "the same noises",

@@ -10,15 +10,17 @@ from typing import NamedTuple
 import streamlit as st
 import torch
 
+import lab
+import lab.flow as flow
 from lab import fall2024, fall2026
 from lab.images import png_bytes, to_uint8
 from serving.defaults import FLOW_EDIT_START, SDEDIT_I_START
-from serving.requests import Request, edit_row, sdedit_row
+from serving.requests import editing_row
 from ui.controls import CFG_SCALES, cfg_slider, i_start_slider, null_prompt_note, start_slider
 from ui.display import show
 from ui.inputs import prompt_input
 from ui.progress import results
-from ui.state import Settings, current_backend, settings
+from ui.state import current_backend, settings
 
 SDEDIT_EQUATION = (
     r"x_t = \sqrt{\bar\alpha_t}\,x_{orig} + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad t = \mathrm{strided\_timesteps}[i_{start}],"
@@ -44,9 +46,7 @@ class Editing(NamedTuple):
     start: Callable  # (key, backend) -> the chosen start, its caption, its name in the export
     row: tuple  # the course's row of starts
     row_label: Callable  # a start -> its caption in the row
-    requests: Callable[
-        [Settings, torch.Tensor, str, float, tuple], list[Request]
-    ]  # (settings, image, prompt, scale, starts)
+    edit: Callable  # the course function of an edit from a start (lab.sdedit, lab.flow.edit_image)
     no_guidance: float  # the CFG scale at which guidance does nothing (γ 1; w 0)
     estimates: str  # what CFG combines, in the edition's words
 
@@ -56,7 +56,7 @@ EDITINGS = {
         _i_start,
         fall2024.SDEDIT_ROW,
         lambda i: f"i_start = {i}",
-        lambda s, x, prompt, gamma, starts: sdedit_row(s.backend, s.device, s.seed, x, prompt, gamma, starts),
+        lab.sdedit,
         1.0,
         "estimates",
     ),
@@ -64,7 +64,7 @@ EDITINGS = {
         _t_start,
         fall2026.EDIT_STARTS,
         lambda t: f"t = {t:g}",
-        lambda s, x, prompt, w, starts: edit_row(s.backend, s.device, s.seed, x, prompt, w, starts),
+        flow.edit_image,
         0.0,
         "velocities",
     ),
@@ -87,7 +87,8 @@ def editing_view(
         start, caption, export_name = e.start(key, den)
     null_prompt_note(prompt, scale == e.no_guidance, e.estimates, symbol)
     starts = tuple(dict.fromkeys((*e.row, start)))
-    row = [r.images for r in results(e.requests(s, x, prompt, scale, starts), st.progress(0.0))]
+    requests = editing_row(e.edit, s.backend, s.device, x, prompt, scale, starts, s.seed)
+    row = [r.images for r in results(requests, st.progress(0.0))]
     single = row[starts.index(start)]
     show(torch.cat([x, single]), [tag, caption], s.large, name=f"{tag}, {export_name}")
     if full_size:

@@ -37,7 +37,7 @@ from models.unet import inference_copy
 from serving import generators
 from serving.defaults import GENERATOR_FIRST, GENERATOR_GAMMA, generator_steps
 from serving.jobs import JobManager
-from serving.requests import unpack
+from serving.requests import Packed
 from serving.room import Room, warm_defaults
 from serving.settings import (
     ClusterSettings,
@@ -167,10 +167,10 @@ def if_upsampler():
 
 
 @st.cache_data(show_spinner="Upsampling with stage II ...", max_entries=32)
-def upsampled(images: bytes, shape: tuple[int, int, int], prompt: str, seed: int) -> torch.Tensor:
-    """Stage II's upsampling of stage I results (B, *shape; serving.requests.pack) under their prompt, IF's defaults;
-    once per server for each."""
-    return if_upsampler()(unpack(images, -1, *shape), prompt, generator=torch.Generator().manual_seed(seed))
+def upsampled(images: Packed, prompt: str, seed: int) -> torch.Tensor:
+    """Stage II's upsampling of stage I results (B, C, H, W) under their prompt, IF's defaults; once per server for
+    each."""
+    return if_upsampler()(images.tensor(), prompt, generator=torch.Generator().manual_seed(seed))
 
 
 @singleton("Loading the model ...")

@@ -3,8 +3,9 @@
 import streamlit as st
 import torch
 
-from serving.defaults import SAMPLING_STEPS, default_prompts, sampling_stride
-from serving.requests import Sample, pack
+import lab
+from serving.defaults import SAMPLING_STEPS, default_prompts, sampling_timesteps
+from serving.requests import Packed, Request
 from serving.settings import deepfloyd_settings
 from ui.controls import equation, gamma_slider
 from ui.display import show
@@ -29,7 +30,16 @@ steps = st.select_slider(
     "Numbers of inference steps", options=[5, 10, 20, 34, 50, 100], value=SAMPLING_STEPS, key="sampling_steps"
 )
 requests = [
-    Sample(s.backend, s.device, s.seed, prompt=prompt, scale=gamma, stride=sampling_stride(den, n))
+    Request.of(
+        lab.sample,
+        s.backend,
+        s.device,
+        n=1,
+        prompt=prompt,
+        scale=gamma,
+        timesteps=sampling_timesteps(den, n),
+        generator=s.seed,
+    )
     for prompt in prompts
     for n in steps
 ]
@@ -50,7 +60,7 @@ for prompt in prompts:
     show(row, [f"{n} steps" for n in steps], name=prompt)
     if stage2:
         show(
-            upsampled(pack(row), den.image_shape, prompt, s.seed),
+            upsampled(Packed.of(row), prompt, s.seed),
             [f"{n} steps, stage II" for n in steps],
             s.large,
             name=f"{prompt}, stage II",

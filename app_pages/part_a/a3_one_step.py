@@ -7,10 +7,10 @@ import lab
 from lab.course import DEFAULT_PROMPT
 from lab.fall2024 import ONE_STEP_TS
 from serving.defaults import FORWARD_T
-from serving.requests import OneStep, pack
+from serving.requests import per_image
 from ui.display import show
 from ui.inputs import pick_test_image, prompt_input
-from ui.progress import result
+from ui.progress import results
 from ui.state import current_backend, settings
 
 st.title("1.3 · One-step denoising")
@@ -23,8 +23,7 @@ prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="one_step_prompt")
 t = st.slider("Timestep t", 1, den.T - 1, FORWARD_T, key="one_step_t")
 ts = [*ONE_STEP_TS, t]
 noisy = lab.forward(x0.expand(len(ts), -1, -1, -1), torch.tensor(ts), den, generator=s.seed)
-estimates = result(
-    OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=ts, prompt=prompt), st.progress(0.0)
-).images
+requests = per_image(lab.one_step_denoise, s.backend, s.device, noisy, ts, prompt=prompt)
+estimates = torch.cat([r.images for r in results(requests, st.progress(0.0))])
 for i, v in enumerate(ts):
     show(torch.cat([x0, noisy[i : i + 1], estimates[i : i + 1]]), ["original", f"noisy, t = {v}", "one-step estimate"])

@@ -5,7 +5,7 @@ import torch
 
 import lab
 from lab.fall2024 import ITERATIVE_I_START
-from serving.requests import Iterative, OneStep, pack
+from serving.requests import Request, per_image
 from ui.controls import blur_sliders, equation, i_start_slider
 from ui.display import frames_row, show, trajectory_viewer
 from ui.inputs import pick_test_image
@@ -32,8 +32,16 @@ with c2:
 noisy = lab.forward(x0, t, den, generator=s.seed)
 res, one_step = results(
     [
-        Iterative(s.backend, s.device, s.seed, stride=stride, i_start=i_start, image=pack(x0)),
-        OneStep(s.backend, s.device, s.seed, image=pack(noisy), ts=[t]),
+        Request.of(
+            lab.iterative_denoise,
+            s.backend,
+            s.device,
+            x_t=noisy,
+            i_start=i_start,
+            timesteps=timesteps,
+            generator=s.seed,
+        ),
+        *per_image(lab.one_step_denoise, s.backend, s.device, noisy, [t]),
     ],
     st.progress(0.0),
 )

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+import lab
 from lab.course import DEFAULT_PROMPT
 from lab.fall2024 import SAMPLES
-from serving.requests import Sample
+from serving.requests import Request
 from ui.controls import equation
 from ui.display import show, trajectory_viewer
 from ui.inputs import prompt_input
@@ -21,7 +22,9 @@ equation(
 s = settings()
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="sample_prompt")
 n = SAMPLES if s.lecture else st.slider("Samples", 1, 16, SAMPLES, key="sample_n")
-res = result(Sample(s.backend, s.device, s.seed, prompt=prompt, scale=None, n=n), st.progress(0.0))
+res = result(
+    Request.of(lab.sample, s.backend, s.device, n=n, prompt=prompt, scale=None, generator=s.seed), st.progress(0.0)
+)
 show(res.images, [f"sample {i + 1}" for i in range(n)])
 with st.expander("Trajectory of sample 1"):
     trajectory_viewer(res.frames, res.frame_labels, key="sample")

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+import lab
 from serving.defaults import INPAINT_MASK, MASKS, default_prompts, preset_mask
-from serving.requests import Inpaint, pack
+from serving.requests import Request
 from ui.controls import equation, gamma_slider
 from ui.display import mask_overlay, rgb, show
 from ui.inputs import canvas_strokes, pick_test_image, prompt_input, uploaded_image
@@ -53,7 +54,8 @@ with c3:
 with c4:
     gamma = gamma_slider("inpaint_gamma")
 res = result(
-    Inpaint(s.backend, s.device, s.seed, image=pack(x0), mask=pack(mask), prompt=prompt, scale=gamma), st.progress(0.0)
+    Request.of(lab.inpaint, s.backend, s.device, im=x0, mask=mask, prompt=prompt, scale=gamma, generator=s.seed),
+    st.progress(0.0),
 )
 m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
 show(

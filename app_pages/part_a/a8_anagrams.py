@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+import lab
 from lab.course import CFG_SCALE
 from serving.defaults import default_prompts, why_defaults
-from serving.requests import Anagram
+from serving.requests import Request
 from ui.controls import equation, gamma_slider, pair_buttons
 from ui.display import trajectory_viewer
 from ui.illusions import LABEL, anagram_controls, show_anagram
@@ -34,8 +35,14 @@ equation(
 prompts, labels, views = anagram_controls("anagram", den, default_prompts("anagram", den), "flip")
 gamma = gamma_slider("anagram_gamma")
 res = result(
-    Anagram(
-        s.backend, s.device, s.seed, prompts=tuple(prompts), views=("identity", *(v.name for v in views)), scale=gamma
+    Request.of(
+        lab.visual_anagrams,
+        s.backend,
+        s.device,
+        prompts=prompts,
+        views=("identity", *(v.name for v in views)),
+        scale=gamma,
+        generator=s.seed,
     ),
     st.progress(0.0),
 )

@@ -3,10 +3,11 @@
 import streamlit as st
 import torch
 
+import lab
 from lab.course import CFG_SCALE, HYBRID_SIGMA
 from lab.filters import grey
 from serving.defaults import default_prompts, hybrid_kernel, why_defaults
-from serving.requests import ColourHybrid, Hybrid
+from serving.requests import Request
 from ui.controls import equation, gamma_slider, pair_buttons
 from ui.display import show
 from ui.illusions import hybrid_controls, show_sizes
@@ -33,7 +34,10 @@ def colour_hybrid(s, den) -> None:
     with c2:
         p2 = prompt_input("Colour prompt", defaults[1], key="colour_colour", allow_null=False)
     gamma = gamma_slider("colour_gamma")
-    res = result(ColourHybrid(s.backend, s.device, s.seed, prompts=(p1, p2), scale=gamma), st.progress(0.0))
+    res = result(
+        Request.of(lab.colour_hybrids, s.backend, s.device, prompts=(p1, p2), scale=gamma, generator=s.seed),
+        st.progress(0.0),
+    )
     show(torch.cat([res.images, grey(res.images)]), [f"in colour: {p2}", f"in grey: {p1}"], s.large)
 
 
@@ -77,7 +81,16 @@ if split == "colour":
 prompts, kernel_size, sigmas = hybrid_controls("hybrid", den, defaults, hybrid_kernel(den), HYBRID_SIGMA)
 gamma = gamma_slider("hybrid_gamma")
 res = result(
-    Hybrid(s.backend, s.device, s.seed, prompts=tuple(prompts), kernel_size=kernel_size, sigmas=sigmas, scale=gamma),
+    Request.of(
+        lab.make_hybrids,
+        s.backend,
+        s.device,
+        prompts=prompts,
+        kernel_size=kernel_size,
+        sigmas=sigmas,
+        scale=gamma,
+        generator=s.seed,
+    ),
     st.progress(0.0),
 )
 show_sizes(res.images)

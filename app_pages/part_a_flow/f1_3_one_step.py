@@ -7,12 +7,12 @@ import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from serving.defaults import FLOW_T
-from serving.requests import FlowOneStep, pack
+from serving.requests import per_image
 from ui.controls import equation, time_slider
 from ui.display import show
 from ui.inputs import image_choice, image_tag, prompt_input
 from ui.messages import page_waits
-from ui.progress import result
+from ui.progress import results
 from ui.state import settings
 
 st.title("1.3 · One-step denoising")
@@ -29,8 +29,7 @@ prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="flow_one_step_prompt")
 t = time_slider("flow_one_step_t", FLOW_T)
 ts = [*fall2026.NOISY_TS, t]
 x_t = flow.noisy_row(x1, ts, s.seed)
-estimates = result(
-    FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)
-).images
+requests = per_image(flow.one_step, s.backend, s.device, x_t, ts, prompt=prompt)
+estimates = torch.cat([r.images for r in results(requests, st.progress(0.0))])
 for i, v in enumerate(ts):
     show(torch.cat([x1, x_t[i : i + 1], estimates[i : i + 1]]), [tag, f"noisy, t = {v:.2f}", "one-step estimate"])

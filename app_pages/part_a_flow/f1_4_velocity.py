@@ -6,12 +6,12 @@ import torch
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
-from serving.requests import FlowOneStep, pack
+from serving.requests import per_image
 from ui.controls import equation
 from ui.display import error_maps, show, signed_images
 from ui.inputs import image_choice, image_tag, prompt_input
 from ui.messages import page_waits
-from ui.progress import result
+from ui.progress import results
 from ui.state import settings
 
 st.title("1.4 · Visualizing velocity")
@@ -29,9 +29,8 @@ tag = image_tag(source)
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="velocity_prompt")
 ts = list(fall2026.NOISY_TS)
 x_t = flow.noisy_row(x1, ts, s.seed)
-x1_hat = result(
-    FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=ts, prompt=prompt), st.progress(0.0)
-).images
+requests = per_image(flow.one_step, s.backend, s.device, x_t, ts, prompt=prompt)
+x1_hat = torch.cat([r.images for r in results(requests, st.progress(0.0))])
 t = torch.tensor(ts)
 predicted, true, error = flow.velocity_updates(
     x1, x_t, t, (x1_hat - x_t) / (1 - t).view(-1, 1, 1, 1)

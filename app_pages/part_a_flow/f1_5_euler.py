@@ -7,7 +7,7 @@ import lab
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
-from serving.requests import FlowEuler, FlowOneStep, pack
+from serving.requests import Request, per_image
 from ui.controls import blur_sliders, equation, step_size_slider
 from ui.display import frames_row, show, trajectory_viewer
 from ui.inputs import image_choice, image_tag, prompt_input
@@ -37,8 +37,10 @@ with c2:
 x_t = flow.noisy_row(x1, [fall2026.EULER_T], s.seed)
 euler, one_step = results(
     [
-        FlowEuler(s.backend, s.device, s.seed, image=pack(x_t), t_start=fall2026.EULER_T, prompt=prompt, step_size=h),
-        FlowOneStep(s.backend, s.device, s.seed, image=pack(x_t), ts=[fall2026.EULER_T], prompt=prompt),
+        Request.of(
+            flow.sample_from, s.backend, s.device, x_t=x_t, t_start=fall2026.EULER_T, prompt=prompt, step_size=h
+        ),
+        *per_image(flow.one_step, s.backend, s.device, x_t, [fall2026.EULER_T], prompt=prompt),
     ],
     st.progress(0.0),
 )

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from lab.fall2026 import SAMPLES as FLOW_SAMPLES
-from serving.requests import FlowSample
+from serving.requests import Request
 from ui.controls import equation, step_size_slider
 from ui.display import show, trajectory_viewer
 from ui.inputs import prompt_input
@@ -21,7 +22,12 @@ s = settings()
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="flow_sample_prompt")
 n = FLOW_SAMPLES if s.lecture else st.slider("Samples", 1, 16, FLOW_SAMPLES, key="flow_sample_n")
 h = step_size_slider("flow_sample_h")
-res = result(FlowSample(s.backend, s.device, s.seed, prompt=prompt, w=None, n=n, step_size=h), st.progress(0.0))
+res = result(
+    Request.of(
+        flow.sample, s.backend, s.device, n=n, prompt=prompt, w=None, step_size=h, seeds=range(s.seed, s.seed + n)
+    ),
+    st.progress(0.0),
+)
 show(res.images, [f"seed {s.seed + i}" for i in range(n)])
 st.caption(
     f"Sample i starts from the notebook's noise(seed + i): the sidebar's seed {s.seed} is the first (the course's 180 "

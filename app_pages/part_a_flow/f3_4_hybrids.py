@@ -5,7 +5,7 @@ import streamlit as st
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from serving.defaults import flow_prompts
-from serving.requests import FlowHybrid
+from serving.requests import Request
 from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
 from ui.illusions import hybrid_controls, show_sizes
 from ui.progress import result
@@ -43,7 +43,16 @@ equation(
 prompts, kernel_size, sigmas = hybrid_controls("flow_hybrid", den, flow_prompts("hybrid", den), kernel, round(sigma, 1))
 w = w_slider("flow_hybrid_w")
 res = result(
-    FlowHybrid(s.backend, s.device, s.seed, prompts=tuple(prompts), kernel_size=kernel_size, sigmas=sigmas, w=w),
+    Request.of(
+        flow.hybrid_images,
+        s.backend,
+        s.device,
+        prompts=prompts,
+        kernel_size=kernel_size,
+        sigmas=sigmas,
+        w=w,
+        generator=s.seed,
+    ),
     st.progress(0.0),
 )
 show_sizes(res.images)
