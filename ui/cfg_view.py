@@ -16,7 +16,7 @@ from serving.requests import Request
 from ui.controls import CFG_SCALES, cfg_slider
 from ui.display import show
 from ui.inputs import prompt_input
-from ui.progress import results
+from ui.progress import ask, results
 from ui.state import Settings, current_backend, settings
 
 
@@ -33,9 +33,7 @@ CFG_PAGES = {
     "2024": CFGPage(
         "cfg",
         default_prompts,
-        lambda s, prompt, scale, n: Request.of(
-            lab.sample, s.backend, s.device, n=n, prompt=prompt, scale=scale, generator=s.seed
-        ),
+        lambda s, prompt, scale, n: ask(lab.sample, n, prompt, scale, generator=s.seed),
         fall2024.SAMPLES,
         False,
         "same seed",
@@ -43,9 +41,7 @@ CFG_PAGES = {
     "2026": CFGPage(
         "flow_cfg",
         flow_prompts,
-        lambda s, prompt, w, n: Request.of(
-            flow.sample, s.backend, s.device, n=n, prompt=prompt, w=w, seeds=range(s.seed, s.seed + n)
-        ),
+        lambda s, prompt, w, n: ask(flow.sample, n, prompt, w, seeds=range(s.seed, s.seed + n)),
         fall2026.SAMPLES,
         True,
         "the same noises",

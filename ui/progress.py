@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from serving.requests import Request, Result
 from ui.identity import session_id
-from ui.state import backend, room
+from ui.state import backend, room, settings
 from ui.turns import turns
 
 POLL_S = 0.2  # a waiting page redraws its bar this often (each redraw lets Streamlit stop it when its user moves on)
+
+
+def ask(fn, *args, **kwargs) -> Request:
+    """The request for the course function fn(den, *args, **kwargs) on the sidebar's backend and device."""
+    s = settings()
+    return Request.of(fn, s.backend, s.device, *args, **kwargs)
 
 
 def result(request: Request, bar=None) -> Result:

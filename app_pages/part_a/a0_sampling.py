@@ -5,13 +5,13 @@ import torch
 
 import lab
 from serving.defaults import SAMPLING_STEPS, default_prompts, sampling_timesteps
-from serving.requests import Packed, Request
+from serving.requests import Packed
 from serving.settings import deepfloyd_settings
 from ui.controls import equation, gamma_slider
 from ui.display import show
 from ui.inputs import prompt_input
 from ui.messages import plain
-from ui.progress import results
+from ui.progress import ask, results
 from ui.state import IF_NAME, current_backend, settings, upsampled
 
 st.title("0 · Sampling")
@@ -30,18 +30,7 @@ steps = st.select_slider(
     "Numbers of inference steps", options=[5, 10, 20, 34, 50, 100], value=SAMPLING_STEPS, key="sampling_steps"
 )
 requests = [
-    Request.of(
-        lab.sample,
-        s.backend,
-        s.device,
-        n=1,
-        prompt=prompt,
-        scale=gamma,
-        timesteps=sampling_timesteps(den, n),
-        generator=s.seed,
-    )
-    for prompt in prompts
-    for n in steps
+    ask(lab.sample, 1, prompt, gamma, sampling_timesteps(den, n), generator=s.seed) for prompt in prompts for n in steps
 ]
 out = iter(results(requests, st.progress(0.0)))
 stage2 = (

@@ -5,11 +5,11 @@ import torch
 
 import lab
 from lab.fall2024 import ITERATIVE_I_START
-from serving.requests import Request, per_image
+from serving.requests import per_image
 from ui.controls import blur_sliders, equation, i_start_slider
 from ui.display import frames_row, show, trajectory_viewer
 from ui.inputs import pick_test_image
-from ui.progress import results
+from ui.progress import ask, results
 from ui.state import current_backend, settings
 
 st.title("1.4 · Iterative denoising")
@@ -32,15 +32,7 @@ with c2:
 noisy = lab.forward(x0, t, den, generator=s.seed)
 res, one_step = results(
     [
-        Request.of(
-            lab.iterative_denoise,
-            s.backend,
-            s.device,
-            x_t=noisy,
-            i_start=i_start,
-            timesteps=timesteps,
-            generator=s.seed,
-        ),
+        ask(lab.iterative_denoise, noisy, i_start, timesteps=timesteps, generator=s.seed),
         *per_image(lab.one_step_denoise, s.backend, s.device, noisy, [t]),
     ],
     st.progress(0.0),

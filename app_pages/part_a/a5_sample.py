@@ -5,11 +5,10 @@ import streamlit as st
 import lab
 from lab.course import DEFAULT_PROMPT
 from lab.fall2024 import SAMPLES
-from serving.requests import Request
 from ui.controls import equation
 from ui.display import show, trajectory_viewer
 from ui.inputs import prompt_input
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import settings
 
 st.title("1.5 · Sampling from pure noise")
@@ -22,9 +21,7 @@ equation(
 s = settings()
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="sample_prompt")
 n = SAMPLES if s.lecture else st.slider("Samples", 1, 16, SAMPLES, key="sample_n")
-res = result(
-    Request.of(lab.sample, s.backend, s.device, n=n, prompt=prompt, scale=None, generator=s.seed), st.progress(0.0)
-)
+res = result(ask(lab.sample, n, prompt, None, generator=s.seed), st.progress(0.0))
 show(res.images, [f"sample {i + 1}" for i in range(n)])
 with st.expander("Trajectory of sample 1"):
     trajectory_viewer(res.frames, res.frame_labels, key="sample")

@@ -6,12 +6,11 @@ import torch
 
 import lab
 from serving.defaults import INPAINT_MASK, MASKS, default_prompts, preset_mask
-from serving.requests import Request
 from ui.controls import equation, gamma_slider
 from ui.display import mask_overlay, rgb, show
 from ui.inputs import canvas_strokes, pick_test_image, prompt_input, uploaded_image
 from ui.messages import page_waits
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import current_backend, settings
 
 st.title("1.7.2 · Inpainting")
@@ -53,10 +52,7 @@ with c3:
     prompt = prompt_input("Prompt", default_prompts("inpaint", den)[0], key="inpaint_prompt")
 with c4:
     gamma = gamma_slider("inpaint_gamma")
-res = result(
-    Request.of(lab.inpaint, s.backend, s.device, im=x0, mask=mask, prompt=prompt, scale=gamma, generator=s.seed),
-    st.progress(0.0),
-)
+res = result(ask(lab.inpaint, x0, mask, prompt, gamma, generator=s.seed), st.progress(0.0))
 m = torch.from_numpy(mask)[None, None]  # (1, 1, H, W)
 show(
     torch.cat(

@@ -5,11 +5,10 @@ import streamlit as st
 import lab
 from lab.course import CFG_SCALE
 from serving.defaults import default_prompts, why_defaults
-from serving.requests import Request
 from ui.controls import equation, gamma_slider, pair_buttons
 from ui.display import trajectory_viewer
 from ui.illusions import LABEL, anagram_controls, show_anagram
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import current_backend, settings
 
 st.title("1.8 · Visual anagrams")
@@ -35,15 +34,7 @@ equation(
 prompts, labels, views = anagram_controls("anagram", den, default_prompts("anagram", den), "flip")
 gamma = gamma_slider("anagram_gamma")
 res = result(
-    Request.of(
-        lab.visual_anagrams,
-        s.backend,
-        s.device,
-        prompts=prompts,
-        views=("identity", *(v.name for v in views)),
-        scale=gamma,
-        generator=s.seed,
-    ),
+    ask(lab.visual_anagrams, prompts, ("identity", *(v.name for v in views)), 1, gamma, generator=s.seed),
     st.progress(0.0),
 )
 show_anagram(res.images, prompts, labels, views, s.large)

@@ -7,13 +7,12 @@ import lab
 from lab.course import CFG_SCALE, HYBRID_SIGMA
 from lab.filters import grey
 from serving.defaults import default_prompts, hybrid_kernel, why_defaults
-from serving.requests import Request
 from ui.controls import equation, gamma_slider, pair_buttons
 from ui.display import show
 from ui.illusions import hybrid_controls, show_sizes
 from ui.inputs import prompt_input
 from ui.messages import page_waits
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import current_backend, settings
 
 
@@ -34,10 +33,7 @@ def colour_hybrid(s, den) -> None:
     with c2:
         p2 = prompt_input("Colour prompt", defaults[1], key="colour_colour", allow_null=False)
     gamma = gamma_slider("colour_gamma")
-    res = result(
-        Request.of(lab.colour_hybrids, s.backend, s.device, prompts=(p1, p2), scale=gamma, generator=s.seed),
-        st.progress(0.0),
-    )
+    res = result(ask(lab.colour_hybrids, (p1, p2), 1, gamma, generator=s.seed), st.progress(0.0))
     show(torch.cat([res.images, grey(res.images)]), [f"in colour: {p2}", f"in grey: {p1}"], s.large)
 
 
@@ -81,16 +77,7 @@ if split == "colour":
 prompts, kernel_size, sigmas = hybrid_controls("hybrid", den, defaults, hybrid_kernel(den), HYBRID_SIGMA)
 gamma = gamma_slider("hybrid_gamma")
 res = result(
-    Request.of(
-        lab.make_hybrids,
-        s.backend,
-        s.device,
-        prompts=prompts,
-        kernel_size=kernel_size,
-        sigmas=sigmas,
-        scale=gamma,
-        generator=s.seed,
-    ),
+    ask(lab.make_hybrids, prompts, kernel_size, sigmas, 1, gamma, generator=s.seed),
     st.progress(0.0),
 )
 show_sizes(res.images)

@@ -7,12 +7,12 @@ import lab
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
-from serving.requests import Request, per_image
+from serving.requests import per_image
 from ui.controls import blur_sliders, equation, step_size_slider
 from ui.display import frames_row, show, trajectory_viewer
 from ui.inputs import image_choice, image_tag, prompt_input
 from ui.messages import page_waits
-from ui.progress import results
+from ui.progress import ask, results
 from ui.state import current_backend, settings
 
 STAFF_MSE = {"blur": 0.0242, "one_step": 0.00849, "euler": 0.00997}  # the course's VALIDATION.md: Campanile, t = 0.5
@@ -37,9 +37,7 @@ with c2:
 x_t = flow.noisy_row(x1, [fall2026.EULER_T], s.seed)
 euler, one_step = results(
     [
-        Request.of(
-            flow.sample_from, s.backend, s.device, x_t=x_t, t_start=fall2026.EULER_T, prompt=prompt, step_size=h
-        ),
+        ask(flow.sample_from, x_t, fall2026.EULER_T, prompt, step_size=h),
         *per_image(flow.one_step, s.backend, s.device, x_t, [fall2026.EULER_T], prompt=prompt),
     ],
     st.progress(0.0),

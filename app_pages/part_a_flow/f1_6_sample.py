@@ -5,11 +5,10 @@ import streamlit as st
 import lab.flow as flow
 from lab.course import DEFAULT_PROMPT
 from lab.fall2026 import SAMPLES as FLOW_SAMPLES
-from serving.requests import Request
 from ui.controls import equation, step_size_slider
 from ui.display import show, trajectory_viewer
 from ui.inputs import prompt_input
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import settings
 
 st.title("1.6 · Sampling from noise")
@@ -22,12 +21,7 @@ s = settings()
 prompt = prompt_input("Prompt", DEFAULT_PROMPT, key="flow_sample_prompt")
 n = FLOW_SAMPLES if s.lecture else st.slider("Samples", 1, 16, FLOW_SAMPLES, key="flow_sample_n")
 h = step_size_slider("flow_sample_h")
-res = result(
-    Request.of(
-        flow.sample, s.backend, s.device, n=n, prompt=prompt, w=None, step_size=h, seeds=range(s.seed, s.seed + n)
-    ),
-    st.progress(0.0),
-)
+res = result(ask(flow.sample, n, prompt, None, h, seeds=range(s.seed, s.seed + n)), st.progress(0.0))
 show(res.images, [f"seed {s.seed + i}" for i in range(n)])
 st.caption(
     f"Sample i starts from the notebook's noise(seed + i): the sidebar's seed {s.seed} is the first (the course's 180 "

@@ -5,11 +5,10 @@ import streamlit as st
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from serving.defaults import flow_prompts
-from serving.requests import Request
 from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
 from ui.display import trajectory_viewer
 from ui.illusions import LABEL, anagram_controls, show_anagram
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import current_backend, settings
 
 st.title("3.3 · Visual anagrams")
@@ -37,15 +36,7 @@ equation(
 )
 prompts, labels, views = anagram_controls("flow_anagram", den, flow_prompts("anagram", den), fall2026.ANAGRAM_VIEWS[1])
 w = w_slider("flow_anagram_w")
-request = Request.of(
-    flow.anagram_images,
-    s.backend,
-    s.device,
-    prompts=prompts,
-    views=("identity", *(v.name for v in views)),
-    w=w,
-    generator=s.seed,
-)
+request = ask(flow.anagram_images, prompts, ("identity", *(v.name for v in views)), 1, w, generator=s.seed)
 res = result(request, st.progress(0.0))
 show_anagram(res.images, prompts, labels, views, s.large)
 with st.expander("Trajectory"):

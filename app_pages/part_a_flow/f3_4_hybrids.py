@@ -5,10 +5,9 @@ import streamlit as st
 import lab.fall2026 as fall2026
 import lab.flow as flow
 from serving.defaults import flow_prompts
-from serving.requests import Request
 from ui.controls import course_pair_buttons, equation, pair_buttons, w_slider
 from ui.illusions import hybrid_controls, show_sizes
-from ui.progress import result
+from ui.progress import ask, result
 from ui.state import current_backend, settings
 
 st.title("3.4 · Hybrid images")
@@ -43,16 +42,7 @@ equation(
 prompts, kernel_size, sigmas = hybrid_controls("flow_hybrid", den, flow_prompts("hybrid", den), kernel, round(sigma, 1))
 w = w_slider("flow_hybrid_w")
 res = result(
-    Request.of(
-        flow.hybrid_images,
-        s.backend,
-        s.device,
-        prompts=prompts,
-        kernel_size=kernel_size,
-        sigmas=sigmas,
-        w=w,
-        generator=s.seed,
-    ),
+    ask(flow.hybrid_images, prompts, kernel_size, sigmas, 1, w, generator=s.seed),
     st.progress(0.0),
 )
 show_sizes(res.images)
