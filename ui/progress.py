@@ -1,5 +1,6 @@
-"""A page's requests through the room: their results, with a progress bar that says how many requests of other
-browsers are ahead of them, then the steps of theirs."""
+"""A page's requests through the room: ``ask(lab.sdedit, x0, 10, prompt, gamma, generator=seed)`` is the notebook's
+call on the sidebar's backend; ``results`` gives what the room computes for them, with a progress bar that says how
+many requests of other browsers are ahead of them, then the steps of theirs."""
 
 from __future__ import annotations
 
