@@ -178,3 +178,33 @@ def test_the_rooms_compute_log_writes_a_line_for_a_part_b_key(tmp_path):
         assert line.split()[1:] == ["part-b-samples", "ddpm_class", "5.0", "30", "180"]
     finally:
         room.close()
+
+
+def test_a_request_is_its_lab_call_and_the_same_call_written_two_ways_is_one_key():
+    import pickle
+
+    import torch
+
+    import lab
+    from models.bundled import load_backend
+    from serving.queue import Progress
+    from serving.requests import Request, compute
+
+    name = "MNIST digits"
+    x0 = torch.linspace(-1, 1, 28 * 28).reshape(1, 1, 28, 28)
+    positional = Request.of(lab.sdedit, name, "cpu", x0, 20, "3", generator=180)
+    named = Request.of(lab.sdedit, name, "cpu", im=x0.clone(), prompt="3", i_start=20, scale=7.0, generator=180)
+    assert positional == named and hash(positional) == hash(named)  # the signature's order and defaults, bound
+    assert positional != Request.of(lab.sdedit, name, "cpu", x0, 21, "3", generator=180)
+    assert pickle.loads(pickle.dumps(named)) == named  # as a Ray Serve replica receives it
+    with pytest.raises(TypeError):  # an argument the course function has not
+        Request.of(lab.sdedit, name, "cpu", x0, 20, strength=0.5)
+
+    den = load_backend(name)
+    progress = Progress()
+    result = compute(named, den, progress)
+    expected = lab.sdedit(den, x0, 20, "3", generator=180).clamp(-1, 1)
+    assert torch.equal(result.images, expected)  # what the notebook's call returns
+    steps = len(lab.strided_timesteps(den.T, 30)) - 20
+    assert progress.total == progress.done == steps == len(result.frames) == len(result.frame_labels)
+    assert result.frame_labels[0] == "t = 390 -> 360" and result.frame_labels[-1] == "t = 0 -> clean"
