@@ -182,7 +182,7 @@ if __name__ == "__main__":
     )
     args = ap.parse_args()
     run = args.run or RUNS[args.objective].with_name(
-        RUNS[args.objective].name + ("_fast" if args.arch == "fast" else "")
+        RUNS[args.objective].name + ("" if args.arch == "attn" else f"_{args.arch}")
     )
     if args.export:
         export(run, args.out or ROOT / "models" / "weights" / f"{EXPORTS[args.objective]}.safetensors")
