@@ -81,7 +81,9 @@ class Packed:
 
 
 def _frozen(value: Any) -> Any:
-    """An argument as a request holds it: tensors and arrays packed, sequences as tuples."""
+    """An argument as a request holds it: numbers as Python's, tensors and arrays packed, sequences as tuples."""
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.ndim == 0):
+        return value.item()
     if isinstance(value, (torch.Tensor, np.ndarray)):
         return Packed.of(value)
     if isinstance(value, (list, tuple, range)):

@@ -183,6 +183,7 @@ def test_the_rooms_compute_log_writes_a_line_for_a_part_b_key(tmp_path):
 def test_a_request_is_its_lab_call_and_the_same_call_written_two_ways_is_one_key():
     import pickle
 
+    import numpy as np
     import torch
 
     import lab
@@ -196,6 +197,7 @@ def test_a_request_is_its_lab_call_and_the_same_call_written_two_ways_is_one_key
     named = Request.of(lab.sdedit, name, "cpu", im=x0.clone(), prompt="3", i_start=20, scale=7.0, generator=180)
     assert positional == named and hash(positional) == hash(named)  # the signature's order and defaults, bound
     assert positional != Request.of(lab.sdedit, name, "cpu", x0, 21, "3", generator=180)
+    assert Request.of(lab.sdedit, name, "cpu", x0, torch.tensor(20), "3", np.float32(7), generator=180) == named
     assert pickle.loads(pickle.dumps(named)) == named  # as a Ray Serve replica receives it
     with pytest.raises(TypeError):  # an argument the course function has not
         Request.of(lab.sdedit, name, "cpu", x0, 20, strength=0.5)
