@@ -87,7 +87,7 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, (torch.Tensor, np.ndarray)):
         return Packed.of(value)
     if isinstance(value, (list, tuple, range)):
-        return tuple(v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in value)
+        return tuple(_frozen(v) for v in value)
     return value
 
 
@@ -108,9 +108,6 @@ class Request:
         bound.apply_defaults()
         args = tuple((k, _frozen(v)) for k, v in bound.arguments.items() if k not in ("denoiser", "callback"))
         return cls(fn, backend, device, args)
-
-    def __getitem__(self, name: str) -> Any:
-        return dict(self.args)[name]
 
     @property
     def what(self) -> str:
