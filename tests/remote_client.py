@@ -50,9 +50,10 @@ class RemoteClient:
         default_factory=dict
     )  # more headers of the websocket's handshake (X-Forwarded-For ...)
     exceptions: list[str] = field(default_factory=list)  # every exception element any run showed (uncaught by the page)
+    open_timeout: float = 120.0  # seconds `with RemoteClient(...)` waits for the page's first run to finish
 
     def __enter__(self) -> RemoteClient:
-        self.opened = self.open()
+        self.opened = self.open(self.open_timeout)
         return self
 
     def open(self, timeout: float = 120.0) -> dict:

@@ -98,7 +98,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
     env = {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}
     try:
         with serve_app(env) as (url, _):
-            with RemoteClient(url, "a8_anagrams") as first:
+            with RemoteClient(url, "a8_anagrams", open_timeout=TASK_S) as first:  # the app starts Ray and Serve
                 assert first.images and not first.errors
             time.sleep(5)  # the first page's script thread has ended
             assert ray_gcs_running(), "the cluster died with the page that started it"
@@ -106,7 +106,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
 
             gcs = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "gcs_server"]
             assert gcs and all(p.environ().get("RAY_AUTH_MODE") == "token" for p in gcs)  # a client needs the token
-            with RemoteClient(url, "a9_hybrids") as second:
+            with RemoteClient(url, "a9_hybrids", open_timeout=TASK_S) as second:
                 assert second.images and not second.errors
     finally:
         subprocess.run([*RAY_CLI, "stop", "--force"], capture_output=True, timeout=120)
