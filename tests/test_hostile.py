@@ -27,7 +27,12 @@ def test_a_clear_cache_message_costs_the_room_nothing_and_makes_no_second_job_ma
     """Streamlit empties every cache of the process when a client sends clear_cache: the room's results (and with
     them a second room and a second job manager, training a run twice) were one message away."""
     log, runs = tmp_path / "computed.log", tmp_path / "runs"
-    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_COMPUTE_LOG": str(log), "DIFFUSION_LAB_MAX_JOBS": "1"}
+    env = {
+        "DIFFUSION_LAB_RUNS": str(runs),
+        "DIFFUSION_LAB_COMPUTE_LOG": str(log),
+        "DIFFUSION_LAB_MAX_JOBS": "1",
+        "DIFFUSION_LAB_WARM": "0",
+    }
     with serve_app(env) as (url, _):
         with RemoteClient(url, "a7_sdedit") as first:
             assert first.images and not first.errors

@@ -11,7 +11,7 @@ from test_browser import serve_app
 def test_the_training_page_streams_a_growing_loss_curve_to_a_watching_client(tmp_path):
     runs = tmp_path / "jobs"
     with (
-        serve_app({"DIFFUSION_LAB_RUNS": str(runs)}) as (url, _),
+        serve_app({"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_WARM": "0"}) as (url, _),
         RemoteClient(url, "b4_train", "owner=protocol") as client,
     ):
         assert "Choose a recipe (and change what you like) and press Start" in " ".join(client.texts)
@@ -26,7 +26,7 @@ def test_the_training_page_streams_a_growing_loss_curve_to_a_watching_client(tmp
 
 
 def test_a_page_whose_run_waits_in_the_queue_redraws_less_often_until_its_run_starts(tmp_path):
-    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "jobs"), "DIFFUSION_LAB_MAX_JOBS": "1"}
+    env = {"DIFFUSION_LAB_RUNS": str(tmp_path / "jobs"), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_WARM": "0"}
     with (
         serve_app(env) as (url, _),
         RemoteClient(url, "b4_train", "owner=first") as first,

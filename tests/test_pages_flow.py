@@ -105,7 +105,7 @@ def test_switching_the_edition_in_the_sidebar_goes_to_the_same_idea_in_the_other
     from remote_client import RemoteClient
     from test_browser import serve_app
 
-    with serve_app({}) as (url, _), RemoteClient(url, "a7_sdedit") as client:
+    with serve_app({"DIFFUSION_LAB_WARM": "0"}) as (url, _), RemoteClient(url, "a7_sdedit") as client:
         assert client.shows("The more noise (smaller i_start)") and not client.errors
         client.choose("Edition", "Fall 2026 · flow matching (PixNerd)")
         assert client.shows("The earlier the start time") and not client.errors and client.images

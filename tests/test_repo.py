@@ -147,6 +147,15 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert commands[1].strip() in ci
 
 
+def test_the_test_processes_take_the_longest_files_first(pytestconfig):
+    """pytest-xdist 3.8 orders a --dist loadfile run's files by their count of tests unless told not to: conftest's
+    order was undone, and the Ray file (~13 min of one process) began 9 minutes in and ran alone at the end."""
+    assert "--no-loadscope-reorder" in pytestconfig.getini("addopts")
+    import conftest
+
+    assert conftest.LONGEST_FIRST[0] == "test_cluster"
+
+
 def test_requirements_pin_cpu_torch_and_keep_torchvision_out():
     reqs = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^torch==2\.13\.0$", reqs, re.M)

@@ -81,6 +81,7 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
         "DIFFUSION_LAB_RUNS": str(runs),
         "DIFFUSION_LAB_MAX_JOBS": "1",
         "DIFFUSION_LAB_CHECKPOINT_EVERY_S": str(INTERVAL),
+        "DIFFUSION_LAB_WARM": "0",
     }
     with serve_app(env) as (url, server):
         start_run(url, "alice").close()
@@ -124,7 +125,12 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
 
 def test_a_server_stopped_with_sigterm_checkpoints_its_runs_and_they_go_on_first_when_it_is_back(tmp_path):
     runs = tmp_path / "jobs"
-    env = {"DIFFUSION_LAB_RUNS": str(runs), "DIFFUSION_LAB_MAX_JOBS": "1", "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "600"}
+    env = {
+        "DIFFUSION_LAB_RUNS": str(runs),
+        "DIFFUSION_LAB_MAX_JOBS": "1",
+        "DIFFUSION_LAB_CHECKPOINT_EVERY_S": "600",
+        "DIFFUSION_LAB_WARM": "0",
+    }
     with serve_app(env) as (url, server):
         start_run(url, "alice").close()
         start_run(url, "bob").close()

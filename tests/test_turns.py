@@ -119,7 +119,9 @@ def test_pictures_go_out_as_the_pngs_encoded_once_for_the_room_not_encoded_again
 def test_a_page_waiting_for_its_computation_does_not_hold_up_another_browsers_warmed_page(tmp_path):
     """One page run at a time (DIFFUSION_LAB_PAGE_RUNS=1): a browser whose new seed needs 1.6's samples computed waits
     for the model without its turn, and another browser's 1.1 (no model) is drawn meanwhile, before 1.6 is done."""
-    with serve_app({"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_PAGE_RUNS": "1"}) as (url, _):
+    with serve_app(
+        {"DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_PAGE_RUNS": "1", "DIFFUSION_LAB_WARM": "0"}
+    ) as (url, _):
         with RemoteClient(url, "a6_cfg") as busy, RemoteClient(url, "a1_forward") as forward:  # both drawn once
             busy.change_nowait("Seed", 4321)  # five samples with and without guidance to compute
             end = time.time() + 60
