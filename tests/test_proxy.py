@@ -14,8 +14,8 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
+import psutil
 import pytest
 from conftest import ROOT
 from remote_client import RemoteClient
@@ -65,6 +65,14 @@ def proxy(ports: list[int], folder):
         process.wait(timeout=30)
 
 
+def exited(pid: int) -> bool:
+    """Whether the process pid has ended (a child of this test process not yet reaped is a zombie: ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def start_run(url: str, owner: str, route: str) -> RemoteClient:
     client = RemoteClient(url, "b4_train", cookies=f"diffusion_lab_owner={owner}; lab_route={route}")
     client.open()
@@ -95,7 +103,7 @@ def test_two_replicas_behind_nginx_serve_the_room_and_a_stopped_replicas_runs_go
                 timeout=60,
                 what="the run to be interrupted",
             )
-            time.sleep(2)
+            wait_for(lambda: exited(holder), timeout=60, what="the stopped replica to exit")  # its lock goes with it
             again = RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=alice-alice; lab_route=alpha")
             again.open()  # nginx sends her to the other replica, whose job manager takes the folder over
             assert again.shows(f"run `{run.name}`") and not again.errors, again.texts
