@@ -137,6 +137,11 @@ class JobsActor:
         return self.manager.max_running
 
 
+# A new JobsActor's process starts and imports torch and the lab before its first answer: over a minute on a busy
+# 2-core machine (60 s, the wait of every other call, failed there).
+STARTUP_S = 300.0
+
+
 def actor_name(root: Path) -> str:
     """One job manager per runs folder."""
     return "jobs-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
@@ -158,7 +163,7 @@ class ClusterJobManager:
             runtime_env=RUNTIME_ENV,
             max_task_retries=3,
         ).remote(str(self.root), max_running, max_per_owner, cpus, bounds)
-        self.max_running = self._get(self.actor.max_running.remote())
+        self.max_running = self._get(self.actor.max_running.remote(), STARTUP_S)
 
     def _call(self, method: str, *args, **kwargs):
         return self._get(self.actor.call.remote(method, *args, **kwargs))
