@@ -50,17 +50,18 @@ class RemoteClient:
         default_factory=dict
     )  # more headers of the websocket's handshake (X-Forwarded-For ...)
     exceptions: list[str] = field(default_factory=list)  # every exception element any run showed (uncaught by the page)
-    open_timeout: float = 120.0  # seconds `with RemoteClient(...)` waits for the page's first run to finish
+    open_timeout: float = 120.0  # seconds `open` waits for the page's run to finish (unless it is given one)
 
     def __enter__(self) -> RemoteClient:
-        self.opened = self.open(self.open_timeout)
+        self.opened = self.open()
         return self
 
-    def open(self, timeout: float = 120.0) -> dict:
-        """Connect and run the page, as a browser opening its URL; the run's times (see `change`)."""
+    def open(self, timeout: float | None = None) -> dict:
+        """Connect and run the page, as a browser opening its URL (waiting timeout, default open_timeout, seconds for
+        its run to finish); the run's times (see `change`)."""
         sent = time.time()
         self._connect()
-        return self._timed(sent, timeout)
+        return self._timed(sent, self.open_timeout if timeout is None else timeout)
 
     def open_until(self, until, timeout: float = 120.0) -> None:
         """Connect and start the page's run, reading what it sends until `until(self)` holds; the run may go on."""

@@ -24,9 +24,8 @@ def test_random_and_wrong_protocol_input_on_every_page_breaks_nothing(tmp_path):
             assert before.images and not before.errors
         owner = RemoteClient(url, "b4_train", cookies="diffusion_lab_owner=fuzz-owner")
         owner.open()
-        owner.start_quick_run(
-            3
-        )  # 213 steps: it trains while the first pages' rounds run (50 epochs: a core for the whole test)
+        # 3 epochs (213 steps): it trains while the first pages' rounds run (50 epochs kept a core busy all the test)
+        owner.start_quick_run(3)
         (run,) = [d.name for d in runs.iterdir() if d.is_dir() and (d / "owner.json").exists()]
         owner.close()
         fuzzer = Fuzzer(url, seed=180)
