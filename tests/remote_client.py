@@ -50,18 +50,18 @@ class RemoteClient:
         default_factory=dict
     )  # more headers of the websocket's handshake (X-Forwarded-For ...)
     exceptions: list[str] = field(default_factory=list)  # every exception element any run showed (uncaught by the page)
-    open_timeout: float = 120.0  # seconds `open` waits for the page's run to finish (unless it is given one)
+    run_timeout: float = 120.0  # seconds each run of the page (open, change, choose, rerun, press) waits to finish
+    # unless the call is given its own
 
     def __enter__(self) -> RemoteClient:
         self.opened = self.open()
         return self
 
     def open(self, timeout: float | None = None) -> dict:
-        """Connect and run the page, as a browser opening its URL (waiting timeout, default open_timeout, seconds for
-        its run to finish); the run's times (see `change`)."""
+        """Connect and run the page, as a browser opening its URL; the run's times (see `change`)."""
         sent = time.time()
         self._connect()
-        return self._timed(sent, self.open_timeout if timeout is None else timeout)
+        return self._timed(sent, timeout)
 
     def open_until(self, until, timeout: float = 120.0) -> None:
         """Connect and start the page's run, reading what it sends until `until(self)` holds; the run may go on."""
@@ -150,7 +150,8 @@ class RemoteClient:
             self.texts.clear()
         return msg
 
-    def _until_finished(self, timeout: float = 120.0) -> None:
+    def _until_finished(self, timeout: float | None = None) -> None:
+        timeout = self.run_timeout if timeout is None else timeout
         end = time.time() + timeout
         while time.time() < end:
             msg = self._read(end - time.time())
@@ -160,12 +161,12 @@ class RemoteClient:
                 return
         raise TimeoutError(f"the page {self.page} did not finish a run in {timeout:.0f} s")
 
-    def _timed(self, sent: float, timeout: float) -> dict:
+    def _timed(self, sent: float, timeout: float | None) -> dict:
         self._until_finished(timeout)
         end = time.time()
         return {"sent": sent, "last_image": (self.image_at or end) - sent, "finished": end - sent}
 
-    def change(self, label: str, value: float, timeout: float = 120.0) -> dict:
+    def change(self, label: str, value: float, timeout: float | None = None) -> dict:
         """Change a number input or a float slider and wait for the page's rerun, as the browser reruns it after a
         change. Returns {"sent", "last_image": seconds to the run's last image (to its end if it showed none),
         "finished": seconds to the end of the run}."""
@@ -204,14 +205,14 @@ class RemoteClient:
         traces = [(t, json.loads(spec)["data"]) for t, spec in self.charts]
         return [(t, data[0]["x"][-1]) for t, data in traces if data and data[0].get("x")]
 
-    def choose(self, label: str, option: str, timeout: float = 120.0) -> dict:
+    def choose(self, label: str, option: str, timeout: float | None = None) -> dict:
         """Choose an option of a selectbox (by its shown text) and wait for the page's rerun (see change)."""
         self.widgets[label] = WidgetState(id=self.ids[label], string_value=option)
         sent = time.time()
         self._rerun()
         return self._timed(sent, timeout)
 
-    def rerun(self, timeout: float = 120.0) -> dict:
+    def rerun(self, timeout: float | None = None) -> dict:
         """Rerun the page with the widgets' values set so far (set_text, set_int), as the browser does after a change."""
         sent = time.time()
         self._rerun()

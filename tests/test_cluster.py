@@ -98,7 +98,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
     env = {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}
     try:
         with serve_app(env) as (url, _):
-            with RemoteClient(url, "a8_anagrams", open_timeout=TASK_S) as first:  # the app starts Ray and Serve
+            with RemoteClient(url, "a8_anagrams", run_timeout=TASK_S) as first:  # the app starts Ray and Serve
                 assert first.images and not first.errors
             time.sleep(5)  # the first page's script thread has ended
             assert ray_gcs_running(), "the cluster died with the page that started it"
@@ -106,7 +106,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
 
             gcs = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "gcs_server"]
             assert gcs and all(p.environ().get("RAY_AUTH_MODE") == "token" for p in gcs)  # a client needs the token
-            with RemoteClient(url, "a9_hybrids", open_timeout=TASK_S) as second:
+            with RemoteClient(url, "a9_hybrids", run_timeout=TASK_S) as second:
                 assert second.images and not second.errors
     finally:
         subprocess.run([*RAY_CLI, "stop", "--force"], capture_output=True, timeout=120)
@@ -275,21 +275,21 @@ def test_two_app_servers_on_one_cluster_show_the_same_picture_and_the_same_runs(
     with serve_app(env) as (one, _), serve_app(env) as (two, _):
         pictures = []
         for url in (one, two):
-            with RemoteClient(url, "a9_hybrids") as page:
+            with RemoteClient(url, "a9_hybrids", run_timeout=TASK_S) as page:
                 assert not page.errors and page.images
                 pictures.append(page.images)
         assert pictures[0] == pictures[1]
         after = PartAOnRay(RoomSettings(), ClusterSettings(cluster="auto")).stats(BACKEND)
         assert after["requests"] - before["requests"] == 2 and after["computed"] - before["computed"] == 1
 
-        start_run(one, "dana", epochs=50).close()
+        start_run(one, "dana", epochs=50, run_timeout=TASK_S).close()
         run = run_of(runs, "dana")
         wait_for(lambda: (run / "latest").exists(), TASK_S, what="dana's run to checkpoint")
-        other = page_of(two, "dana")
+        other = page_of(two, "dana", run_timeout=TASK_S)
         assert other.shows(f"run `{run.name}` · running") and not other.errors
         other.press("Stop")
         wait_for(
-            lambda: page_of(one, "dana").shows(f"run `{run.name}` · stopped"),
+            lambda: page_of(one, "dana", run_timeout=TASK_S).shows(f"run `{run.name}` · stopped"),
             TASK_S,
             what="the stop, seen from the first",
         )

@@ -62,15 +62,15 @@ def training_pid(run: Path) -> int | None:
     return None
 
 
-def start_run(url: str, owner: str, epochs: int = 50) -> RemoteClient:
-    client = RemoteClient(url, "b4_train", f"owner={owner}")
+def start_run(url: str, owner: str, epochs: int = 50, run_timeout: float = RemoteClient.run_timeout) -> RemoteClient:
+    client = RemoteClient(url, "b4_train", f"owner={owner}", run_timeout=run_timeout)
     client.open()
     client.start_quick_run(epochs)
     return client
 
 
-def page_of(url: str, owner: str) -> RemoteClient:
-    client = RemoteClient(url, "b4_train", f"owner={owner}")
+def page_of(url: str, owner: str, run_timeout: float = RemoteClient.run_timeout) -> RemoteClient:
+    client = RemoteClient(url, "b4_train", f"owner={owner}", run_timeout=run_timeout)
     client.open()
     return client
 
