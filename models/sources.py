@@ -10,9 +10,14 @@ from pathlib import Path
 import torch
 
 
-def variable(name: str, default, doc: str, takes: str):
-    """A setting read from environment variable ``name`` (``takes``: the values it accepts, for its messages)."""
-    return field(default=default, metadata={"env": name, "doc": doc, "takes": takes})
+def variable(name: str, default, doc: str, kind: str, shown: str | None = None):
+    """A dataclass field read from environment variable ``name`` (``kind``: a key of serving.variables.KINDS, what it
+    takes and how its text is read; ``shown``: the default as the docs say it, where it is computed). A callable
+    default is a factory."""
+    meta = {"env": name, "doc": doc, "takes": kind, "shown": shown}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def cache_variable():

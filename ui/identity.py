@@ -11,7 +11,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from serving.access import Attempts, verified_email
 from serving.jobs import OWNER_ID, Caller
-from serving.settings import TrainingSettings, client_address
+from serving.jobs.permissions import client_address
+from serving.settings import TrainingSettings
 
 OWNER_COOKIE = "diffusion_lab_owner"
 COOKIE_DAYS = 180
@@ -98,7 +99,7 @@ def caller() -> Caller:
 
 
 def address() -> str:
-    """This browser's network address (serving.settings.client_address: behind a trusted proxy, the one it forwards)."""
+    """This browser's network address (serving.jobs.permissions.client_address: behind a trusted proxy, the one it forwards)."""
     headers = st.context.headers
     return client_address(
         st.context.ip_address,

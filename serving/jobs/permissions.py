@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+LOOPBACK = ("127.0.0.1", "::1")
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # what submit names a run: a link's ?follow= is checked against it
 OWNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a browser's id (ui.identity.owner_id makes 22 random characters)
 
@@ -17,10 +18,24 @@ class Caller:
     owner: str
     session: str = ""
     lecturer: bool = False
-    address: str = ""  # its network address (serving.settings.client_address; "" for this machine): a third cap
+    address: str = ""  # its network address (client_address; "" for this machine): a third cap
 
 
 SERVER = Caller("", lecturer=True)  # the lab's own code (tools, tests, the CLI): may do anything
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """A browser's network address, for the caps a client cannot dodge by opening sessions: its TCP peer, or, when the
+    peer is a trusted reverse proxy, the last address of X-Forwarded-For that is not a trusted proxy ("" for this very
+    machine: a lecturer's own browser, a test). A header from any other peer is ignored (anyone can write one)."""
+    peer = peer or "127.0.0.1"
+    address = peer
+    if peer in trusted and forwarded_for:
+        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+            address = hop
+            if hop not in trusted:
+                break
+    return "" if address in LOOPBACK else address[:64]
 
 
 class NotAllowed(ValueError):
