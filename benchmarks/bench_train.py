@@ -9,8 +9,8 @@
 (2) seconds for a 10 x 4 class grid with CFG 5: DDPM at the course's 300 steps and at a 30-step strided
     schedule; flow matching at its 50 Euler steps. Uses the bundled weights when present (speed does not
     depend on the weights).
---recipes: what each of Train live's recipes costs here (ui.training.RECIPES, built as the page builds them by
-    ui.training.form_config, without its sample grids): seconds per step after 5 warm-up steps, and the whole run at
+--recipes: what each of Train live's recipes costs here (ui.recipes.RECIPES, built as the page builds them by
+    ui.recipes.form_config, without its sample grids): seconds per step after 5 warm-up steps, and the whole run at
     that pace; one JSON line each. The recipe notes on the page quote these figures.
 """
 
@@ -80,7 +80,7 @@ def recipes(steps: int, warm: int = 5) -> None:
     import tempfile
     from dataclasses import replace
 
-    from ui.training import RECIPES, form_config
+    from ui.recipes import RECIPES, form_config
 
     for name, recipe in RECIPES.items():
         config = form_config(recipe.values, checkpoint_every_s=None)

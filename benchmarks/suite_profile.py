@@ -84,5 +84,7 @@ def summary(path: Path) -> str:
 if __name__ == "__main__":
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     if not path.is_file():
-        sys.exit(f"no profile at {path}: run the suite with `PYTHONPATH=benchmarks python -m pytest -p suite_profile` first")
+        sys.exit(
+            f"no profile at {path}: run the suite with `PYTHONPATH=benchmarks python -m pytest -p suite_profile` first"
+        )
     print(summary(path))

@@ -7,23 +7,9 @@ import streamlit as st
 from serving.jobs import RunLimit
 from ui.identity import caller
 from ui.messages import page_waits
+from ui.recipes import COURSE_EPOCH, EXPERIMENTS, FORM_KEYS, PASS, RECIPES, apply_recipe, form_config, open_recipe
 from ui.state import checkpoint_every_s, cuda_elsewhere, manager, settings
-from ui.training import (
-    COURSE_EPOCH,
-    EXPERIMENTS,
-    FORM_KEYS,
-    PASS,
-    RECIPES,
-    apply_recipe,
-    command,
-    follow_link,
-    form_config,
-    lecturer_panel,
-    live_view,
-    my_runs_link,
-    open_recipe,
-    owner_offer,
-)
+from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link, owner_offer
 
 st.title("Train live")
 st.markdown(
