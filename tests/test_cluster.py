@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(D=4, batch_size=64, epochs=2, T=10, sample_every=0, sample_stride=5)
 BACKEND = "MNIST digits"
 TASK_S = 300  # a Ray task's first step: a worker starts, imports torch and the lab, loads the digits (50 s seen on a busy 2-core CPU)
+CLUSTER_S = 600  # the app's first page starting a cluster: Ray, Serve and a replica that imports torch and the lab
 
 
 def test_without_the_setting_nothing_of_ray_is_imported(tmp_path):
@@ -98,7 +99,7 @@ def test_the_readme_command_starts_a_ray_cluster_that_outlives_the_page_that_sta
     env = {"DIFFUSION_LAB_CLUSTER": "auto", "DIFFUSION_LAB_RUNS": str(tmp_path / "runs"), "DIFFUSION_LAB_WARM": "0"}
     try:
         with serve_app(env) as (url, _):
-            with RemoteClient(url, "a8_anagrams", run_timeout=TASK_S) as first:  # the app starts Ray and Serve
+            with RemoteClient(url, "a8_anagrams", run_timeout=CLUSTER_S) as first:  # the app starts Ray and Serve
                 assert first.images and not first.errors
             time.sleep(5)  # the first page's script thread has ended
             assert ray_gcs_running(), "the cluster died with the page that started it"
