@@ -14,7 +14,7 @@ from lab.data import DatasetMissing, download_mnist
 from lab.generate import class_grid, sample_trained
 from lab.images import grid, save_png
 from lab.train import TrainingDiverged, train
-from lab.train_config import CONDITIONS, EXPERIMENTS, TrainConfig, course_config, with_overrides
+from lab.train_config import CONDITIONS, EXPERIMENTS, UNETS, TrainConfig, course_config, with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data-dir", help="folder of IDX files (default: bundled MNIST / Debian's Fashion-MNIST)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--D", type=int, help="UNet hidden width")
+    t.add_argument("--unet", choices=tuple(UNETS), help="the course's UNet (default) or the better one (CS280A)")
     t.add_argument("--batch", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
     t.add_argument("--lr-schedule", choices=("exponential", "constant"))

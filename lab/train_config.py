@@ -15,6 +15,8 @@ from models.unet import UNetConfig
 
 EXPERIMENTS = ("denoiser", "pure_noise", "ddpm", "flow")
 CONDITIONS = ("none", "time", "class")
+# The UNet a run trains: the course's, or the CS280A "better" one (GroupNorm, sinusoidal time features: models/unet.py)
+UNETS = {"course": {}, "better": {"norm": "group", "time_features": 32}}
 COURSE = {  # the course's hyperparameters (SPEC, Part B)
     "denoiser": dict(
         condition="none", D=128, batch_size=256, lr=1e-4, epochs=5, lr_schedule="constant", snapshot_epochs=(1, 5)
@@ -45,6 +47,7 @@ class TrainConfig:
     data_dir: str | None = None  # IDX folder; None: bundled MNIST / Debian's Fashion-MNIST
     epochs: int = 20
     D: int = 64  # UNet hidden width
+    unet: str = "course"  # a key of UNETS: the course's UNet or the better one
     batch_size: int = 128
     lr: float = 1e-3  # Adam learning rate
     lr_schedule: str = "exponential"  # exponential (gamma 0.1 ** (1 / epochs), stepped per epoch) or constant
@@ -76,9 +79,12 @@ class TrainConfig:
     )
 
     def unet_config(self) -> UNetConfig:
-        """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"."""
+        """The UNet: time added (DDPM) or multiplied (flow matching), one-hot classes for "class"; the course's, or
+        the better one (UNETS)."""
         time_mode = "none" if self.condition == "none" else "add" if self.experiment == "ddpm" else "mul"
-        return UNetConfig(D=self.D, time=time_mode, num_classes=10 if self.condition == "class" else 0)
+        return UNetConfig(
+            D=self.D, time=time_mode, num_classes=10 if self.condition == "class" else 0, **UNETS[self.unet]
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +104,8 @@ class TrainConfig:
         cuda_elsewhere: "cuda" is allowed on a machine without one (a Ray cluster's GPU trains the run)."""
         if self.experiment not in EXPERIMENTS:
             raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {self.experiment!r}")
+        if self.unet not in UNETS:
+            raise ValueError(f"unet must be one of {tuple(UNETS)}, got {self.unet!r}")
         allowed = ("none",) if self.experiment in ("denoiser", "pure_noise") else ("time", "class")
         if self.condition not in allowed:
             raise ValueError(f"condition for {self.experiment} must be one of {allowed}, got {self.condition!r}")

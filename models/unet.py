@@ -7,11 +7,17 @@
 Conditioning modulates the unflattened bottleneck (width 2D) and the first up block's output (width D):
 time only, DDPM (Fall 2024): ``h + t1``, ``u + t2``; time only, flow matching (Fall 2025): ``h * t1``, ``u * t2``;
 class and time (both): ``c1 * h + t1``, ``c2 * u + t2``, with c a one-hot vector, all zeros for "no class" (CFG).
+
+Two departures a config may ask for (the CS280A "better time-conditioned UNet"; the course's are the defaults):
+GroupNorm instead of BatchNorm (``norm="group"``: BatchNorm's running statistics average the features over every t, so
+a sampling step at one t is normalised by the mean of all of them; GroupNorm normalises each image as it is), and t
+fed to the FCBlocks as sinusoidal features (``time_features``) instead of the one number.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -25,31 +31,47 @@ class UNetConfig:
     in_channels: int = 1  # image channels (MNIST, Fashion-MNIST: 1)
     time: str = "none"  # "none", "add" (DDPM) or "mul" (flow matching): how t modulates the bottleneck
     num_classes: int = 0  # 0: no class input; else one-hot classes (zero vector: unconditional)
+    norm: str = "batch"  # "batch" (the course's BatchNorm) or "group" (GroupNorm, GROUPS groups)
+    time_features: int = 0  # 0: t itself into the FCBlocks (the course's); F (even): F sinusoidal features of t
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def conv(cin: int, cout: int) -> nn.Sequential:
+GROUPS = 8  # GroupNorm's groups (D and 2D are multiples of it at the widths the lab trains)
+
+
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """The normalisation after each convolution: the course's BatchNorm, or GroupNorm."""
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.GroupNorm(GROUPS, channels)
+
+
+def conv(cin: int, cout: int, norm: str = "batch") -> nn.Sequential:
     """Conv = Conv2d(k3, s1, p1) + BN + GELU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.GELU())
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), norm_layer(norm, cout), nn.GELU())
 
 
-def conv_block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int, norm: str = "batch") -> nn.Sequential:
     """ConvBlock = Conv, Conv."""
-    return nn.Sequential(conv(cin, cout), conv(cout, cout))
+    return nn.Sequential(conv(cin, cout, norm), conv(cout, cout, norm))
 
 
-def down_block(cin: int, cout: int) -> nn.Sequential:
+def down_block(cin: int, cout: int, norm: str = "batch") -> nn.Sequential:
     """DownBlock = DownConv (Conv2d k3 s2 p1 + BN + GELU), ConvBlock: halves H and W."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), norm_layer(norm, cout), nn.GELU(), conv_block(cout, cout, norm))
 
 
-def up_block(cin: int, cout: int) -> nn.Sequential:
+def up_block(cin: int, cout: int, norm: str = "batch") -> nn.Sequential:
     """UpBlock = UpConv (ConvTranspose2d k4 s2 p1 + BN + GELU), ConvBlock: doubles H and W."""
     return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.GELU(), conv_block(cout, cout)
+        nn.ConvTranspose2d(cin, cout, 4, 2, 1), norm_layer(norm, cout), nn.GELU(), conv_block(cout, cout, norm)
     )
+
+
+def time_features(t: torch.Tensor, count: int) -> torch.Tensor:
+    """(B, 1) t in [0, 1] -> (B, count) sinusoids sin(f t), cos(f t) at count / 2 frequencies from 1 to 1000."""
+    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), count // 2, device=t.device, dtype=t.dtype))
+    return torch.cat([torch.sin(t * freqs), torch.cos(t * freqs)], dim=1)
 
 
 def fc_block(fin: int, fout: int) -> nn.Sequential:
@@ -66,16 +88,21 @@ class CourseUNet(nn.Module):
             raise ValueError(f"time must be 'none', 'add' or 'mul', got {config.time!r}")
         if config.num_classes and config.time == "none":
             raise ValueError("a class-conditioned UNet is also time-conditioned: set time to 'add' or 'mul'")
+        if config.norm not in ("batch", "group") or (config.norm == "group" and config.D % GROUPS):
+            raise ValueError(f"norm must be 'batch' or 'group' (with D a multiple of {GROUPS}), got {config.norm!r}")
+        if config.time_features < 0 or config.time_features % 2:
+            raise ValueError(f"time_features must be 0 or an even count, got {config.time_features}")
         self.config = config
-        D, C = config.D, config.in_channels
-        self.conv_in = conv_block(C, D)
-        self.down1, self.down2 = down_block(D, D), down_block(D, 2 * D)
+        D, C, norm = config.D, config.in_channels, config.norm
+        self.conv_in = conv_block(C, D, norm)
+        self.down1, self.down2 = down_block(D, D, norm), down_block(D, 2 * D, norm)
         self.flatten = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
-        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * D, 2 * D, 7, 7, 0), nn.BatchNorm2d(2 * D), nn.GELU())
-        self.up1, self.up2 = up_block(4 * D, D), up_block(2 * D, D)
-        self.conv_out = nn.Sequential(conv_block(2 * D, D), nn.Conv2d(D, C, 3, 1, 1))
+        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * D, 2 * D, 7, 7, 0), norm_layer(norm, 2 * D), nn.GELU())
+        self.up1, self.up2 = up_block(4 * D, D, norm), up_block(2 * D, D, norm)
+        self.conv_out = nn.Sequential(conv_block(2 * D, D, norm), nn.Conv2d(D, C, 3, 1, 1))
         if config.time != "none":
-            self.t1, self.t2 = fc_block(1, 2 * D), fc_block(1, D)
+            t_in = config.time_features or 1
+            self.t1, self.t2 = fc_block(t_in, 2 * D), fc_block(t_in, D)
         if config.num_classes:
             self.c1, self.c2 = fc_block(config.num_classes, 2 * D), fc_block(config.num_classes, D)
 
@@ -94,6 +121,7 @@ class CourseUNet(nn.Module):
         h = self.unflatten(self.flatten(s3))  # (B, 2D, 1, 1) -> (B, 2D, 7, 7)
         if cfg.time != "none":
             t = t.to(x.dtype).view(-1, 1)  # (B, 1)
+            t = time_features(t, cfg.time_features) if cfg.time_features else t
             c = c.to(x.dtype) if cfg.num_classes else None
             h = self._modulate(h, self.t1(t), self.c1(c) if cfg.num_classes else None)
         u = self.up1(torch.cat([h, s3], 1))  # (B, D, 14, 14)

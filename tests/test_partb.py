@@ -59,6 +59,37 @@ def test_time_and_class_change_the_output():
     assert not torch.allclose(m(x, t, torch.zeros(2, 10)), m(x, t, torch.eye(10)[[1, 1]]))
 
 
+def test_the_better_unet_normalises_each_image_alone_and_feeds_t_as_sinusoids():
+    """The CS280A better UNet (GroupNorm, sinusoidal time features): in training, as in sampling, an image's output does
+    not depend on the other images of its batch (BatchNorm's does: it normalises by the batch); t reaches the FCBlocks
+    as 32 features; it trains, and its checkpoint and its bundled file load back as that UNet."""
+    torch.manual_seed(0)
+    x, t = torch.rand(4, 1, 28, 28), torch.rand(4)
+    for unet, alone in (("course", False), ("better", True)):
+        model = CourseUNet(course_config("flow", "time", D=8, unet=unet).unet_config()).train()
+        with torch.no_grad():
+            together, first = model(x, t), model(x[:2], t[:2])
+        assert torch.allclose(together[:2], first, atol=1e-5) == alone, unet
+    model = CourseUNet(course_config("flow", "time", D=8, unet="better").unet_config())
+    assert model.t1[0].in_features == 32 and model.config.norm == "group"
+    with pytest.raises(ValueError, match="unet must be one of"):
+        course_config("flow", "time", unet="best").validate()
+    with pytest.raises(ValueError, match="multiple of 8"):
+        CourseUNet(UNetConfig(12, time="mul", norm="group"))
+
+
+def test_the_cli_trains_the_better_unet_and_it_loads_back_as_itself(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--experiment", "flow", "--D", "8", "--max-steps", "3", "--batch", "8", "--unet", "better"]
+    assert cli([*args, "--out", str(run)]) == 0
+    model, config = load_trained(run)
+    assert (model.config.norm, model.config.time_features, config["unet"]) == ("group", 32, "better")
+    save_model_file(tmp_path / "better.safetensors", model, {"train": config}, dtype=torch.float32)
+    again, _ = load_model_file(tmp_path / "better.safetensors")
+    x, t = torch.rand(2, 1, 28, 28), torch.rand(2)
+    assert torch.equal(model.eval()(x, t), again.eval()(x, t))
+
+
 @pytest.mark.parametrize(
     "experiment,condition",
     [
