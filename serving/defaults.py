@@ -192,6 +192,7 @@ GENERATORS = {
     "ddpm_time": "DDPM, time-conditioned",
     "flow_class": "flow matching, class-conditioned",
     "flow_time": "flow matching, time-conditioned",
+    "flow_time_better": "flow matching, time-conditioned, the better UNet (CS280A)",
 }
 GENERATOR_FIRST = {"2024": "ddpm_class", "2026": "flow_class"}  # the model the page opens on, per edition
 GENERATOR_GAMMA = 5.0  # CFG scale

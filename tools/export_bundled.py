@@ -40,6 +40,7 @@ from tools.train_bundled import BUNDLED, NOTES, RUNS, SNAPSHOT_WEIGHTS  # noqa: 
 SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # Part B 1.2.2's sweep
 FIGURES_ONLY = {"pure_noise", "flow_class_constant"}  # pictures, curve and card: pure noise collapses to the training
 # mean whatever the input; the scheduler-free run is 2.6's comparison beside flow_class (its weights would pass 40 MB)
+UNET_NAMES = {"course": "course", "better": "the better (CS280A: GroupNorm, sinusoidal t)"}
 MACHINE = f"a {os.cpu_count()}-core {platform.machine()} CPU (torch {torch.__version__}, no GPU)"
 
 
@@ -257,6 +258,10 @@ def export_model(name: str, per_class: int, ddpm_stride: int, runs: Path = RUNS)
             "",
             *sweep.read_text().splitlines(),
         ]
+    compared = WEIGHTS / "flow_time_better_compare.md"  # tools/compare_unets.py --out: the better UNet's comparison
+    if name == "flow_time_better" and compared.exists():
+        lines += ["", "Against the course's UNet (tools/compare_unets.py, 400 samples, 50 Euler steps, seed 0):", ""]
+        lines += compared.read_text().splitlines()
     if name in FIGURES_ONLY:
         (WEIGHTS / f"{name}.safetensors").unlink()
     command = f"python tools/train_bundled.py {name}"
@@ -270,7 +275,7 @@ def export_model(name: str, per_class: int, ddpm_stride: int, runs: Path = RUNS)
     where = f"{MACHINE} with 1 torch thread, in the background beside other jobs"
     card = f"""# {name}
 
-- Model: course UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{classes}; {params:,} parameters, {shipped}.
+- Model: {UNET_NAMES[config.unet]} UNet (models/unet.py), D = {config.D}, {model.config.time} time conditioning{classes}; {params:,} parameters, {shipped}.
 - Experiment: {config.experiment} ({config.condition}){process}; images in [{low:g}, 1].
 - Data: {train_set.source}.
 - Exact command: `{command}` (recipe in tools/train_bundled.py; `python tools/export_bundled.py {name}` wrote this card).{departures}

@@ -7,6 +7,7 @@ from models.bundled import WEIGHTS
 from models.classes import PROMPTS
 from serving.defaults import GENERATOR_FIRST, GENERATOR_GAMMA, GENERATOR_STEP_CHOICES, GENERATORS, generator_steps
 from ui.partb import (
+    better_unet,
     class_columns,
     generator_choices,
     generator_samples,
@@ -88,3 +89,5 @@ if source in GENERATORS:
         )
 if source == "flow_class":
     without_scheduler()
+if source == "flow_time_better":
+    better_unet()
