@@ -12,7 +12,16 @@ from lab.schedules import make_alphas_cumprod
 from models.bundled import BACKENDS, WEIGHTS, load_backend, load_classifier, load_course_model
 from models.classes import PROMPTS
 
-MODELS = ["parta_mnist", "parta_fashion", "denoiser", "ddpm_time", "ddpm_class", "flow_time", "flow_class"]
+MODELS = [
+    "parta_mnist",
+    "parta_fashion",
+    "denoiser",
+    "ddpm_time",
+    "ddpm_class",
+    "flow_time",
+    "flow_class",
+    "flow_time_better",
+]
 CLASSIFIERS = ["classifier_mnist", "classifier_fashion_mnist", "classifier_emoji"]
 CLASS_BACKENDS = sorted(
     name for name, (_, dataset) in BACKENDS.items() if dataset in PROMPTS
@@ -85,7 +94,7 @@ def test_course_generators_load_and_sample_in_range():
     from lab.generate import ddpm_sample, flow_sample
     from models.course_backend import CourseDenoiser
 
-    for stem in ("ddpm_time", "ddpm_class", "flow_time", "flow_class"):
+    for stem in ("ddpm_time", "ddpm_class", "flow_time", "flow_class", "flow_time_better"):
         model, config = load_course_model(stem)
         labels = torch.arange(10) if config["condition"] == "class" else None
         g = torch.Generator().manual_seed(0)

@@ -37,6 +37,17 @@ def test_generators_page_cfg_slider_changes_the_samples():
     assert at.select_slider(key="b2_steps_flow_time").value == 50
 
 
+def test_the_generators_page_offers_the_better_unet_with_what_it_changes_and_how_it_was_judged():
+    at = open_page("b2_generators.py")
+    at.selectbox(key="b2_model").set_value("flow matching, time-conditioned, the better UNet (CS280A)").run()
+    assert not at.exception and not at.error
+    assert at.select_slider(key="b2_steps_flow_time").value == 50  # the course's steps for a time-conditioned model
+    assert "CS280A · A better time-conditioned UNet" in [h.value for h in at.subheader]
+    said = " ".join(m.value for m in at.markdown)
+    assert "GroupNorm" in said and "| course, D 64 |" in said and "| better, D 32 |" in said  # the comparison's rows
+    assert len(image_urls(at)) >= 4  # the samples, the GIF, the figures after the course's epochs
+
+
 def test_the_generators_page_of_fall_2026_opens_on_the_class_conditioned_flow_model_at_the_courses_300_steps(
     monkeypatch,
 ):
