@@ -1,6 +1,7 @@
 """AppTest for the Part B pages: bundled results, and a tiny live run started, watched, stopped and resumed."""
 
 import time
+from dataclasses import replace
 
 import conftest
 import pytest
@@ -351,6 +352,20 @@ def test_messages_for_the_browser_name_runs_not_the_servers_paths(runs):
     )
 
 
+def test_train_lives_unet_control_trains_the_better_unet_where_it_is_chosen():
+    from lab.train_config import course_config
+    from models.unet import CourseUNet
+    from ui.recipes import RECIPES, form_config
+
+    for name, recipe in RECIPES.items():
+        assert recipe.values["train_unet"] == "course", name  # every recipe trains the course's UNet
+        better = form_config(recipe.values | {"train_unet": "better"}, checkpoint_every_s=None).validate()
+        assert better.unet == "better" and better == replace(form_config(recipe.values, None), unet="better")
+        model = CourseUNet(better.unet_config())
+        assert model.config.norm == "group" and model.config.time_features == 32, name
+    assert course_config("flow", "class").unet == "course"
+
+
 @pytest.mark.parametrize("edition", ["2024", "2026"])
 def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler_is_a_control(runs, edition):
     """The form opened on a lecture's quick settings (D 16, lr 3e-3, clipping, passes over 4,500 digits), with no
@@ -373,6 +388,7 @@ def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler
         and at.selectbox(key="train_clip").value == "none"
     )
     assert any("hours on a quiet 2-core CPU" in c.value for c in at.caption)  # what it costs here, said before Start
+    assert at.selectbox(key="train_unet").value == "course"  # the course's UNet; CS280A's better one a choice
     at.selectbox(key="train_schedule").set_value("constant")  # 2.6: no scheduler
     at.button[0].click().run()  # Start
     assert not at.exception and not at.error

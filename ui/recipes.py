@@ -34,12 +34,14 @@ def course_recipe(experiment: str, method: str) -> dict:
         train_schedule="exponential",
         train_clip="none",
         train_sample_steps=200,
+        train_unet="course",
     )
 
 
 PART_A, PART_A_FLOW = "Part A backend", "Part A backend (Fall 2026, flow)"
 EXPERIMENTS = ["class-conditioned", "time-conditioned", "single-step denoiser", PART_A, PART_A_FLOW]
 COURSE_EPOCH, PASS = "60,000 images (the course's)", "one pass over the data"
+UNET_CHOICES = {"course": "the course's", "better": "better (CS280A: GroupNorm, sinusoidal t)"}  # TrainConfig.unet
 
 
 def form_config(values: dict, checkpoint_every_s: float | None = 60.0, cuda_elsewhere: bool = False) -> TrainConfig:
@@ -74,6 +76,7 @@ def form_config(values: dict, checkpoint_every_s: float | None = 60.0, cuda_else
         sample_every_steps=values["train_sample_steps"],
         checkpoint_every_s=checkpoint_every_s,
         cuda_elsewhere=cuda_elsewhere,
+        unet=values.get("train_unet", "course"),
         **extra,
     )
 
@@ -106,6 +109,7 @@ RECIPES = {
             train_schedule="exponential",
             train_clip="1.0",
             train_sample_steps=50,
+            train_unet="course",
         ),
         "Small enough for a lecture: D 16, lr 3e-3 with gradient clipping, 10 passes over the 4,500 bundled digits (710 "
         "steps). Digits by the second or third pass (under a minute); about 2 minutes in all on a quiet 2-core CPU "

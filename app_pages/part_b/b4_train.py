@@ -7,7 +7,17 @@ import streamlit as st
 from serving.jobs import RunLimit
 from ui.identity import caller
 from ui.messages import page_waits
-from ui.recipes import COURSE_EPOCH, EXPERIMENTS, FORM_KEYS, PASS, RECIPES, apply_recipe, form_config, open_recipe
+from ui.recipes import (
+    COURSE_EPOCH,
+    EXPERIMENTS,
+    FORM_KEYS,
+    PASS,
+    RECIPES,
+    UNET_CHOICES,
+    apply_recipe,
+    form_config,
+    open_recipe,
+)
 from ui.state import checkpoint_every_s, cuda_elsewhere, manager, settings
 from ui.training import command, follow_link, lecturer_panel, live_view, my_runs_link, owner_offer
 
@@ -50,7 +60,7 @@ with st.form("train_form"):
         help="a Part A backend is DDPM (Fall 2024); Part A backend (Fall 2026, flow) flow matching",
     )
     c[2].selectbox("Dataset", ["mnist", "fashion_mnist"], key="train_dataset")
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].select_slider("D", [8, 16, 32, 64, 128], key="train_D")
     c[1].number_input("Epochs", 1, 200, key="train_epochs")
     c[2].selectbox(
@@ -61,7 +71,15 @@ with st.form("train_form"):
         "epoch is 13.3 shuffled passes over them (Fashion-MNIST's 60,000: one pass either way)",
     )
     c[3].select_slider("Batch", [32, 64, 128, 256], key="train_batch")
-    device_col = c[4]
+    c[4].selectbox(
+        "UNet",
+        list(UNET_CHOICES),
+        format_func=UNET_CHOICES.get,
+        key="train_unet",
+        help="the course's, or CS280A's better one: GroupNorm instead of BatchNorm, t as sinusoidal features "
+        "(D a multiple of 8; its bundled model and how it was judged: Part B 2's generators page)",
+    )
+    device_col = c[5]
     c = st.columns(4)
     c[0].select_slider("Learning rate", LEARNING_RATES, key="train_lr")
     c[1].selectbox(
