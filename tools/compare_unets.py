@@ -27,16 +27,10 @@ from lab.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from lab.data import load_dataset  # noqa: E402
 from lab.generate import sample_trained  # noqa: E402
 from lab.metrics import confident_share, frechet_distance, predict  # noqa: E402
-from lab.train import read_history  # noqa: E402
 from models.bundled import load_classifier  # noqa: E402
+from tools.export_bundled import active_minutes  # noqa: E402
 
 SAMPLES = 400
-
-
-def training_minutes(run: Path, step: int) -> float:
-    """Minutes of training up to step, from the run's history (pauses of over 2 minutes, a stop and a resume, left out)."""
-    times = [r["time"] for r in read_history(run) if r["step"] <= step]
-    return sum(b - a for a, b in zip(times, times[1:]) if b - a < 120) / 60
 
 
 def judged(path: Path, classifier, reference: torch.Tensor) -> dict:
@@ -50,7 +44,7 @@ def judged(path: Path, classifier, reference: torch.Tensor) -> dict:
         "checkpoint": f"{run.name}/{folder.name}",
         "unet": f"{state['train'].get('unet', 'course')}, D {unet.D}",
         "steps": state["step"],
-        "minutes": training_minutes(run, state["step"]),
+        "minutes": active_minutes(run, state["step"]),
         "fid": frechet_distance(predict(classifier, images)[1], reference),
         "confident": confident_share(classifier, images),
     }

@@ -44,9 +44,11 @@ UNET_NAMES = {"course": "course", "better": "the better (CS280A: GroupNorm, sinu
 MACHINE = f"a {os.cpu_count()}-core {platform.machine()} CPU (torch {torch.__version__}, no GPU)"
 
 
-def active_minutes(run: Path) -> float:
-    """Training time from history.jsonl, leaving out pauses of over 2 minutes (a stop and a resume)."""
-    times = [json.loads(line)["time"] for line in (run / "history.jsonl").read_text().splitlines()]
+def active_minutes(run: Path, up_to_step: int | None = None) -> float:
+    """Training time from history.jsonl (up to a step, where given), leaving out pauses of over 2 minutes (a stop and
+    a resume)."""
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    times = [r["time"] for r in rows if up_to_step is None or r["step"] <= up_to_step]
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 120) / 60
 
 
