@@ -12,6 +12,10 @@
 --recipes: what each of Train live's recipes costs here (ui.recipes.RECIPES, built as the page builds them by
     ui.recipes.form_config, without its sample grids): seconds per step after 5 warm-up steps, and the whole run at
     that pace; one JSON line each. The recipe notes on the page quote these figures.
+--start [--runs 6]: what starting a run costs through the job manager (Train live's path): seconds from Start to the
+    run's first step and the machine's busy CPU per run, each run a fresh `python -m serving.train_child` against
+    forked from the fork server (serving.jobs.forkserver), the two alternating; the fork server's own start (its
+    imports, once per server) counted in the first forked run.
 """
 
 from __future__ import annotations
@@ -112,6 +116,44 @@ def recipes(steps: int, warm: int = 5) -> None:
         )
 
 
+def starts(runs: int) -> None:
+    import statistics
+    import tempfile
+
+    import psutil
+
+    import serving.jobs.child as child
+    from serving.jobs import JobManager
+
+    config = course_config("flow", "class", D=4, batch_size=64, epochs=1, T=10, sample_every=0, max_steps=3)
+    forked_server = child.fork_server
+    seen: dict[str, list[tuple[float, float]]] = {"fresh": [], "forked": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        manager = JobManager(Path(tmp) / "runs", max_per_owner=runs * 2)
+        for _ in range(runs):
+            for how in ("fresh", "forked"):
+                child.fork_server = (lambda: None) if how == "fresh" else forked_server
+                busy = sum(psutil.cpu_times()[:3])  # user, nice, system: the whole machine's, every core
+                t0 = time.perf_counter()
+                job = manager.submit("bench", config)
+                while not job.steps and not job.finished:
+                    time.sleep(0.005)
+                first = time.perf_counter() - t0
+                while not job.finished:
+                    time.sleep(0.005)
+                time.sleep(0.2)  # the process's exit
+                seen[how].append((first, sum(psutil.cpu_times()[:3]) - busy))
+                assert job.status == "done", job.error
+    for how, rows in seen.items():
+        later = rows[1:]  # the first forked run also starts the fork server
+        print(
+            f"{how:7s} first run: {rows[0][0]:.2f} s to its first step, {rows[0][1]:.2f} CPU-s; the next {len(later)}: "
+            f"median {statistics.median(r[0] for r in later):.2f} s, {statistics.median(r[1] for r in later):.2f} CPU-s"
+        )
+    fresh, forked = (statistics.median(r[0] for r in seen[h][1:]) for h in ("fresh", "forked"))
+    print(f"Start to first step: forked {fresh / forked:.1f}x sooner than fresh")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=30)
@@ -119,12 +161,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--recipes", action="store_true", help="time Train live's recipes instead")
+    ap.add_argument("--start", action="store_true", help="time a run's start, fresh process or forked, instead")
+    ap.add_argument("--runs", type=int, default=6, help="--start: runs of each kind")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     if args.recipes:
         return recipes(args.steps if args.steps != 30 else 20)
+    if args.start:
+        return starts(args.runs)
     import tempfile
 
     config = course_config(

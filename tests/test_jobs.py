@@ -1,10 +1,13 @@
 """The training job manager: limit, queue, stop and resume, failures, artefacts."""
 
 import io
+import os
 import shutil
+import signal
 import time
 import zipfile
 
+import psutil
 import pytest
 from PIL import Image
 
@@ -135,9 +138,6 @@ def test_samples_every_n_steps_reach_the_page_and_a_restarted_server(tmp_path):
 
 
 def test_a_training_process_that_dies_without_a_word_fails_its_job(tmp_path):
-    import os
-    import signal
-
     manager = JobManager(tmp_path)
     job = manager.submit("alice", course_config("flow", "time", **TINY))
     wait_for(lambda: (job.run_dir / "latest").exists() and len(job.steps) >= job.total_steps // 2 + 3)  # epoch 1 saved
@@ -256,3 +256,72 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_by_itself_after_a
     assert listed.status != "stopped" and listed.resumes == 0  # nobody pressed Resume
     wait_for(lambda: listed.finished)
     assert listed.status == "done" and [s["step"] for s in listed.steps] == [1, 2, 3, 4]
+
+
+def forked_from(pid: int) -> psutil.Process:
+    """The process a run's training process pid was started by (its parent)."""
+    return psutil.Process(psutil.Process(pid).ppid())
+
+
+def while_training(manager: JobManager, owner: str, look):
+    """What look(process) sees of a run's training process while it trains; the run stopped after."""
+    job = manager.submit(owner, course_config("flow", "class", **TINY, max_steps=400))
+    wait_for(lambda: len(job.steps) >= 3)
+    seen = look(psutil.Process(job.pid))
+    manager.stop(job.id)
+    wait_for(lambda: job.finished)
+    return seen
+
+
+def test_runs_are_forked_from_one_process_that_imported_torch_once_and_train_as_a_fresh_process_does(
+    tmp_path, monkeypatch
+):
+    manager = JobManager(tmp_path / "forked")
+    parent, other = (while_training(manager, owner, lambda p: forked_from(p.pid)) for owner in ("alice", "bob"))
+    assert parent.pid == other.pid != os.getpid() and parent.name() == "lab-forkserver"
+    assert "torch" in " ".join(m.path for m in parent.memory_maps())  # it has torch loaded: the runs do not import it
+
+    config = course_config("ddpm", "class", **TINY, max_steps=8)
+    forked = manager.submit("carol", config)
+    wait_for(lambda: forked.finished)
+    import serving.jobs.child as child
+
+    monkeypatch.setattr(child, "fork_server", lambda: None)  # a fresh `python -m serving.train_child`, as before
+    fresh = JobManager(tmp_path / "fresh").submit("carol", config)
+    wait_for(lambda: fresh.pid is not None or fresh.finished)
+    assert fresh.finished or forked_from(fresh.pid).pid == os.getpid()
+    wait_for(lambda: fresh.finished)
+    assert forked.status == fresh.status == "done"
+    assert [s["loss"] for s in forked.steps] == [s["loss"] for s in fresh.steps]  # bit for bit
+
+
+def test_a_setting_changed_after_the_fork_server_started_reaches_the_next_run(tmp_path, monkeypatch):
+    manager = JobManager(tmp_path)
+
+    def threads_and_parent(process: psutil.Process):
+        return max(process.num_threads() for _ in range(10) if time.sleep(0.01) is None), forked_from(process.pid).pid
+
+    seen = {}
+    for setting in ("1", "3"):
+        monkeypatch.setenv("DIFFUSION_LAB_TRAIN_THREADS", setting)
+        seen[setting] = while_training(manager, "alice", threads_and_parent)
+    assert seen["1"][1] == seen["3"][1]  # one fork server, started before the setting changed
+    assert seen["3"][0] >= seen["1"][0] + 2  # torch's pool: 1 thread, then 3
+
+
+def test_a_killed_fork_server_loses_no_run_and_the_next_run_gets_another(tmp_path):
+    manager = JobManager(tmp_path)
+    going = manager.submit("alice", course_config("flow", "class", **TINY, max_steps=60))
+    wait_for(lambda: len(going.steps) >= 2)
+    first = forked_from(going.pid)
+    assert first.name() == "lab-forkserver"
+    first.kill()  # the fork server only, as the out-of-memory killer might
+    wait_for(lambda: going.finished)
+    assert going.status == "done" and len(going.steps) == 60  # the run is its own process: it went on to the end
+    again = manager.submit("alice", course_config("flow", "class", **TINY, max_steps=400))
+    wait_for(lambda: len(again.steps) >= 2)
+    second = forked_from(again.pid)
+    assert second.pid != first.pid and second.name() == "lab-forkserver"
+    os.kill(again.pid, signal.SIGKILL)
+    wait_for(lambda: again.finished)
+    assert again.status == "failed" and "was killed by SIGKILL" in again.error

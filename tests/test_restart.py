@@ -12,6 +12,7 @@ import signal
 import time
 from pathlib import Path
 
+import psutil
 from remote_client import RemoteClient
 from test_browser import serve_app
 
@@ -51,15 +52,23 @@ def logged(run: Path) -> list[dict]:
 
 
 def training_pid(run: Path) -> int | None:
-    """The pid of the run's training process (python -m serving.train_child RUN_DIR ...), None once it has ended."""
+    """The pid of the run's training process (the process whose stderr is the run's train.log: forked from the server's
+    fork server, or a fresh `python -m serving.train_child`), None once it has ended."""
+    log = str((run / "train.log").resolve())
     for proc in Path("/proc").iterdir():
         try:
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            if os.readlink(proc / "fd" / "2") == log:
+                return int(proc.name)
+        except (OSError, ValueError):
             continue
-        if b"serving.train_child" in cmd and str(run.resolve()).encode() in cmd:
-            return int(proc.name)
     return None
+
+
+def gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE  # ended, where nothing reaps an orphan
+    except psutil.NoSuchProcess:
+        return True
 
 
 def start_run(url: str, owner: str, epochs: int = 50, run_timeout: float = RemoteClient.run_timeout) -> RemoteClient:
@@ -91,9 +100,12 @@ def test_a_killed_server_loses_at_most_a_checkpoint_interval_and_its_run_goes_on
         alice_run, bob_run = run_of(runs, "alice"), run_of(runs, "bob")
         wait_for(lambda: latest(alice_run).startswith("step_"), what="a periodic checkpoint")
         child = training_pid(alice_run)
+        (forker,) = [p for p in psutil.Process(server).children() if p.name() == "lab-forkserver"]
+        assert psutil.Process(child).ppid() == forker.pid  # forked from the server's fork server: torch imported once
         os.kill(server, signal.SIGKILL)  # the server only: its training process sees its pipe close
         at_kill = logged(alice_run)[-1]["step"]
         wait_for(lambda: training_pid(alice_run) is None, 60, "the training process to end on its own")
+        wait_for(lambda: gone(forker), 60, "the fork server to end with the server")
     assert latest(alice_run).startswith("stopped_") and checkpoint_step(alice_run) >= at_kill  # nothing lost
     assert "Traceback" not in (alice_run / "train.log").read_text()  # it ended cleanly, not of a broken pipe
     assert child is not None and not (bob_run / "latest").exists()  # bob's never started

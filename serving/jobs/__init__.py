@@ -21,7 +21,7 @@ No Streamlit here: the training page only reads and commands.
 
 The parts: ``manager`` (the queue and its fair order, starting, stopping, resuming), ``folder`` (the runs folder on
 disk: its lock, its records, reading it back), ``permissions`` (who may do what), ``child`` (a run's training
-process), ``job`` (a run as the server knows it).
+process), ``forkserver`` (where it is forked from, torch already imported), ``job`` (a run as the server knows it).
 """
 
 from serving.jobs.child import ChildFailed, ended

@@ -1,5 +1,6 @@
 """A run's training process: `python -m serving.train_child` (the server's threads and the training never wait for each
-other on the GIL), its events read from its stdout, a stop passed on through its stdin."""
+other on the GIL), forked from the server's fork server where it has one (serving.jobs.forkserver: torch already
+imported), its events read from its stdout, a stop passed on through its stdin."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 
+from serving.jobs.forkserver import UNHEARD, ForkServerGone, fork_server
 from serving.jobs.job import Job
 from serving.settings import ROOT
 
@@ -25,13 +27,10 @@ def events_of_child(job: Job, resume: bool):
     """Train job in its own process (`python -m serving.train_child`: the server's threads and the training never wait
     for each other on the GIL) and yield its events. Stop is passed on; a process that dies without a word
     (killed, out of memory) is an error."""
-    args = [sys.executable, "-m", "serving.train_child", str(job.run_dir.resolve()), json.dumps(job.config.to_dict())]
-    args += ["--resume"] if resume else []
+    args = [str(job.run_dir.resolve()), json.dumps(job.config.to_dict())] + (["--resume"] if resume else [])
     job.run_dir.mkdir(parents=True, exist_ok=True)
     with open(job.run_dir / "train.log", "ab") as log:
-        process = subprocess.Popen(
-            args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1
-        )
+        process = start_child(args, log)
     job.pid = process.pid
     watcher = threading.Thread(target=_pass_stop_on, args=(job, process), daemon=True)
     watcher.start()
@@ -57,8 +56,30 @@ def events_of_child(job: Job, resume: bool):
         job.pid = None
 
 
+def start_child(args: list[str], log):
+    """`python -m serving.train_child *args`, its stderr the open file log: forked from the fork server, or where there
+    is none (or it fails) a fresh process."""
+    server = fork_server()
+    if server is not None:
+        try:
+            return server.popen(args, log)
+        except ForkServerGone:
+            pass
+    return subprocess.Popen(
+        [sys.executable, "-m", "serving.train_child", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        bufsize=1,
+    )
+
+
 def ended(returncode: int) -> str:
     """How a process that said nothing ended, for a person: killed by which signal, or its exit code."""
+    if returncode == UNHEARD:
+        return "ended without a word (how is not known: the fork server that started it went away first)"
     if returncode is not None and returncode < 0:
         try:
             name = signal.Signals(-returncode).name
