@@ -295,6 +295,26 @@ def test_runs_are_forked_from_one_process_that_imported_torch_once_and_train_as_
     assert [s["loss"] for s in forked.steps] == [s["loss"] for s in fresh.steps]  # bit for bit
 
 
+def lab_fork_servers() -> set[int]:
+    """The pids of this process's fork servers (their name is set as their Python starts)."""
+    return {p.pid for p in psutil.Process().children() if p.name() == "lab-forkserver"}
+
+
+def test_a_page_that_can_start_runs_starts_the_fork_server_so_the_first_run_is_forked_warm_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_TEST_FRESH_ENVIRONMENT", str(tmp_path))  # an environment no fork server has yet
+    before = lab_fork_servers()
+    manager = JobManager(tmp_path)
+    time.sleep(1.0)
+    assert lab_fork_servers() == before  # a server whose pages never train starts none
+    manager.warm_up()  # the Train live page, opening
+    wait_for(lambda: lab_fork_servers() - before)  # before any run is asked for
+    (started,) = lab_fork_servers() - before
+    assert while_training(manager, "alice", lambda p: forked_from(p.pid).pid) == started
+    monkeypatch.setenv("DIFFUSION_LAB_TRAIN_THREADS", "1")  # a run's setting: the same fork server
+    manager.warm_up()
+    assert lab_fork_servers() - before == {started}
+
+
 def test_a_setting_changed_after_the_fork_server_started_reaches_the_next_run(tmp_path, monkeypatch):
     manager = JobManager(tmp_path)
 

@@ -367,13 +367,20 @@ def test_train_lives_unet_control_trains_the_better_unet_where_it_is_chosen():
 
 
 @pytest.mark.parametrize("edition", ["2024", "2026"])
-def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler_is_a_control(runs, edition):
+def test_train_live_opens_on_the_courses_recipe_of_the_edition_and_its_scheduler_is_a_control(
+    runs, edition, monkeypatch
+):
     """The form opened on a lecture's quick settings (D 16, lr 3e-3, clipping, passes over 4,500 digits), with no
     scheduler control; the course's recipe (Fall 2025 and 2026: D 64, batch 64, Adam 1e-2, ExponentialLR, no clipping,
-    10 epochs of 60,000 images) was nowhere."""
+    10 epochs of 60,000 images) was nowhere. Opening the page starts its training processes' fork server."""
+    from test_jobs import lab_fork_servers, wait_for
+
     from ui.state import manager
 
+    monkeypatch.setenv("LAB_TEST_FRESH_ENVIRONMENT", str(runs))  # an environment no fork server has yet
+    before = lab_fork_servers()
     at = conftest.open_page("b4_train.py", "part_b", query={"edition": edition})
+    wait_for(lambda: lab_fork_servers() - before, 60)  # started as the page opened, before any Start
     flow = edition == "2026"
     assert at.selectbox(key="train_recipe").value.startswith(
         "course recipe, " + ("Fall 2025 and 2026" if flow else "Fall 2024")

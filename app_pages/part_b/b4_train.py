@@ -33,6 +33,7 @@ st.caption(
     "conditioned flow matching of images in [-1, 1]) joins the Fall 2026 edition's."
 )
 m = manager()
+m.warm_up()  # its training processes' fork server: Start then answers in under a second
 if follow_link():  # a room following the lecturer's run: the run, live, and no buttons
     page_waits()
 me = caller()

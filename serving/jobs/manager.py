@@ -20,6 +20,7 @@ from lab.checkpoint import checkpoint_step
 from lab.train_config import TrainConfig, resumed_config
 from serving.jobs.child import events_of_child
 from serving.jobs.folder import SEEN_FILE, RunsFolder
+from serving.jobs.forkserver import fork_server
 from serving.jobs.job import Job
 from serving.jobs.permissions import SERVER, Caller, RunLimit, require_control, require_lecturer
 
@@ -68,6 +69,12 @@ class JobManager:
         except BaseException:  # a manager that could not start (a full disk...) gives its folder and lock file back
             self.folder.release()
             raise
+
+    def warm_up(self) -> None:
+        """Start the training processes' fork server (serving.jobs.forkserver), where runs are processes here: a page
+        that can start runs calls this as it opens, so the first Start forks a process with torch already imported."""
+        if self.events is events_of_child:
+            fork_server()
 
     # --- reading the runs folder at start-up
 
