@@ -6,6 +6,8 @@
     python tools/train_emoji.py --objective flow --export         # -> models/weights/parta_emoji_flow.safetensors
     python tools/train_emoji.py --init models/weights/parta_emoji.safetensors --lr 3e-4 --warmup 100 --steps 2500 \
         --run runs/emoji/more                                     # more steps from shipped weights (fresh optimizer)
+    python tools/train_emoji.py --objective flow --arch fast --teacher models/weights/parta_emoji_flow.safetensors
+                                                                  # distilled: the teacher's output is the target
 
 DDPM as the other Part A backends (Ho et al. 2020, Algorithm 1): T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule,
 eps prediction, images in [-1, 1], the null class (the last embedding) in place of the name with p 0.1 for CFG.
@@ -13,6 +15,9 @@ Flow matching (Lipman et al. 2023, the course's Fall 2026 convention): x_t = (1 
 t = 0 noise and t = 1 the image, the network fed t * T as its timestep and trained on the velocity x1 - eps.
 AdamW, linear warm-up then cosine decay, an exponential moving average of the weights (what ships).
 Data: tools/emoji_data.py, --per-name augmentations of every name at 32 px, seed 0 (the judge's held-out set is seed 1).
+--teacher (a file --export wrote, the same names): the target is that network's output at the same noisy image, time
+and class (its estimate of the velocity or the noise, the mean over the images that image could have come from)
+instead of the one image's, a smaller network learning a larger one's function.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ def train(r: dict, run: Path) -> None:
             model.load_state_dict(shipped.state_dict())
         ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
+    teacher = load_emoji_file(ROOT / r["teacher"])[0].requires_grad_(False) if r.get("teacher") else None
     abar = make_alphas_cumprod(r["schedule"], r["T"])
     g = torch.Generator().manual_seed(r["seed"] + step)
     null = len(names)
@@ -107,13 +113,17 @@ def train(r: dict, run: Path) -> None:
         if r.get("objective", "ddpm") == "flow":  # x1 is the image here (x0 of the DDPM line)
             t = torch.rand(len(idx), generator=g)
             eps = torch.randn(x0.shape, generator=g)
-            x_t = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x0
-            loss = F.mse_loss(model(x_t, t * r["T"], class_labels=c).sample, x0 - eps)
+            x_t, target = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x0, x0 - eps
+            t = t * r["T"]
         else:
             t = torch.randint(0, r["T"], (len(idx),), generator=g)
             eps = torch.randn(x0.shape, generator=g)
             a = abar[t].view(-1, 1, 1, 1)
-            loss = F.mse_loss(model(a.sqrt() * x0 + (1 - a).sqrt() * eps, t, class_labels=c).sample, eps)
+            x_t, target = a.sqrt() * x0 + (1 - a).sqrt() * eps, eps
+        if teacher is not None:
+            with torch.no_grad():
+                target = teacher(x_t, t, class_labels=c).sample
+        loss = F.mse_loss(model(x_t, t, class_labels=c).sample, target)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, r)
         opt.zero_grad()
@@ -175,6 +185,7 @@ if __name__ == "__main__":
     ap.add_argument("--arch", choices=sorted(ARCHS), default="attn", help="the network (models/emoji_unet.ARCHS)")
     ap.add_argument("--out", type=Path, help="--export writes here instead of the bundled weights")
     ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
+    ap.add_argument("--teacher", help="distil: the target is this network's output (a file --export wrote)")
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
     ap.add_argument(
@@ -189,6 +200,7 @@ if __name__ == "__main__":
     else:
         torch.set_num_threads(args.threads)
         init = {"init": args.init} if args.init else {}
+        init |= {"teacher": args.teacher} if args.teacher else {}
         recipe = dict(
             RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, objective=args.objective, arch=args.arch
         )

@@ -266,11 +266,14 @@ def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
 
         sys.argv = [train_child.__file__, *request["args"]]
         code = train_child.main(request["args"])
-        sys.stdout.flush()
     except BaseException:
         traceback.print_exc()
-        sys.stderr.flush()
-    finally:
+    finally:  # os._exit flushes nothing (the fork server's exit handlers are not this process's to run)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
         os._exit(code)
 
 
