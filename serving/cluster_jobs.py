@@ -233,5 +233,8 @@ class ClusterJobManager:
     def cleanup(self, max_age_s: float, now: float | None = None) -> list[str]:
         return self._call("cleanup", max_age_s, now)
 
+    def warm_up(self) -> None:
+        """Nothing to start here: runs are Ray tasks (JobManager.warm_up starts a fork server for a server's own)."""
+
     def shutdown(self, timeout: float = 10.0) -> None:
         """An app replica stops: nothing to do, the runs go on in the cluster and the manager lives in its actor."""

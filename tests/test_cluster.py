@@ -32,6 +32,20 @@ TASK_S = 300  # a Ray task's first step: a worker starts, imports torch and the 
 CLUSTER_S = 600  # the app's first page starting a cluster: Ray, Serve and a replica that imports torch and the lab
 
 
+def test_the_cluster_job_manager_has_every_method_of_the_job_manager_the_pages_call():
+    """The pages call one interface: a method the job manager has and the cluster's lacks breaks a page of every app
+    on a cluster (Train live opens with an error)."""
+    import inspect
+
+    from serving.cluster_jobs import ClusterJobManager
+    from serving.jobs import JobManager
+
+    def public(cls) -> set[str]:
+        return {name for name, value in inspect.getmembers(cls, callable) if not name.startswith("_")}
+
+    assert public(JobManager) - public(ClusterJobManager) == set()
+
+
 def test_without_the_setting_nothing_of_ray_is_imported(tmp_path):
     """`streamlit run Home.py` as today: a Part A page and the training page run, and no module of Ray is loaded."""
     script = f"""
