@@ -273,6 +273,90 @@ def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -
     return out
 
 
+def network(den) -> str:
+    """The Model line's network, from the shipped file's config: its widths, its attention, its parameters."""
+    c = den.unet.config
+    attention = "self-attention at 8 px" if any("Attn" in b for b in c.down_block_types) else "no attention"
+    return (
+        f"diffusers `UNet2DModel` (models/emoji_unet.py: {'-'.join(map(str, c.block_out_channels))} channels at 32-16-8 px, "
+        f"one ResNet layer per block, {attention}, {len(den.names)} name embeddings + 1 null), "
+        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, fp16 safetensors"
+    )
+
+
+def distilled(r: dict, flag: str, card: str) -> list[str]:
+    """How distilled weights were made (export's metadata: the run, init_train, teacher_train): three commands."""
+    first, teacher = r["init_train"], r.get("teacher_train") or {}
+    arch = f"--arch {r['arch']} " if r.get("arch", "attn") != "attn" else ""
+    minutes = [round(x.get("elapsed_s", 0) / 60) for x in (teacher.get("init_train") or {}, teacher, first, r)]
+    return [
+        f"- Trained in three runs (`{flag.strip()}` below), {sum(minutes)} min in all on a 2-core x86_64 CPU (AMD EPYC, AVX2; torch "
+        f"{torch.__version__}, no GPU was lent):",
+        f"  1. the teacher, the network with self-attention this card described before (`git log -p models/weights/{card}`): "
+        f"{teacher.get('steps_done', '?')} steps of batch {teacher.get('batch_size', '?')} from the data"
+        + (f" after {teacher['init_train']['steps_done']} more" if teacher.get("init_train") else "")
+        + f", {sum(minutes[:2])} min;",
+        f"  2. this network from random weights: `python tools/train_emoji.py {flag}{arch}--steps {first['steps']} --run "
+        f"runs/emoji/student`, then `... --export --out student.safetensors`: {first['steps_done']} steps of batch "
+        f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay), {minutes[2]} min;",
+        f"  3. distilled: `python tools/train_emoji.py {flag}{arch}--init student.safetensors --teacher teacher.safetensors "
+        f"--lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/distil`, then `... --export --run "
+        f"runs/emoji/distil`: the target of each step is the teacher's output at the same noisy image, time and name "
+        f"(not the data's), {r['steps_done']} steps, {minutes[3]} min on {r['threads']} threads; EMA {r['ema']} of the "
+        "weights ships. Why: the network without attention at 8 px and half the widths costs 0.18 GFLOP an image against "
+        "0.50 (docs/performance.md), and learnt from the data alone it judged ~5 points lower at CFG 7.",
+    ]
+
+
+def pairs_table(backend: str, view: str, scale: float) -> list[str]:
+    """The card's table of the pairs tools/search_illusions.py found for backend (runs/illusions_*.json), if it ran."""
+    found = []
+    for kind in ("anagram", "hybrid"):
+        path = ROOT / "runs" / f"illusions_{kind}_{backend.replace(' ', '_')}.json"
+        if path.exists():
+            found += [
+                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |"
+                for p in json.loads(path.read_text())["final"][:4]
+            ]
+    if not found:
+        return []
+    return [
+        f'## Pairs that work (tools/search_illusions.py --backend "{backend}")',
+        "",
+        "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
+        f"makes them over seeds 0..19 (CFG {scale:g}); the pages offer these as buttons:",
+        "",
+        f"| illusion | first / second (anagram: as is / {view}; hybrid: far / near) | read as both |",
+        "|---|---|---|",
+        *found,
+        "",
+    ]
+
+
+def attention_history(r: dict, first: dict) -> list[str]:
+    """How the attention network was trained (the card's lines before distillation: its runs, stops and resumes)."""
+    return [
+        f"- Trained from random weights: `python tools/train_emoji.py --steps {first['steps']}`, {first['steps_done']} steps of batch "
+        f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay; EMA {first['ema']} of the "
+        f"weights), {first['elapsed_s'] / 60:.1f} min on a 2-core x86_64 CPU (AMD EPYC, AVX2; torch {torch.__version__}, no GPU: "
+        "none was lent to this task). It was stopped and resumed three times as the session's time allowed: 2 threads to step "
+        "250 (schedule set for 4000 steps), 1 thread to step 500 (schedule 2500), 2 threads to 1250, then 2 threads to the end "
+        "with the schedule set for the steps it had; the learning rate followed each schedule from where the run was.",
+        *(
+            [
+                f"- Then more steps from those weights (a fresh optimizer, the same data): `python tools/train_emoji.py --init "
+                f"<those weights> --lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/more`, {r['steps_done']} "
+                f"steps, {r['elapsed_s'] / 60:.1f} min on {r['threads']} thread (the other core ran other work). It was stopped at step "
+                "500 of a 2500-step schedule and resumed with the schedule set to 1500. Then `python tools/train_emoji.py --export "
+                "--run runs/emoji/more`; this card: `python tools/judge_emoji.py card`. In all "
+                f"{first['steps_done'] + r['steps_done']} steps, {(first['elapsed_s'] + r['elapsed_s']) / 60:.0f} min."
+            ]
+            if r.get("init_train")
+            else ["- Then `python tools/train_emoji.py --export`; this card: `python tools/judge_emoji.py card`."]
+        ),
+    ]
+
+
 def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     from lab.fall2024 import COURSE_PROMPTS
 
@@ -303,32 +387,17 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     lines = [
         "# parta_emoji: Part A in colour, offline",
         "",
-        f"- Model: diffusers `UNet2DModel` (models/emoji_unet.py: 32-64-64 channels at 32-16-8 px, one ResNet layer per block, "
-        f"self-attention at 8 px, {len(den.names)} name embeddings + 1 null), {sum(p.numel() for p in den.unet.parameters()):,} "
-        "parameters, fp16 safetensors.",
+        f"- Model: {network(den)}.",
         f"- Experiment: class-conditional DDPM, T = {r['T']}, {r['schedule']} betas (DeepFloyd IF's), eps prediction, images in "
         f"[-1, 1], the null class for a name with p {r['p_uncond']} (CFG).",
         f"- Data: tools/emoji_data.py: {len(den.names)} emoji of Debian's fonts-noto-color-emoji (art: Apache 2.0, Google's Noto "
         f"Emoji; font: SIL OFL 1.1), names from Unicode's CLDR short names; {r['per_name']} augmentations per name at "
         f"{r['size']} px (60-90 % scale, shift, light random background, skin tones for people), seed {r['data_seed']}. Nothing "
         "rendered is committed.",
-        f"- Trained from random weights: `python tools/train_emoji.py --steps {first['steps']}`, {first['steps_done']} steps of batch "
-        f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay; EMA {first['ema']} of the "
-        f"weights), {first['elapsed_s'] / 60:.1f} min on a 2-core x86_64 CPU (AMD EPYC, AVX2; torch {torch.__version__}, no GPU: "
-        "none was lent to this task). It was stopped and resumed three times as the session's time allowed: 2 threads to step "
-        "250 (schedule set for 4000 steps), 1 thread to step 500 (schedule 2500), 2 threads to 1250, then 2 threads to the end "
-        "with the schedule set for the steps it had; the learning rate followed each schedule from where the run was.",
         *(
-            [
-                f"- Then more steps from those weights (a fresh optimizer, the same data): `python tools/train_emoji.py --init "
-                f"<those weights> --lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/more`, {r['steps_done']} "
-                f"steps, {r['elapsed_s'] / 60:.1f} min on {r['threads']} thread (the other core ran other work). It was stopped at step "
-                "500 of a 2500-step schedule and resumed with the schedule set to 1500. Then `python tools/train_emoji.py --export "
-                "--run runs/emoji/more`; this card: `python tools/judge_emoji.py card`. In all "
-                f"{first['steps_done'] + r['steps_done']} steps, {(first['elapsed_s'] + r['elapsed_s']) / 60:.0f} min."
-            ]
-            if r.get("init_train")
-            else ["- Then `python tools/train_emoji.py --export`; this card: `python tools/judge_emoji.py card`."]
+            distilled(r, "", "parta_emoji.md") + ["- This card: `python tools/judge_emoji.py card`."]
+            if r.get("teacher")
+            else attention_history(r, first)
         ),
         "- Why 32 px: at 64 px the same network trains at ~7 images/s on this CPU (an hour is 25,000 images); at 32 px "
         "~65/s, and an SDEdit run stays under a second. The pages enlarge the pictures.",
@@ -355,6 +424,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
             for s, h in hybrids.items()
         ),
         "",
+        *pairs_table(BACKEND, "flipped", 7.0),
         "## Names",
         "",
         ", ".join(den.names),
@@ -363,7 +433,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     print("\n".join(lines))
 
 
-def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hybrid")) -> None:
+def flow_card(per_name: int = 8, scales=(7.0, 2.0)) -> None:
     """parta_emoji_flow.md: the Fall 2026 colour model's card (metrics at each w, the course's illusions, the judge's
     pairs from runs/illusions_*_Emoji_(colour,_flow).json where the search wrote them)."""
     from lab.fall2026 import COURSE_PROMPTS as FLOW_COURSE_PROMPTS
@@ -389,30 +459,27 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
     anagram, hybrid = anagram_rate(den, judge, an), hybrid_rate(den, judge, hy)
     kernel, sigma = e.blur(den)
     r = load_emoji_file(WEIGHTS / "parta_emoji_flow.safetensors")[1]["train"]
-    found = []
-    for kind in pairs_files:
-        path = ROOT / "runs" / f"illusions_{kind}_{FLOW_BACKEND.replace(' ', '_')}.json"
-        if path.exists():
-            result = json.loads(path.read_text())
-            found += [
-                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |"
-                for p in result["final"][:4]
-            ]
     lines = [
         "# parta_emoji_flow: Part A in colour for the Fall 2026 edition (flow matching), offline",
         "",
-        "- Model: the same network as parta_emoji (diffusers `UNet2DModel`, models/emoji_unet.py, "
-        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, fp16 safetensors), fed t * {r['T']} as its timestep.",
+        f"- Model: {network(den)}, fed t * {r['T']} as its timestep.",
         f"- Experiment: class-conditional flow matching, the course's Fall 2026 convention: x_t = (1 - t) eps + t x1 with t ~ "
         f"U[0, 1] (t = 0 noise, t = 1 the image), the velocity x1 - eps as the target, images in [-1, 1], the null class for a "
         f"name with p {r['p_uncond']} (CFG).",
         f"- Data: as parta_emoji's (tools/emoji_data.py, {r['per_name']} augmentations per name at {r['size']} px, seed "
         f"{r['data_seed']}).",
-        f"- Exact command: `python tools/train_emoji.py --objective flow --threads 1 --steps {r['steps']}`, then `python "
-        "tools/train_emoji.py --objective flow --export`; this card: `python tools/judge_emoji.py --flow card`.",
-        f"- Trained: {r['steps_done']} steps of batch {r['batch_size']} (AdamW {r['lr']:g}, {r['warmup']} warm-up steps, cosine "
-        f"decay; EMA {r['ema']} of the weights ships), {r['elapsed_s'] / 60:.0f} min on a 2-core x86_64 CPU (torch "
-        f"{torch.__version__}, {r['threads']} thread, beside other work; paused while benchmarks ran; no GPU was lent).",
+        *(
+            distilled(r, "--objective flow ", "parta_emoji_flow.md")
+            + ["- This card: `python tools/judge_emoji.py --flow card`."]
+            if r.get("teacher")
+            else [
+                f"- Exact command: `python tools/train_emoji.py --objective flow --threads 1 --steps {r['steps']}`, then `python "
+                "tools/train_emoji.py --objective flow --export`; this card: `python tools/judge_emoji.py --flow card`.",
+                f"- Trained: {r['steps_done']} steps of batch {r['batch_size']} (AdamW {r['lr']:g}, {r['warmup']} warm-up steps, cosine "
+                f"decay; EMA {r['ema']} of the weights ships), {r['elapsed_s'] / 60:.0f} min on a 2-core x86_64 CPU (torch "
+                f"{torch.__version__}, {r['threads']} thread, beside other work; paused while benchmarks ran; no GPU was lent).",
+            ]
+        ),
         f"- Figure: parta_emoji_flow_samples.png (4 samples of every name at w {scales[-1]:g}, the pages' default).",
         "",
         "## Metrics",
@@ -432,21 +499,7 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0), pairs_files=("anagram", "hyb
         f"to {den.image_shape[1]} px), w {e.scale:g}, 20 seeds: far read in its low-pass {hybrid[0]:.0%}, near as it is "
         f"{hybrid[1]:.0%}, both {hybrid[2]:.0%}.",
         "",
-        *(
-            [
-                '## Pairs that work (tools/search_illusions.py --backend "Emoji (colour, flow)")',
-                "",
-                "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
-                "makes them over seeds 0..19 (w 7); the pages offer these as buttons:",
-                "",
-                "| illusion | first / second (anagram: as is / rotated; hybrid: far / near) | read as both |",
-                "|---|---|---|",
-                *found,
-                "",
-            ]
-            if found
-            else []
-        ),
+        *pairs_table(FLOW_BACKEND, "rotated", e.scale),
         "## Names",
         "",
         ", ".join(den.names),

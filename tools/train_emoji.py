@@ -170,6 +170,9 @@ def export(run: Path, out: Path) -> None:
     train_meta = dict(r, steps_done=state["step"], elapsed_s=round(state["elapsed_s"]), threads=state["threads"])
     if r.get("init"):  # what the weights it started from had been through, for the card
         train_meta["init_train"] = load_emoji_file(ROOT / r["init"])[1].get("train")
+        train_meta["init"] = Path(r["init"]).name  # the file's name: where it lay on one machine says nothing
+    if r.get("teacher"):  # and what the network it learnt from had been through
+        train_meta["teacher_train"] = load_emoji_file(ROOT / r["teacher"])[1].get("train")
     save_emoji_file(out, ema, config, {"names": names, "train": train_meta})
     print(f"{out}: step {state['step']}, {out.stat().st_size / 1e6:.1f} MB")
 
