@@ -149,22 +149,22 @@ ILLUSIONS = {
 }
 
 
-# The flow model (Fall 2026): its pages' default w (judged right 99.1 % at w 2, 99.4 % at 1, 98.7 % at 3: its card), and
+# The flow model (Fall 2026): its pages' default w (judged right 99.1 % at w 2, 94.0 % at w 7: its card), and
 # its pairs (first, second, seeds of 20 read as both at w 7, the course's: rotated by 180 degrees for anagrams, far / near
 # for hybrids at the course's blur scaled), found by tools/search_illusions.py --backend "Emoji (colour, flow)"
 FLOW_CFG_W = 2.0
 FLOW_ILLUSIONS = {
     "anagram": (
-        ("rose", "red apple", 20),
+        ("red apple", "red heart", 20),
+        ("red apple", "watermelon", 20),
+        ("sunflower", "crown", 20),
         ("strawberry", "watermelon", 20),
-        ("mage", "volcano", 20),
-        ("butterfly", "camping", 20),
     ),
     "hybrid": (
-        ("crescent moon", "snow-capped mountain", 19),
-        ("fire", "butterfly", 19),
-        ("rainbow", "rocket", 18),
-        ("star", "light bulb", 17),
+        ("pizza", "mushroom", 20),
+        ("beach with umbrella", "panda", 20),
+        ("star", "crown", 20),
+        ("star", "light bulb", 16),
     ),
 }
 

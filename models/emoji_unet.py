@@ -1,8 +1,7 @@
-"""The colour backend's network: diffusers' UNet2DModel with class embeddings, sized for 32 px on a 2-core CPU.
+"""The colour backends' network: diffusers' UNet2DModel with class embeddings, sized for 32 px on a 2-core CPU.
 
-Three levels (32, 64, 64 channels at 32, 16, 8 px), one ResNet layer per block, self-attention at 8 px, a
-learned embedding per name plus one for "no name" (the last index: CFG's null class). 1.1 M parameters:
-~19 ms per call of 2 images on this project's 2-core CPU (an SDEdit step with CFG), ~70 training images/s.
+Three levels, one ResNet layer per block, a learned embedding per name plus one for "no name" (the last index: CFG's
+null class); the widths and attention are ARCHS' and each weights file names its own (its config travels in the file).
 tools/train_emoji.py trains it; models/emoji_backend.py makes it a lab Denoiser.
 """
 
@@ -21,15 +20,16 @@ from models.files import CheckpointError, atomic_file, read_safetensors
 SIZE = 32
 
 
-# The networks: "attn", the shipped one (32, 64, 64 channels, self-attention at 8 px: 0.50 GFLOP per image); "fast"
-# (16, 32, 64, no attention: 0.18 GFLOP, ~2.4 ms per image on a 2-core CPU against ~7.6 ms, ~1.1x the digit UNet's)
+# The networks: "attn" (32, 64, 64 channels, self-attention at 8 px: 1.1 M parameters, 0.50 GFLOP per image, ~7.6 ms on
+# a 2-core CPU); "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.4 ms, ~1.1x the digit UNet's), distilled from attn
+# for the Fall 2026 colour model (its card: models/weights/parta_emoji_flow.md)
 ARCHS = {
     "attn": dict(
         block_out_channels=(32, 64, 64),
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
     ),
-    "fast": dict(  # 3x faster an image than attn; judged: holds at w 2, loses ~5 points at w 7 (docs/performance.md)
+    "fast": dict(  # 3x faster an image than attn; from the data it loses ~5 points at w 7, distilled ~2 (performance.md)
         block_out_channels=(16, 32, 64),
         down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "UpBlock2D", "UpBlock2D"),
