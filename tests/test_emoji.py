@@ -147,3 +147,22 @@ def test_the_pages_open_on_the_gamma_this_model_is_judged_best_at_and_another_ba
     at.slider(key="cfg_gamma").set_value(5.0).run()
     at.selectbox(key="backend").set_value("MNIST digits").run()
     assert not at.exception and at.slider(key="cfg_gamma").value == 7.0
+
+
+def test_the_colour_flow_card_says_what_its_weights_file_holds_and_how_it_was_distilled():
+    """The shipped colour flow model is a distilled network (models/weights/parta_emoji_flow.md): the card's Model line
+    and its three runs are what the weights file's own config and training record say, written by the card tool."""
+    from models.emoji_unet import load_emoji_file
+    from tools.judge_emoji import FLOW_BACKEND, distilled, network
+
+    flow = load_backend(FLOW_BACKEND)
+    train = load_emoji_file(WEIGHTS / "parta_emoji_flow.safetensors")[1]["train"]
+    card = (WEIGHTS / "parta_emoji_flow.md").read_text()
+    assert f"- Model: {network(flow)}," in card and "no attention" in network(flow)
+    runs = distilled(train, "--objective flow ", "parta_emoji_flow.md")
+    assert all(line in card for line in runs)
+    assert "--teacher teacher.safetensors" in runs[3] and "--arch fast" in runs[2]  # the student, then its teaching
+    assert train["teacher_train"]["steps_done"] > 0 and train["init_train"]["arch"] == train["arch"] == "fast"
+    assert sum(p.numel() for p in flow.unet.parameters()) < 0.6 * sum(
+        p.numel() for p in load_backend(BACKEND).unet.parameters()
+    )
