@@ -76,8 +76,8 @@ def start_child(args: list[str], log):
     )
 
 
-def ended(returncode: int) -> str:
-    """How a process that said nothing ended, for a person: killed by which signal, or its exit code."""
+def ended(returncode: int | str | None) -> str:
+    """How a process that said nothing ended, for a person: killed by which signal, or its exit code (UNHEARD: not known)."""
     if returncode == UNHEARD:
         return "ended without a word (how is not known: the fork server that started it went away first)"
     if returncode is not None and returncode < 0:
