@@ -304,7 +304,7 @@ def distilled(r: dict, flag: str, card: str) -> list[str]:
         f"runs/emoji/distil`: the target of each step is the teacher's output at the same noisy image, time and name "
         f"(not the data's), {r['steps_done']} steps, {minutes[3]} min on {r['threads']} threads; EMA {r['ema']} of the "
         "weights ships. Why: the network without attention at 8 px and half the widths costs 0.18 GFLOP an image against "
-        "0.50 (docs/performance.md), and learnt from the data alone it judged ~5 points lower at CFG 7.",
+        "0.50, and learnt from the data alone it judged lower at high CFG (docs/performance.md).",
     ]
 
 
