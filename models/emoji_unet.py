@@ -21,8 +21,8 @@ SIZE = 32
 
 
 # The networks: "attn" (32, 64, 64 channels, self-attention at 8 px: 1.1 M parameters, 0.50 GFLOP per image, ~7.6 ms on
-# a 2-core CPU); "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.4 ms, ~1.1x the digit UNet's), distilled from attn
-# for the Fall 2026 colour model (its card: models/weights/parta_emoji_flow.md)
+# a 2-core CPU); "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.7 ms in a server's batch of 20, 1.7x the digit UNet's:
+# GroupNorm and SiLU, docs/performance.md), distilled from attn for the Fall 2026 colour model (parta_emoji_flow.md)
 ARCHS = {
     "attn": dict(
         block_out_channels=(32, 64, 64),

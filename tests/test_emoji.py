@@ -149,7 +149,7 @@ def test_the_pages_open_on_the_gamma_this_model_is_judged_best_at_and_another_ba
     assert not at.exception and at.slider(key="cfg_gamma").value == 7.0
 
 
-def test_the_colour_flow_card_says_what_its_weights_file_holds_and_how_it_was_distilled():
+def test_the_colour_flow_card_says_what_its_weights_file_holds_and_how_it_was_distilled(den):
     """The shipped colour flow model is a distilled network (models/weights/parta_emoji_flow.md): the card's Model line
     and its three runs are what the weights file's own config and training record say, written by the card tool."""
     from models.emoji_unet import load_emoji_file
@@ -163,6 +163,4 @@ def test_the_colour_flow_card_says_what_its_weights_file_holds_and_how_it_was_di
     assert all(line in card for line in runs)
     assert "--teacher teacher.safetensors" in runs[3] and "--arch fast" in runs[2]  # the student, then its teaching
     assert train["teacher_train"]["steps_done"] > 0 and train["init_train"]["arch"] == train["arch"] == "fast"
-    assert sum(p.numel() for p in flow.unet.parameters()) < 0.6 * sum(
-        p.numel() for p in load_backend(BACKEND).unet.parameters()
-    )
+    assert sum(p.numel() for p in flow.unet.parameters()) < 0.6 * sum(p.numel() for p in den.unet.parameters())

@@ -308,23 +308,29 @@ def distilled(r: dict, flag: str, card: str) -> list[str]:
     ]
 
 
+def illusions_file(kind: str, backend: str) -> Path:
+    """Where tools/search_illusions.py writes its result for kind on backend, and the cards read it."""
+    return ROOT / "runs" / f"illusions_{kind}_{backend.replace(' ', '_')}.json"
+
+
 def pairs_table(backend: str, view: str, scale: float) -> list[str]:
-    """The card's table of the pairs tools/search_illusions.py found for backend (runs/illusions_*.json), if it ran."""
-    found = []
+    """The card's table of the pairs tools/search_illusions.py found for backend (illusions_file), if it ran."""
+    found, judged = [], []
     for kind in ("anagram", "hybrid"):
-        path = ROOT / "runs" / f"illusions_{kind}_{backend.replace(' ', '_')}.json"
+        path = illusions_file(kind, backend)
         if path.exists():
+            final = json.loads(path.read_text())["final"]
+            judged.append(str(len(final)))
             found += [
-                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |"
-                for p in json.loads(path.read_text())["final"][:4]
+                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |" for p in final[:4]
             ]
     if not found:
         return []
     return [
         f'## Pairs that work (tools/search_illusions.py --backend "{backend}")',
         "",
-        "Every pair of names screened on a coarse sampler, the best again on the pages', the best eight judged as the page "
-        f"makes them over seeds 0..19 (CFG {scale:g}); the pages offer these as buttons:",
+        f"Every pair of names screened on a coarse sampler, the best again on the pages', the best {' and '.join(judged)} "
+        f"judged as the page makes them over seeds 0..19 (CFG {scale:g}); the pages offer these as buttons:",
         "",
         f"| illusion | first / second (anagram: as is / {view}; hybrid: far / near) | read as both |",
         "|---|---|---|",
@@ -333,8 +339,9 @@ def pairs_table(backend: str, view: str, scale: float) -> list[str]:
     ]
 
 
-def attention_history(r: dict, first: dict) -> list[str]:
+def attention_history(r: dict) -> list[str]:
     """How the attention network was trained (the card's lines before distillation: its runs, stops and resumes)."""
+    first = r.get("init_train") or r  # the run from random weights
     return [
         f"- Trained from random weights: `python tools/train_emoji.py --steps {first['steps']}`, {first['steps_done']} steps of batch "
         f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay; EMA {first['ema']} of the "
@@ -383,7 +390,6 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     from models.emoji_unet import load_emoji_file
 
     r = load_emoji_file(WEIGHTS / "parta_emoji.safetensors")[1]["train"]  # how the shipped weights were trained
-    first = r.get("init_train") or r  # the run from random weights
     lines = [
         "# parta_emoji: Part A in colour, offline",
         "",
@@ -397,7 +403,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         *(
             distilled(r, "", "parta_emoji.md") + ["- This card: `python tools/judge_emoji.py card`."]
             if r.get("teacher")
-            else attention_history(r, first)
+            else attention_history(r)
         ),
         "- Why 32 px: at 64 px the same network trains at ~7 images/s on this CPU (an hour is 25,000 images); at 32 px "
         "~65/s, and an SDEdit run stays under a second. The pages enlarge the pictures.",

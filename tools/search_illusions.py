@@ -37,7 +37,7 @@ import lab  # noqa: E402
 from lab.filters import gaussian_blur  # noqa: E402
 from models.bundled import ALL_BACKENDS, load_backend, load_classifier  # noqa: E402
 from serving.batching import LoopBatcher  # noqa: E402
-from tools.judge_emoji import BACKEND, anagram_rate, edition_of, hybrid_rate  # noqa: E402
+from tools.judge_emoji import BACKEND, anagram_rate, edition_of, hybrid_rate, illusions_file  # noqa: E402
 
 
 def run_all(den, loops: list, max_rows: int = 256) -> list[torch.Tensor]:
@@ -168,11 +168,13 @@ if __name__ == "__main__":
     ap.add_argument("--far", type=int, default=12, help="hybrid: far names screened (those that best survive the blur)")
     ap.add_argument("--backend", default=BACKEND, help="a bundled class backend (its edition's sampler, view and blur)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=None, help="the result as JSON (default runs/illusions_KIND.json)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="the result as JSON (default runs/illusions_KIND_BACKEND.json)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     result = search(args.kind, args.keep, args.final, args.far, args.backend)
-    out = args.out or ROOT / "runs" / f"illusions_{args.kind}_{args.backend.replace(' ', '_')}.json"
+    out = args.out or illusions_file(args.kind, args.backend)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
