@@ -123,8 +123,9 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
                 best, best_key = k, rank
     if best is None:
         shown = ", ".join(names[:12])
+        said = prompt if len(prompt) <= 80 else prompt[:77] + "..."  # a page of text is not echoed back whole
         raise ValueError(
-            f"no word of {prompt!r} names an emoji this backend knows; say one of its {len(names)} names "
+            f"no word of {said!r} names an emoji this backend knows; say one of its {len(names)} names "
             f"({shown}, ...: the full list is under the prompt box), or leave it empty for no name"
         )
     return best

@@ -52,6 +52,12 @@ def test_the_null_prompts_are_the_null_class_and_a_prompt_that_names_nothing_say
     assert nearest_name("rocket", ["rocket"]) == 0
 
 
+def test_a_page_of_text_that_names_nothing_is_not_echoed_back_whole():
+    with pytest.raises(ValueError, match="names an emoji") as e:
+        nearest_name("quantum " * 10_000, ["rocket", "old man"])
+    assert len(str(e.value)) < 400 and "quantum quantum" in str(e.value) and "..." in str(e.value)
+
+
 def test_the_backend_is_a_denoiser_as_the_others_are(den):
     from tools.emoji_data import NAMES
 
