@@ -152,7 +152,8 @@ ILLUSIONS = {
 
 # The flow model (Fall 2026): its pages' default w (judged right 99.1 % at w 2, 94.0 % at w 7: its card), and
 # its pairs (first, second, seeds of 20 read as both at w 7, the course's: rotated by 180 degrees for anagrams, far / near
-# for hybrids at the course's blur scaled), found by tools/search_illusions.py --backend "Emoji (colour, flow)"
+# for hybrids at the course's blur scaled), found by tools/search_illusions.py --backend "Emoji (colour, flow)" (the
+# hybrids with --far 20 --keep 60 --final 12: the defaults' best four read as both in 20, 16, 16 and 15 of 20)
 FLOW_CFG_W = 2.0
 FLOW_ILLUSIONS = {
     "anagram": (

@@ -36,6 +36,7 @@ from lab.images import grid, save_png  # noqa: E402
 from lab.metrics import accuracy, frechet_distance, predict  # noqa: E402
 from models.bundled import WEIGHTS, load_backend, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
+from models.emoji_backend import FLOW_ILLUSIONS, ILLUSIONS  # noqa: E402
 from tools.train_emoji import RECIPE, dataset  # noqa: E402
 
 HELDOUT = dict(per_name=50, seed=1)  # the judge's held-out renderings (never trained on)
@@ -273,64 +274,83 @@ def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -
     return out
 
 
+def image_gflop(unet) -> float:
+    """GFLOP of one image's call of a colour UNet (torch's FLOP counter, a batch of 4)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        unet(torch.zeros(4, 3, 32, 32), torch.full((4,), 500.0), class_labels=torch.zeros(4, dtype=torch.long))
+    return counter.get_total_flops() / 4 / 1e9
+
+
 def network(den) -> str:
-    """The Model line's network, from the shipped file's config: its widths, its attention, its parameters."""
+    """The Model line's network, from the shipped file's config: its widths, its attention, its parameters, its cost."""
     c = den.unet.config
     attention = "self-attention at 8 px" if any("Attn" in b for b in c.down_block_types) else "no attention"
+    f = getattr(den.unet, "factor", 1)  # SpaceToDepthUNet: the UNet runs on f x f pixel blocks
+    sizes = "-".join(str(32 // f >> k) for k in range(len(c.block_out_channels)))
+    blocks = (
+        f" on {f} x {f} pixel blocks ({3 * f * f} channels; pixel_unshuffle in, pixel_shuffle out)" if f > 1 else ""
+    )
     return (
-        f"diffusers `UNet2DModel` (models/emoji_unet.py: {'-'.join(map(str, c.block_out_channels))} channels at 32-16-8 px, "
-        f"one ResNet layer per block, {attention}, {len(den.names)} name embeddings + 1 null), "
-        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, fp16 safetensors"
+        f"diffusers `UNet2DModel` (models/emoji_unet.py: {'-'.join(map(str, c.block_out_channels))} channels at {sizes} "
+        f"px{blocks}, one ResNet layer per block, {attention}, {len(den.names)} name embeddings + 1 null), "
+        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, {image_gflop(den.unet):.2f} GFLOP an image, fp16 "
+        "safetensors"
     )
 
 
 def distilled(r: dict, flag: str, card: str) -> list[str]:
-    """How distilled weights were made (export's metadata: the run, init_train, teacher_train): three commands."""
-    first, teacher = r["init_train"], r.get("teacher_train") or {}
-    arch = f"--arch {r['arch']} " if r.get("arch", "attn") != "attn" else ""
-    minutes = [round(x.get("elapsed_s", 0) / 60) for x in (teacher.get("init_train") or {}, teacher, first, r)]
-    return [
-        f"- Trained in three runs (`{flag.strip()}` below), {sum(minutes)} min in all on a 2-core x86_64 CPU (AMD EPYC, AVX2; torch "
-        f"{torch.__version__}, no GPU was lent):",
+    """How distilled weights were made, from export's metadata (the run; init_train, the run it started from, and that
+    one's, back to random weights; teacher_train): the teacher, then the commands, run by run."""
+    teacher, chain = r.get("teacher_train") or {}, [r]
+    while chain[0].get("init_train"):
+        chain.insert(0, chain[0]["init_train"])
+    minutes = lambda x: round(x.get("elapsed_s", 0) / 60)  # noqa: E731
+    teacher_min = minutes(teacher) + minutes(teacher.get("init_train") or {})
+    runs = [
         f"  1. the teacher, the network with self-attention this card described before (`git log -p models/weights/{card}`): "
         f"{teacher.get('steps_done', '?')} steps of batch {teacher.get('batch_size', '?')} from the data"
         + (f" after {teacher['init_train']['steps_done']} more" if teacher.get("init_train") else "")
-        + f", {sum(minutes[:2])} min;",
-        f"  2. this network from random weights: `python tools/train_emoji.py {flag}{arch}--steps {first['steps']} --run "
-        f"runs/emoji/student`, then `... --export --out student.safetensors`: {first['steps_done']} steps of batch "
-        f"{first['batch_size']} (AdamW {first['lr']:g}, {first['warmup']} warm-up steps, cosine decay), {minutes[2]} min;",
-        f"  3. distilled: `python tools/train_emoji.py {flag}{arch}--init student.safetensors --teacher teacher.safetensors "
-        f"--lr {r['lr']:g} --warmup {r['warmup']} --steps {r['steps']} --run runs/emoji/distil`, then `... --export --run "
-        f"runs/emoji/distil`: the target of each step is the teacher's output at the same noisy image, time and name "
-        f"(not the data's), {r['steps_done']} steps, {minutes[3]} min on {r['threads']} threads; EMA {r['ema']} of the "
-        "weights ships. Why: the network without attention at 8 px and half the widths costs 0.18 GFLOP an image against "
-        "0.50, and learnt from the data alone it judged lower at high CFG (docs/performance.md).",
+        + f", {teacher_min} min;",
+    ]
+    for k, run in enumerate(chain, start=2):
+        arch = f"--arch {run['arch']} " if run.get("arch", "attn") != "attn" else ""
+        init = f"--init run{k - 1}.safetensors " if k > 2 else ""
+        taught = "--teacher teacher.safetensors " if run.get("teacher") else ""
+        runs.append(
+            f"  {k}. {'from random weights' if k == 2 else f'from run {k - 1}'}"
+            f"{' (a new head at zero)' if k > 2 and run.get('arch') != chain[k - 3].get('arch') else ''}: `python "
+            f"tools/train_emoji.py {flag}{arch}{init}{taught}--lr {run['lr']:g} --warmup {run['warmup']} --steps "
+            f"{run['steps']} --run runs/emoji/run{k}`, then `... --export --run runs/emoji/run{k} --out run{k}.safetensors`: "
+            f"{run['steps_done']} steps of batch {run['batch_size']}, {minutes(run)} min on {run['threads']} threads;"
+        )
+    return [
+        f"- Trained in {len(runs)} runs (`{flag.strip()}` below), {teacher_min + sum(map(minutes, chain))} min in all on 2-core "
+        f"x86_64 CPUs (AMD EPYC; torch {torch.__version__}, fp32, no GPU was lent); AdamW, linear warm-up then cosine "
+        f"decay, EMA {r['ema']} of the weights (what ships; the last run's is this file). With --teacher a step's target "
+        "is the teacher's output at the same noisy image, time and name, not the data's:",
+        *runs,
+        "- Why distilled: a network a fraction of the teacher's cost (its GFLOP an image above) learns the teacher's "
+        "function more closely than the data's (docs/performance.md).",
     ]
 
 
-def illusions_file(kind: str, backend: str) -> Path:
-    """Where tools/search_illusions.py writes its result for kind on backend, and the cards read it."""
-    return ROOT / "runs" / f"illusions_{kind}_{backend.replace(' ', '_')}.json"
-
-
-def pairs_table(backend: str, view: str, scale: float) -> list[str]:
-    """The card's table of the pairs tools/search_illusions.py found for backend (illusions_file), if it ran."""
-    found, judged = [], []
-    for kind in ("anagram", "hybrid"):
-        path = illusions_file(kind, backend)
-        if path.exists():
-            final = json.loads(path.read_text())["final"]
-            judged.append(str(len(final)))
-            found += [
-                f"| {kind} | {p['pair'][0]} / {p['pair'][1]} | {round(p['both'] * 20)} of 20 |" for p in final[:4]
-            ]
-    if not found:
-        return []
+def pairs_table(den, judge, pairs: dict, backend: str, view: str) -> list[str]:
+    """The card's table of the pairs the pages offer (pairs: kind -> (first, second, count)), judged again for the card
+    as the page makes them, seeds 0..19 (anagram_rate, hybrid_rate at the edition's CFG scale)."""
+    rates = {"anagram": anagram_rate, "hybrid": hybrid_rate}
+    found = [
+        f"| {kind} | {a} / {b} | {round(rates[kind](den, judge, [a, b])[2] * 20)} of 20 |"
+        for kind in ("anagram", "hybrid")
+        for a, b, _ in pairs.get(kind, ())
+    ]
     return [
         f'## Pairs that work (tools/search_illusions.py --backend "{backend}")',
         "",
-        f"Every pair of names screened on a coarse sampler, the best again on the pages', the best {' and '.join(judged)} "
-        f"judged as the page makes them over seeds 0..19 (CFG {scale:g}); the pages offer these as buttons:",
+        "Found by the search (every pair of names screened on a coarse sampler, the best again on the pages' sampler, the "
+        "best judged as the page makes them); the pages offer these as buttons. Judged for this card as the page makes "
+        f"them over seeds 0..19 (CFG {edition_of(den).scale:g}):",
         "",
         f"| illusion | first / second (anagram: as is / {view}; hybrid: far / near) | read as both |",
         "|---|---|---|",
@@ -430,7 +450,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
             for s, h in hybrids.items()
         ),
         "",
-        *pairs_table(BACKEND, "flipped", 7.0),
+        *pairs_table(den, judge, ILLUSIONS, BACKEND, "flipped"),
         "## Names",
         "",
         ", ".join(den.names),
@@ -505,7 +525,7 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0)) -> None:
         f"to {den.image_shape[1]} px), w {e.scale:g}, 20 seeds: far read in its low-pass {hybrid[0]:.0%}, near as it is "
         f"{hybrid[1]:.0%}, both {hybrid[2]:.0%}.",
         "",
-        *pairs_table(FLOW_BACKEND, "rotated", e.scale),
+        *pairs_table(den, judge, FLOW_ILLUSIONS, FLOW_BACKEND, "rotated"),
         "## Names",
         "",
         ", ".join(den.names),
