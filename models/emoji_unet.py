@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from diffusers import UNet2DModel
+from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
 from models.files import CheckpointError, atomic_file, read_safetensors
@@ -21,8 +23,9 @@ SIZE = 32
 
 
 # The networks: "attn" (32, 64, 64 channels, self-attention at 8 px: 1.1 M parameters, 0.50 GFLOP per image, ~7.6 ms on
-# a 2-core CPU); "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.7 ms in a server's batch of 20, 1.7x the digit UNet's:
-# GroupNorm and SiLU, docs/performance.md), distilled from attn for the Fall 2026 colour model (parta_emoji_flow.md)
+# a 2-core CPU), the DDPM colour model's; "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.7 ms in a server's batch of
+# 20, 1.7x the digit UNet's: GroupNorm and SiLU); "s2d" (the UNet on 2 x 2 pixel blocks at 16-8-4 px: 0.08 GFLOP),
+# distilled from attn for the Fall 2026 colour model (parta_emoji_flow.md; the measurements: docs/performance.md)
 ARCHS = {
     "attn": dict(
         block_out_channels=(32, 64, 64),
@@ -39,7 +42,15 @@ ARCHS = {
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
     ),
+    "s2d": dict(  # the UNet at 16-8-4 px on 2 x 2 pixel blocks (12 channels), no attention: 0.08 GFLOP an image
+        space_to_depth=2,
+        block_out_channels=(24, 48, 64),
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D", "UpBlock2D"),
+        add_attention=False,
+    ),
 }
+ARCHS["s2d_head"] = dict(ARCHS["s2d"], head=16)  # s2d with a full-size head against the blocks' grain
 
 
 def unet_config(num_names: int, size: int = SIZE, arch: str = "attn") -> dict:
@@ -55,12 +66,50 @@ def unet_config(num_names: int, size: int = SIZE, arch: str = "attn") -> dict:
     )
 
 
-def build(config: dict) -> UNet2DModel:
-    return UNet2DModel(**config)
+class SpaceToDepthUNet(torch.nn.Module):
+    """A UNet2DModel run on f x f pixel blocks: (B, C, H, W) -> (B, C f^2, H / f, W / f) in (pixel_unshuffle), back
+    by pixel_shuffle; the same call and output as UNet2DModel's, at a quarter of the positions for f = 2. With "head"
+    channels, two 3 x 3 convolutions at the full size (of the output and the input) add a correction: the blocks alone
+    leave a grain of their size in flat colour (docs/performance.md); the head starts at zero."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        f = self.factor = config["space_to_depth"]
+        inner = {k: v for k, v in config.items() if k not in ("space_to_depth", "head")}
+        inner |= dict(
+            sample_size=config["sample_size"] // f,
+            in_channels=config["in_channels"] * f * f,
+            out_channels=config["out_channels"] * f * f,
+        )
+        self.unet = UNet2DModel(**inner)
+        self.config = type(self.unet.config)(**dict(self.unet.config, sample_size=config["sample_size"]))
+        self.head = None
+        if config.get("head"):
+            c_in, c_out, width = config["in_channels"], config["out_channels"], config["head"]
+            self.head = torch.nn.Sequential(
+                torch.nn.Conv2d(c_in + c_out, width, 3, padding=1),
+                torch.nn.SiLU(),
+                torch.nn.Conv2d(width, c_out, 3, padding=1),
+            )
+            torch.nn.init.zeros_(self.head[2].weight)
+            torch.nn.init.zeros_(self.head[2].bias)
+
+    def forward(self, x: torch.Tensor, t, class_labels=None) -> UNet2DOutput:
+        h = F.pixel_unshuffle(x, self.factor)
+        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            h = h.contiguous(memory_format=torch.channels_last)  # the layout the caller chose for the convolutions
+        out = F.pixel_shuffle(self.unet(h, t, class_labels=class_labels).sample, self.factor)
+        if self.head is not None:
+            out = out + self.head(torch.cat([out, x], dim=1))
+        return UNet2DOutput(sample=out)
+
+
+def build(config: dict) -> UNet2DModel | SpaceToDepthUNet:
+    return SpaceToDepthUNet(config) if config.get("space_to_depth") else UNet2DModel(**config)
 
 
 def save_emoji_file(
-    path: str | os.PathLike, model: UNet2DModel, config: dict, metadata: dict, dtype=torch.float16
+    path: str | os.PathLike, model: UNet2DModel | SpaceToDepthUNet, config: dict, metadata: dict, dtype=torch.float16
 ) -> None:
     """Weights in dtype, the UNet2DModel config and metadata as JSON, in one safetensors file, atomically."""
     tensors = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}
@@ -68,7 +117,7 @@ def save_emoji_file(
     atomic_file(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def load_emoji_file(path: str | os.PathLike) -> tuple[UNet2DModel, dict]:
+def load_emoji_file(path: str | os.PathLike) -> tuple[UNet2DModel | SpaceToDepthUNet, dict]:
     """(UNet2DModel in float32, eval mode; its metadata decoded) of a file save_emoji_file wrote."""
     state, metadata = read_safetensors(path)
     try:

@@ -96,7 +96,9 @@ def train(r: dict, run: Path) -> None:
     else:
         if r.get("init"):  # go on from weights that shipped: model and EMA both start there, the optimizer fresh
             shipped, _ = load_emoji_file(r["init"])
-            model.load_state_dict(shipped.state_dict())
+            missing, unexpected = model.load_state_dict(shipped.state_dict(), strict=False)
+            if unexpected or any(not k.startswith("head.") for k in missing):  # a new head (zero) may start here
+                raise SystemExit(f"--init {r['init']} holds another network than --arch {r.get('arch', 'attn')}")
         ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     teacher = load_emoji_file(ROOT / r["teacher"])[0].requires_grad_(False) if r.get("teacher") else None
