@@ -5,6 +5,7 @@
                                           # often the default anagram and hybrid read as their prompts (20 seeds each)
     python tools/judge_emoji.py sweep --scales 2,3,4,5,7   # judged accuracy at each γ (16 samples per name)
     python tools/judge_emoji.py --flow card / sweep        # the same for the Fall 2026 flow model (CFG as w)
+    python tools/judge_emoji.py grain [FILE ...]           # what the judge misses: speckle of flow samples (w 2)
 
 The judge is models/classifier.py on 3 x 32 x 32: trained on the renderings the model trained on (tools/emoji_data.py,
 1000 per name, seed 0), scored on held-out augmentations (seed 1). FID is computed in its 128-d features against the
@@ -253,6 +254,27 @@ def hybrid_rate(
 
 
 FLOW_BACKEND = "Emoji (colour, flow)"
+
+
+def grain(files: list[str], per_name: int = 2, scale: float = 2.0, names=None) -> dict[str, float]:
+    """What the judge does not see: the mean |x - its 3 x 3 box blur| of per_name samples of every name (or of names,
+    indices) at w scale, for colour flow weights files, and of the held-out renderings (speckle in flat colour raises
+    it)."""
+    import torch.nn.functional as F
+
+    from models.emoji_backend import EmojiDenoiser
+    from models.emoji_unet import load_emoji_file
+
+    def measure(x):  # x in [0, 1]
+        return float((x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)).abs().mean())
+
+    out = {"renderings": measure(heldout()[0][::10].float())}
+    for path in files:
+        model, meta = load_emoji_file(path)
+        den = EmojiDenoiser(model, meta["names"], "squaredcos_cap_v2", 1000, "flow")
+        out[path] = measure((cfg_samples(den, per_name, scale, names=names)[0].clamp(-1, 1) + 1) / 2)
+        print(f"{path}: {out[path]:.4f} (renderings {out['renderings']:.4f})", flush=True)
+    return out
 
 
 def sweep(scales, per_name: int = 16, seed: int = 100, backend: str = BACKEND) -> list[tuple[float, float]]:
@@ -536,7 +558,8 @@ def flow_card(per_name: int = 8, scales=(7.0, 2.0)) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["judge", "card", "sweep"])
+    ap.add_argument("what", choices=["judge", "card", "sweep", "grain"])
+    ap.add_argument("files", nargs="*", help="grain: colour flow weights files (tools/train_emoji.py --export)")
     ap.add_argument("--flow", action="store_true", help="the Fall 2026 colour model (Emoji (colour, flow)): CFG as w")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scales", default="2,3,4,5,7", help="sweep: the CFG scales, comma-separated")
@@ -545,6 +568,8 @@ if __name__ == "__main__":
     torch.set_num_threads(args.threads)
     if args.what == "sweep":
         sweep([float(s) for s in args.scales.split(",")], args.per_name, backend=FLOW_BACKEND if args.flow else BACKEND)
+    elif args.what == "grain":
+        grain(args.files or [str(WEIGHTS / "parta_emoji_flow.safetensors")])
     elif args.what == "card":
         flow_card() if args.flow else card()
     else:
