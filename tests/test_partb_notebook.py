@@ -47,6 +47,9 @@ def test_the_blocks_have_the_notebooks_shapes():
 
 
 def test_the_unets_and_the_losses_as_the_notebook_calls_them():
+    # seeded: at D 8 about one random init in 200 (seed 153) moves the output by the class only ~1e-6, so unseeded
+    # the class check below failed by the test order (the global generator's state the workers left)
+    torch.manual_seed(0)
     x_1, t = torch.rand(8, 1, 28, 28), torch.rand(8)
     unconditional = UnconditionalUNet(1, 8)
     assert unconditional(x_1).shape == x_1.shape
