@@ -56,10 +56,15 @@ def load_backend(name: str = "MNIST digits", device: str = "cpu"):
 
 def load_emoji_backend(stem: str = "parta_emoji", device: str = "cpu"):
     """The colour backend (models/emoji_backend.py): diffusers imports only when it is asked for."""
-    from models.emoji_backend import EmojiDenoiser
     from models.emoji_unet import load_emoji_file
 
-    model, meta = load_emoji_file(weights_path(stem))
+    return emoji_denoiser(*load_emoji_file(weights_path(stem)), device)
+
+
+def emoji_denoiser(model, meta: dict, device: str = "cpu"):
+    """A colour UNet and its file's metadata (models/emoji_unet.load_emoji_file) as the lab's Denoiser."""
+    from models.emoji_backend import EmojiDenoiser
+
     train = meta["train"]
     return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"], train.get("objective", "ddpm"))
 

@@ -35,7 +35,7 @@ from lab.course import CFG_SCALE  # noqa: E402
 from lab.filters import gaussian_blur, max_kernel_size  # noqa: E402
 from lab.images import grid, save_png  # noqa: E402
 from lab.metrics import accuracy, frechet_distance, predict  # noqa: E402
-from models.bundled import WEIGHTS, load_backend, load_classifier  # noqa: E402
+from models.bundled import WEIGHTS, emoji_denoiser, load_backend, load_classifier  # noqa: E402
 from models.classifier import train_classifier  # noqa: E402
 from models.emoji_backend import FLOW_ILLUSIONS, ILLUSIONS  # noqa: E402
 from tools.train_emoji import RECIPE, dataset  # noqa: E402
@@ -262,7 +262,6 @@ def grain(files: list[str], per_name: int = 2, scale: float = 2.0, names=None) -
     it)."""
     import torch.nn.functional as F
 
-    from models.emoji_backend import EmojiDenoiser
     from models.emoji_unet import load_emoji_file
 
     def measure(x):  # x in [0, 1]
@@ -270,8 +269,7 @@ def grain(files: list[str], per_name: int = 2, scale: float = 2.0, names=None) -
 
     out = {"renderings": measure(heldout()[0][::10].float())}
     for path in files:
-        model, meta = load_emoji_file(path)
-        den = EmojiDenoiser(model, meta["names"], "squaredcos_cap_v2", 1000, "flow")
+        den = emoji_denoiser(*load_emoji_file(path))
         out[path] = measure((cfg_samples(den, per_name, scale, names=names)[0].clamp(-1, 1) + 1) / 2)
         print(f"{path}: {out[path]:.4f} (renderings {out['renderings']:.4f})", flush=True)
     return out
@@ -310,7 +308,7 @@ def network(den) -> str:
     c = den.unet.config
     attention = "self-attention at 8 px" if any("Attn" in b for b in c.down_block_types) else "no attention"
     f = getattr(den.unet, "factor", 1)  # SpaceToDepthUNet: the UNet runs on f x f pixel blocks
-    sizes = "-".join(str(32 // f >> k) for k in range(len(c.block_out_channels)))
+    sizes = "-".join(str(c.sample_size // f >> k) for k in range(len(c.block_out_channels)))
     blocks = (
         f" on {f} x {f} pixel blocks ({3 * f * f} channels; pixel_unshuffle in, pixel_shuffle out)" if f > 1 else ""
     )
