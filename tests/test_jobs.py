@@ -244,13 +244,13 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_by_itself_after_a
     first = JobManager(tmp_path)
     job = first.submit("alice", course_config("flow", "time", **TINY, max_steps=4, checkpoint_every_s=None))
     wait_for(lambda: job.finished)
+    first.shutdown(5)  # waits for the run's last write (owner.json: done), which would otherwise race the edit below
     for name in ("latest", "checkpoints"):  # as if it had been killed before its first checkpoint
         path = job.run_dir / name
         path.unlink() if path.is_file() else shutil.rmtree(path)
     meta = json.loads((job.run_dir / "owner.json").read_text())
     (job.run_dir / "owner.json").write_text(json.dumps(meta | {"status": "running"}))
 
-    first.shutdown(5)
     again = JobManager(tmp_path)  # the restarted server: the run it was training goes on by itself, from step 0
     listed = again.get(job.id)
     assert listed.status != "stopped" and listed.resumes == 0  # nobody pressed Resume

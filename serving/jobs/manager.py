@@ -260,7 +260,7 @@ class JobManager:
         interrupted ones again first, then the queued ones."""
         with self._lock:
             self._closing = True
-            going = [self._workers[j.id] for j in self.running() if j.id in self._workers]
+            going = list(self._workers.values())  # a finished run's worker may still be recording its end
             for job in self.running():
                 job.interrupted = job.status == "running"  # one its owner was stopping stays stopped
                 job._stop.set()
