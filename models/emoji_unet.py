@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
 from models.files import CheckpointError, atomic_file, read_safetensors
+from models.unet import CourseUNet, UNetConfig
 
 SIZE = 32
 
@@ -51,6 +53,9 @@ ARCHS = {
     ),
 }
 ARCHS["s2d_head"] = dict(ARCHS["s2d"], head=16)  # s2d with a full-size head against the blocks' grain
+# the course's UNet (models.unet.CourseUNet, D 32 like the digit backends', BatchNorm a server folds into the
+# convolutions) with 3 channels and a one-hot of the names: no GroupNorm, no per-block embeddings
+ARCHS["course"] = dict(course_unet=dict(D=32, time_features=32, timesteps=1000))
 
 
 def unet_config(num_names: int, size: int = SIZE, arch: str = "attn") -> dict:
@@ -104,7 +109,40 @@ class SpaceToDepthUNet(torch.nn.Module):
         return UNet2DOutput(sample=out)
 
 
-def build(config: dict) -> UNet2DModel | SpaceToDepthUNet:
+class CourseNameUNet(torch.nn.Module):
+    """The course's UNet behind UNet2DModel's call, (x, timestep, class_labels) -> UNet2DOutput: the timestep divided by
+    config["course_unet"]["timesteps"] (a flow model's t * T back to t in [0, 1]), the name index one-hot (the null
+    index, CFG's no name, all zeros: the course's "no class"). Its BatchNorm is folded into the convolutions in a
+    server's copy (models.unet.inference_copy), where UNet2DModel pays GroupNorm on every call."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        course = config["course_unet"]
+        self.num_names = config["num_class_embeds"] - 1
+        self.timesteps = course["timesteps"]
+        self.net = CourseUNet(
+            UNetConfig(
+                D=course["D"],
+                in_channels=config["in_channels"],
+                time="mul",
+                num_classes=self.num_names,
+                time_features=course["time_features"],
+                size=config["sample_size"],
+            )
+        )
+        self.config = SimpleNamespace(**config)
+
+    def forward(self, x: torch.Tensor, t, class_labels=None) -> UNet2DOutput:
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0]) / self.timesteps
+        if class_labels is None:
+            class_labels = torch.full((x.shape[0],), self.num_names, device=x.device)
+        c = F.one_hot(class_labels.long(), self.num_names + 1)[:, : self.num_names].to(x.dtype)
+        return UNet2DOutput(sample=self.net(x, t, c))
+
+
+def build(config: dict) -> UNet2DModel | SpaceToDepthUNet | CourseNameUNet:
+    if config.get("course_unet"):
+        return CourseNameUNet(config)
     return SpaceToDepthUNet(config) if config.get("space_to_depth") else UNet2DModel(**config)
 
 

@@ -4,6 +4,8 @@
     cat 2D@7 skip -> 4D@7 -UpBlock-> D@14; cat D@14 skip -> 2D@14 -UpBlock-> D@28;
     cat D@28 skip -> 2D@28 -ConvBlock-> D@28 -Conv2d(3, 1, 1)-> 1@28
 
+(at the course's 28 px; config.size, a multiple of 4, scales each: the colour backends' 32 px pools 8 x 8)
+
 Conditioning modulates the unflattened bottleneck (width 2D) and the first up block's output (width D):
 time only, DDPM (Fall 2024): ``h + t1``, ``u + t2``; time only, flow matching (Fall 2025): ``h * t1``, ``u * t2``;
 class and time (both): ``c1 * h + t1``, ``c2 * u + t2``, with c a one-hot vector, all zeros for "no class" (CFG).
@@ -33,6 +35,7 @@ class UNetConfig:
     num_classes: int = 0  # 0: no class input; else one-hot classes (zero vector: unconditional)
     norm: str = "batch"  # "batch" (the course's BatchNorm) or "group" (GroupNorm, GROUPS groups)
     time_features: int = 0  # 0: t itself into the FCBlocks (the course's); F (even): F sinusoidal features of t
+    size: int = 28  # the images' side (a multiple of 4): the bottleneck pools the size / 4 of the second DownBlock
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,14 +93,17 @@ class CourseUNet(nn.Module):
             raise ValueError("a class-conditioned UNet is also time-conditioned: set time to 'add' or 'mul'")
         if config.norm not in ("batch", "group") or (config.norm == "group" and config.D % GROUPS):
             raise ValueError(f"norm must be 'batch' or 'group' (with D a multiple of {GROUPS}), got {config.norm!r}")
+        if config.size < 4 or config.size % 4:
+            raise ValueError(f"size must be a multiple of 4, got {config.size}")
         if config.time_features < 0 or config.time_features % 2:
             raise ValueError(f"time_features must be 0 or an even count, got {config.time_features}")
         self.config = config
         D, C, norm = config.D, config.in_channels, config.norm
         self.conv_in = conv_block(C, D, norm)
         self.down1, self.down2 = down_block(D, D, norm), down_block(D, 2 * D, norm)
-        self.flatten = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
-        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * D, 2 * D, 7, 7, 0), norm_layer(norm, 2 * D), nn.GELU())
+        k = config.size // 4  # the course's 7 at 28 px
+        self.flatten = nn.Sequential(nn.AvgPool2d(k), nn.GELU())
+        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * D, 2 * D, k, k, 0), norm_layer(norm, 2 * D), nn.GELU())
         self.up1, self.up2 = up_block(4 * D, D, norm), up_block(2 * D, D, norm)
         self.conv_out = nn.Sequential(conv_block(2 * D, D, norm), nn.Conv2d(D, C, 3, 1, 1))
         if config.time != "none":

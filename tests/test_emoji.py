@@ -199,6 +199,34 @@ def test_a_network_on_pixel_blocks_is_a_unet_call_and_its_file_round_trips(tmp_p
         assert (last(fed, t, class_labels=c).sample - out).abs().max() < 1e-4
 
 
+def test_the_course_unet_as_a_colour_network_is_a_unet_call_whose_null_name_is_the_course_no_class(tmp_path):
+    """ARCHS["course"]: the course's UNet at 32 px with 3 channels behind UNet2DModel's call; the timestep over T is
+    the course's t, a name index its one-hot, the null index its zero vector; its file round-trips, and a server's copy
+    (BatchNorm folded, channels_last) agrees with it."""
+    from models.emoji_backend import EmojiDenoiser
+    from models.emoji_unet import build, load_emoji_file, save_emoji_file, unet_config
+
+    torch.manual_seed(0)
+    config = unet_config(3, arch="course")
+    net = build(config)
+    net.train()(torch.randn(16, 3, 32, 32), torch.rand(16) * 1000, class_labels=torch.randint(0, 4, (16,)))
+    net.eval()  # BatchNorm's statistics moved: folding them is not a no-op
+    x, t, c = torch.randn(3, 3, 32, 32), torch.tensor([0.0, 400.0, 1000.0]), torch.tensor([0, 2, 3])
+    with torch.no_grad():
+        out = net(x, t, class_labels=c).sample
+        onehot = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, 0, 0]])
+        assert torch.equal(out, net.net(x, t / 1000, onehot)) and out.shape == x.shape
+        assert torch.equal(net(x, t).sample, net.net(x, t / 1000, torch.zeros(3, 3)))  # no labels: the null name
+        save_emoji_file(tmp_path / "course.safetensors", net, config, {"names": ["a", "b", "c"]}, dtype=torch.float32)
+        again, meta = load_emoji_file(tmp_path / "course.safetensors")
+        assert torch.equal(again(x, t, class_labels=c).sample, out) and again.config.sample_size == 32
+        den = EmojiDenoiser(again, meta["names"], objective="flow")
+        exact, _ = den(x, t / 1000, c)
+        served, _ = den.for_inference()(x, t / 1000, c)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in den.for_inference().unet.modules())
+        assert torch.equal(exact, out) and (served - exact).abs().max() < 1e-4
+
+
 def test_the_colour_flow_samples_are_as_smooth_as_the_renderings_they_learnt():
     """What the judge does not see and a projected page does: speckle in flat colour (a network on 2 x 2 pixel blocks
     measured 1.4x the renderings' high frequencies, docs/performance.md). The shipped model stays within 1.25x."""

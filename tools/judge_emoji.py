@@ -306,6 +306,18 @@ def image_gflop(unet) -> float:
 def network(den) -> str:
     """The Model line's network, from the shipped file's config: its widths, its attention, its parameters, its cost."""
     c = den.unet.config
+    cost = (
+        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, {image_gflop(den.unet):.2f} GFLOP an image, "
+        "fp16 safetensors"
+    )
+    if getattr(c, "course_unet", None):  # CourseNameUNet
+        s, course = c.sample_size, c.course_unet
+        return (
+            f"the course's UNet (models/unet.py `CourseUNet` in models/emoji_unet.py `CourseNameUNet`: D {course['D']} "
+            f"at {s}-{s // 2}-{s // 4} px, the {s // 4} x {s // 4} bottleneck pooled to 1 x 1, BatchNorm (folded into "
+            f"the convolutions at serving), {len(den.names)} names one-hot (the null name: zeros), t as "
+            f"{course['time_features']} sinusoidal features), {cost}"
+        )
     attention = "self-attention at 8 px" if any("Attn" in b for b in c.down_block_types) else "no attention"
     f = getattr(den.unet, "factor", 1)  # SpaceToDepthUNet: the UNet runs on f x f pixel blocks
     sizes = "-".join(str(c.sample_size // f >> k) for k in range(len(c.block_out_channels)))
@@ -314,9 +326,7 @@ def network(den) -> str:
     )
     return (
         f"diffusers `UNet2DModel` (models/emoji_unet.py: {'-'.join(map(str, c.block_out_channels))} channels at {sizes} "
-        f"px{blocks}, one ResNet layer per block, {attention}, {len(den.names)} name embeddings + 1 null), "
-        f"{sum(p.numel() for p in den.unet.parameters()):,} parameters, {image_gflop(den.unet):.2f} GFLOP an image, fp16 "
-        "safetensors"
+        f"px{blocks}, one ResNet layer per block, {attention}, {len(den.names)} name embeddings + 1 null), {cost}"
     )
 
 

@@ -135,6 +135,8 @@ def train(r: dict, run: Path) -> None:
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - decay)
+            for be, bm in zip(ema.buffers(), model.buffers()):  # BatchNorm's statistics (the course UNet's)
+                be.copy_(bm)
         step += 1
         losses.append(loss.item())
         if step % 50 == 0 or step == r["steps"]:
