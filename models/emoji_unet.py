@@ -19,7 +19,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
 from models.files import CheckpointError, atomic_file, read_safetensors
-from models.unet import CourseUNet, UNetConfig
+from models.unet import CourseUNet, UNetConfig, fc_block, time_features
 
 SIZE = 32
 
@@ -56,6 +56,7 @@ ARCHS["s2d_head"] = dict(ARCHS["s2d"], head=16)  # s2d with a full-size head aga
 # the course's UNet (models.unet.CourseUNet, D 32 like the digit backends', BatchNorm a server folds into the
 # convolutions) with 3 channels and a one-hot of the names: no GroupNorm, no per-block embeddings
 ARCHS["course"] = dict(course_unet=dict(D=32, time_features=32, timesteps=1000))
+ARCHS["course_every"] = dict(course_unet=dict(D=32, time_features=32, timesteps=1000, every_level=True))
 
 
 def unet_config(num_names: int, size: int = SIZE, arch: str = "attn") -> dict:
@@ -131,13 +132,38 @@ class CourseNameUNet(torch.nn.Module):
             )
         )
         self.config = SimpleNamespace(**config)
+        self.every_level = course.get("every_level", False)
+        if self.every_level:  # the name and t also at the encoder's first and last level and the decoder's last
+            D, t_in = course["D"], course["time_features"] or 1
+            widths = {"top": D, "bottom": 2 * D, "out": D}
+            self.t_at = torch.nn.ModuleDict({k: fc_block(t_in, w) for k, w in widths.items()})
+            self.c_at = torch.nn.ModuleDict({k: fc_block(self.num_names, w) for k, w in widths.items()})
 
     def forward(self, x: torch.Tensor, t, class_labels=None) -> UNet2DOutput:
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0]) / self.timesteps
         if class_labels is None:
             class_labels = torch.full((x.shape[0],), self.num_names, device=x.device)
         c = F.one_hot(class_labels.long(), self.num_names + 1)[:, : self.num_names].to(x.dtype)
-        return UNet2DOutput(sample=self.net(x, t, c))
+        if not self.every_level:
+            return UNet2DOutput(sample=self.net(x, t, c))
+        net, features = self.net, net_time_features(t, self.net.config.time_features)
+
+        def at(where: str, h: torch.Tensor) -> torch.Tensor:  # (1 + c) h + t: the identity while they are small
+            return h * (1 + self.c_at[where](c)[..., None, None]) + self.t_at[where](features)[..., None, None]
+
+        s1 = at("top", net.conv_in(x))
+        s2 = net.down1(s1)
+        s3 = at("bottom", net.down2(s2))
+        h = net._modulate(net.unflatten(net.flatten(s3)), net.t1(features), net.c1(c))
+        u = net.up1(torch.cat([h, s3], 1))
+        u = net.up2(torch.cat([net._modulate(u, net.t2(features), net.c2(c)), s2], 1))
+        return UNet2DOutput(sample=net.conv_out(torch.cat([at("out", u), s1], 1)))
+
+
+def net_time_features(t: torch.Tensor, count: int) -> torch.Tensor:
+    """t (B,) as the course UNet's FCBlocks take it: (B, 1), or count sinusoidal features."""
+    t = t.view(-1, 1)
+    return time_features(t, count) if count else t
 
 
 def build(config: dict) -> UNet2DModel | SpaceToDepthUNet | CourseNameUNet:

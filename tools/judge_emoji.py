@@ -316,7 +316,8 @@ def network(den) -> str:
             f"the course's UNet (models/unet.py `CourseUNet` in models/emoji_unet.py `CourseNameUNet`: D {course['D']} "
             f"at {s}-{s // 2}-{s // 4} px, the {s // 4} x {s // 4} bottleneck pooled to 1 x 1, BatchNorm (folded into "
             f"the convolutions at serving), {len(den.names)} names one-hot (the null name: zeros), t as "
-            f"{course['time_features']} sinusoidal features), {cost}"
+            f"{course['time_features']} sinusoidal features"
+            f"{', both also at the first and last levels' if course.get('every_level') else ''}), {cost}"
         )
     attention = "self-attention at 8 px" if any("Attn" in b for b in c.down_block_types) else "no attention"
     f = getattr(den.unet, "factor", 1)  # SpaceToDepthUNet: the UNet runs on f x f pixel blocks
