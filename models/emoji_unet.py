@@ -19,7 +19,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from safetensors.torch import save_file
 
 from models.files import CheckpointError, atomic_file, read_safetensors
-from models.unet import CourseUNet, UNetConfig, fc_block, time_features
+from models.unet import CourseUNet, UNetConfig, fc_block
 
 SIZE = 32
 
@@ -146,7 +146,7 @@ class CourseNameUNet(torch.nn.Module):
         c = F.one_hot(class_labels.long(), self.num_names + 1)[:, : self.num_names].to(x.dtype)
         if not self.every_level:
             return UNet2DOutput(sample=self.net(x, t, c))
-        net, features = self.net, net_time_features(t, self.net.config.time_features)
+        net, features = self.net, self.net.time_input(t)
 
         def at(where: str, h: torch.Tensor) -> torch.Tensor:  # (1 + c) h + t: the identity while they are small
             return h * (1 + self.c_at[where](c)[..., None, None]) + self.t_at[where](features)[..., None, None]
@@ -158,12 +158,6 @@ class CourseNameUNet(torch.nn.Module):
         u = net.up1(torch.cat([h, s3], 1))
         u = net.up2(torch.cat([net._modulate(u, net.t2(features), net.c2(c)), s2], 1))
         return UNet2DOutput(sample=net.conv_out(torch.cat([at("out", u), s1], 1)))
-
-
-def net_time_features(t: torch.Tensor, count: int) -> torch.Tensor:
-    """t (B,) as the course UNet's FCBlocks take it: (B, 1), or count sinusoidal features."""
-    t = t.view(-1, 1)
-    return time_features(t, count) if count else t
 
 
 def build(config: dict) -> UNet2DModel | SpaceToDepthUNet | CourseNameUNet:

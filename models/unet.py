@@ -112,6 +112,11 @@ class CourseUNet(nn.Module):
         if config.num_classes:
             self.c1, self.c2 = fc_block(config.num_classes, 2 * D), fc_block(config.num_classes, D)
 
+    def time_input(self, t: torch.Tensor) -> torch.Tensor:
+        """t (B,) as the FCBlocks take it: (B, 1), or (B, F) sinusoidal features (config.time_features)."""
+        t = t.view(-1, 1)
+        return time_features(t, self.config.time_features) if self.config.time_features else t
+
     def _modulate(self, h: torch.Tensor, t_emb: torch.Tensor, c_emb: torch.Tensor | None) -> torch.Tensor:
         """c * h + t with a class; else h + t (DDPM) or h * t (flow matching). Embeddings (B, F) -> (B, F, 1, 1)."""
         t_emb = t_emb[..., None, None]
@@ -126,8 +131,7 @@ class CourseUNet(nn.Module):
         s3 = self.down2(s2)  # (B, 2D, 7, 7)
         h = self.unflatten(self.flatten(s3))  # (B, 2D, 1, 1) -> (B, 2D, 7, 7)
         if cfg.time != "none":
-            t = t.to(x.dtype).view(-1, 1)  # (B, 1)
-            t = time_features(t, cfg.time_features) if cfg.time_features else t
+            t = self.time_input(t.to(x.dtype))
             c = c.to(x.dtype) if cfg.num_classes else None
             h = self._modulate(h, self.t1(t), self.c1(c) if cfg.num_classes else None)
         u = self.up1(torch.cat([h, s3], 1))  # (B, D, 14, 14)
