@@ -348,3 +348,15 @@ def test_a_course_constant_lives_only_in_its_editions_module():
     assert not elsewhere, "course constants written outside lab/fall2024.py and lab/fall2026.py:\n" + "\n".join(
         elsewhere
     )
+
+
+def test_every_tool_and_benchmark_script_imports():
+    """A script of tools/ or benchmarks/ names only what the modules it imports define: each one is imported (its main
+    guarded, so nothing runs) in one fresh interpreter, which fails on the first name that moved or was removed."""
+    import subprocess
+
+    scripts = sorted(p for p in [*ROOT.glob("tools/*.py"), *ROOT.glob("benchmarks/*.py")] if p.name != "__init__.py")
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in scripts]
+    run = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]

@@ -37,7 +37,7 @@ import lab  # noqa: E402
 from lab.filters import gaussian_blur  # noqa: E402
 from models.bundled import ALL_BACKENDS, load_backend, load_classifier  # noqa: E402
 from serving.batching import LoopBatcher  # noqa: E402
-from tools.judge_emoji import BACKEND, anagram_rate, edition_of, hybrid_rate, illusions_file  # noqa: E402
+from tools.judge_emoji import BACKEND, anagram_rate, edition_of, hybrid_rate  # noqa: E402
 
 
 def run_all(den, loops: list, max_rows: int = 256) -> list[torch.Tensor]:
@@ -174,7 +174,7 @@ if __name__ == "__main__":
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     result = search(args.kind, args.keep, args.final, args.far, args.backend)
-    out = args.out or illusions_file(args.kind, args.backend)
+    out = args.out or ROOT / "runs" / f"illusions_{args.kind}_{args.backend.replace(' ', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
