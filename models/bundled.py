@@ -66,7 +66,14 @@ def emoji_denoiser(model, meta: dict, device: str = "cpu"):
     from models.emoji_backend import EmojiDenoiser
 
     train = meta["train"]
-    return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"], train.get("objective", "ddpm"))
+    return EmojiDenoiser(
+        model.to(device),
+        meta["names"],
+        train["schedule"],
+        train["T"],
+        train.get("objective", "ddpm"),
+        train.get("prediction", "epsilon"),
+    )
 
 
 def part_a_problem(train: dict) -> str | None:

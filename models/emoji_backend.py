@@ -172,8 +172,9 @@ FLOW_ILLUSIONS = {
 
 
 class EmojiDenoiser(Denoiser):
-    """``eps = unet(x_t, t, class_labels=name index)`` (DDPM), or ``v = unet(x_t, t * T, ...)`` for t in [0, 1] (flow
-    matching, objective "flow": tools/train_emoji.py); prompts are free text mapped to names, the null class last."""
+    """``eps = unet(x_t, t, class_labels=name index)`` (DDPM; a network trained on v = sqrt(abar) eps - sqrt(1 - abar)
+    x0, output "v", gives eps = sqrt(abar) v + sqrt(1 - abar) x_t), or ``v = unet(x_t, t * T, ...)`` for t in [0, 1]
+    (flow matching, objective "flow": tools/train_emoji.py); prompts are free text mapped to names, the null class last."""
 
     variance_type = "fixed_small"
     row_timesteps = True  # t may be a (B,) tensor (a server batches calls at different t)
@@ -183,7 +184,13 @@ class EmojiDenoiser(Denoiser):
     illusions = ILLUSIONS  # pairs of names its anagrams and hybrids work with (the pages offer them)
 
     def __init__(
-        self, unet, names: Sequence[str], schedule: str = "squaredcos_cap_v2", T: int = 1000, objective: str = "ddpm"
+        self,
+        unet,
+        names: Sequence[str],
+        schedule: str = "squaredcos_cap_v2",
+        T: int = 1000,
+        objective: str = "ddpm",
+        output: str = "epsilon",
     ):
         self.unet = unet.eval()
         self.names = tuple(names)  # a prompt is read as the nearest of these (name_of); the pages show a text box
@@ -200,6 +207,9 @@ class EmojiDenoiser(Denoiser):
         else:
             self.T, self.clip_x0 = T, 1.0
             self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
+        if output not in ("epsilon", "v") or (output == "v" and objective == "flow"):
+            raise ValueError(f"a {objective} network outputs epsilon (DDPM), v (DDPM) or the velocity, not {output!r}")
+        self.output = output  # DDPM: what the network predicts; the backend always gives the noise (self.prediction)
 
     def __call__(
         self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor
@@ -213,6 +223,9 @@ class EmojiDenoiser(Denoiser):
         with torch.no_grad():
             x_in = x_t.contiguous(memory_format=self.memory_format)
             eps = self.unet(x_in, t_in, class_labels=cond.to(x_t.device)).sample
+            if self.output == "v":  # v = sqrt(abar) eps - sqrt(1 - abar) x0, so eps = sqrt(abar) v + sqrt(1 - abar) x_t
+                abar = self.alphas_cumprod[t_in.long()].view(-1, 1, 1, 1).to(eps.dtype)
+                eps = abar.sqrt() * eps + (1 - abar).sqrt() * x_t
         return eps.contiguous(), None
 
     def for_inference(self) -> EmojiDenoiser:

@@ -256,3 +256,34 @@ def test_the_colour_flow_samples_are_as_smooth_as_the_renderings_they_learnt():
     shipped = str(WEIGHTS / "parta_emoji_flow.safetensors")
     measured = grain([shipped], per_name=2, names=range(0, 58, 4))  # 30 samples of 15 names
     assert measured[shipped] < 1.25 * measured["renderings"], measured
+
+
+def test_a_ddpm_network_trained_on_v_gives_the_noise():
+    """A DDPM colour network may predict v = sqrt(abar) eps - sqrt(1 - abar) x0 (tools/train_emoji.py --prediction v):
+    the backend still gives the noise, eps = sqrt(abar) v + sqrt(1 - abar) x_t. A network whose output is the true v of
+    (x0, eps) gives back that eps at every row's timestep, also batched at different timesteps as a server calls it."""
+    from models.emoji_backend import EmojiDenoiser
+
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1, torch.randn(3, 3, 32, 32, generator=g)
+    t = torch.tensor([0, 500, 999])
+    abar = make_alphas_cumprod("squaredcos_cap_v2", 1000)[t].view(-1, 1, 1, 1)
+    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+    v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
+
+    class TrueV(torch.nn.Module):  # what a perfectly trained network outputs for these rows
+        config = type("Config", (), {"sample_size": 32})()
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, timesteps, class_labels=None):
+            assert torch.equal(x, x_t) and torch.equal(timesteps.long(), t)
+            return type("Out", (), {"sample": v})()
+
+    den = EmojiDenoiser(TrueV(), ["a", "b"], output="v")
+    got, _ = den(x_t, t, torch.tensor([0, 1, 2]))
+    assert den.prediction == "epsilon" and (got - eps).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="outputs"):
+        EmojiDenoiser(TrueV(), ["a", "b"], objective="flow", output="v")

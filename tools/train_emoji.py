@@ -11,6 +11,9 @@
 
 DDPM as the other Part A backends (Ho et al. 2020, Algorithm 1): T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule,
 eps prediction, images in [-1, 1], the null class (the last embedding) in place of the name with p 0.1 for CFG.
+--prediction v (DDPM): the network learns v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), of the order of
+the image at every t, where the clean image an eps estimate implies magnifies its error by 1 / sqrt(abar) near the noise
+end; the backend turns v back into the noise (models/emoji_backend.py).
 Flow matching (Lipman et al. 2023, the course's Fall 2026 convention): x_t = (1 - t) eps + t x1 with t ~ U[0, 1],
 t = 0 noise and t = 1 the image, the network fed t * T as its timestep and trained on the velocity x1 - eps.
 AdamW, linear warm-up then cosine decay, an exponential moving average of the weights (what ships).
@@ -117,14 +120,23 @@ def train(r: dict, run: Path) -> None:
             eps = torch.randn(x0.shape, generator=g)
             x_t, target = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x0, x0 - eps
             t = t * r["T"]
+            if teacher is not None:
+                with torch.no_grad():
+                    target = teacher(x_t, t, class_labels=c).sample
         else:
             t = torch.randint(0, r["T"], (len(idx),), generator=g)
             eps = torch.randn(x0.shape, generator=g)
             a = abar[t].view(-1, 1, 1, 1)
-            x_t, target = a.sqrt() * x0 + (1 - a).sqrt() * eps, eps
-        if teacher is not None:
-            with torch.no_grad():
-                target = teacher(x_t, t, class_labels=c).sample
+            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            if teacher is not None:  # the teacher's estimate of the noise
+                with torch.no_grad():
+                    eps = teacher(x_t, t, class_labels=c).sample
+            target = eps
+            if r.get("prediction", "epsilon") == "v":  # v of the noise and the clean image it implies (clipped, as
+                if teacher is not None:  # the sampler clips it)
+                    x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+                    eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+                target = a.sqrt() * eps - (1 - a).sqrt() * x0
         loss = F.mse_loss(model(x_t, t, class_labels=c).sample, target)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, r)
@@ -193,6 +205,13 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, help="--export writes here instead of the bundled weights")
     ap.add_argument("--init", help="start from these weights (a file --export wrote) instead of random ones")
     ap.add_argument("--teacher", help="distil: the target is this network's output (a file --export wrote)")
+    ap.add_argument(
+        "--prediction",
+        choices=("epsilon", "v"),
+        default="epsilon",
+        help="DDPM: what the network predicts, the noise or v = sqrt(abar) eps - sqrt(1 - abar) x0 (the backend turns v"
+        " into the noise)",
+    )
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
     ap.add_argument(
@@ -211,4 +230,5 @@ if __name__ == "__main__":
         recipe = dict(
             RECIPE, steps=args.steps, lr=args.lr, warmup=args.warmup, objective=args.objective, arch=args.arch
         )
+        recipe |= {"prediction": args.prediction} if args.prediction != "epsilon" else {}
         train(recipe | init, run)
