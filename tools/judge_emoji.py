@@ -349,6 +349,7 @@ def distilled(r: dict, flag: str, card: str) -> list[str]:
         arch = f"--arch {run['arch']} " if run.get("arch", "attn") != "attn" else ""
         init = f"--init run{k - 1}.safetensors " if k > 2 else ""
         taught = "--teacher teacher.safetensors " if run.get("teacher") else ""
+        taught += "--prediction v " if run.get("prediction") == "v" else ""
         runs.append(
             f"  {k}. {'from random weights' if k == 2 else f'from run {k - 1}'}"
             f"{' (a new head at zero)' if k > 2 and run.get('arch') != chain[k - 3].get('arch') else ''}: `python "
@@ -445,8 +446,13 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         "# parta_emoji: Part A in colour, offline",
         "",
         f"- Model: {network(den)}.",
-        f"- Experiment: class-conditional DDPM, T = {r['T']}, {r['schedule']} betas (DeepFloyd IF's), eps prediction, images in "
-        f"[-1, 1], the null class for a name with p {r['p_uncond']} (CFG).",
+        f"- Experiment: class-conditional DDPM, T = {r['T']}, {r['schedule']} betas (DeepFloyd IF's), "
+        + (
+            "v prediction (v = sqrt(abar) eps - sqrt(1 - abar) x0; the backend gives the noise), "
+            if r.get("prediction") == "v"
+            else "eps prediction, "
+        )
+        + f"images in [-1, 1], the null class for a name with p {r['p_uncond']} (CFG).",
         f"- Data: tools/emoji_data.py: {len(den.names)} emoji of Debian's fonts-noto-color-emoji (art: Apache 2.0, Google's Noto "
         f"Emoji; font: SIL OFL 1.1), names from Unicode's CLDR short names; {r['per_name']} augmentations per name at "
         f"{r['size']} px (60-90 % scale, shift, light random background, skin tones for people), seed {r['data_seed']}. Nothing "
