@@ -17,11 +17,12 @@ from models.schedules import make_alphas_cumprod
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset); the Fall 2024 edition's (DDPM) and the Fall 2026
-# edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py)
+# edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py). The colour network is
+# one flow network for both: the Fall 2024 backend reads it as DDPM (EmojiDenoiser, output "velocity"; parta_emoji.md)
 BACKENDS = {
     "MNIST digits": ("parta_mnist", "mnist"),
     "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
-    "Emoji (colour)": ("parta_emoji", "emoji"),
+    "Emoji (colour)": ("parta_emoji_flow", "emoji"),
 }
 FLOW_BACKENDS = {
     "MNIST digits (flow)": ("parta_mnist_flow", "mnist"),
@@ -49,31 +50,28 @@ def load_backend(name: str = "MNIST digits", device: str = "cpu"):
         raise ValueError(f"backend must be one of {sorted(ALL_BACKENDS)}, got {name!r}")
     stem, dataset = ALL_BACKENDS[name]
     if dataset == "emoji":
-        return load_emoji_backend(stem, device)
+        return load_emoji_backend(stem, device, ddpm=name in BACKENDS)
     model, meta = load_model_file(weights_path(stem))
     return course_backend(model, meta["train"], device)
 
 
-def load_emoji_backend(stem: str = "parta_emoji", device: str = "cpu"):
+def load_emoji_backend(stem: str = "parta_emoji_flow", device: str = "cpu", ddpm: bool = False):
     """The colour backend (models/emoji_backend.py): diffusers imports only when it is asked for."""
     from models.emoji_unet import load_emoji_file
 
-    return emoji_denoiser(*load_emoji_file(weights_path(stem)), device)
+    return emoji_denoiser(*load_emoji_file(weights_path(stem)), device, ddpm)
 
 
-def emoji_denoiser(model, meta: dict, device: str = "cpu"):
-    """A colour UNet and its file's metadata (models/emoji_unet.load_emoji_file) as the lab's Denoiser."""
+def emoji_denoiser(model, meta: dict, device: str = "cpu", ddpm: bool = False):
+    """A colour UNet and its file's metadata (models/emoji_unet.load_emoji_file) as the lab's Denoiser: as it was trained,
+    or with ddpm a flow network read as DDPM (the noise of the same point of the path: models/emoji_backend.py)."""
     from models.emoji_backend import EmojiDenoiser
 
     train = meta["train"]
-    return EmojiDenoiser(
-        model.to(device),
-        meta["names"],
-        train["schedule"],
-        train["T"],
-        train.get("objective", "ddpm"),
-        train.get("prediction", "epsilon"),
-    )
+    objective = train.get("objective", "ddpm")
+    output = "velocity" if objective == "flow" else train.get("prediction", "epsilon")
+    objective = "ddpm" if ddpm else objective
+    return EmojiDenoiser(model.to(device), meta["names"], train["schedule"], train["T"], objective, output)
 
 
 def part_a_problem(train: dict) -> str | None:

@@ -2,8 +2,10 @@
 
 A prompt maps to the nearest emoji name by its words ("an oil painting of an old man" -> old man, "people around a
 campfire" -> fire, "a lithograph of waterfalls" -> water wave); "" and "a high quality photo" are the null class
-(the last embedding, CFG's unconditional estimate). The model is DDPM as the other Part A backends: T = 1000, DeepFloyd
-IF's squaredcos_cap_v2 schedule, eps prediction, images in [-1, 1] (tools/train_emoji.py, its card parta_emoji.md).
+(the last embedding, CFG's unconditional estimate). One network, trained by flow matching (tools/train_emoji.py, its
+card parta_emoji_flow.md), serves both editions: the Fall 2026 backend gives its velocity; the Fall 2024 backend is DDPM
+as the other Part A backends (T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, the noise as its estimate, images in
+[-1, 1]), the noise read from the velocity at the same point of the path (EmojiDenoiser._flow_as_ddpm; parta_emoji.md).
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ class EmojiDenoiser(Denoiser):
         schedule: str = "squaredcos_cap_v2",
         T: int = 1000,
         objective: str = "ddpm",
-        output: str = "epsilon",
+        output: str | None = None,
     ):
         self.unet = unet.eval()
         self.names = tuple(names)  # a prompt is read as the nearest of these (name_of); the pages show a text box
@@ -207,9 +209,11 @@ class EmojiDenoiser(Denoiser):
         else:
             self.T, self.clip_x0 = T, 1.0
             self.alphas_cumprod = make_alphas_cumprod(schedule, T).to(self.device)
-        if output not in ("epsilon", "v") or (output == "v" and objective == "flow"):
-            raise ValueError(f"a {objective} network outputs epsilon (DDPM), v (DDPM) or the velocity, not {output!r}")
-        self.output = output  # DDPM: what the network predicts; the backend always gives the noise (self.prediction)
+        output = output or ("velocity" if objective == "flow" else "epsilon")
+        if output not in ("epsilon", "v", "velocity") or (objective == "flow" and output != "velocity"):
+            raise ValueError(f"a {objective} backend takes a network of epsilon, v (DDPM) or velocity, not {output!r}")
+        self.output = output  # what the network predicts; a DDPM backend always gives the noise (self.prediction)
+        self.network_T = T  # a flow network's timestep is t * T
 
     def __call__(
         self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor
@@ -220,13 +224,28 @@ class EmojiDenoiser(Denoiser):
             t_in = t.to(x_t.device) * self.time_scale
         else:
             t_in = torch.full((x_t.shape[0],), t * self.time_scale, device=x_t.device)
+        cond = cond.to(x_t.device)
         with torch.no_grad():
+            if self.prediction == "epsilon" and self.output == "velocity":  # a flow network on the DDPM path (below)
+                return self._flow_as_ddpm(x_t, t_in, cond), None
             x_in = x_t.contiguous(memory_format=self.memory_format)
-            eps = self.unet(x_in, t_in, class_labels=cond.to(x_t.device)).sample
+            eps = self.unet(x_in, t_in, class_labels=cond).sample
             if self.output == "v":  # v = sqrt(abar) eps - sqrt(1 - abar) x0, so eps = sqrt(abar) v + sqrt(1 - abar) x_t
                 abar = self.alphas_cumprod[t_in.long()].view(-1, 1, 1, 1).to(eps.dtype)
                 eps = abar.sqrt() * eps + (1 - abar).sqrt() * x_t
         return eps.contiguous(), None
+
+    def _flow_as_ddpm(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The noise of x_t = a x0 + s eps (a = sqrt(abar_t), s = sqrt(1 - abar_t)) from a flow network: the same point
+        of the linear path x_tau = (1 - tau) eps + tau x0 is x_t / (a + s) at tau = a / (a + s), where
+        eps = x_tau - tau v (v = x0 - eps, the network's velocity): the same distribution, read as the course's DDPM."""
+        abar = self.alphas_cumprod[t.long()].view(-1, 1, 1, 1).to(x_t.dtype)
+        a, s = abar.sqrt(), (1 - abar).sqrt()
+        tau, x_tau = a / (a + s), x_t / (a + s)
+        v = self.unet(
+            x_tau.contiguous(memory_format=self.memory_format), tau.flatten() * self.network_T, class_labels=cond
+        )
+        return (x_tau - tau * v.sample).contiguous()
 
     def for_inference(self) -> EmojiDenoiser:
         """This backend for a server: its UNet in channels_last (oneDNN's fast layout; BatchNorm folded, where it has
