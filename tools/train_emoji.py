@@ -1,11 +1,14 @@
 """Train the colour backends: class-conditional DDPM or flow matching on emoji renderings, the exact recipes of their cards.
 
-    python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train; resumes where it stopped
+The bundled colour network is one flow network (parta_emoji_flow) that both editions read (models/emoji_backend.py);
+DDPM networks are trained here for comparison (docs/performance.md) and --export writes them beside it.
+
+    python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train (DDPM); resumes where it stopped
     python tools/train_emoji.py --export                          # its EMA weights -> models/weights/parta_emoji.safetensors
-    python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow (the Fall 2026 edition)
+    python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow (the network both editions read)
     python tools/train_emoji.py --objective flow --export         # -> models/weights/parta_emoji_flow.safetensors
-    python tools/train_emoji.py --init models/weights/parta_emoji.safetensors --lr 3e-4 --warmup 100 --steps 2500 \
-        --run runs/emoji/more                                     # more steps from shipped weights (fresh optimizer)
+    python tools/train_emoji.py --objective flow --arch fast --init models/weights/parta_emoji_flow.safetensors \
+        --lr 3e-4 --warmup 100 --steps 2500 --run runs/emoji/more # more steps from shipped weights (fresh optimizer)
     python tools/train_emoji.py --objective flow --arch fast --teacher models/weights/parta_emoji_flow.safetensors
                                                                   # distilled: the teacher's output is the target
 
