@@ -133,21 +133,22 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
     return best
 
 
-# Pairs of names this model's illusions work with (first, second, judged to read as both in how many of seeds 0..19 as
-# the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read as both
-# in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py over every pair of names; the pages offer them.
+# Pairs of names the Fall 2024 backend's illusions work with (first, second, judged to read as both in how many of seeds
+# 0..19 as the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read
+# as both in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py --backend "Emoji (colour)" over every pair of
+# names; the pages offer them.
 ILLUSIONS = {
     "anagram": (
-        ("baby", "lion", 17),
-        ("volcano", "top hat", 16),
-        ("mage", "volcano", 17),
-        ("red apple", "balloon", 18),
+        ("mage", "volcano", 20),
+        ("unicorn", "octopus", 20),
+        ("baby", "sunflower", 20),
+        ("red apple", "watermelon", 20),
     ),
     "hybrid": (
-        ("star", "light bulb", 18),
-        ("crescent moon", "mage", 18),
-        ("pizza", "baby", 16),
-        ("rainbow", "rocket", 14),
+        ("star", "light bulb", 20),
+        ("pizza", "baby", 20),
+        ("star", "butterfly", 20),
+        ("balloon", "fox", 19),
     ),
 }
 
