@@ -136,13 +136,13 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
 # Pairs of names the Fall 2024 backend's illusions work with (first, second, judged to read as both in how many of seeds
 # 0..19 as the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read
 # as both in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py --backend "Emoji (colour)" over every pair of
-# names; the pages offer them.
+# names (of its eight that read as both in 20 of 20, the four whose pictures are cleanest by eye); the pages offer them.
 ILLUSIONS = {
     "anagram": (
-        ("mage", "volcano", 20),
-        ("unicorn", "octopus", 20),
-        ("baby", "sunflower", 20),
         ("red apple", "watermelon", 20),
+        ("rose", "strawberry", 20),
+        ("fire", "pizza", 20),
+        ("baby", "sunflower", 20),
     ),
     "hybrid": (
         ("star", "light bulb", 20),
