@@ -60,6 +60,21 @@ def test_stop_and_resume_a_run(tmp_path):
         manager.resume(job.id)
 
 
+def test_a_resumed_run_lists_every_step_even_one_whose_event_was_lost(tmp_path):
+    """A run killed after its checkpoint of step N but before its step-N event reached the manager resumes at N + 1:
+    its steps are what the run logged up to its checkpoint, not what the manager happened to hear, so none is missing."""
+    manager = JobManager(tmp_path)
+    job = manager.submit("alice", course_config("ddpm", "class", **TINY, checkpoint_every_s=0.2))
+    wait_for(lambda: (manager.checkpoint_step(job.id) or 0) >= 3)
+    manager.stop(job.id)
+    wait_for(lambda: job.status == "stopped")
+    checkpoint = manager.checkpoint_step(job.id)
+    job.steps = [s for s in job.steps if s["step"] != checkpoint]  # the lost event
+    manager.resume(job.id)
+    wait_for(lambda: job.status == "done")
+    assert [s["step"] for s in job.steps] == list(range(1, job.total_steps + 1))
+
+
 def test_a_failed_run_has_its_error_and_its_error_file_by_the_time_it_shows_as_failed(tmp_path, monkeypatch):
     """Whoever sees "failed" finds the error and error.txt: they are written before the status changes."""
     import serving.jobs.folder as jobs

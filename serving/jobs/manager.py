@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.checkpoint import checkpoint_step
+from lab.train import read_history
 from lab.train_config import TrainConfig, resumed_config
 from serving.jobs.child import events_of_child
 from serving.jobs.folder import SEEN_FILE, RunsFolder
@@ -146,7 +147,9 @@ class JobManager:
         job.config = resumed_config(job.config, changes, self.cuda_elsewhere())
         from_checkpoint = self.has_checkpoint(job_id)
         job.status, job.error, job.note, job.resumes = "queued", None, None, job.resumes + 1
-        job.steps = job.steps if from_checkpoint else []
+        # the steps up to its checkpoint as the run logged them (an event lost when its process died leaves no gap)
+        latest = checkpoint_step(job.run_dir) if from_checkpoint else None
+        job.steps = [r for r in read_history(job.run_dir) if r["step"] <= latest] if latest is not None else []
         job._stop.clear()
         try:
             self._save_owner(job)
