@@ -214,7 +214,6 @@ class EmojiDenoiser(Denoiser):
         if output not in ("epsilon", "v", "velocity") or (objective == "flow" and output != "velocity"):
             raise ValueError(f"a {objective} backend takes a network of epsilon, v (DDPM) or velocity, not {output!r}")
         self.output = output  # what the network predicts; a DDPM backend always gives the noise (self.prediction)
-        self.network_T = T  # a flow network's timestep is t * T
 
     def __call__(
         self, x_t: torch.Tensor, t: int | float | torch.Tensor, cond: torch.Tensor
@@ -232,20 +231,23 @@ class EmojiDenoiser(Denoiser):
             x_in = x_t.contiguous(memory_format=self.memory_format)
             eps = self.unet(x_in, t_in, class_labels=cond).sample
             if self.output == "v":  # v = sqrt(abar) eps - sqrt(1 - abar) x0, so eps = sqrt(abar) v + sqrt(1 - abar) x_t
-                abar = self.alphas_cumprod[t_in.long()].view(-1, 1, 1, 1).to(eps.dtype)
-                eps = abar.sqrt() * eps + (1 - abar).sqrt() * x_t
+                a, s = self._a_s(t_in, eps.dtype)
+                eps = a * eps + s * x_t
         return eps.contiguous(), None
+
+    def _a_s(self, t: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """sqrt(abar_t), sqrt(1 - abar_t) of DDPM timesteps t (B,), as (B, 1, 1, 1)."""
+        abar = self.alphas_cumprod[t.long()].view(-1, 1, 1, 1).to(dtype)
+        return abar.sqrt(), (1 - abar).sqrt()
 
     def _flow_as_ddpm(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The noise of x_t = a x0 + s eps (a = sqrt(abar_t), s = sqrt(1 - abar_t)) from a flow network: the same point
         of the linear path x_tau = (1 - tau) eps + tau x0 is x_t / (a + s) at tau = a / (a + s), where
         eps = x_tau - tau v (v = x0 - eps, the network's velocity): the same distribution, read as the course's DDPM."""
-        abar = self.alphas_cumprod[t.long()].view(-1, 1, 1, 1).to(x_t.dtype)
-        a, s = abar.sqrt(), (1 - abar).sqrt()
+        a, s = self._a_s(t, x_t.dtype)
         tau, x_tau = a / (a + s), x_t / (a + s)
-        v = self.unet(
-            x_tau.contiguous(memory_format=self.memory_format), tau.flatten() * self.network_T, class_labels=cond
-        )
+        # the network's timestep is t * T, T the file's (the DDPM schedule's) as it was trained
+        v = self.unet(x_tau.contiguous(memory_format=self.memory_format), tau.flatten() * self.T, class_labels=cond)
         return (x_tau - tau * v.sample).contiguous()
 
     def for_inference(self) -> EmojiDenoiser:

@@ -123,23 +123,19 @@ def train(r: dict, run: Path) -> None:
             eps = torch.randn(x0.shape, generator=g)
             x_t, target = (1 - t.view(-1, 1, 1, 1)) * eps + t.view(-1, 1, 1, 1) * x0, x0 - eps
             t = t * r["T"]
-            if teacher is not None:
-                with torch.no_grad():
-                    target = teacher(x_t, t, class_labels=c).sample
         else:
             t = torch.randint(0, r["T"], (len(idx),), generator=g)
             eps = torch.randn(x0.shape, generator=g)
             a = abar[t].view(-1, 1, 1, 1)
-            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-            if teacher is not None:  # the teacher's estimate of the noise
-                with torch.no_grad():
-                    eps = teacher(x_t, t, class_labels=c).sample
-            target = eps
-            if r.get("prediction", "epsilon") == "v":  # v of the noise and the clean image it implies (clipped, as
-                if teacher is not None:  # the sampler clips it)
-                    x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
-                    eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
-                target = a.sqrt() * eps - (1 - a).sqrt() * x0
+            x_t, target = a.sqrt() * x0 + (1 - a).sqrt() * eps, eps
+        if teacher is not None:
+            with torch.no_grad():
+                target = teacher(x_t, t, class_labels=c).sample
+        if r.get("prediction", "epsilon") == "v":  # DDPM on v, of the noise and the clean image it implies (a teacher's
+            if teacher is not None:  # clipped, as the sampler clips it)
+                x0 = ((x_t - (1 - a).sqrt() * target) / a.sqrt()).clamp(-1, 1)
+                target = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+            target = a.sqrt() * target - (1 - a).sqrt() * x0
         loss = F.mse_loss(model(x_t, t, class_labels=c).sample, target)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, r)
@@ -221,6 +217,8 @@ if __name__ == "__main__":
         "--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors"
     )
     args = ap.parse_args()
+    if args.prediction == "v" and args.objective == "flow":
+        ap.error("--prediction v is DDPM's: a flow network predicts the velocity")
     run = args.run or RUNS[args.objective].with_name(
         RUNS[args.objective].name + ("" if args.arch == "attn" else f"_{args.arch}")
     )

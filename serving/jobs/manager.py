@@ -147,9 +147,9 @@ class JobManager:
         job.config = resumed_config(job.config, changes, self.cuda_elsewhere())
         from_checkpoint = self.has_checkpoint(job_id)
         job.status, job.error, job.note, job.resumes = "queued", None, None, job.resumes + 1
-        # the steps up to its checkpoint as the run logged them (an event lost when its process died leaves no gap)
-        latest = checkpoint_step(job.run_dir) if from_checkpoint else None
-        job.steps = [r for r in read_history(job.run_dir) if r["step"] <= latest] if latest is not None else []
+        # its steps as the run logged them, as after a restart (RunsFolder): an event lost when its process died leaves
+        # no gap; those past the checkpoint give way to the run's own again (the events' loop)
+        job.steps = read_history(job.run_dir) if from_checkpoint else []
         job._stop.clear()
         try:
             self._save_owner(job)
