@@ -360,3 +360,17 @@ def test_every_tool_and_benchmark_script_imports():
     names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in scripts]
     run = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_the_request_path_the_architecture_names_is_the_one_a_page_runs():
+    """docs/architecture.md lists the files a 3.1 edit runs through, page to network; tools/trace_request.py traces a
+    real rerun of the page (every thread's calls): a hop added or removed without the docs saying so fails here."""
+    from tools.trace_request import trace
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    listed = re.findall(r"`([\w/]+\.py)`", doc.split("<!-- request-path -->")[1].split("<!-- /request-path -->")[0])
+    seen = trace("f3_1_edit.py", "Emoji (colour, flow)", ("slider", "edit_test_w", "3.0"))
+    traced = list(dict.fromkeys(file for thread in seen.values() for file in thread))
+    assert sorted(traced) == sorted(listed), (traced, listed)
+    assert list(seen["page"])[0] == "ui/editing_view.py" and "models/emoji_backend.py" in traced  # page to backend
+    assert "models/unet.py" not in traced  # the network's own code (its forward) is where the path ends
