@@ -14,6 +14,7 @@ import torch
 from lab import diffusion
 from lab._checks import check_image, check_int
 from lab.denoiser import Denoiser
+from lab.diffusion import as_generator
 from lab.fall2024 import CFG_SCALE, HYBRID_KERNEL, HYBRID_SIGMA
 from lab.filters import check_kernel, colour_bands, frequency_bands
 from lab.guidance import Guide
@@ -22,13 +23,6 @@ from lab.sampling import Callback, InpaintConstraint, Loop, denoise_steps, with_
 from lab.schedules import strided_timesteps
 from lab.views import get_view
 from models.backend import DEFAULT_PROMPT, UNCONDITIONAL  # the course's "null" prompt, and its negative prompt for CFG
-
-
-def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
-    """A generator from an int seed (CPU, so results match across devices); a generator or None as is."""
-    if seed is None or isinstance(seed, torch.Generator):
-        return seed
-    return torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
 
 
 def default_timesteps(denoiser: Denoiser, stride: int = 30) -> list[int]:

@@ -48,6 +48,13 @@ def add_noise(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, eps: torch.Tens
     return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
 
 
+def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    """A generator from an int seed (CPU, so results match across devices); a generator or None as is."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+
+
 def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise shaped like x, drawn on the generator's device (as diffusers' randn_tensor does)."""
     device = generator.device if generator is not None else x.device

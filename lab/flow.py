@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from lab._checks import check_float, check_image, check_int
-from lab.course import DEFAULT_PROMPT, UNCONDITIONAL, as_generator, pure_noise
+from lab.course import DEFAULT_PROMPT, UNCONDITIONAL, pure_noise
 from lab.denoiser import Denoiser
-from lab.diffusion import randn_like
+from lab.diffusion import as_generator, randn_like
 from lab.fall2026 import (  # the edition's constants
     ANAGRAM_VIEWS,
     BLUR_SIGMAS_512,
