@@ -25,6 +25,7 @@ import argparse
 import platform
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -158,15 +159,25 @@ def image_flops(den) -> float:
 
 
 class RowCounter:
-    """Counts the image rows every top-level network of a backend is called on (a global forward hook)."""
+    """Counts the image rows the outermost network of a backend is called on (global forward hooks: a network inside
+    another, such as the course's UNet in the colour backend's CourseNameUNet, is not counted again)."""
 
     def __init__(self, networks: tuple[type, ...]):
-        self.networks, self.rows = networks, 0
-        self.handle = torch.nn.modules.module.register_module_forward_hook(self.hook)
+        self.networks, self.rows, self.depth = networks, 0, threading.local()
+        self.handles = [
+            torch.nn.modules.module.register_module_forward_pre_hook(self.enter),
+            torch.nn.modules.module.register_module_forward_hook(self.leave),
+        ]
 
-    def hook(self, module, args, output):
-        if isinstance(module, self.networks) and args:
-            self.rows += args[0].shape[0]
+    def enter(self, module, args):
+        if isinstance(module, self.networks):
+            self.depth.n = getattr(self.depth, "n", 0) + 1
+
+    def leave(self, module, args, output):
+        if isinstance(module, self.networks):
+            self.depth.n -= 1
+            if self.depth.n == 0 and args:
+                self.rows += args[0].shape[0]
 
 
 def colour_pages(args) -> None:
@@ -174,12 +185,13 @@ def colour_pages(args) -> None:
     from diffusers import UNet2DModel
 
     from benchmarks.bench_generators import gemm_peak
+    from models.emoji_unet import CourseNameUNet, SpaceToDepthUNet
     from models.unet import CourseUNet
     from serving.defaults import default_requests
     from ui.state import backend, first_test_images
 
     peak = gemm_peak()
-    counter = RowCounter((UNet2DModel, CourseUNet))
+    counter = RowCounter((UNet2DModel, CourseUNet, CourseNameUNet, SpaceToDepthUNet))
     print(f"fp32 GEMM peak now: {peak:.0f} GFLOP/s")
     print(
         "| edition | page | digit s | colour s | colour / digit | colour GFLOP | floor at peak s | colour s / floor |"
