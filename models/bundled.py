@@ -17,12 +17,12 @@ from models.schedules import make_alphas_cumprod
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # Part A backends: name shown in the app -> (file stem, dataset); the Fall 2024 edition's (DDPM) and the Fall 2026
-# edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py). The colour network is
-# one flow network for both: the Fall 2024 backend reads it as DDPM (EmojiDenoiser, output "velocity"; parta_emoji.md)
+# edition's (flow matching); emoji: 32 px colour, free-text prompts (models/emoji_backend.py). Both colour networks are
+# flow networks: the Fall 2024 backend reads its own as DDPM (EmojiDenoiser, output "velocity"; parta_emoji.md)
 BACKENDS = {
     "MNIST digits": ("parta_mnist", "mnist"),
     "Fashion-MNIST": ("parta_fashion", "fashion_mnist"),
-    "Emoji (colour)": ("parta_emoji_flow", "emoji"),
+    "Emoji (colour)": ("parta_emoji", "emoji"),
 }
 FLOW_BACKENDS = {
     "MNIST digits (flow)": ("parta_mnist_flow", "mnist"),

@@ -2,10 +2,11 @@
 
 A prompt maps to the nearest emoji name by its words ("an oil painting of an old man" -> old man, "people around a
 campfire" -> fire, "a lithograph of waterfalls" -> water wave); "" and "a high quality photo" are the null class
-(the last embedding, CFG's unconditional estimate). One network, trained by flow matching (tools/train_emoji.py, its
-card parta_emoji_flow.md), serves both editions: the Fall 2026 backend gives its velocity; the Fall 2024 backend is DDPM
-as the other Part A backends (T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, the noise as its estimate, images in
-[-1, 1]), the noise read from the velocity at the same point of the path (EmojiDenoiser._flow_as_ddpm; parta_emoji.md).
+(the last embedding, CFG's unconditional estimate). Both editions' networks are trained by flow matching
+(tools/train_emoji.py; cards parta_emoji_flow.md, parta_emoji.md): the Fall 2026 backend gives its velocity; the Fall
+2024 backend is DDPM as the other Part A backends (T = 1000, DeepFloyd IF's squaredcos_cap_v2 schedule, the noise as its
+estimate, images in [-1, 1]), the noise read from its network's velocity at the same point of the path
+(EmojiDenoiser._flow_as_ddpm).
 """
 
 from __future__ import annotations
@@ -136,19 +137,20 @@ def nearest_name(prompt: str, names: Sequence[str]) -> int | None:
 # Pairs of names the Fall 2024 backend's illusions work with (first, second, judged to read as both in how many of seeds
 # 0..19 as the page makes them, CFG 7): anagrams as is / flipped, hybrids far / near at sigma 2. The course's pairs read
 # as both in 0 of 20 (parta_emoji.md). Found by tools/search_illusions.py --backend "Emoji (colour)" over every pair of
-# names (of its eight that read as both in 20 of 20, the four whose pictures are cleanest by eye); the pages offer them.
+# names: of its eight anagrams (all 20 of 20) and its hybrids, the four whose pictures are cleanest by eye; the pages
+# offer them.
 ILLUSIONS = {
     "anagram": (
-        ("red apple", "watermelon", 20),
-        ("rose", "strawberry", 20),
+        ("rose", "red apple", 20),
         ("fire", "pizza", 20),
+        ("rose", "strawberry", 20),
         ("baby", "sunflower", 20),
     ),
     "hybrid": (
-        ("star", "light bulb", 20),
-        ("pizza", "baby", 20),
-        ("star", "butterfly", 20),
-        ("balloon", "fox", 19),
+        ("red apple", "mushroom", 19),
+        ("strawberry", "automobile", 19),
+        ("crescent moon", "butterfly", 17),
+        ("sun with face", "cat face", 15),
     ),
 }
 

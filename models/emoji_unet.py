@@ -25,9 +25,10 @@ SIZE = 32
 
 
 # The networks: "attn" (32, 64, 64 channels, self-attention at 8 px: 1.1 M parameters, 0.50 GFLOP per image, ~7.6 ms on
-# a 2-core CPU), the DDPM colour model's; "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.7 ms in a server's batch of
-# 20, 1.7x the digit UNet's: GroupNorm and SiLU); "s2d" (the UNet on 2 x 2 pixel blocks at 16-8-4 px: 0.08 GFLOP),
-# distilled from attn for the Fall 2026 colour model (parta_emoji_flow.md; the measurements: docs/performance.md)
+# a 2-core CPU), the teacher; "fast" (16, 32, 64, no attention: 0.18 GFLOP, ~2.7 ms in a server's batch of 20, 1.7x the
+# digit UNet's: GroupNorm and SiLU), the Fall 2026 colour model's; "s2d" (the UNet on 2 x 2 pixel blocks at 16-8-4 px:
+# 0.08 GFLOP); "course_every" (the course's UNet, below), the Fall 2024 colour model's (read as DDPM): both distilled
+# from attn (parta_emoji_flow.md, parta_emoji.md; the measurements: docs/performance.md)
 ARCHS = {
     "attn": dict(
         block_out_channels=(32, 64, 64),

@@ -31,7 +31,7 @@ CLASS_BACKENDS = sorted(
 def test_bundled_files_are_fp16_small_and_have_cards():
     files = sorted(WEIGHTS.glob("*"))
     assert sum(f.stat().st_size for f in files) <= 40e6  # weights, cards and figures together
-    for stem in MODELS + CLASSIFIERS + ["denoiser_epoch_013", "parta_emoji_flow"]:
+    for stem in MODELS + CLASSIFIERS + ["denoiser_epoch_013", "parta_emoji_flow", "parta_emoji"]:
         path = WEIGHTS / f"{stem}.safetensors"
         with safe_open(str(path), framework="pt") as f:
             dtypes = {f.get_tensor(k).dtype for k in f.keys()}

@@ -70,19 +70,19 @@ def test_the_backend_is_a_denoiser_as_the_others_are(den):
     assert eps.shape == x.shape and var is None
     assert torch.allclose(den(x[1:2], 500, den.encode([""]))[0], eps[1:2], atol=1e-4)  # rows at their own t
     card = (WEIGHTS / "parta_emoji.md").read_text()
-    assert (
-        "parta_emoji_flow.safetensors" in card and "read as DDPM" in card and "## Metrics" in card and "Apache" in card
-    )
+    assert "parta_emoji.safetensors" in card and "read as DDPM" in card and "## Metrics" in card and "Apache" in card
 
 
-def test_the_fall_2024_colour_backend_reads_the_flow_network_as_ddpm(den):
-    """The colour DDPM backend is the Fall 2026 flow network read as DDPM: its noise at (x_t, t) implies the clean
-    image the flow backend's velocity implies at the same point of the path (x_tau = x_t / (a + s), tau = a / (a + s)):
-    (x_t - s eps) / a = x_tau + (1 - tau) v, at every row's timestep."""
-    from tools.judge_emoji import FLOW_BACKEND
+def test_the_fall_2024_colour_backend_reads_a_flow_network_as_ddpm(den):
+    """The colour DDPM backend is a flow network (parta_emoji.safetensors) read as DDPM: its noise at (x_t, t) implies
+    the clean image the same file's velocity implies at the same point of the path (x_tau = x_t / (a + s), tau = a /
+    (a + s)): (x_t - s eps) / a = x_tau + (1 - tau) v, at every row's timestep."""
+    from models.bundled import emoji_denoiser
+    from models.emoji_unet import load_emoji_file
 
-    flow = load_backend(FLOW_BACKEND)
-    assert den.prediction == "epsilon" and flow.prediction == "velocity" and den.unet is not flow.unet
+    model, meta = load_emoji_file(WEIGHTS / "parta_emoji.safetensors")
+    flow = emoji_denoiser(model, meta)  # the file as it was trained
+    assert meta["train"]["objective"] == "flow" and flow.prediction == "velocity" and den.prediction == "epsilon"
     assert all(torch.equal(a, b) for a, b in zip(den.unet.state_dict().values(), flow.unet.state_dict().values()))
     g = torch.Generator().manual_seed(0)
     x0, eps = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1, torch.randn(3, 3, 32, 32, generator=g)

@@ -331,16 +331,18 @@ def network(den) -> str:
     )
 
 
-def distilled(r: dict, flag: str, card: str) -> list[str]:
+def distilled(r: dict, flag: str, card: str, teacher_card: str | None = None) -> list[str]:
     """How distilled weights were made, from export's metadata (the run; init_train, the run it started from, and that
-    one's, back to random weights; teacher_train): the teacher, then the commands, run by run."""
+    one's, back to random weights; teacher_train): the teacher, then the commands, run by run. teacher_card: the card
+    that described the teacher (by default card itself, before)."""
     teacher, chain = r.get("teacher_train") or {}, [r]
     while chain[0].get("init_train"):
         chain.insert(0, chain[0]["init_train"])
     minutes = lambda x: round(x.get("elapsed_s", 0) / 60)  # noqa: E731
     teacher_min = minutes(teacher) + minutes(teacher.get("init_train") or {})
     runs = [
-        f"  1. the teacher, the network with self-attention this card described before (`git log -p models/weights/{card}`): "
+        f"  1. the teacher, the network with self-attention {teacher_card or 'this card'} described before (`git log -p "
+        f"models/weights/{teacher_card or card}`): "
         f"{teacher.get('steps_done', '?')} steps of batch {teacher.get('batch_size', '?')} from the data"
         + (f" after {teacher['init_train']['steps_done']} more" if teacher.get("init_train") else "")
         + f", {teacher_min} min;",
@@ -355,7 +357,9 @@ def distilled(r: dict, flag: str, card: str) -> list[str]:
             f"{' (a new head at zero)' if k > 2 and run.get('arch') != chain[k - 3].get('arch') else ''}: `python "
             f"tools/train_emoji.py {flag}{arch}{init}{taught}--lr {run['lr']:g} --warmup {run['warmup']} --steps "
             f"{run['steps']} --run runs/emoji/run{k}`, then `... --export --run runs/emoji/run{k} --out run{k}.safetensors`: "
-            f"{run['steps_done']} steps of batch {run['batch_size']}, {minutes(run)} min on {run['threads']} threads;"
+            f"{run['steps_done']} steps of batch {run['batch_size']}"
+            f"{' (exported at that checkpoint)' if run['steps_done'] < run['steps'] else ''}, {minutes(run)} min on "
+            f"{run['threads']} threads;"
         )
     return [
         f"- Trained in {len(runs)} runs (`{flag.strip()}` below), {teacher_min + sum(map(minutes, chain))} min in all on 2-core "
@@ -416,13 +420,13 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
     hybrids = {sigma: hybrid_rate(den, judge, hy, sigma) for sigma in (1.0, 2.0)}
     from models.emoji_unet import load_emoji_file
 
-    stem = ALL_BACKENDS[BACKEND][0]  # the colour network both editions share: the flow network
+    stem = ALL_BACKENDS[BACKEND][0]  # a flow network, read as DDPM
     r = load_emoji_file(WEIGHTS / f"{stem}.safetensors")[1]["train"]
     lines = [
         "# parta_emoji: Part A in colour, offline (the Fall 2024 edition: DDPM)",
         "",
-        f"- Model: the Fall 2026 colour network ({stem}.safetensors; how it was trained: {stem}.md), read as DDPM: "
-        f"{network(den)}.",
+        f"- Model: a flow network ({stem}.safetensors, trained as the Fall 2026 colour model is, on the course's UNet), "
+        f"read as DDPM: {network(den)}.",
         f"- Experiment: class-conditional DDPM as the other Part A backends, T = {r['T']}, {r['schedule']} betas "
         "(DeepFloyd IF's), the noise eps as the model's estimate, images in [-1, 1], the null name for CFG. The network "
         "was trained by flow matching on x_tau = (1 - tau) eps + tau x0, whose point x_tau = x_t / (a + s) at tau = "
@@ -434,10 +438,14 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         f"Emoji; font: SIL OFL 1.1), names from Unicode's CLDR short names; {r['per_name']} augmentations per name at "
         f"{r['size']} px (60-90 % scale, shift, light random background, skin tones for people), seed {r['data_seed']}. Nothing "
         "rendered is committed.",
-        "- Why one network: networks trained on DDPM's noise judged 91 % at gamma 3 only with self-attention at 8 px "
-        "(0.50 GFLOP an image, this card before: `git log -p models/weights/parta_emoji.md`); smaller ones 69 % (fast, "
-        "distilled) and 2-22 % (the course's UNet, on the noise and on v), where the flow network reads as DDPM at the "
-        "figures below at a fraction of the cost (docs/performance.md). This card: `python tools/judge_emoji.py card`.",
+        *distilled(r, "--objective flow ", "parta_emoji.md", teacher_card="parta_emoji_flow.md"),
+        "- Why a flow network: networks trained on DDPM's noise judged 91 % at gamma 3 only with self-attention at 8 px "
+        "(0.50 GFLOP an image: `git log -p models/weights/parta_emoji.md`); smaller ones 69 % (fast, distilled) and "
+        "2-22 % (the course's UNet, on the noise and on v), where a flow network reads as DDPM at the figures below at a "
+        "fraction of the cost. Why not the Fall 2026 colour model's network (parta_emoji_flow.safetensors, read as DDPM "
+        "here before): this one costs 0.6-0.7x as much a page (the course's UNet: BatchNorm folded, no GroupNorm); as a "
+        "flow model its hybrids read as both far less often (docs/performance.md). This card: `python "
+        "tools/judge_emoji.py card`.",
         "- Figure: parta_emoji_samples.png (4 samples of every name, CFG 7, in the order of the names below).",
         "",
         "## Metrics",
