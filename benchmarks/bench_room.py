@@ -55,8 +55,9 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+# the app's packages: this checkout's, or in a model-time child (model_time with --app) the served checkout's
+sys.path.insert(0, os.environ.get("BENCH_ROOM_APP", str(ROOT)))
 
 PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
 FLOW_PAGES = [
@@ -221,11 +222,21 @@ def spread(urls: list[str], n: int, pages: list[str], seed_base: int, between=No
     }
 
 
-def model_time(pages: list[str], seeds: list[int], edition: str) -> dict:
+def model_time(pages: list[str], seeds: list[int], edition: str, app: Path = ROOT) -> dict:
     """The room's model time for the distinct work of a seed change: page pages[i mod len] at seeds[i] for each client
     i, the requests those pages make with their defaults (serving.defaults; a page without a model makes none), each
-    (page, seed) once, all submitted at once to a Room with the server's settings in this process (the same queue
-    workers, batching and fast path as the server, nothing else running): the wall time until the last is done."""
+    (page, seed) once, all submitted at once to a Room with the server's settings (the same queue workers, batching and
+    fast path as the server, nothing else running): the wall time until the last is done. In this process on this
+    checkout's code and weights; for another app (--app), in a child process on that checkout's."""
+    if app.resolve() != ROOT.resolve():
+        import subprocess
+
+        job = json.dumps({"pages": pages, "seeds": seeds, "edition": edition, "backend": BACKEND})
+        env = dict(os.environ, BENCH_ROOM_APP=str(app.resolve()))
+        out = subprocess.run(
+            [sys.executable, __file__, "--model-time", job], env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
     import torch
 
     from lab.data import test_images
@@ -274,15 +285,11 @@ def spread_rooms(
     out = {}
     from ui.state import DEFAULT_SEED  # the sidebar's seed: the one the warm-up computes
 
-    defaults = model_time(
-        pages, [DEFAULT_SEED] * len(pages), edition
-    )  # what a room that comes in with the lecturer waits on
+    defaults = model_time(pages, [DEFAULT_SEED] * len(pages), edition, app)  # what a room with the lecturer waits on
     print(f"  model time of the {len(pages)} pages' default work: {defaults['seconds']:.2f} s", flush=True)
     for n in sizes:
         out[n] = spread_room(app, n, pages, lead, log)
-        out[n]["model"] = model_time(
-            pages, [7000 + i for i in range(n)], edition
-        )  # the server stopped: the CPU is free
+        out[n]["model"] = model_time(pages, [7000 + i for i in range(n)], edition, app)  # the server stopped
         out[n]["defaults_model"] = defaults
         print(
             f"  spread, {n} clients: connect {summary(out[n]['connect'])}, failed {out[n]['failed_connect']}, first load "
@@ -703,7 +710,16 @@ def inference_cost() -> dict:
     return out
 
 
+def model_time_child(job: dict) -> None:
+    """model_time in a child process, on the served checkout's packages (BENCH_ROOM_APP): its figure as JSON."""
+    global BACKEND
+    BACKEND = job["backend"]
+    print(json.dumps(model_time(job["pages"], job["seeds"], job["edition"])))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--model-time"]:
+        return model_time_child(json.loads(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,4,30", help="room sizes, comma-separated")
     parser.add_argument("--steady", type=float, default=120, help="seconds of the steady phase (0: none)")
