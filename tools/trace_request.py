@@ -53,6 +53,7 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
     from streamlit.testing.v1 import AppTest
 
     from ui.catalog import EDITIONS
+    from ui.state import room
 
     entry = next(p for e in EDITIONS.values() for p in e.pages if p.file == page)
     folder = "part_a_flow" if page.startswith("f") else "part_a"
@@ -82,6 +83,7 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
         elif "tools/" not in file and not in_forward(frame):  # the room's threads, up to a network's forward
             add(threading.current_thread().name.split("_")[0].split("-")[0], file, frame.f_code.co_name)
 
+    room.clear()  # a fresh room, so that its threads start after the profile is set (a process may have one already)
     threading.setprofile(profile)
     sys.setprofile(profile)
     try:
