@@ -1,12 +1,15 @@
 """Train the colour backends: class-conditional DDPM or flow matching on emoji renderings, the exact recipes of their cards.
 
-The bundled colour network is one flow network (parta_emoji_flow) that both editions read (models/emoji_backend.py);
-DDPM networks are trained here for comparison (docs/performance.md) and --export writes them beside it.
+The bundled colour networks are flow networks: parta_emoji_flow (the Fall 2026 backend's) and parta_emoji (the Fall 2024
+backend's, read as DDPM: models/emoji_backend.py); DDPM networks are trained here for comparison (docs/performance.md).
 
     python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train (DDPM); resumes where it stopped
-    python tools/train_emoji.py --export                          # its EMA weights -> models/weights/parta_emoji.safetensors
-    python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow (the network both editions read)
+    python tools/train_emoji.py --export                          # -> models/weights/parta_emoji.safetensors (Fall 2024's)
+    python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow
     python tools/train_emoji.py --objective flow --export         # -> models/weights/parta_emoji_flow.safetensors
+    python tools/train_emoji.py --objective flow --arch course_every --teacher TEACHER --run runs/emoji/ce
+    python tools/train_emoji.py --objective flow --export --run runs/emoji/ce --out models/weights/parta_emoji.safetensors
+                                                                  # the Fall 2024 backend's network (its card's runs)
     python tools/train_emoji.py --objective flow --arch fast --init models/weights/parta_emoji_flow.safetensors \
         --lr 3e-4 --warmup 100 --steps 2500 --run runs/emoji/more # more steps from shipped weights (fresh optimizer)
     python tools/train_emoji.py --objective flow --arch fast --teacher models/weights/parta_emoji_flow.safetensors
