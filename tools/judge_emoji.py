@@ -443,7 +443,7 @@ def card(per_name: int = 8, scales=(7.0, 3.0)) -> None:
         "(0.50 GFLOP an image: `git log -p models/weights/parta_emoji.md`); smaller ones 69 % (fast, distilled) and "
         "2-22 % (the course's UNet, on the noise and on v), where a flow network reads as DDPM at the figures below at a "
         "fraction of the cost. Why not the Fall 2026 colour model's network (parta_emoji_flow.safetensors, read as DDPM "
-        "here before): this one costs 0.6-0.7x as much a page (the course's UNet: BatchNorm folded, no GroupNorm); as a "
+        "here before): this one costs 0.55-0.9x as much a page (the course's UNet: BatchNorm folded, no GroupNorm); as a "
         "flow model its hybrids read as both far less often (docs/performance.md). This card: `python "
         "tools/judge_emoji.py card`.",
         "- Figure: parta_emoji_samples.png (4 samples of every name, CFG 7, in the order of the names below).",
