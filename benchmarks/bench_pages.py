@@ -166,7 +166,9 @@ class RowCounter:
         self.networks, self.rows, self.depth = networks, 0, threading.local()
         self.handles = [
             torch.nn.modules.module.register_module_forward_pre_hook(self.enter),
-            torch.nn.modules.module.register_module_forward_hook(self.leave),
+            torch.nn.modules.module.register_module_forward_hook(
+                self.leave, always_call=True
+            ),  # (a forward that raises)
         ]
 
     def enter(self, module, args):
@@ -175,7 +177,7 @@ class RowCounter:
 
     def leave(self, module, args, output):
         if isinstance(module, self.networks):
-            self.depth.n -= 1
+            self.depth.n = max(0, getattr(self.depth, "n", 0) - 1)  # (a forward that began before the counter did)
             if self.depth.n == 0 and args:
                 self.rows += args[0].shape[0]
 

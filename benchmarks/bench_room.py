@@ -57,7 +57,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 # the app's packages: this checkout's, or in a model-time child (model_time with --app) the served checkout's
-sys.path.insert(0, os.environ.get("BENCH_ROOM_APP", str(ROOT)))
+sys.path.insert(0, os.environ["BENCH_ROOM_APP"] if sys.argv[1:2] == ["--model-time"] else str(ROOT))
 
 PAGES = ["a1_forward", "a6_cfg", "a7_sdedit", "a8_anagrams", "a9_hybrids"]
 FLOW_PAGES = [
@@ -233,9 +233,9 @@ def model_time(pages: list[str], seeds: list[int], edition: str, app: Path = ROO
 
         job = json.dumps({"pages": pages, "seeds": seeds, "edition": edition, "backend": BACKEND})
         env = dict(os.environ, BENCH_ROOM_APP=str(app.resolve()))
-        out = subprocess.run(
-            [sys.executable, __file__, "--model-time", job], env=env, capture_output=True, text=True, check=True
-        )
+        out = subprocess.run([sys.executable, __file__, "--model-time", job], env=env, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"the model time on {app} failed:\n{out.stderr[-4000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
     import torch
 
@@ -256,6 +256,7 @@ def model_time(pages: list[str], seeds: list[int], edition: str, app: Path = ROO
     for ticket in r.submit(requests, lambda *_: den):
         ticket.wait()
     seconds = time.perf_counter() - t0
+    r.close()
     torch.set_num_threads(threads)
     return {"seconds": seconds, "distinct": len(distinct), "requests": len(requests)}
 

@@ -193,6 +193,20 @@ def test_the_colour_flow_card_says_what_its_weights_file_holds_and_how_it_was_di
     assert image_gflop(flow.unet) < 0.25  # a fraction of the attention network's 0.50 GFLOP (parta_emoji.md before)
 
 
+def test_the_fall_2024_colour_card_says_what_its_own_network_is_and_how_it_was_distilled(den):
+    """The Fall 2024 colour backend reads its own flow network (parta_emoji.safetensors) as DDPM: its card's Model line
+    and runs are what that file's config and training record say (a run stopped at a checkpoint says so)."""
+    from models.emoji_unet import load_emoji_file
+    from tools.judge_emoji import distilled, network
+
+    train = load_emoji_file(WEIGHTS / "parta_emoji.safetensors")[1]["train"]
+    card = (WEIGHTS / "parta_emoji.md").read_text()
+    assert f"read as DDPM: {network(den)}." in card and train["objective"] == "flow"
+    runs = distilled(train, "--objective flow ", "parta_emoji.md", teacher_card="parta_emoji_flow.md")
+    assert all(line in card for line in runs) and f"--arch {train['arch']}" in runs[-2]
+    assert ("stopped after that checkpoint" in runs[-2]) == (train["steps_done"] < train["steps"])
+
+
 def test_a_network_on_pixel_blocks_is_a_unet_call_and_its_file_round_trips(tmp_path):
     """ARCHS["s2d_head"]: the UNet runs on 2 x 2 pixel blocks, a head at the full size adds its correction (zero as it
     starts: the network without it, whose weights it can start from); called and saved as a UNet2DModel is."""

@@ -373,4 +373,7 @@ def test_the_request_path_the_architecture_names_is_the_one_a_page_runs():
     traced = list(dict.fromkeys(file for thread in seen.values() for file in thread))
     assert sorted(traced) == sorted(listed), (traced, listed)
     assert list(seen["page"])[0] == "ui/editing_view.py" and "models/emoji_backend.py" in traced  # page to backend
-    assert "models/unet.py" not in traced  # the network's own code (its forward) is where the path ends
+    # the Fall 2024 colour backend's network is the course's UNet in models/emoji_unet.py: its forward ends the path
+    seen = trace("a6_cfg.py", "Emoji (colour)", ("slider", "cfg_gamma", "5.0"))
+    traced = {file for thread in seen.values() for file in thread}
+    assert "models/emoji_backend.py" in traced and not traced & {"models/unet.py", "models/emoji_unet.py"}, traced

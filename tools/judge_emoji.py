@@ -358,7 +358,7 @@ def distilled(r: dict, flag: str, card: str, teacher_card: str | None = None) ->
             f"tools/train_emoji.py {flag}{arch}{init}{taught}--lr {run['lr']:g} --warmup {run['warmup']} --steps "
             f"{run['steps']} --run runs/emoji/run{k}`, then `... --export --run runs/emoji/run{k} --out run{k}.safetensors`: "
             f"{run['steps_done']} steps of batch {run['batch_size']}"
-            f"{' (exported at that checkpoint)' if run['steps_done'] < run['steps'] else ''}, {minutes(run)} min on "
+            f"{' (the run stopped after that checkpoint, which was exported)' if run['steps_done'] < run['steps'] else ''}, {minutes(run)} min on "
             f"{run['threads']} threads;"
         )
     return [

@@ -18,6 +18,7 @@ import collections
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
     from streamlit.testing.v1 import AppTest
 
     from ui.catalog import EDITIONS
-    from ui.state import room
+    from ui.state import room as server_room
 
     entry = next(p for e in EDITIONS.values() for p in e.pages if p.file == page)
     folder = "part_a_flow" if page.startswith("f") else "part_a"
@@ -83,7 +84,7 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
         elif "tools/" not in file and not in_forward(frame):  # the room's threads, up to a network's forward
             add(threading.current_thread().name.split("_")[0].split("-")[0], file, frame.f_code.co_name)
 
-    room.clear()  # a fresh room, so that its threads start after the profile is set (a process may have one already)
+    server_room.clear()  # a fresh room, so that its threads start after the profile is set (a process may have one)
     threading.setprofile(profile)
     sys.setprofile(profile)
     try:
@@ -94,18 +95,20 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
         widget = getattr(at, kind)(key=key)
         recording.set()
         widget.set_value(type(widget.value)(value)).run()
+        time.sleep(0.5)  # the room's threads end their round (the page has its pictures once they are packed)
         recording.clear()
     finally:
         threading.setprofile(None)
         sys.setprofile(None)
+        server_room.clear()  # its threads carry the profile: the next page of this process gets a room of its own
     if at.exception or at.error:
         raise SystemExit(f"the page failed: {at.exception or [e.value for e in at.error]}")
     # the page's thread: from its first request (serving/requests.py) to its last call into the room (its wait ends)
-    room = [k for k, calls in enumerate(page_calls) if calls[-1][0] in ROOM_FILES]
-    if room:
-        for file, fn in page_calls[min(room)][:-1]:  # what called the first request, from the page down
+    handed = [k for k, calls in enumerate(page_calls) if calls[-1][0] in ROOM_FILES]
+    if handed:
+        for file, fn in page_calls[min(handed)][:-1]:  # what called the first request, from the page down
             add("page", file, fn)
-        for calls in page_calls[min(room) : max(room) + 1]:
+        for calls in page_calls[min(handed) : max(handed) + 1]:
             add("page", *calls[-1])
     return {"page": seen.pop("page", {}), **seen}
 

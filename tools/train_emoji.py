@@ -4,7 +4,7 @@ The bundled colour networks are flow networks: parta_emoji_flow (the Fall 2026 b
 backend's, read as DDPM: models/emoji_backend.py); DDPM networks are trained here for comparison (docs/performance.md).
 
     python tools/train_emoji.py [--threads 2] [--steps 5000]      # runs/emoji/train (DDPM); resumes where it stopped
-    python tools/train_emoji.py --export                          # -> models/weights/parta_emoji.safetensors (Fall 2024's)
+    python tools/train_emoji.py --export --out ddpm.safetensors   # its EMA weights (a DDPM network is not bundled)
     python tools/train_emoji.py --objective flow --steps 4000     # runs/emoji/train_flow
     python tools/train_emoji.py --objective flow --export         # -> models/weights/parta_emoji_flow.safetensors
     python tools/train_emoji.py --objective flow --arch course_every --teacher TEACHER --run runs/emoji/ce
@@ -67,7 +67,7 @@ RECIPE = dict(
     objective="ddpm",
 )
 RUNS = {"ddpm": RUN, "flow": ROOT / "runs" / "emoji" / "train_flow"}
-EXPORTS = {"ddpm": "parta_emoji", "flow": "parta_emoji_flow"}
+EXPORTS = {"flow": "parta_emoji_flow"}  # --export's default file (a DDPM network is not bundled: --out names its file)
 
 
 def dataset(size: int, per_name: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -217,7 +217,9 @@ if __name__ == "__main__":
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--warmup", type=int, default=RECIPE["warmup"])
     ap.add_argument(
-        "--export", action="store_true", help="write the EMA weights to models/weights/parta_emoji.safetensors"
+        "--export",
+        action="store_true",
+        help="write the EMA weights to --out (flow: by default models/weights/parta_emoji_flow.safetensors)",
     )
     args = ap.parse_args()
     if args.prediction == "v" and args.objective == "flow":
@@ -225,6 +227,8 @@ if __name__ == "__main__":
     run = args.run or RUNS[args.objective].with_name(
         RUNS[args.objective].name + ("" if args.arch == "attn" else f"_{args.arch}")
     )
+    if args.export and args.out is None and args.objective not in EXPORTS:
+        ap.error("a DDPM network is not bundled: --export needs --out FILE (parta_emoji.safetensors is a flow network)")
     if args.export:
         export(run, args.out or ROOT / "models" / "weights" / f"{EXPORTS[args.objective]}.safetensors")
     else:
