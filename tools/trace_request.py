@@ -8,7 +8,8 @@ page asks the room for something new, and every Python call of that rerun is rec
 after the recording does, so the queue worker's and the batcher's calls are in it). A file is on the request path
 when its code runs on the way from the page's script to a network's forward: in the page's thread, what called its
 first request (serving/requests.py) and every call from then to its last call into the room (its wait); in the room's
-threads, any call outside a torch module's forward (the network's own code: models/unet.py, diffusers). docs/architecture.md describes the path this prints.
+threads, any call outside a torch module's forward (the network's own code: models/unet.py, diffusers).
+docs/architecture.md describes the path this prints.
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ def trace(page: str, backend: str, control: tuple[str, str, str]) -> dict[str, d
         while f is not None and f.f_code.co_filename != path:
             stack.append(f)
             f = f.f_back
-        if (
-            f is not None and stack
-        ):  # below the page's script, in its thread: the frames from the page down to this call
-            page_calls.append([(repo_file(g), g.f_code.co_name) for g in reversed(stack) if repo_file(g)])
+        # below the page's script, in its thread: the repository's frames from the page down to this call
+        if f is not None and stack:
+            page_calls.append([(name, g.f_code.co_name) for g in reversed(stack) if (name := repo_file(g))])
         elif threading.current_thread().name.startswith(("ScriptRunner", "MainThread")):
             return  # the page's thread outside the page's script: the sidebar, the page's frame
         elif "tools/" not in file and not in_forward(frame):  # the room's threads, up to a network's forward
