@@ -79,13 +79,25 @@ def uncached_run(fn, repeats: int, name: str = "MNIST digits", **kwargs) -> floa
     return statistics.median(times)
 
 
+MODEL_THREADS = torch.get_num_threads()  # the rooms' model threads: torch's default, read before a page takes one
+
+
+def on_a_thread(fn, *args):
+    """fn(*args) on a thread that ends with it (its OpenMP team with it)."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn(*args)))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
 def room_run(requests_of, repeats: int, name: str) -> float:
     """Median seconds of a page's requests computed together by a room (warm-up off), a new seed each time."""
     from serving.room import Room
     from serving.settings import RoomSettings
     from ui.state import backend
 
-    room = Room(RoomSettings(warm=False))
+    room = Room(RoomSettings(warm=False, model_threads=MODEL_THREADS))
     times = []
     for seed in range(repeats):
         t0 = time.perf_counter()
@@ -192,7 +204,10 @@ def colour_pages(args) -> None:
     from serving.defaults import default_requests
     from ui.state import backend, first_test_images
 
-    peak = gemm_peak()
+    # the peak on a thread of its own, then this thread on one torch thread (as a server's page: loading, the FLOP
+    # count), so that the room's model thread has the process's only OpenMP team (serving.batching.own_threads)
+    peak = on_a_thread(gemm_peak)
+    torch.set_num_threads(1)
     counter = RowCounter((UNet2DModel, CourseUNet, CourseNameUNet, SpaceToDepthUNet))
     print(f"fp32 GEMM peak now: {peak:.0f} GFLOP/s")
     print(

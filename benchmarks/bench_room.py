@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -246,10 +247,13 @@ def model_time(pages: list[str], seeds: list[int], edition: str, app: Path = ROO
     from serving.settings import RoomSettings
 
     name = BACKEND or next(iter(FLOW_BACKENDS if edition == "2026" else BACKENDS))
+    threads = torch.get_num_threads()
+    # as in the server, only the room's threads compute with more than one torch thread: this thread loads on one (an
+    # OpenMP team left here would slow the room's model calls: serving.batching.own_threads)
+    torch.set_num_threads(1)
     den = load_backend(name, "cpu")
     x0 = test_images(ALL_BACKENDS[name][1], den.image_shape, 1)
-    threads = torch.get_num_threads()
-    r = Room(RoomSettings.from_env({}))
+    r = Room(dataclasses.replace(RoomSettings.from_env({}), model_threads=threads))
     distinct = sorted({(pages[i % len(pages)], seed) for i, seed in enumerate(seeds)})
     requests = [req for page, seed in distinct for req in default_requests(name, "cpu", seed, den, x0).get(page, [])]
     t0 = time.perf_counter()

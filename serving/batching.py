@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +29,8 @@ import torch
 
 from lab.sampling import Steps
 
-_LOCKS: dict[str, threading.Lock] = {}
-
-
-def device_lock(device) -> threading.Lock:
-    """One model call at a time per device: two backends' batchers share the cores instead of fighting for them."""
-    return _LOCKS.setdefault(str(device), threading.Lock())
+_MODEL_THREADS: dict[str, ThreadPoolExecutor] = {}
+_MODEL_THREADS_LOCK = threading.Lock()
 
 
 _WANTED: dict[str, int] = {}  # device -> how many of its batchers have loops somebody waits for now
@@ -68,6 +65,56 @@ class _Loop:
         return False
 
 
+def own_threads(n: int) -> None:
+    """Give this thread n torch threads for good. torch sets a thread's count up lazily, at its first parallel op, to the
+    count the process's last ``set_num_threads`` named, whichever thread called it: a queue worker that asked for one
+    thread before the batcher asked for two got two at its first op, and an OpenMP team with them, that lived as long
+    as the worker. Thirty-two such teams on two cores made OpenMP stop spinning between parallel regions (it throttles
+    when it manages more threads than the machine has), and every model call of the batcher ~1.5x slower. Asking for
+    the count first runs the set-up now."""
+    torch.get_num_threads()  # torch's lazy per-thread set-up (at::init_num_threads), before this thread's own count
+    torch.set_num_threads(n)
+
+
+def model_thread(device, threads: int) -> ThreadPoolExecutor:
+    """The one thread that calls the models of a device, on `threads` torch threads (the first caller's count): one
+    model call at a time, so two backends' batchers share the cores instead of fighting for them, and one OpenMP team
+    in the process, so that it keeps spinning between a call's parallel regions (see own_threads). Denormal floats (GELU
+    of very negative inputs makes them) cost x86 cores microcode assists: the thread flushes them to zero before its
+    first parallel region, so that its OpenMP workers inherit it."""
+
+    def start() -> None:
+        own_threads(threads)
+        torch.set_flush_denormal(True)
+
+    with _MODEL_THREADS_LOCK:
+        key = str(device)
+        if key not in _MODEL_THREADS:
+            _MODEL_THREADS[key] = ThreadPoolExecutor(1, thread_name_prefix=f"model-{key}", initializer=start)
+            _MODEL_THREADS[key].threads = threads  # what its model calls get
+        return _MODEL_THREADS[key]
+
+
+def on_fresh_thread(threads: int, fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """fn(*args, **kwargs) on a thread of its own with `threads` torch threads, its result or its exception: work that
+    takes more than one core beside the model thread (Part B's sampling) leaves no OpenMP team behind once done."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        own_threads(threads)
+        try:
+            out["result"] = fn(*args, **kwargs)
+        except BaseException as e:  # re-raised in the caller's thread
+            out["error"] = e
+
+    thread = threading.Thread(target=run, name="fresh-threads", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
 class LoopBatcher:
     """Drive loops on one backend together (see the module docstring); ``run(steps)`` from any thread."""
 
@@ -79,7 +126,7 @@ class LoopBatcher:
         self.denoiser, self.max_rows, self.quantum = denoiser, max_rows, quantum
         self.row_timesteps = denoiser.row_timesteps
         self.threads = threads or torch.get_num_threads()  # the model's torch threads (torch's default: the cores)
-        self.lock = device_lock(denoiser.device)
+        self.model = model_thread(denoiser.device, self.threads)
         self.stats = {"steps": 0, "model_calls": 0, "rows": 0, "padded_rows": 0, "most_loops": 0}
         self._new: list[_Loop] = []
         self._cond = threading.Condition()
@@ -109,10 +156,8 @@ class LoopBatcher:
         return loop.result
 
     def _serve(self) -> None:
-        # A new thread takes torch's thread count from whatever thread set it last (a worker that asked for one):
-        # set this one's. Denormal floats (GELU of very negative inputs makes them) cost x86 cores microcode
-        # assists: flush them to zero here, before the first parallel region, so that its OpenMP workers inherit it.
-        torch.set_num_threads(self.threads)
+        # the loops' own step math is small: one torch thread here, the model's on the model thread (model_thread)
+        own_threads(1)
         torch.set_flush_denormal(True)
         active: list[_Loop] = []  # loops waiting for a step, oldest first
         while True:
@@ -173,6 +218,14 @@ class LoopBatcher:
                 _WANTED[key] = _WANTED.get(key, 0) + (1 if wanted else -1)
             self._wanted = wanted
 
+    def _chunks(self, x: torch.Tensor, t: torch.Tensor, t_last, cond: torch.Tensor) -> list[tuple]:
+        """The model's outputs for x in chunks of max_rows rows (multiples of quantum too), on the model thread."""
+        outs = []
+        for i in range(0, x.shape[0], self.max_rows):
+            rows = slice(i, i + self.max_rows)
+            outs.append(self.denoiser(x[rows], t[rows] if self.row_timesteps else t_last, cond[rows]))
+        return outs
+
     def _call(self, requests: list[tuple]) -> list[tuple]:
         """One model call for the requests (x_in, t, c_in), padded to a multiple of quantum; each request's rows back."""
         sizes = [x.shape[0] for x, _, _ in requests]
@@ -182,11 +235,7 @@ class LoopBatcher:
         x = torch.cat([r[0] for r in requests] + [x_last[-1:].new_zeros(pad, *x_last.shape[1:])])
         cond = torch.cat([r[2] for r in requests] + [c_last[-1:].expand(pad, *c_last.shape[1:])])
         t = torch.tensor([t for (_, t, _), size in zip(requests, sizes) for _ in range(size)] + [t_last] * pad)
-        outs = []
-        with self.lock:
-            for i in range(0, n + pad, self.max_rows):  # chunks of max_rows rows: multiples of quantum too
-                rows = slice(i, i + self.max_rows)
-                outs.append(self.denoiser(x[rows], t[rows] if self.row_timesteps else t_last, cond[rows]))
+        outs = self.model.submit(self._chunks, x, t, t_last, cond).result()
         eps = torch.cat([o[0] for o in outs])
         variance = None if outs[0][1] is None else torch.cat([o[1] for o in outs])
         self.stats["steps"] += len(requests)

@@ -16,6 +16,7 @@ import torch
 
 from lab.generate import class_grid, sample_trained
 from lab.schedules import strided_timesteps
+from serving.batching import on_fresh_thread
 from serving.queue import Cancelled, Progress
 
 SAMPLES = 40  # 4 per digit
@@ -71,19 +72,17 @@ def sample(
         if stop is not None and stop() and not progress.wanted():
             raise Cancelled("a browser asked the room for something: the warm-up goes on once it is quiet")
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        images = sample_trained(
-            model,
-            config,
-            labels,
-            SAMPLES,
-            gamma,
-            steps=steps,
-            generator=torch.Generator().manual_seed(seed),
-            callback=record,
-        )
-    finally:
-        torch.set_num_threads(before)
+    # on a thread of its own: its OpenMP team ends with it (a queue worker that kept one would slow every model call)
+    images = on_fresh_thread(
+        threads,
+        sample_trained,
+        model,
+        config,
+        labels,
+        SAMPLES,
+        gamma,
+        steps=steps,
+        generator=torch.Generator().manual_seed(seed),
+        callback=record,
+    )
     return Samples(images, tuple(frames))

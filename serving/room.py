@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import torch
 
-from serving.batching import LoopBatcher
+from serving.batching import LoopBatcher, own_threads
 from serving.defaults import default_requests
 from serving.queue import Cancelled, ComputeQueue, Progress
 from serving.requests import Request, Result, compute
@@ -45,7 +45,9 @@ class Room:
             settings.results_mb << 20,
             sizeof=lambda r: r.nbytes,
             on_compute=on_compute,
-            initializer=lambda: torch.set_num_threads(1),  # a worker's own torch ops are small
+            # on the fast path a worker's own torch ops are small (the batcher calls the model); on the exact path
+            # the worker calls it
+            initializer=functools.partial(own_threads, 1 if settings.fast else self.model_threads),
             cancel_after_s=settings.cancel_after_s,
         )
         self._serving: dict[int, object] = {}
@@ -160,6 +162,7 @@ def warm_defaults(
         if r.closed.is_set():
             raise Cancelled("the server is stopping")
 
+    own_threads(1)  # its own torch ops are small (loading, test images): no OpenMP team of its own (own_threads)
     try:
         t0 = time.perf_counter()
         warmed = pages(backends)
@@ -169,8 +172,9 @@ def warm_defaults(
             warmed += pages(later)
             log.info("warmed %d Part A default results of both editions in %.1f s", warmed, time.perf_counter() - t0)
         if quiet:
-            until_quiet()  # Part B's generators page is ~15 s of both cores: it waits for a quiet room, then takes one core
-            torch.set_num_threads(1)  # (a room that comes in keeps the other)
+            # Part B's generators page is ~15 s of both cores: it waits for a quiet room, then takes one core (a room that
+            # comes in keeps the other: ui.state.generator_job)
+            until_quiet()
             busy = lambda: r.queue.idle_s() == 0 or r.closed.is_set()  # noqa: E731  (a browser asked for something)
             for seed in seeds:
                 for warm in quiet:

@@ -241,3 +241,62 @@ def test_a_denoiser_over_a_server_copy_feeds_it_its_own_layout():
     assert served.memory_format == torch.channels_last
     x, cond = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.zeros(8, 10)
     assert (served(x, 0.5, cond)[0] - exact(x, 0.5, cond)[0]).abs().max() < 1e-4
+
+
+class ThreadRecordingDenoiser(RecordingDenoiser):
+    """A stand-in model that also records the thread of each call and its torch threads there."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: list[tuple[str, int]] = []
+
+    def __call__(self, x, t, cond):
+        self.threads.append((threading.current_thread().name, torch.get_num_threads()))
+        return super().__call__(x, t, cond)
+
+
+def test_two_backends_models_run_on_one_thread_of_the_device_with_the_models_torch_threads():
+    """One OpenMP team in the process: every batcher of a device hands its model calls to the device's one model thread,
+    which has the model's torch threads; the batchers' own threads (their loops' step math) keep one. Two teams on two
+    cores make OpenMP stop spinning between parallel regions: every model call ~1.5x slower (serving.batching)."""
+    dens = [ThreadRecordingDenoiser(), ThreadRecordingDenoiser()]
+    batchers = [LoopBatcher(den, max_rows=8, quantum=4, threads=2) for den in dens]
+    inside = {}
+
+    def step_threads():  # a loop's own code runs on its batcher's thread
+        x = torch.zeros(1, 1, 2, 2)
+        x, _ = yield x, 0.5, torch.tensor([[1.0]])
+        torch.randn(256, 256).exp()  # a parallel op there (over torch's grain)
+        inside["batcher"] = (threading.current_thread().name, torch.get_num_threads())
+        return x
+
+    for batcher in batchers:
+        batcher.run(step_threads())
+    names = {name for den in dens for name, _ in den.threads}
+    assert len(names) == 1 and names.pop().startswith("model-cpu"), [den.threads for den in dens]
+    assert {n for den in dens for _, n in den.threads} == {batchers[0].model.threads}  # (the first batcher's count)
+    assert inside["batcher"] == ("loop-batcher", 1)
+    for batcher in batchers:
+        batcher.close()
+
+
+def test_a_queue_worker_keeps_one_torch_thread_after_another_thread_asks_for_more():
+    """A room's queue worker computes with one torch thread on the fast path, even when another thread (a batcher)
+    named another count after the worker started: torch sets a thread up at its first parallel op with the count named
+    last, and a worker that had two kept an OpenMP team of its own (one per worker used: 32 on two cores)."""
+    from serving.room import Room
+    from serving.settings import RoomSettings
+
+    threads = torch.get_num_threads()
+    room = Room(RoomSettings(warm=False, compute_workers=2))
+    try:
+        torch.set_num_threads(2)  # what a batcher's model thread does after the workers started
+
+        def job(progress):
+            torch.randn(256, 256).exp()  # the worker's first parallel op
+            return torch.tensor(torch.get_num_threads())  # (the room's store sizes a result by its bytes)
+
+        assert room.queue.submit(("threads of a worker",), job).result().item() == 1
+    finally:
+        room.close()
+        torch.set_num_threads(threads)
