@@ -84,11 +84,10 @@ MODEL_THREADS = torch.get_num_threads()  # the rooms' model threads: torch's def
 
 def on_a_thread(fn, *args):
     """fn(*args) on a thread that ends with it (its OpenMP team with it)."""
-    out = []
-    thread = threading.Thread(target=lambda: out.append(fn(*args)))
-    thread.start()
-    thread.join()
-    return out[0]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def room_run(requests_of, repeats: int, name: str) -> float:
@@ -116,6 +115,7 @@ def flow_pages(args) -> None:
     from serving.requests import Request, editing_row
     from ui.state import backend, first_test_images
 
+    torch.set_num_threads(1)  # this thread loads and draws as a server's page does; the rooms' model thread computes
     name, query = args.backend, {"backend": args.backend}
     print(
         f"slider move, 1.1 noisy inputs (t):      "

@@ -3,8 +3,9 @@
 A loop is the generator ``lab.sampling.denoise_steps`` makes (a course function's ``steps`` returns it:
 ``lab.sdedit.steps(...)``): it yields each step's model input and is sent the model's output. A ``LoopBatcher`` owns one
 thread per backend that drives every loop handed to it: each round it concatenates the inputs of the loops waiting
-for a step, pads the batch to a multiple of ``quantum`` rows, calls the model once (in chunks of ``max_rows``), and
-sends each loop its rows back; the loops' own step math runs on that thread too, between model calls. As Ray
+for a step, pads the batch to a multiple of ``quantum`` rows, has the device's model thread call the model once (in
+chunks of ``max_rows``), and sends each loop its rows back; the loops' own step math runs on the batcher's thread,
+between model calls, on one torch thread. As Ray
 Serve's ``@serve.batch``, what arrives together is computed together and the callers do not change; unlike
 threads that each call the model, nothing waits for a straggler and no step competes with the model for the cores
 or the GIL (on this 2-core CPU: 1.1x the model's own time for ten requests, against 1.75x with a thread each).
@@ -19,9 +20,10 @@ that runs the tests), so identical requests give identical pictures whatever els
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +31,14 @@ import torch
 
 from lab.sampling import Steps
 
-_MODEL_THREADS: dict[str, ThreadPoolExecutor] = {}
+_MODEL_THREADS: dict[tuple[str, int], ModelThread] = {}
 _MODEL_THREADS_LOCK = threading.Lock()
+
+
+def device_key(device) -> str:
+    """A device's name, one per device: "cpu", "cuda:0" (torch.device("cuda") names the current one, cuda:0 here)."""
+    d = torch.device(device)
+    return d.type if d.type == "cpu" else f"{d.type}:{d.index or 0}"
 
 
 _WANTED: dict[str, int] = {}  # device -> how many of its batchers have loops somebody waits for now
@@ -40,7 +48,7 @@ _WANTED_LOCK = threading.Lock()
 def _others_wanted(device, mine: bool) -> bool:
     """Whether a batcher of the device other than this one (whose own wanted state is mine) runs wanted loops."""
     with _WANTED_LOCK:
-        return _WANTED.get(str(device), 0) - int(mine) > 0
+        return _WANTED.get(device_key(device), 0) - int(mine) > 0
 
 
 @dataclass(eq=False)
@@ -76,23 +84,47 @@ def own_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def model_thread(device, threads: int) -> ThreadPoolExecutor:
-    """The one thread that calls the models of a device, on `threads` torch threads (the first caller's count): one
-    model call at a time, so two backends' batchers share the cores instead of fighting for them, and one OpenMP team
-    in the process, so that it keeps spinning between a call's parallel regions (see own_threads). Denormal floats (GELU
-    of very negative inputs makes them) cost x86 cores microcode assists: the thread flushes them to zero before its
-    first parallel region, so that its OpenMP workers inherit it."""
+class ModelThread:
+    """A daemon thread that runs the calls submitted to it one at a time, on `threads` torch threads (own_threads), with
+    denormal floats flushed to zero (GELU of very negative inputs makes them; they cost x86 cores microcode assists)
+    before its first parallel region, so that its OpenMP workers inherit it. A daemon: the room stops its batchers at
+    exit (Room.close) and this thread, idle by then, never holds the interpreter's exit up."""
 
-    def start() -> None:
-        own_threads(threads)
+    def __init__(self, name: str, threads: int):
+        self.threads = threads  # what its calls get
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], *args) -> Future:
+        """fn(*args) on this thread, after the calls before it; its result or exception in the Future."""
+        future: Future = Future()
+        self._calls.put((future, fn, args))
+        return future
+
+    def _serve(self) -> None:
+        own_threads(self.threads)
         torch.set_flush_denormal(True)
+        while True:
+            future, fn, args = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # the caller's: future.result() raises it
+                future.set_exception(e)
 
+
+def model_thread(device, threads: int) -> ModelThread:
+    """The thread that calls the models of a device with `threads` torch threads (a room asks with one count, so one
+    thread per device): one model call at a time, so two backends' batchers share the cores instead of fighting for
+    them, and one OpenMP team, so that it keeps spinning between a call's parallel regions (see own_threads). A GPU's
+    model thread computes on one CPU thread (its CPU work is small)."""
+    key = device_key(device)
+    threads = threads if key == "cpu" else 1
     with _MODEL_THREADS_LOCK:
-        key = str(device)
-        if key not in _MODEL_THREADS:
-            _MODEL_THREADS[key] = ThreadPoolExecutor(1, thread_name_prefix=f"model-{key}", initializer=start)
-            _MODEL_THREADS[key].threads = threads  # what its model calls get
-        return _MODEL_THREADS[key]
+        if (key, threads) not in _MODEL_THREADS:
+            _MODEL_THREADS[key, threads] = ModelThread(f"model-{key}", threads)
+        return _MODEL_THREADS[key, threads]
 
 
 def on_fresh_thread(threads: int, fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -125,8 +157,8 @@ class LoopBatcher:
             )
         self.denoiser, self.max_rows, self.quantum = denoiser, max_rows, quantum
         self.row_timesteps = denoiser.row_timesteps
-        self.threads = threads or torch.get_num_threads()  # the model's torch threads (torch's default: the cores)
-        self.model = model_thread(denoiser.device, self.threads)
+        self.model = model_thread(denoiser.device, threads or torch.get_num_threads())  # torch's default: the cores
+        self.threads = self.model.threads  # the model's torch threads
         self.stats = {"steps": 0, "model_calls": 0, "rows": 0, "padded_rows": 0, "most_loops": 0}
         self._new: list[_Loop] = []
         self._cond = threading.Condition()
@@ -214,7 +246,7 @@ class LoopBatcher:
     def _mark_wanted(self, wanted: bool) -> None:
         if wanted != self._wanted:
             with _WANTED_LOCK:
-                key = str(self.denoiser.device)
+                key = device_key(self.denoiser.device)
                 _WANTED[key] = _WANTED.get(key, 0) + (1 if wanted else -1)
             self._wanted = wanted
 

@@ -19,6 +19,7 @@ for a GPU too) and the room's. DeepFloyd IF and a browser's own trained runs sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ import torch
 from ray import serve
 
 from models.bundled import BACKENDS, load_backend
-from serving.batching import LoopBatcher
+from serving.batching import LoopBatcher, own_threads
 from serving.cluster import RUNTIME_ENV, connect
 from serving.queue import ResultsStore
 from serving.requests import Request, Result, compute
@@ -50,7 +51,12 @@ class PartA:
             if settings.fast
             else None
         )
-        self.pool = ThreadPoolExecutor(cluster.serve_batch * 4, thread_name_prefix="part-a")
+        # the pool's threads compute on one torch thread where the batcher calls the model (serving.batching)
+        self.pool = ThreadPoolExecutor(
+            cluster.serve_batch * 4,
+            thread_name_prefix="part-a",
+            initializer=functools.partial(own_threads, 1 if settings.fast else threads),
+        )
         self.results = ResultsStore(
             settings.results_mb << 20, sizeof=lambda result: result.nbytes
         )  # one event loop: no lock

@@ -3,6 +3,7 @@ calls, a row's output does not depend on what it is batched with, and samples ma
 well as the exact way's."""
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -274,12 +275,13 @@ def test_two_backends_models_run_on_one_thread_of_the_device_with_the_models_tor
         batcher.run(step_threads())
     names = {name for den in dens for name, _ in den.threads}
     assert len(names) == 1 and names.pop().startswith("model-cpu"), [den.threads for den in dens]
-    assert {n for den in dens for _, n in den.threads} == {batchers[0].model.threads}  # (the first batcher's count)
+    assert {n for den in dens for _, n in den.threads} == {2}
     assert inside["batcher"] == ("loop-batcher", 1)
     for batcher in batchers:
         batcher.close()
 
 
+@pytest.mark.skipif("OpenMP" not in torch.__config__.parallel_info(), reason="torch's native pool: one count a process")
 def test_a_queue_worker_keeps_one_torch_thread_after_another_thread_asks_for_more():
     """A room's queue worker computes with one torch thread on the fast path, even when another thread (a batcher)
     named another count after the worker started: torch sets a thread up at its first parallel op with the count named
@@ -288,8 +290,10 @@ def test_a_queue_worker_keeps_one_torch_thread_after_another_thread_asks_for_mor
     from serving.settings import RoomSettings
 
     threads = torch.get_num_threads()
-    room = Room(RoomSettings(warm=False, compute_workers=2))
+    room = Room(RoomSettings(warm=False, compute_workers=1))
     try:
+        # a first job: the worker has started (its set-up has run) and done no parallel op yet
+        assert room.queue.submit(("started",), lambda progress: torch.zeros(1)).result().item() == 0
         torch.set_num_threads(2)  # what a batcher's model thread does after the workers started
 
         def job(progress):
@@ -300,3 +304,35 @@ def test_a_queue_worker_keeps_one_torch_thread_after_another_thread_asks_for_mor
     finally:
         room.close()
         torch.set_num_threads(threads)
+
+
+def test_a_process_exits_while_a_model_call_hangs():
+    """The model thread never holds a server's exit up: a model call that never returns (a stuck GPU, say) leaves the
+    interpreter free to exit, as the room's own threads do (they are daemons; Room.close stops them at exit)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import threading, torch
+        from serving.batching import LoopBatcher
+
+        class Stuck:
+            row_timesteps, device = False, torch.device("cpu")
+            def __call__(self, x, t, cond):
+                threading.Event().wait()  # never returns
+
+        def steps():
+            yield torch.zeros(1, 1, 2, 2), 0.5, torch.zeros(1, 1)
+
+        batcher = LoopBatcher(Stuck(), max_rows=4, quantum=4)
+        threading.Thread(target=batcher.run, args=(steps(),), daemon=True).start()
+        threading.Event().wait(0.5)  # the model call is under way
+        print("leaving")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "leaving" in done.stdout, done.stderr[-2000:]
