@@ -127,7 +127,7 @@ def flow_pages(args) -> None:
     )
     print(
         f"slider move, 1.4 velocity (test image): "
-        f"{page_slider('f1_4_velocity.py', 'test_image_Test image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)"
+        f"{page_slider('f1_4_velocity.py', 'part1_test_image', [1, 2, 3, 4], args.repeats, 'part_a_flow', query):.3f} s (target <= 0.2)"
     )
     den, x1 = backend(name, "cpu"), first_test_images(name, 1)
     w, prompt = fall2026.CFG_W, flow_prompts("cfg", den)[0]
