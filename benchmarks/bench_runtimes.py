@@ -1,6 +1,7 @@
-"""A runtime lever, measured: the server's eager copy of a network against the same network in ONNX Runtime, per call,
-interleaved, on this CPU. The networks: Part B's D 64 UNet at the 300-step page's CFG call (80 rows) and the colour
-flow model's UNet (Emoji (colour, flow), --rows images).
+"""A runtime lever, measured: the server's eager copy of a network against the same network in ONNX Runtime and traced
+by TorchScript (``torch.jit.trace`` + ``freeze``, deprecated in torch 2.13), per call, interleaved, on this CPU. The
+networks: Part B's D 64 UNet at the 300-step page's CFG call (80 rows) and the colour flow model's UNet (Emoji (colour,
+flow), --rows images).
 
     pip install onnxruntime onnx      # not in the requirements: this benchmark decides whether they earn a place
     python benchmarks/bench_runtimes.py [--rows 40] [--threads N] [--repeats 5]
@@ -19,6 +20,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -91,8 +93,17 @@ def measure(exact: torch.nn.Module, fast: torch.nn.Module, inputs: tuple, thread
         with torch.no_grad():
             return fast(*x_fast)
 
-    calls = {"eager (server copy)": eager, "onnx runtime": lambda: sess.run(None, feed)}
+    with torch.no_grad(), warnings.catch_warnings():  # torch.jit is deprecated in torch 2.13: measured, not served
+        warnings.simplefilter("ignore")
+        traced = torch.jit.freeze(torch.jit.trace(fast.eval(), x_fast, check_trace=False))
+
+    def script():
+        with torch.no_grad():
+            return traced(*x_fast)
+
+    calls = {"eager (server copy)": eager, "onnx runtime": lambda: sess.run(None, feed), "torchscript": script}
     difference = float((torch.from_numpy(sess.run(None, feed)[0]) - eager()).abs().max())
+    traced_difference = float((script() - eager()).abs().max())
     times = {k: [] for k in calls}
     for _ in range(repeats):
         for k, call in calls.items():  # interleaved: both see the same machine
@@ -106,6 +117,8 @@ def measure(exact: torch.nn.Module, fast: torch.nn.Module, inputs: tuple, thread
         "ms_per_call": ms,
         "speedup": round(ms["eager (server copy)"] / ms["onnx runtime"], 2),
         "max_abs_difference": difference,
+        "torchscript_speedup": round(ms["eager (server copy)"] / ms["torchscript"], 2),
+        "torchscript_max_abs_difference": traced_difference,
     }
 
 
