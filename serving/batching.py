@@ -78,7 +78,7 @@ def own_threads(n: int) -> None:
     count the process's last ``set_num_threads`` named, whichever thread called it: a queue worker that asked for one
     thread before the batcher asked for two got two at its first op, and an OpenMP team with them, that lived as long
     as the worker. Thirty-two such teams on two cores made OpenMP stop spinning between parallel regions (it throttles
-    when it manages more threads than the machine has), and every model call of the batcher ~1.5x slower. Asking for
+    when it manages more threads than the machine has), and every model call of the batcher 1.3-1.5x slower. Asking for
     the count first runs the set-up now."""
     torch.get_num_threads()  # torch's lazy per-thread set-up (at::init_num_threads), before this thread's own count
     torch.set_num_threads(n)
