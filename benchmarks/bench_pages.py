@@ -82,14 +82,6 @@ def uncached_run(fn, repeats: int, name: str = "MNIST digits", **kwargs) -> floa
 MODEL_THREADS = torch.get_num_threads()  # the rooms' model threads: torch's default, read before a page takes one
 
 
-def on_a_thread(fn, *args):
-    """fn(*args) on a thread that ends with it (its OpenMP team with it)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
 def room_run(requests_of, repeats: int, name: str) -> float:
     """Median seconds of a page's requests computed together by a room (warm-up off), a new seed each time."""
     from serving.room import Room
@@ -201,12 +193,13 @@ def colour_pages(args) -> None:
     from benchmarks.bench_generators import gemm_peak
     from models.emoji_unet import CourseNameUNet, SpaceToDepthUNet
     from models.unet import CourseUNet
+    from serving.batching import on_fresh_thread
     from serving.defaults import default_requests
     from ui.state import backend, first_test_images
 
     # the peak on a thread of its own, then this thread on one torch thread (as a server's page: loading, the FLOP
     # count), so that the room's model thread has the process's only OpenMP team (serving.batching.own_threads)
-    peak = on_a_thread(gemm_peak)
+    peak = on_fresh_thread(MODEL_THREADS, gemm_peak)
     torch.set_num_threads(1)
     counter = RowCounter((UNet2DModel, CourseUNet, CourseNameUNet, SpaceToDepthUNet))
     print(f"fp32 GEMM peak now: {peak:.0f} GFLOP/s")

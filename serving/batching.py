@@ -106,12 +106,8 @@ class ModelThread:
         torch.set_flush_denormal(True)
         while True:
             future, fn, args = self._calls.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args))
-            except BaseException as e:  # the caller's: future.result() raises it
-                future.set_exception(e)
+            if future.set_running_or_notify_cancel():
+                _settle(future, fn, *args)
 
 
 def model_thread(device, threads: int) -> ModelThread:
@@ -130,21 +126,22 @@ def model_thread(device, threads: int) -> ModelThread:
 def on_fresh_thread(threads: int, fn: Callable[..., Any], *args, **kwargs) -> Any:
     """fn(*args, **kwargs) on a thread of its own with `threads` torch threads, its result or its exception: work that
     takes more than one core beside the model thread (Part B's sampling) leaves no OpenMP team behind once done."""
-    out: dict[str, Any] = {}
+    future: Future = Future()
 
     def run() -> None:
         own_threads(threads)
-        try:
-            out["result"] = fn(*args, **kwargs)
-        except BaseException as e:  # re-raised in the caller's thread
-            out["error"] = e
+        _settle(future, fn, *args, **kwargs)
 
-    thread = threading.Thread(target=run, name="fresh-threads", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out["result"]
+    threading.Thread(target=run, name="fresh-threads", daemon=True).start()
+    return future.result()
+
+
+def _settle(future: Future, fn: Callable[..., Any], *args, **kwargs) -> None:
+    """fn's result or exception into future (the caller's future.result() gives it back or raises it)."""
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except BaseException as e:
+        future.set_exception(e)
 
 
 class LoopBatcher:

@@ -259,7 +259,7 @@ class ThreadRecordingDenoiser(RecordingDenoiser):
 def test_two_backends_models_run_on_one_thread_of_the_device_with_the_models_torch_threads():
     """One OpenMP team in the process: every batcher of a device hands its model calls to the device's one model thread,
     which has the model's torch threads; the batchers' own threads (their loops' step math) keep one. Two teams on two
-    cores make OpenMP stop spinning between parallel regions: every model call ~1.5x slower (serving.batching)."""
+    cores make OpenMP stop spinning between parallel regions: every model call 1.3-1.5x slower (serving.batching)."""
     dens = [ThreadRecordingDenoiser(), ThreadRecordingDenoiser()]
     batchers = [LoopBatcher(den, max_rows=8, quantum=4, threads=2) for den in dens]
     inside = {}
