@@ -350,8 +350,8 @@ def warmed_server(app: Path, log: Path | None):
 
 def cpu_per_client(room: dict, defaults: dict, n: int) -> float:
     """The server's CPU seconds a client of the room cost until the last first load, beyond what the model takes alone
-    for the pages' defaults (at --lead 0 the room waits on those; a minute later they are warmed: it is then all
-    the page's own)."""
+    for the pages' defaults (at --lead 0 the room waits on those; a minute later they are warmed, but the server may be
+    warming Part B's generators page on one core meanwhile: counted here)."""
     return (room["first_cpu"] - (defaults["cpu"] if room.get("lead", 0) == 0 else 0.0)) / n
 
 
