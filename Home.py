@@ -1,11 +1,12 @@
 """Diffusion Lab: the router. `streamlit run Home.py` opens the lab: every page of both editions at its address, the
 sidebar's menu showing the chosen edition's Part A (ui.shell), the page inside the shell."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import guard
-from ui.catalog import EDITIONS, PART_B
-from ui.shell import run_page
+from ui.shell import router_pages, run_page
 from ui.state import room
 from ui.turns import turns, waiting_line
 
@@ -17,9 +18,7 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="collapsed" if lecture_link else "auto",
 )
-pages = {"": st.Page("app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)}
-for folder, entries in [*((e.folder, e.pages) for e in EDITIONS.values()), ("part_b", PART_B)]:
-    pages |= {p.url: st.Page(f"app_pages/{folder}/{p.file}", title=p.title, url_path=p.url) for p in entries}
+pages = router_pages(Path(__file__).parent)  # every page of both editions and Part B (made once per server: ui/shell)
 with turns().turn(waiting_line):  # a burst of browsers runs a few scripts at a time, the rest wait (ui/turns.py)
     page = st.navigation(list(pages.values()), position="hidden")
     room()  # the server's compute queue: the first browser creates it, and it warms every page's default result

@@ -183,7 +183,8 @@ def test_no_pages_folder_beside_the_router():
     # With a folder named pages/ next to Home.py, Streamlit runs the first session after a server start in its
     # legacy multipage mode: a deep link then shows "Page not found" over the right page (test_browser checks it)
     assert not (ROOT / "pages").exists()
-    assert "app_pages/" in (ROOT / "Home.py").read_text()
+    assert "router_pages(" in (ROOT / "Home.py").read_text()  # its pages, made in ui/shell.py from app_pages/
+    assert 'root / "app_pages' in (ROOT / "ui" / "shell.py").read_text()
 
 
 def test_streamlit_does_not_collect_all_garbage_after_every_rerun():

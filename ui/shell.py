@@ -4,7 +4,9 @@ page. Home.py routes to the pages."""
 
 from __future__ import annotations
 
+import copy
 import logging
+from pathlib import Path
 
 import streamlit as st
 import torch
@@ -31,11 +33,27 @@ from ui.state import (
     default_edition,
     if_backend,
     pixnerd_backend,
+    singleton,
     trained_backends,
 )
 
 log = logging.getLogger("diffusion_lab")
 BACKEND_KEY = {"2024": "backend", "2026": "flow_backend"}  # each edition remembers its own backend
+
+
+def router_pages(root: Path) -> dict:
+    """The router's pages in the app at root, address -> st.Page: the Welcome page, both editions' Part A and Part B.
+    Streamlit resolves a page's path (realpath, a stat) when one is made, ~2.8 ms of every run for thirty pages: they
+    are made once per server, and each run gets its own copies (st.navigation marks the page it runs on them)."""
+    return {url: copy.copy(page) for url, page in _made_pages(root.resolve()).items()}
+
+
+@singleton()
+def _made_pages(root: Path) -> dict:
+    pages = {"": st.Page(root / "app_pages/home/welcome.py", title="Welcome", icon="🏠", default=True)}
+    for folder, entries in [*((e.folder, e.pages) for e in EDITIONS.values()), ("part_b", PART_B)]:
+        pages |= {p.url: st.Page(root / "app_pages" / folder / p.file, title=p.title, url_path=p.url) for p in entries}
+    return pages
 
 
 def menu(pages: dict, edition: str) -> None:
