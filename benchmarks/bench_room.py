@@ -256,21 +256,13 @@ def model_time(pages: list[str], seeds: list[int], edition: str, app: Path = ROO
     r = Room(dataclasses.replace(RoomSettings.from_env({}), model_threads=threads))
     distinct = sorted({(pages[i % len(pages)], seed) for i, seed in enumerate(seeds)})
     requests = [req for page, seed in distinct for req in default_requests(name, "cpu", seed, den, x0).get(page, [])]
-    c0, t0 = process_cpu(), time.perf_counter()
+    c0, t0 = cpu_seconds(os.getpid()), time.perf_counter()  # this process's, its OpenMP workers included
     for ticket in r.submit(requests, lambda *_: den):
         ticket.wait()
-    seconds, cpu = time.perf_counter() - t0, process_cpu() - c0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds(os.getpid()) - c0
     r.close()
     torch.set_num_threads(threads)
     return {"seconds": seconds, "cpu": cpu, "distinct": len(distinct), "requests": len(requests)}
-
-
-def process_cpu() -> float:
-    """This process's CPU seconds, all its threads (the model's OpenMP workers included)."""
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def median_model_time(pages: list[str], seeds: list[int], edition: str, app: Path, runs: int = 3) -> dict:
@@ -352,7 +344,7 @@ def cpu_per_client(room: dict, defaults: dict, n: int) -> float:
     """The server's CPU seconds a client of the room cost until the last first load, beyond what the model takes alone
     for the pages' defaults (at --lead 0 the room waits on those; a minute later they are warmed, but the server may be
     warming Part B's generators page on one core meanwhile: counted here)."""
-    return (room["first_cpu"] - (defaults["cpu"] if room.get("lead", 0) == 0 else 0.0)) / n
+    return (room["first_cpu"] - (defaults["cpu"] if room["lead"] == 0 else 0.0)) / n
 
 
 def spread_room(
